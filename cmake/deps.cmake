@@ -1,0 +1,20 @@
+# Dependencies: Debian packages found with pkg-config (tools/install-deps.sh installs them), and the
+# CUDA toolkit where FRACTAL_CUDA allows it.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+
+set(FR_HAVE_CUDA OFF)
+if(NOT FRACTAL_CUDA STREQUAL "off")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(FR_HAVE_CUDA ON)
+  elseif(FRACTAL_CUDA STREQUAL "on")
+    message(FATAL_ERROR "FRACTAL_CUDA=on but no CUDA compiler was found (put nvcc on PATH or set CMAKE_CUDA_COMPILER)")
+  endif()
+endif()
+message(STATUS "Fractal CUDA backend: ${FR_HAVE_CUDA} (FRACTAL_CUDA=${FRACTAL_CUDA}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
