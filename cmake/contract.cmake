@@ -24,6 +24,9 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|i.86)$")
 endif()
 set(FR_CUDA_CONTRACT_FLAGS --fmad=false -ftz=false -prec-div=true -prec-sqrt=true)
 set(FR_WARN_FLAGS -Wall -Wextra -Wshadow -Wno-unused-parameter)
+if(CMAKE_C_COMPILER_ID STREQUAL "GNU")
+  list(APPEND FR_WARN_FLAGS -Wno-format-truncation) # names are built with snprintf into ample buffers
+endif()
 
 function(fr_contract target)
   target_compile_options(${target} PRIVATE

@@ -5,7 +5,7 @@
 
 #include "fractal/status.h"
 
-#define FR_ERRMSG_MAX 1024
+#define FR_ERRMSG_MAX 8192
 static _Thread_local char last_error[FR_ERRMSG_MAX];
 
 const char *fr_status_str(fr_status s)
@@ -42,6 +42,6 @@ fr_status fr_fail_context(fr_status s, const char *fmt, ...)
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
   memcpy(old, last_error, sizeof old);
-  snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
+  snprintf(last_error, sizeof last_error, "%.1000s: %.7000s", prefix, old);
   return s;
 }

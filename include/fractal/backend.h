@@ -1,0 +1,148 @@
+/* Backends and ops. A backend (the CPU reference, or a CUDA device) owns memory and runs ops; every
+ * op has one public entry point here that checks devices, dtypes and shapes, then dispatches.
+ * The numbers an op produces are defined by the CPU reference (kernels/cpu, docs/numerics.md): a
+ * backend is correct only if it returns the same bits.
+ *
+ * Conventions: activations are F32 and contiguous; weights (w, b, gamma, beta, embedding tables) may
+ * be F32, F16 or BF16 and are widened exactly; "nullable" arguments may be NULL. */
+#ifndef FRACTAL_BACKEND_H
+#define FRACTAL_BACKEND_H
+
+#include <stdint.h>
+
+#include "fractal/status.h"
+#include "fractal/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fr_backend fr_backend;
+
+/* spec: "cpu", "cuda" (device 0), "cuda:N", or "auto" (CUDA when a device is present, else CPU).
+ * threads: CPU worker threads, 0 = one per online core (also used by the CUDA backend's host work). */
+fr_status fr_backend_open(const char *spec, int threads, fr_backend **out);
+void fr_backend_close(fr_backend *be);
+const char *fr_backend_name(const fr_backend *be); /* e.g. "cpu (2 threads)" */
+int fr_backend_device(const fr_backend *be);       /* FR_DEVICE_CPU or the CUDA ordinal */
+int fr_backend_threads(const fr_backend *be);
+/* Waits for all queued work on the backend. */
+fr_status fr_backend_sync(fr_backend *be);
+/* Number of CUDA devices usable by this build (0 when built without CUDA or none present). */
+int fr_cuda_device_count(void);
+
+/* Memory on the backend's device. */
+fr_status fr_tensor_alloc(fr_backend *be, fr_dtype dtype, int ndim, const int64_t *shape, fr_tensor *out);
+void fr_tensor_free(fr_backend *be, fr_tensor *t);
+fr_status fr_tensor_upload(fr_backend *be, fr_tensor *dst, const void *host);
+fr_status fr_tensor_download(fr_backend *be, const fr_tensor *src, void *host);
+
+/* Activations: SiLU x*sigmoid(x), exact GELU, and CLIP's quick GELU x*sigmoid(1.702x) (fractal/act.h). */
+typedef enum fr_act { FR_ACT_NONE = 0, FR_ACT_SILU, FR_ACT_GELU, FR_ACT_QUICK_GELU, FR_ACT_COUNT } fr_act;
+
+/* y[..., N] = act(x[..., K] w[N, K]^T + b) + residual.                 b, residual nullable;
+ * residual must not overlap y (y holds the partial sums until the epilogue). */
+fr_status fr_linear(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, fr_act act,
+                    const fr_tensor *residual, fr_tensor *y);
+
+/* y[N, Cout, Ho, Wo] = conv(x[N, Cin, H, W], w[Cout, Cin, kh, kw]) + b + residual, zero padding.
+ * Ho = (H + 2 pad - kh) / stride + 1.                                   b, residual nullable */
+fr_status fr_conv2d(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, int stride, int pad,
+                    const fr_tensor *residual, fr_tensor *y);
+
+/* The frame-axis conv (Conv3d with kernel (3,1,1), padding (1,0,0)) on frame-batched x[B*F, Cin, H, W]:
+ * y[b*F+f, co] = b[co] + sum_{ci,k} w[co, ci, k] x[b*F+f+k-1, ci] (zero outside 0..F-1) + residual.
+ * w is [Cout, Cin, 3, 1, 1] or [Cout, Cin, 3].                          b, residual nullable */
+fr_status fr_conv_frames(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, int frames,
+                         const fr_tensor *residual, fr_tensor *y);
+
+/* GroupNorm over x[N, C, ...]: statistics per (group, run of `frames` consecutive samples), so
+ * frames = 1 is per-sample (per-frame) GroupNorm and frames = F is the cross-frame 5-D GroupNorm of
+ * the temporal layers on frame-batched tensors. act is FR_ACT_NONE or FR_ACT_SILU (applied after). */
+fr_status fr_group_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta, int groups,
+                        int frames, float eps, fr_act act, fr_tensor *y);
+
+/* LayerNorm over the last dimension. */
+fr_status fr_layer_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta, float eps,
+                        fr_tensor *y);
+
+typedef struct fr_attn_params {
+  int heads;    /* channels split into heads: head h owns [h*d, (h+1)*d) */
+  float scale;  /* scores are dot(q, k) * scale */
+  int causal;   /* query i sees keys j <= i */
+  int kv_group; /* query batch n uses key/value batch n / kv_group (1 = one to one) */
+} fr_attn_params;
+
+/* y[Bq, Lq, H*dv] = softmax(q k^T * scale) v per head, q[Bq, Lq, H*dk], k[Bk, Lk, H*dk], v[Bk, Lk, H*dv],
+ * Bq = Bk * kv_group. */
+fr_status fr_attention(fr_backend *be, const fr_tensor *q, const fr_tensor *k, const fr_tensor *v,
+                       const fr_attn_params *p, fr_tensor *y);
+
+/* Softmax over the last dimension. */
+fr_status fr_softmax(fr_backend *be, const fr_tensor *x, fr_tensor *y);
+
+/* Elementwise y = act(x); y may alias x. */
+fr_status fr_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_tensor *y);
+
+/* GEGLU: h[..., 2N] -> y[..., N] = h[..., :N] * gelu(h[..., N:]). */
+fr_status fr_geglu(fr_backend *be, const fr_tensor *h, fr_tensor *y);
+
+/* Nearest upsample x[N, C, H, W] -> y[N, C, Ho, Wo]: src = floor(dst * in / out) (PyTorch's legacy
+ * "nearest"; integer arithmetic), so Ho = 2H is the usual x2. */
+fr_status fr_upsample_nearest(fr_backend *be, const fr_tensor *x, fr_tensor *y);
+
+/* y = concat(a, b) along dimension dim. */
+fr_status fr_concat(fr_backend *be, int dim, const fr_tensor *a, const fr_tensor *b, fr_tensor *y);
+
+/* y = a + b, one rounding per element. b has a's shape, or a suffix of it (repeated over the leading
+ * dims: position embeddings), or a prefix of it (broadcast over the trailing dims: per-channel time
+ * embeddings). b may be F32/F16/BF16. y may alias a. */
+fr_status fr_add(fr_backend *be, const fr_tensor *a, const fr_tensor *b, fr_tensor *y);
+
+/* y = x * s; y may alias x. */
+fr_status fr_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *y);
+
+/* y = x permuted: y's dim i is x's dim perm[i] (like torch.permute). Any dtype. */
+fr_status fr_permute(fr_backend *be, const fr_tensor *x, const int *perm, fr_tensor *y);
+
+/* y[L, D] = table[ids[l]]; ids is a host I32 tensor [L] (checked against V), table [V, D]. */
+fr_status fr_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y);
+
+/* Sinusoidal timestep embedding (diffusers Timesteps): half = dim/2,
+ * freq_i = exp((-ln(max_period) * i) / (half - shift)), arg = t * freq_i,
+ * y[n] = [sin(arg), cos(arg)], or [cos, sin] with flip_sin_to_cos. t is n host floats; dim even. */
+fr_status fr_timestep_embedding(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
+                                float max_period, fr_tensor *y);
+
+/* Initial noise: y[i] = fr_philox_normal(seed, stream, i) for every element i of the F32 tensor y. */
+fr_status fr_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y);
+
+/* Classifier-free guidance: y = uncond + s * (cond - uncond), three roundings per element. */
+fr_status fr_guidance(fr_backend *be, const fr_tensor *uncond, const fr_tensor *cond, float s, fr_tensor *y);
+
+/* Scheduler updates, elementwise, with the coefficients the host computed (diffusion/scheduler.c).
+ * Each line is one rounding per operation, in this order:
+ *   DDIM, epsilon:   x0 = (x - sb*e) / sa, clamped to [-clip, clip] when clip > 0; y = sap*x0 + dir*e
+ *   DDIM, v:         x0 = sa*x - sb*e;  e' = sa*e + sb*x;                         y = sap*x0 + dir*e'
+ *   DPM x0, epsilon: m = (x - s*e) / a          DPM x0, v: m = a*x - s*e
+ *   DPM 1st order:   y = ratio*x - c*m0
+ *   DPM 2nd order:   y = (ratio*x - c*m0) - c2*(k*(m0 - m1)) */
+typedef struct fr_sched_coeffs {
+  float sb, sa, sap, dir, clip; /* DDIM */
+  float s, a;                   /* DPM model output -> x0 */
+  float ratio, c, k, c2;        /* DPM update */
+  int v_prediction;
+} fr_sched_coeffs;
+
+fr_status fr_sched_ddim(fr_backend *be, const fr_tensor *x, const fr_tensor *eps, const fr_sched_coeffs *c,
+                        fr_tensor *y);
+fr_status fr_sched_dpm_x0(fr_backend *be, const fr_tensor *x, const fr_tensor *eps, const fr_sched_coeffs *c,
+                          fr_tensor *m);
+/* m1 NULL: first order. */
+fr_status fr_sched_dpm_update(fr_backend *be, const fr_tensor *x, const fr_tensor *m0, const fr_tensor *m1,
+                              const fr_sched_coeffs *c, fr_tensor *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,67 @@
+/* The CPU reference's matrix-product engine, shared by linear, conv2d and the frame-axis conv.
+ *
+ * Canonical order (the definition every backend reproduces): each output C[i][j] has ONE fp32
+ * accumulator that starts at +0.0f and takes acc = fmaf(A[i][k], B[k][j], acc) for k = 0, 1, ..., K-1
+ * in ascending order, every term included (zero padding enters as +0.0f operands). The epilogue then
+ * rounds, in this order: v = acc + bias; v = act(v); v = v + residual.
+ *
+ * Blocking over k keeps the accumulator in C between blocks (an exact fp32 store and reload), and
+ * threads split C into tiles, so neither changes a bit. Operands arrive through packers so that the
+ * same engine reads fp16/bf16 weights, implicit im2col columns and frame-shifted views. */
+#ifndef FRACTAL_CPU_GEMM_H
+#define FRACTAL_CPU_GEMM_H
+
+#include <stdint.h>
+
+#include "fractal/backend.h"
+#include "pool.h"
+
+#define FR_GEMM_MR 6  /* rows of C per micro-tile */
+#define FR_GEMM_NR 16 /* columns of C per micro-tile */
+#define FR_GEMM_KC 256
+#define FR_GEMM_MC 96  /* multiple of MR */
+#define FR_GEMM_NC 384 /* multiple of NR */
+
+typedef struct fr_gemm fr_gemm;
+
+/* Fill dst[k][r] (k < kc, r < MR) with A[i0 + r][k0 + k], zero for rows >= M. */
+typedef void (*fr_pack_a_fn)(const fr_gemm *g, int64_t batch, int64_t i0, int64_t k0, int64_t kc, float *dst);
+/* Fill dst[k][c] (k < kc, c < NR) with B[k0 + k][j0 + c], zero for columns >= N. */
+typedef void (*fr_pack_b_fn)(const fr_gemm *g, int64_t batch, int64_t j0, int64_t k0, int64_t kc, float *dst);
+
+struct fr_gemm {
+  int64_t m, n, k, batch;
+  fr_pack_a_fn pack_a;
+  fr_pack_b_fn pack_b;
+  const void *ctx; /* for the packers */
+  float *c;        /* C of batch b at c + b * c_batch_stride, row-major with leading dimension ldc */
+  int64_t ldc, c_batch_stride;
+  const void *bias; /* nullable; F32/F16/BF16 */
+  fr_dtype bias_dtype;
+  int bias_per_row; /* 1: bias[i] (conv: per output channel), 0: bias[j] (linear: per output feature) */
+  fr_act act;
+  const float *residual; /* nullable; same layout as C */
+};
+
+/* Packs rows [row0, row0 + width) x [k0, k0 + kc) of a row-major [rows][ld] matrix of dtype into
+ * dst[k][width], transposed and widened to float; rows >= rows_valid are zero. */
+void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0,
+                  int64_t kc, int width, float *dst);
+
+/* Scratch bytes each thread needs for fr_gemm_run. */
+size_t fr_gemm_scratch_bytes(void);
+/* Runs the product on the pool. Each thread's scratch must hold fr_gemm_scratch_bytes(). */
+void fr_gemm_run(fr_pool *pool, const fr_gemm *g);
+
+/* Micro-kernel: acc[r*NR + c] = fmaf(a[k*MR + r], b[k*NR + c], acc[...]) for k = 0..kc-1.
+ * Variants for instruction sets compute identical bits; fr_gemm_isa() names the one in use. */
+typedef void (*fr_ukernel_fn)(int64_t kc, const float *a, const float *b, float *acc);
+void fr_ukernel_generic(int64_t kc, const float *a, const float *b, float *acc);
+#if defined(__x86_64__) || defined(_M_X64)
+void fr_ukernel_avx2(int64_t kc, const float *a, const float *b, float *acc);
+#endif
+const char *fr_gemm_isa(void);
+/* Tests: force the generic kernel (1) or go back to automatic choice (0). */
+void fr_gemm_force_generic(int on);
+
+#endif

@@ -1,0 +1,135 @@
+/* linear, conv2d and the frame-axis conv on the CPU: operand packers for the GEMM engine (gemm.h).
+ * The reduction index k of each op, in the ascending order the canonical definition uses:
+ *   linear:      k = input feature                       (w[n][k])
+ *   conv2d:      k = (ci * kh + ky) * kw + kx             (w[co][ci][ky][kx], PyTorch OIHW order)
+ *   conv_frames: k = ci * 3 + t, t = 0, 1, 2 = frame f-1, f, f+1   (w[co][ci][t][0][0])
+ * Taps that fall in the zero padding take part as +0.0f operands. */
+#include <string.h>
+
+#include "cpu.h"
+#include "gemm.h"
+
+typedef struct conv_ctx {
+  const fr_conv_dims *d;
+  const float *x;
+  const void *w;
+  fr_dtype wdtype;
+} conv_ctx;
+
+static fr_gemm gemm_init(fr_backend *be, const fr_tensor *b, fr_act act, const fr_tensor *residual, fr_tensor *y)
+{
+  fr_gemm g;
+  memset(&g, 0, sizeof g);
+  g.c = (float *)y->data;
+  g.bias = b ? b->data : NULL;
+  g.bias_dtype = b ? b->dtype : FR_F32;
+  g.act = act;
+  g.residual = residual ? (const float *)residual->data : NULL;
+  (void)be;
+  return g;
+}
+
+/* linear: A = x [M][K], B = w^T (w is [N][K]), C = y [M][N]. */
+static void linear_pack_a(const fr_gemm *g, int64_t batch, int64_t i0, int64_t k0, int64_t kc, float *dst)
+{
+  const fr_tensor *x = ((const fr_tensor *const *)g->ctx)[0];
+  fr_pack_rows(x->data, FR_F32, g->k, g->m, i0, k0, kc, FR_GEMM_MR, dst);
+}
+
+static void linear_pack_b(const fr_gemm *g, int64_t batch, int64_t j0, int64_t k0, int64_t kc, float *dst)
+{
+  const fr_tensor *w = ((const fr_tensor *const *)g->ctx)[1];
+  fr_pack_rows(w->data, w->dtype, g->k, g->n, j0, k0, kc, FR_GEMM_NR, dst);
+}
+
+fr_status fr_cpu_linear(fr_backend *be, const fr_linear_dims *d, const fr_tensor *x, const fr_tensor *w,
+                        const fr_tensor *b, fr_act act, const fr_tensor *residual, fr_tensor *y)
+{
+  const fr_tensor *operands[2] = {x, w};
+  fr_gemm g = gemm_init(be, b, act, residual, y);
+  g.m = d->m, g.n = d->n, g.k = d->k, g.batch = 1;
+  g.pack_a = linear_pack_a, g.pack_b = linear_pack_b, g.ctx = operands;
+  g.ldc = d->n, g.c_batch_stride = 0, g.bias_per_row = 0;
+  fr_gemm_run(be->pool, &g);
+  return FR_OK;
+}
+
+/* conv: A = w as [Cout][K], the same packer for both convs. */
+static void conv_pack_a(const fr_gemm *g, int64_t batch, int64_t i0, int64_t k0, int64_t kc, float *dst)
+{
+  const conv_ctx *c = (const conv_ctx *)g->ctx;
+  fr_pack_rows(c->w, c->wdtype, g->k, g->m, i0, k0, kc, FR_GEMM_MR, dst);
+}
+
+/* conv2d: B = the implicit im2col matrix of image `batch`: B[k][p], p = oy * Wo + ox. */
+static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, int64_t kc, float *dst)
+{
+  const conv_ctx *c = (const conv_ctx *)g->ctx;
+  const fr_conv_dims *d = c->d;
+  const float *img = c->x + n * d->cin * d->h * d->w;
+  int64_t plane = d->h * d->w;
+  if (d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0) { /* B is the image itself */
+    int64_t cols = g->n - j0 < FR_GEMM_NR ? g->n - j0 : FR_GEMM_NR;
+    for (int64_t k = 0; k < kc; k++) {
+      memcpy(dst + k * FR_GEMM_NR, img + (k0 + k) * plane + j0, sizeof(float) * (size_t)cols);
+      for (int64_t j = cols; j < FR_GEMM_NR; j++) dst[k * FR_GEMM_NR + j] = 0.0f;
+    }
+    return;
+  }
+  int64_t base_y[FR_GEMM_NR], base_x[FR_GEMM_NR];
+  for (int j = 0; j < FR_GEMM_NR; j++) {
+    int64_t p = j0 + j;
+    base_y[j] = p < g->n ? (p / d->wo) * d->stride - d->pad : INT64_MIN / 2; /* far outside: reads as zero */
+    base_x[j] = p < g->n ? (p % d->wo) * d->stride - d->pad : 0;
+  }
+  int64_t taps = d->kh * d->kw;
+  for (int64_t k = 0; k < kc; k++) {
+    int64_t kk = k0 + k, ci = kk / taps, ky = (kk % taps) / d->kw, kx = kk % d->kw;
+    const float *chan = img + ci * plane;
+    float *out = dst + k * FR_GEMM_NR;
+    for (int j = 0; j < FR_GEMM_NR; j++) {
+      int64_t iy = base_y[j] + ky, ix = base_x[j] + kx;
+      out[j] = (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w) ? chan[iy * d->w + ix] : 0.0f;
+    }
+  }
+}
+
+fr_status fr_cpu_conv2d(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w,
+                        const fr_tensor *b, const fr_tensor *residual, fr_tensor *y)
+{
+  conv_ctx c = {d, (const float *)x->data, w->data, w->dtype};
+  fr_gemm g = gemm_init(be, b, FR_ACT_NONE, residual, y);
+  g.m = d->cout, g.n = d->ho * d->wo, g.k = d->cin * d->kh * d->kw, g.batch = d->n;
+  g.pack_a = conv_pack_a, g.pack_b = conv2d_pack_b, g.ctx = &c;
+  g.ldc = g.n, g.c_batch_stride = d->cout * g.n, g.bias_per_row = 1;
+  fr_gemm_run(be->pool, &g);
+  return FR_OK;
+}
+
+/* conv_frames: B[k = ci*3 + t][p] = x[sample + t - 1][ci][p], zero past either end of the video. */
+static void frames_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, int64_t kc, float *dst)
+{
+  const conv_ctx *c = (const conv_ctx *)g->ctx;
+  const fr_conv_dims *d = c->d;
+  int64_t plane = d->h * d->w, f = n % d->frames;
+  int64_t cols = g->n - j0 < FR_GEMM_NR ? g->n - j0 : FR_GEMM_NR;
+  for (int64_t k = 0; k < kc; k++) {
+    int64_t kk = k0 + k, ci = kk / 3, t = kk % 3, src_f = f + t - 1;
+    float *out = dst + k * FR_GEMM_NR;
+    int64_t valid = (src_f >= 0 && src_f < d->frames) ? cols : 0;
+    if (valid) memcpy(out, c->x + ((n + t - 1) * d->cin + ci) * plane + j0, sizeof(float) * (size_t)valid);
+    for (int64_t j = valid; j < FR_GEMM_NR; j++) out[j] = 0.0f;
+  }
+}
+
+fr_status fr_cpu_conv_frames(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w,
+                             const fr_tensor *b, const fr_tensor *residual, fr_tensor *y)
+{
+  conv_ctx c = {d, (const float *)x->data, w->data, w->dtype};
+  fr_gemm g = gemm_init(be, b, FR_ACT_NONE, residual, y);
+  g.m = d->cout, g.n = d->h * d->w, g.k = d->cin * 3, g.batch = d->n;
+  g.pack_a = conv_pack_a, g.pack_b = frames_pack_b, g.ctx = &c;
+  g.ldc = g.n, g.c_batch_stride = d->cout * g.n, g.bias_per_row = 1;
+  fr_gemm_run(be->pool, &g);
+  return FR_OK;
+}

@@ -1,0 +1,58 @@
+// Shared pieces of the CUDA backend: error checks, the backend's private state, launch helpers.
+#ifndef FRACTAL_CUDA_COMMON_CUH
+#define FRACTAL_CUDA_COMMON_CUH
+
+#include <cuda_runtime.h>
+
+#include "../backend_impl.h"
+#include "fractal/half.h"
+
+#define CUDA_TRY(expr)                                                                             \
+  do {                                                                                             \
+    cudaError_t cuda_try_e_ = (expr);                                                              \
+    if (cuda_try_e_ != cudaSuccess)                                                                \
+      return fr_fail(FR_EDEVICE, "%s:%d: %s: %s", __FILE__, __LINE__, #expr,                       \
+                     cudaGetErrorString(cuda_try_e_));                                             \
+  } while (0)
+
+// Checks the launch that was just queued (configuration errors surface here, faults at sync).
+#define CUDA_LAUNCHED() CUDA_TRY(cudaGetLastError())
+
+struct fr_cuda {
+  cudaStream_t stream;
+  cudaDeviceProp prop;
+};
+
+static inline fr_cuda *cuda_of(fr_backend *be) { return (fr_cuda *)be->impl; }
+
+static inline unsigned grid_for(int64_t n, int block)
+{
+  int64_t g = (n + block - 1) / block;
+  return (unsigned)(g < 65535 * 16 ? (g > 0 ? g : 1) : 65535 * 16);
+}
+
+// Exact widening of one stored weight (F32, F16, BF16) on the device.
+__device__ __forceinline__ float load_weight(fr_dtype dt, const void *p, int64_t i)
+{
+  if (dt == FR_F32) return ((const float *)p)[i];
+  uint16_t h = ((const uint16_t *)p)[i];
+  return dt == FR_F16 ? fr_f16_to_f32(h) : fr_bf16_to_f32(h);
+}
+
+// Op entry points of the CUDA backend, one file per family.
+fr_status fr_cuda_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_tensor *y);
+fr_status fr_cuda_geglu(fr_backend *be, int64_t rows, int64_t n, const fr_tensor *h, fr_tensor *y);
+fr_status fr_cuda_add(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_tensor *a, const fr_tensor *b,
+                      fr_tensor *y);
+fr_status fr_cuda_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *y);
+fr_status fr_cuda_guidance(fr_backend *be, const fr_tensor *uncond, const fr_tensor *cond, float s, fr_tensor *y);
+fr_status fr_cuda_sched(fr_backend *be, int which, const fr_tensor *a, const fr_tensor *b, const fr_tensor *c,
+                        const fr_sched_coeffs *k, fr_tensor *y);
+fr_status fr_cuda_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y);
+fr_status fr_cuda_group_norm(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
+                             const fr_tensor *beta, float eps, fr_act act, fr_tensor *y);
+fr_status fr_cuda_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
+                             const fr_tensor *beta, float eps, fr_tensor *y);
+fr_status fr_cuda_softmax(fr_backend *be, int64_t rows, int64_t cols, const fr_tensor *x, fr_tensor *y);
+
+#endif

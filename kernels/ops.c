@@ -1,0 +1,493 @@
+/* The public op entry points: check devices, dtypes and shapes once, here, then dispatch to the
+ * backend. Backends may assume everything checked here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_impl.h"
+#include "fractal/dmath.h"
+
+#define SHAPE(t, buf) fr_shape_str((t), (buf), sizeof(buf))
+
+static fr_status no_overlap(const char *op, const char *name, const fr_tensor *in, const fr_tensor *y);
+
+/* A backend may not have every op yet (the CUDA twin grows op by op): say so instead of crashing. */
+#define DISPATCH(be, opname, ...)                                                                  \
+  ((be)->ops->opname ? (be)->ops->opname((be), __VA_ARGS__)                                        \
+                     : fr_fail(FR_EUNSUPPORTED, "the %s backend does not implement " #opname " yet", (be)->name))
+
+static fr_status check_tensor(const fr_backend *be, const char *op, const char *name, const fr_tensor *t)
+{
+  if (!t) return fr_fail(FR_EINVAL, "%s: %s is NULL", op, name);
+  if (t->ndim < 0 || t->ndim > FR_MAX_DIMS) return fr_fail(FR_EINVAL, "%s: %s has %d dims", op, name, t->ndim);
+  for (int i = 0; i < t->ndim; i++)
+    if (t->shape[i] < 0) return fr_fail(FR_EINVAL, "%s: %s has a negative dimension", op, name);
+  if (!t->data && fr_tensor_numel(t) > 0) return fr_fail(FR_EINVAL, "%s: %s has no data", op, name);
+  if (t->device != be->device)
+    return fr_fail(FR_EINVAL, "%s: %s is on device %d but the backend %s is on %d", op, name, t->device, be->name,
+                   be->device);
+  return FR_OK;
+}
+
+static fr_status check_f32(const fr_backend *be, const char *op, const char *name, const fr_tensor *t)
+{
+  FR_TRY(check_tensor(be, op, name, t));
+  if (t->dtype != FR_F32)
+    return fr_fail(FR_EINVAL, "%s: %s must be F32, got %s", op, name, fr_dtype_name(t->dtype));
+  return FR_OK;
+}
+
+static fr_status check_weight(const fr_backend *be, const char *op, const char *name, const fr_tensor *t)
+{
+  FR_TRY(check_tensor(be, op, name, t));
+  if (t->dtype != FR_F32 && t->dtype != FR_F16 && t->dtype != FR_BF16)
+    return fr_fail(FR_EINVAL, "%s: %s must be F32, F16 or BF16, got %s", op, name, fr_dtype_name(t->dtype));
+  return FR_OK;
+}
+
+/* A per-channel vector (bias, gamma, beta): a weight of shape [n]. */
+static fr_status check_vector(const fr_backend *be, const char *op, const char *name, const fr_tensor *t, int64_t n)
+{
+  char buf[96];
+  FR_TRY(check_weight(be, op, name, t));
+  if (t->ndim != 1 || t->shape[0] != n)
+    return fr_fail(FR_EINVAL, "%s: %s is %s, want [%lld]", op, name, SHAPE(t, buf), (long long)n);
+  return FR_OK;
+}
+
+/* y may be the very same buffer as an input of an elementwise op, but never a partial overlap. */
+static fr_status alias_or_apart(const char *op, const char *name, const fr_tensor *in, const fr_tensor *y)
+{
+  return in->data == y->data ? FR_OK : no_overlap(op, name, in, y);
+}
+
+static fr_status check_shape(const char *op, const char *name, const fr_tensor *t, int ndim, const int64_t *want)
+{
+  char got[96], exp[96];
+  fr_tensor w = fr_tensor_make_dims(FR_F32, NULL, ndim, want);
+  if (!fr_tensor_same_shape(t, &w))
+    return fr_fail(FR_EINVAL, "%s: %s is %s, want %s", op, name, SHAPE(t, got), SHAPE(&w, exp));
+  return FR_OK;
+}
+
+static fr_status check_same(const char *op, const char *name, const fr_tensor *t, const fr_tensor *like)
+{
+  return check_shape(op, name, t, like->ndim, like->shape);
+}
+
+static fr_status check_ndim(const char *op, const char *name, const fr_tensor *t, int ndim)
+{
+  char buf[96];
+  if (t->ndim != ndim) return fr_fail(FR_EINVAL, "%s: %s is %s, want %d dims", op, name, SHAPE(t, buf), ndim);
+  return FR_OK;
+}
+
+static fr_status no_overlap(const char *op, const char *name, const fr_tensor *in, const fr_tensor *y)
+{
+  const char *a = (const char *)in->data, *b = (const char *)y->data;
+  size_t na = fr_tensor_nbytes(in), nb = fr_tensor_nbytes(y);
+  if (na && nb && a < b + nb && b < a + na) return fr_fail(FR_EINVAL, "%s: y must not overlap %s", op, name);
+  return FR_OK;
+}
+
+fr_status fr_linear(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, fr_act act,
+                    const fr_tensor *residual, fr_tensor *y)
+{
+  const char *op = "fr_linear";
+  char bx[96], bw[96];
+  FR_TRY(check_f32(be, op, "x", x));
+  FR_TRY(check_weight(be, op, "w", w));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_ndim(op, "w", w, 2));
+  if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1] || w->shape[1] == 0)
+    return fr_fail(FR_EINVAL, "%s: x %s does not match w %s (want x[..., %lld])", op, SHAPE(x, bx), SHAPE(w, bw),
+                   (long long)w->shape[1]);
+  fr_linear_dims d = {fr_tensor_numel(x) / w->shape[1], w->shape[0], w->shape[1]};
+  int64_t ys[FR_MAX_DIMS];
+  memcpy(ys, x->shape, sizeof ys);
+  ys[x->ndim - 1] = d.n;
+  FR_TRY(check_shape(op, "y", y, x->ndim, ys));
+  if (b) FR_TRY(check_vector(be, op, "b", b, d.n));
+  if (residual) {
+    FR_TRY(check_f32(be, op, "residual", residual));
+    FR_TRY(check_same(op, "residual", residual, y));
+    FR_TRY(no_overlap(op, "residual", residual, y)); /* y holds partial sums until the epilogue */
+  }
+  if ((unsigned)act >= FR_ACT_COUNT) return fr_fail(FR_EINVAL, "%s: unknown activation %d", op, (int)act);
+  FR_TRY(no_overlap(op, "x", x, y));
+  return DISPATCH(be, linear, &d, x, w, b, act, residual, y);
+}
+
+static fr_status conv_common(fr_backend *be, const char *op, const fr_tensor *x, const fr_tensor *w,
+                             const fr_tensor *b, const fr_tensor *residual, const fr_tensor *y)
+{
+  FR_TRY(check_f32(be, op, "x", x));
+  FR_TRY(check_weight(be, op, "w", w));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_ndim(op, "x", x, 4));
+  if (b) FR_TRY(check_vector(be, op, "b", b, w->shape[0]));
+  if (residual) {
+    FR_TRY(check_f32(be, op, "residual", residual));
+    FR_TRY(check_same(op, "residual", residual, y));
+    FR_TRY(no_overlap(op, "residual", residual, y)); /* y holds partial sums until the epilogue */
+  }
+  return no_overlap(op, "x", x, y);
+}
+
+fr_status fr_conv2d(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, int stride, int pad,
+                    const fr_tensor *residual, fr_tensor *y)
+{
+  const char *op = "fr_conv2d";
+  char bx[96], bw[96];
+  FR_TRY(check_tensor(be, op, "w", w));
+  FR_TRY(check_ndim(op, "w", w, 4));
+  FR_TRY(conv_common(be, op, x, w, b, residual, y));
+  if (w->shape[1] != x->shape[1] || w->shape[1] == 0)
+    return fr_fail(FR_EINVAL, "%s: x %s has %lld channels but w %s wants %lld", op, SHAPE(x, bx),
+                   (long long)x->shape[1], SHAPE(w, bw), (long long)w->shape[1]);
+  if (stride < 1 || pad < 0 || w->shape[2] < 1 || w->shape[3] < 1)
+    return fr_fail(FR_EINVAL, "%s: stride %d, pad %d, kernel %s are invalid", op, stride, pad, SHAPE(w, bw));
+  fr_conv_dims d = {0};
+  d.n = x->shape[0], d.cin = x->shape[1], d.h = x->shape[2], d.w = x->shape[3];
+  d.cout = w->shape[0], d.kh = w->shape[2], d.kw = w->shape[3], d.stride = stride, d.pad = pad;
+  if (d.h + 2 * pad < d.kh || d.w + 2 * pad < d.kw)
+    return fr_fail(FR_EINVAL, "%s: input %s is smaller than kernel %s with pad %d", op, SHAPE(x, bx), SHAPE(w, bw),
+                   pad);
+  d.ho = (d.h + 2 * pad - d.kh) / stride + 1;
+  d.wo = (d.w + 2 * pad - d.kw) / stride + 1;
+  int64_t ys[4] = {d.n, d.cout, d.ho, d.wo};
+  FR_TRY(check_shape(op, "y", y, 4, ys));
+  return DISPATCH(be, conv2d, &d, x, w, b, residual, y);
+}
+
+fr_status fr_conv_frames(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, int frames,
+                         const fr_tensor *residual, fr_tensor *y)
+{
+  const char *op = "fr_conv_frames";
+  char bx[96], bw[96];
+  FR_TRY(check_tensor(be, op, "w", w));
+  int w_ok = (w->ndim == 3 && w->shape[2] == 3) || (w->ndim == 5 && w->shape[2] == 3 && w->shape[3] == 1 &&
+                                                    w->shape[4] == 1);
+  if (!w_ok) return fr_fail(FR_EINVAL, "%s: w is %s, want [Cout, Cin, 3, 1, 1] or [Cout, Cin, 3]", op, SHAPE(w, bw));
+  FR_TRY(conv_common(be, op, x, w, b, residual, y));
+  if (w->shape[1] != x->shape[1] || w->shape[1] == 0)
+    return fr_fail(FR_EINVAL, "%s: x %s has %lld channels but w %s wants %lld", op, SHAPE(x, bx),
+                   (long long)x->shape[1], SHAPE(w, bw), (long long)w->shape[1]);
+  if (frames < 1 || x->shape[0] % frames != 0)
+    return fr_fail(FR_EINVAL, "%s: %lld samples are not a whole number of %d-frame videos", op,
+                   (long long)x->shape[0], frames);
+  fr_conv_dims d = {0};
+  d.n = x->shape[0], d.cin = x->shape[1], d.h = d.ho = x->shape[2], d.w = d.wo = x->shape[3];
+  d.cout = w->shape[0], d.kh = 3, d.kw = 1, d.stride = 1, d.pad = 1, d.frames = frames;
+  int64_t ys[4] = {d.n, d.cout, d.h, d.w};
+  FR_TRY(check_shape(op, "y", y, 4, ys));
+  return DISPATCH(be, conv_frames, &d, x, w, b, residual, y);
+}
+
+fr_status fr_group_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta, int groups,
+                        int frames, float eps, fr_act act, fr_tensor *y)
+{
+  const char *op = "fr_group_norm";
+  char bx[96];
+  FR_TRY(check_f32(be, op, "x", x));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_same(op, "y", y, x));
+  FR_TRY(alias_or_apart(op, "x", x, y));
+  if (x->ndim < 2) return fr_fail(FR_EINVAL, "%s: x is %s, want [N, C, ...]", op, SHAPE(x, bx));
+  fr_norm_dims d = {x->shape[0], x->shape[1], 1, groups, frames};
+  for (int i = 2; i < x->ndim; i++) d.inner *= x->shape[i];
+  if (groups < 1 || d.channels % groups != 0)
+    return fr_fail(FR_EINVAL, "%s: %lld channels do not split into %d groups", op, (long long)d.channels, groups);
+  if (frames < 1 || d.samples % frames != 0)
+    return fr_fail(FR_EINVAL, "%s: %lld samples are not a whole number of %d-frame runs", op,
+                   (long long)d.samples, frames);
+  if (gamma) FR_TRY(check_vector(be, op, "gamma", gamma, d.channels));
+  if (beta) FR_TRY(check_vector(be, op, "beta", beta, d.channels));
+  if (!(eps >= 0.0f)) return fr_fail(FR_EINVAL, "%s: eps must be >= 0", op);
+  if (act != FR_ACT_NONE && act != FR_ACT_SILU) return fr_fail(FR_EINVAL, "%s: act must be none or silu", op);
+  return DISPATCH(be, group_norm, &d, x, gamma, beta, eps, act, y);
+}
+
+fr_status fr_layer_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta, float eps,
+                        fr_tensor *y)
+{
+  const char *op = "fr_layer_norm";
+  FR_TRY(check_f32(be, op, "x", x));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_same(op, "y", y, x));
+  if (x->ndim < 1 || x->shape[x->ndim - 1] == 0) return fr_fail(FR_EINVAL, "%s: x has no last dimension", op);
+  FR_TRY(alias_or_apart(op, "x", x, y));
+  int64_t dim = x->shape[x->ndim - 1];
+  fr_norm_dims d = {fr_tensor_numel(x) / dim, dim, 1, 1, 1};
+  if (gamma) FR_TRY(check_vector(be, op, "gamma", gamma, dim));
+  if (beta) FR_TRY(check_vector(be, op, "beta", beta, dim));
+  if (!(eps >= 0.0f)) return fr_fail(FR_EINVAL, "%s: eps must be >= 0", op);
+  return DISPATCH(be, layer_norm, &d, x, gamma, beta, eps, y);
+}
+
+fr_status fr_attention(fr_backend *be, const fr_tensor *q, const fr_tensor *k, const fr_tensor *v,
+                       const fr_attn_params *p, fr_tensor *y)
+{
+  const char *op = "fr_attention";
+  char bq[96], bk[96], bv[96];
+  FR_TRY(check_f32(be, op, "q", q));
+  FR_TRY(check_f32(be, op, "k", k));
+  FR_TRY(check_f32(be, op, "v", v));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_ndim(op, "q", q, 3));
+  FR_TRY(check_ndim(op, "k", k, 3));
+  FR_TRY(check_ndim(op, "v", v, 3));
+  if (!p || p->heads < 1 || p->kv_group < 1) return fr_fail(FR_EINVAL, "%s: heads and kv_group must be >= 1", op);
+  fr_attn_dims d = {q->shape[0], k->shape[0], q->shape[1], k->shape[1], p->heads, 0, 0};
+  if (q->shape[2] % p->heads || v->shape[2] % p->heads || q->shape[2] == 0 || v->shape[2] == 0)
+    return fr_fail(FR_EINVAL, "%s: channels of q %s / v %s do not split into %d heads", op, SHAPE(q, bq),
+                   SHAPE(v, bv), p->heads);
+  d.dk = q->shape[2] / p->heads, d.dv = v->shape[2] / p->heads;
+  if (k->shape[2] != q->shape[2] || v->shape[0] != k->shape[0] || v->shape[1] != k->shape[1] || d.lk == 0)
+    return fr_fail(FR_EINVAL, "%s: q %s, k %s, v %s do not fit together", op, SHAPE(q, bq), SHAPE(k, bk),
+                   SHAPE(v, bv));
+  if (d.bq != d.bk * p->kv_group)
+    return fr_fail(FR_EINVAL, "%s: %lld query batches != %lld key batches x kv_group %d", op, (long long)d.bq,
+                   (long long)d.bk, p->kv_group);
+  if (p->causal && d.lk < d.lq)
+    return fr_fail(FR_EINVAL, "%s: causal attention needs at least as many keys as queries", op);
+  int64_t ys[3] = {d.bq, d.lq, d.heads * d.dv};
+  FR_TRY(check_shape(op, "y", y, 3, ys));
+  FR_TRY(no_overlap(op, "q", q, y));
+  FR_TRY(no_overlap(op, "k", k, y));
+  FR_TRY(no_overlap(op, "v", v, y));
+  return DISPATCH(be, attention, &d, q, k, v, p, y);
+}
+
+fr_status fr_softmax(fr_backend *be, const fr_tensor *x, fr_tensor *y)
+{
+  const char *op = "fr_softmax";
+  FR_TRY(check_f32(be, op, "x", x));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_same(op, "y", y, x));
+  if (x->ndim < 1 || x->shape[x->ndim - 1] == 0) return fr_fail(FR_EINVAL, "%s: x has no last dimension", op);
+  FR_TRY(alias_or_apart(op, "x", x, y));
+  int64_t cols = x->shape[x->ndim - 1];
+  return DISPATCH(be, softmax, fr_tensor_numel(x) / cols, cols, x, y);
+}
+
+fr_status fr_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_tensor *y)
+{
+  const char *op = "fr_activate";
+  FR_TRY(check_f32(be, op, "x", x));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_same(op, "y", y, x));
+  if ((unsigned)act >= FR_ACT_COUNT) return fr_fail(FR_EINVAL, "%s: unknown activation %d", op, (int)act);
+  FR_TRY(alias_or_apart(op, "x", x, y));
+  return DISPATCH(be, activate, act, x, y);
+}
+
+fr_status fr_geglu(fr_backend *be, const fr_tensor *h, fr_tensor *y)
+{
+  const char *op = "fr_geglu";
+  char bh[96];
+  FR_TRY(check_f32(be, op, "h", h));
+  FR_TRY(check_f32(be, op, "y", y));
+  if (h->ndim < 1 || h->shape[h->ndim - 1] % 2 || h->shape[h->ndim - 1] == 0)
+    return fr_fail(FR_EINVAL, "%s: h is %s, its last dimension must be even", op, SHAPE(h, bh));
+  int64_t ys[FR_MAX_DIMS];
+  memcpy(ys, h->shape, sizeof ys);
+  ys[h->ndim - 1] /= 2;
+  FR_TRY(check_shape(op, "y", y, h->ndim, ys));
+  FR_TRY(no_overlap(op, "h", h, y));
+  return DISPATCH(be, geglu, fr_tensor_numel(y) / ys[h->ndim - 1], ys[h->ndim - 1], h, y);
+}
+
+fr_status fr_upsample_nearest(fr_backend *be, const fr_tensor *x, fr_tensor *y)
+{
+  const char *op = "fr_upsample_nearest";
+  char bx[96], by[96];
+  FR_TRY(check_f32(be, op, "x", x));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_ndim(op, "x", x, 4));
+  FR_TRY(check_ndim(op, "y", y, 4));
+  if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] || (fr_tensor_numel(y) > 0 && fr_tensor_numel(x) == 0))
+    return fr_fail(FR_EINVAL, "%s: y %s does not match x %s", op, SHAPE(y, by), SHAPE(x, bx));
+  FR_TRY(no_overlap(op, "x", x, y));
+  return DISPATCH(be, upsample_nearest, x, y);
+}
+
+fr_status fr_concat(fr_backend *be, int dim, const fr_tensor *a, const fr_tensor *b, fr_tensor *y)
+{
+  const char *op = "fr_concat";
+  char ba[96], bb[96];
+  FR_TRY(check_tensor(be, op, "a", a));
+  FR_TRY(check_tensor(be, op, "b", b));
+  FR_TRY(check_tensor(be, op, "y", y));
+  if (a->dtype != b->dtype || a->dtype != y->dtype) return fr_fail(FR_EINVAL, "%s: dtypes differ", op);
+  if (dim < 0 || dim >= a->ndim || a->ndim != b->ndim)
+    return fr_fail(FR_EINVAL, "%s: cannot join %s and %s on dim %d", op, SHAPE(a, ba), SHAPE(b, bb), dim);
+  int64_t ys[FR_MAX_DIMS], outer = 1, inner = 1;
+  for (int i = 0; i < a->ndim; i++) {
+    if (i != dim && a->shape[i] != b->shape[i])
+      return fr_fail(FR_EINVAL, "%s: %s and %s differ outside dim %d", op, SHAPE(a, ba), SHAPE(b, bb), dim);
+    ys[i] = i == dim ? a->shape[i] + b->shape[i] : a->shape[i];
+    if (i < dim) outer *= a->shape[i];
+    if (i > dim) inner *= a->shape[i];
+  }
+  FR_TRY(check_shape(op, "y", y, a->ndim, ys));
+  FR_TRY(no_overlap(op, "a", a, y));
+  FR_TRY(no_overlap(op, "b", b, y));
+  return DISPATCH(be, concat, outer, a->shape[dim], b->shape[dim], inner * (int64_t)fr_dtype_size(a->dtype), a, b, y);
+}
+
+fr_status fr_add(fr_backend *be, const fr_tensor *a, const fr_tensor *b, fr_tensor *y)
+{
+  const char *op = "fr_add";
+  char ba[96], bb[96];
+  FR_TRY(check_f32(be, op, "a", a));
+  FR_TRY(check_weight(be, op, "b", b));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_same(op, "y", y, a));
+  int64_t bn = fr_tensor_numel(b), an = fr_tensor_numel(a);
+  int suffix = b->ndim <= a->ndim, prefix = b->ndim <= a->ndim;
+  for (int i = 0; i < b->ndim && (suffix || prefix); i++) {
+    if (b->shape[i] != a->shape[a->ndim - b->ndim + i]) suffix = 0;
+    if (b->shape[i] != a->shape[i]) prefix = 0;
+  }
+  FR_TRY(alias_or_apart(op, "a", a, y));
+  if (an == bn) FR_TRY(alias_or_apart(op, "b", b, y));
+  else FR_TRY(no_overlap(op, "b", b, y));
+  if (suffix) return DISPATCH(be, add, 1, bn ? bn : 1, a, b, y); /* b repeats over a's leading dims */
+  if (prefix) return DISPATCH(be, add, bn ? an / bn : 1, bn ? bn : 1, a, b, y); /* b spans trailing dims */
+  return fr_fail(FR_EINVAL, "%s: b %s is neither a suffix nor a prefix of a %s", op, SHAPE(b, bb), SHAPE(a, ba));
+}
+
+fr_status fr_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *y)
+{
+  const char *op = "fr_scale";
+  FR_TRY(check_f32(be, op, "x", x));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_same(op, "y", y, x));
+  FR_TRY(alias_or_apart(op, "x", x, y));
+  return DISPATCH(be, scale, x, s, y);
+}
+
+fr_status fr_permute(fr_backend *be, const fr_tensor *x, const int *perm, fr_tensor *y)
+{
+  const char *op = "fr_permute";
+  char bx[96];
+  FR_TRY(check_tensor(be, op, "x", x));
+  FR_TRY(check_tensor(be, op, "y", y));
+  if (x->dtype != y->dtype) return fr_fail(FR_EINVAL, "%s: x and y dtypes differ", op);
+  int seen[FR_MAX_DIMS] = {0};
+  int64_t ys[FR_MAX_DIMS];
+  for (int i = 0; i < x->ndim; i++) {
+    if (perm[i] < 0 || perm[i] >= x->ndim || seen[perm[i]]++)
+      return fr_fail(FR_EINVAL, "%s: perm is not a permutation of %d dims", op, x->ndim);
+    ys[i] = x->shape[perm[i]];
+  }
+  (void)bx;
+  FR_TRY(check_shape(op, "y", y, x->ndim, ys));
+  FR_TRY(no_overlap(op, "x", x, y));
+  return DISPATCH(be, permute, x, perm, y);
+}
+
+fr_status fr_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y)
+{
+  const char *op = "fr_embedding";
+  if (!ids || ids->dtype != FR_I32 || ids->ndim != 1 || ids->device != FR_DEVICE_CPU || (!ids->data && ids->shape[0]))
+    return fr_fail(FR_EINVAL, "%s: ids must be a host I32 vector", op);
+  FR_TRY(check_weight(be, op, "table", table));
+  FR_TRY(check_ndim(op, "table", table, 2));
+  FR_TRY(check_f32(be, op, "y", y));
+  int64_t ys[2] = {ids->shape[0], table->shape[1]};
+  FR_TRY(check_shape(op, "y", y, 2, ys));
+  const int32_t *id = (const int32_t *)ids->data;
+  for (int64_t i = 0; i < ids->shape[0]; i++)
+    if (id[i] < 0 || id[i] >= table->shape[0])
+      return fr_fail(FR_EINVAL, "%s: id %d at position %lld is outside the table's %lld rows", op, (int)id[i],
+                     (long long)i, (long long)table->shape[0]);
+  return DISPATCH(be, embedding, ids, table, y);
+}
+
+/* Computed on the host in float with dmath (the same bits as any device would get) and uploaded:
+ * it is a few hundred values per step. The operation order follows diffusers' get_timestep_embedding. */
+fr_status fr_timestep_embedding(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
+                                float max_period, fr_tensor *y)
+{
+  const char *op = "fr_timestep_embedding";
+  FR_TRY(check_f32(be, op, "y", y));
+  if (n < 1 || !t || y->ndim != 2 || y->shape[0] != n || y->shape[1] < 2 || y->shape[1] % 2)
+    return fr_fail(FR_EINVAL, "%s: y must be [n, even dim] with n = %d timesteps", op, n);
+  if (!(max_period > 0.0f)) return fr_fail(FR_EINVAL, "%s: max_period must be > 0", op);
+  int half = (int)(y->shape[1] / 2);
+  float *emb = (float *)malloc(sizeof(float) * (size_t)n * (size_t)y->shape[1]);
+  if (!emb) return fr_fail(FR_ENOMEM, "%s: out of memory", op);
+  float neg_log_period = -fr_dlog(max_period);
+  float denom = (float)half - shift;
+  for (int r = 0; r < n; r++) {
+    float *row = emb + (size_t)r * (size_t)y->shape[1];
+    for (int i = 0; i < half; i++) {
+      float freq = fr_dexp((neg_log_period * (float)i) / denom);
+      float arg = t[r] * freq;
+      float s = fr_dsin(arg), c = fr_dcos(arg);
+      row[i] = flip_sin_to_cos ? c : s;
+      row[half + i] = flip_sin_to_cos ? s : c;
+    }
+  }
+  fr_status st = fr_tensor_upload(be, y, emb);
+  free(emb);
+  return st;
+}
+
+fr_status fr_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y)
+{
+  FR_TRY(check_f32(be, "fr_fill_normal", "y", y));
+  return DISPATCH(be, fill_normal, seed, stream, y);
+}
+
+fr_status fr_guidance(fr_backend *be, const fr_tensor *uncond, const fr_tensor *cond, float s, fr_tensor *y)
+{
+  const char *op = "fr_guidance";
+  FR_TRY(check_f32(be, op, "uncond", uncond));
+  FR_TRY(check_f32(be, op, "cond", cond));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_same(op, "cond", cond, uncond));
+  FR_TRY(check_same(op, "y", y, uncond));
+  FR_TRY(alias_or_apart(op, "uncond", uncond, y));
+  FR_TRY(alias_or_apart(op, "cond", cond, y));
+  return DISPATCH(be, guidance, uncond, cond, s, y);
+}
+
+static fr_status sched_common(fr_backend *be, const char *op, int which, const fr_tensor *a, const fr_tensor *b,
+                              const fr_tensor *c, const fr_sched_coeffs *k, fr_tensor *y)
+{
+  FR_TRY(check_f32(be, op, "x", a));
+  FR_TRY(check_f32(be, op, which == 2 ? "m0" : "eps", b));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_same(op, which == 2 ? "m0" : "eps", b, a));
+  FR_TRY(check_same(op, "y", y, a));
+  if (c) {
+    FR_TRY(check_f32(be, op, "m1", c));
+    FR_TRY(check_same(op, "m1", c, a));
+    FR_TRY(alias_or_apart(op, "m1", c, y));
+  }
+  if (!k) return fr_fail(FR_EINVAL, "%s: no coefficients", op);
+  FR_TRY(alias_or_apart(op, "x", a, y));
+  FR_TRY(alias_or_apart(op, which == 2 ? "m0" : "eps", b, y));
+  return DISPATCH(be, sched, which, a, b, c, k, y);
+}
+
+fr_status fr_sched_ddim(fr_backend *be, const fr_tensor *x, const fr_tensor *eps, const fr_sched_coeffs *c,
+                        fr_tensor *y)
+{
+  return sched_common(be, "fr_sched_ddim", 0, x, eps, NULL, c, y);
+}
+
+fr_status fr_sched_dpm_x0(fr_backend *be, const fr_tensor *x, const fr_tensor *eps, const fr_sched_coeffs *c,
+                          fr_tensor *m)
+{
+  return sched_common(be, "fr_sched_dpm_x0", 1, x, eps, NULL, c, m);
+}
+
+fr_status fr_sched_dpm_update(fr_backend *be, const fr_tensor *x, const fr_tensor *m0, const fr_tensor *m1,
+                              const fr_sched_coeffs *c, fr_tensor *y)
+{
+  return sched_common(be, "fr_sched_dpm_update", 2, x, m0, m1, c, y);
+}
