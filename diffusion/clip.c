@@ -8,13 +8,13 @@
 
 #define NAME(buf, ...) (snprintf((buf), sizeof(buf), __VA_ARGS__), (buf))
 
-fr_status fr_clip_bind(fr_binder *b, const fr_clip_config *c, fr_clip *m)
+void fr_clip_bind(fr_binder *b, const fr_clip_config *c, fr_clip *m)
 {
   char n[256];
+  fr_clip_config cfg = *c; /* c may point into m */
   memset(m, 0, sizeof *m);
-  if (c->layers > FR_CLIP_MAX_LAYERS)
-    return fr_fail(FR_EUNSUPPORTED, "text encoder: %d layers (at most %d)", c->layers, FR_CLIP_MAX_LAYERS);
-  m->cfg = *c;
+  m->cfg = cfg;
+  c = &m->cfg;
   int d = c->hidden, head_dim = d / c->heads;
   int64_t te[2] = {c->vocab_size, d}, pe[2] = {c->max_positions, d};
   fr_bind(b, &m->tok_emb, 2, te, "text_model.embeddings.token_embedding.weight");
@@ -33,7 +33,6 @@ fr_status fr_clip_bind(fr_binder *b, const fr_clip_config *c, fr_clip *m)
     fr_bind_lin(b, &l->fc2, c->intermediate, d, 1, NAME(n, "text_model.encoder.layers.%d.mlp.fc2", i));
   }
   fr_bind_norm(b, &m->final_ln, d, "text_model.final_layer_norm");
-  return FR_OK;
 }
 
 fr_status fr_clip_encode(fr_exec *ex, const fr_clip *m, const int32_t *ids, int64_t batch, int64_t len,

@@ -6,7 +6,7 @@
 #include "config.h"
 #include "layers.h"
 
-#define FR_CLIP_MAX_LAYERS 64
+#define FR_CLIP_MAX_LAYERS 64 /* config.c refuses more */
 
 typedef struct fr_clip_layer {
   fr_norm ln1, ln2;
@@ -21,7 +21,7 @@ typedef struct fr_clip {
   fr_norm final_ln;
 } fr_clip;
 
-fr_status fr_clip_bind(fr_binder *b, const fr_clip_config *cfg, fr_clip *m);
+void fr_clip_bind(fr_binder *b, const fr_clip_config *cfg, fr_clip *m);
 /* ids: host I32 [B * L] (L <= max positions) -> out [B, L, hidden]. */
 fr_status fr_clip_encode(fr_exec *ex, const fr_clip *m, const int32_t *ids, int64_t batch, int64_t len,
                          fr_tensor *out);

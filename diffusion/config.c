@@ -201,7 +201,7 @@ static fr_status parse_clip(const cfg *c, fr_clip_config *k)
   FR_TRY(int_field(c, "vocab_size", 49408, 1, 1 << 24, &k->vocab_size));
   FR_TRY(int_field(c, "hidden_size", 512, 1, 65536, &k->hidden));
   FR_TRY(int_field(c, "intermediate_size", 2048, 1, 1 << 20, &k->intermediate));
-  FR_TRY(int_field(c, "num_hidden_layers", 12, 1, 256, &k->layers));
+  FR_TRY(int_field(c, "num_hidden_layers", 12, 1, 64, &k->layers));
   FR_TRY(int_field(c, "num_attention_heads", 8, 1, 1024, &k->heads));
   FR_TRY(int_field(c, "max_position_embeddings", 77, 2, 65536, &k->max_positions));
   FR_TRY(num_field(c, "layer_norm_eps", 1e-5, &eps));

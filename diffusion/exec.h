@@ -1,6 +1,7 @@
 /* Running a model graph: the backend, and an arena that serves every activation of a job from one
- * device allocation. A dry run (no backend memory, no ops) replays the same allocations to find the
- * arena's size, so a job allocates once and the denoising loop never does. Internal to diffusion/. */
+ * device allocation. A dry run (no backend memory, no ops) replays the job's whole sequence of
+ * allocations to find the arena's size, so a job allocates once and the denoising loop never does.
+ * Internal to diffusion/. */
 #ifndef FRACTAL_EXEC_H
 #define FRACTAL_EXEC_H
 

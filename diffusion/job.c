@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fractal/job.h"
+#include "fractal/pipeline.h"
 
 fr_job_limits fr_job_default_limits(void)
 {
@@ -372,6 +373,30 @@ size_t fr_job_to_json(const fr_job *j, char *buf, size_t n)
   OUT(",\"seed\":%llu,\"steps\":%d,\"guidance\":%.9g,\"scheduler\":\"%s\",\"frames\":%d,\"height\":%d,\"width\":%d}",
       (unsigned long long)j->seed, j->steps, (double)j->guidance, fr_scheduler_name(j->scheduler), j->frames,
       j->height, j->width);
+#undef OUT
+  return at;
+}
+
+size_t fr_result_to_json(const fr_result *r, char *buf, size_t n)
+{
+  size_t at = 0;
+  char hex[33];
+#define OUT(...) (at += (size_t)snprintf(at < n ? buf + at : NULL, at < n ? n - at : 0, __VA_ARGS__))
+  OUT("{\"job_id\":");
+  at = put_json_string(buf, n, at, r->job.job_id);
+  OUT(",\"model\":\"%s\",\"numerics\":", r->job.model);
+  at = put_json_string(buf, n, at, r->job.numerics);
+  OUT(",\"step_hashes\":[");
+  for (int k = 0; k < r->steps; k++) {
+    fr_hash_hex(r->step_hashes[k], hex);
+    OUT("%s\"%s\"", k ? "," : "", hex);
+  }
+  fr_hash_hex(r->frames_hash, hex);
+  OUT("],\"frames_hash\":\"%s\",", hex);
+  fr_hash_hex(r->digest, hex);
+  OUT("\"digest\":\"%s\",\"timing\":{\"queue_ms\":%.3f,\"text_ms\":%.3f,\"denoise_ms\":%.3f,\"decode_ms\":%.3f,"
+      "\"total_ms\":%.3f}}",
+      hex, r->timing.queue_ms, r->timing.text_ms, r->timing.denoise_ms, r->timing.decode_ms, r->timing.total_ms);
 #undef OUT
   return at;
 }

@@ -26,9 +26,11 @@ static void bind_layer(fr_binder *b, fr_unet_layer *l, const fr_unet_config *c, 
 void fr_unet_bind(fr_binder *b, const fr_unet_config *c, fr_unet *u)
 {
   char n[512];
-  int nb = c->nblocks, c0 = c->block_out[0], temb = 4 * c0;
+  fr_unet_config cfg = *c; /* c may point into u */
   memset(u, 0, sizeof *u);
-  u->cfg = *c;
+  u->cfg = cfg;
+  c = &u->cfg;
+  int nb = c->nblocks, c0 = c->block_out[0], temb = 4 * c0;
   fr_bind_conv(b, &u->conv_in, c->in_channels, c0, 3, "conv_in");
   fr_bind_lin(b, &u->time1, c0, temb, 1, "time_embedding.linear_1");
   fr_bind_lin(b, &u->time2, temb, temb, 1, "time_embedding.linear_2");

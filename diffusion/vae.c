@@ -26,9 +26,11 @@ static void bind_attn_lin(fr_binder *b, fr_lin *l, int ch, const char *new_name,
 void fr_vae_bind(fr_binder *b, const fr_vae_config *c, fr_vae *v)
 {
   char n[256];
-  int nb = c->nblocks, top = c->block_out[nb - 1];
+  fr_vae_config cfg = *c; /* c may point into v */
   memset(v, 0, sizeof *v);
-  v->cfg = *c;
+  v->cfg = cfg;
+  c = &v->cfg;
+  int nb = c->nblocks, top = c->block_out[nb - 1];
   if (c->post_quant_conv) fr_bind_conv(b, &v->post_quant, c->latent_channels, c->latent_channels, 1, "post_quant_conv");
   fr_bind_conv(b, &v->conv_in, c->latent_channels, top, 3, "decoder.conv_in");
   fr_bind_resnet(b, &v->mid0, top, top, 0, c->norm_groups, VAE_EPS, "decoder.mid_block.resnets.0");
@@ -132,4 +134,33 @@ fr_status fr_vae_decode(fr_exec *ex, const fr_vae *v, const fr_tensor *z, fr_ten
   FR_TRY(FR_RUN(ex, fr_conv2d(ex->be, &x, &v->conv_out.w, &v->conv_out.b, 1, 1, NULL, img)));
   fr_exec_free(ex, &x);
   return FR_OK;
+}
+
+void fr_vae_encoder_list(fr_binder *b, const fr_vae_config *c)
+{
+  char n[256];
+  fr_conv conv;
+  fr_resnet res;
+  fr_norm norm;
+  fr_lin lin;
+  int nb = c->nblocks, top = c->block_out[nb - 1], out_ch = c->block_out[0];
+  fr_bind_conv(b, &conv, 3, out_ch, 3, "encoder.conv_in");
+  for (int i = 0; i < nb; i++) {
+    int in_ch = out_ch;
+    out_ch = c->block_out[i];
+    for (int j = 0; j < c->layers_per_block; j++)
+      fr_bind_resnet(b, &res, j == 0 ? in_ch : out_ch, out_ch, 0, c->norm_groups, VAE_EPS,
+                     NAME(n, "encoder.down_blocks.%d.resnets.%d", i, j));
+    if (i < nb - 1) fr_bind_conv(b, &conv, out_ch, out_ch, 3, NAME(n, "encoder.down_blocks.%d.downsamplers.0.conv", i));
+  }
+  fr_bind_resnet(b, &res, top, top, 0, c->norm_groups, VAE_EPS, "encoder.mid_block.resnets.0");
+  if (c->mid_attention) {
+    fr_bind_norm(b, &norm, top, "encoder.mid_block.attentions.0.group_norm");
+    static const char *const proj[4] = {"to_q", "to_k", "to_v", "to_out.0"};
+    for (int k = 0; k < 4; k++) fr_bind_lin(b, &lin, top, top, 1, NAME(n, "encoder.mid_block.attentions.0.%s", proj[k]));
+  }
+  fr_bind_resnet(b, &res, top, top, 0, c->norm_groups, VAE_EPS, "encoder.mid_block.resnets.1");
+  fr_bind_norm(b, &norm, top, "encoder.conv_norm_out");
+  fr_bind_conv(b, &conv, top, 2 * c->latent_channels, 3, "encoder.conv_out");
+  fr_bind_conv(b, &conv, 2 * c->latent_channels, 2 * c->latent_channels, 1, "quant_conv");
 }

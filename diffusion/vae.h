@@ -29,5 +29,8 @@ void fr_vae_bind(fr_binder *b, const fr_vae_config *cfg, fr_vae *v);
  * (the factor is 2^(blocks - 1)). */
 fr_status fr_vae_decode(fr_exec *ex, const fr_vae *v, const fr_tensor *z, fr_tensor *img);
 int fr_vae_scale(const fr_vae_config *cfg);
+/* Lists the encoder and quant_conv tensors (FR_BIND_LIST only): text-to-video never encodes, but a
+ * complete AutoencoderKL file has them (fractal-mkmodel writes them so other tools can load it). */
+void fr_vae_encoder_list(fr_binder *b, const fr_vae_config *cfg);
 
 #endif

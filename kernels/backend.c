@@ -81,3 +81,13 @@ fr_status fr_tensor_download(fr_backend *be, const fr_tensor *src, void *host)
   if (src->device != be->device) return fr_fail(FR_EINVAL, "fr_tensor_download: tensor is not on %s", be->name);
   return be->ops->download(be, host, src->data, fr_tensor_nbytes(src));
 }
+
+fr_status fr_tensor_copy(fr_backend *be, const fr_tensor *src, fr_tensor *dst)
+{
+  if (src->device != be->device || dst->device != be->device)
+    return fr_fail(FR_EINVAL, "fr_tensor_copy: tensors are not on %s", be->name);
+  if (src->dtype != dst->dtype || fr_tensor_numel(src) != fr_tensor_numel(dst))
+    return fr_fail(FR_EINVAL, "fr_tensor_copy: %lld %s elements into %lld %s elements", (long long)fr_tensor_numel(src),
+                   fr_dtype_name(src->dtype), (long long)fr_tensor_numel(dst), fr_dtype_name(dst->dtype));
+  return be->ops->copy(be, dst->data, src->data, fr_tensor_nbytes(src));
+}

@@ -39,6 +39,7 @@ typedef struct fr_backend_ops {
   void (*free)(fr_backend *be, void *ptr);
   fr_status (*upload)(fr_backend *be, void *dst, const void *src, size_t nbytes);
   fr_status (*download)(fr_backend *be, void *dst, const void *src, size_t nbytes);
+  fr_status (*copy)(fr_backend *be, void *dst, const void *src, size_t nbytes); /* device to device */
   fr_status (*sync)(fr_backend *be);
 
   fr_status (*linear)(fr_backend *be, const fr_linear_dims *d, const fr_tensor *x, const fr_tensor *w,

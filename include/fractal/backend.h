@@ -36,6 +36,8 @@ fr_status fr_tensor_alloc(fr_backend *be, fr_dtype dtype, int ndim, const int64_
 void fr_tensor_free(fr_backend *be, fr_tensor *t);
 fr_status fr_tensor_upload(fr_backend *be, fr_tensor *dst, const void *host);
 fr_status fr_tensor_download(fr_backend *be, const fr_tensor *src, void *host);
+/* Copies src into dst on the device (same dtype and number of elements; shapes may differ). */
+fr_status fr_tensor_copy(fr_backend *be, const fr_tensor *src, fr_tensor *dst);
 
 /* Activations: SiLU x*sigmoid(x), exact GELU, and CLIP's quick GELU x*sigmoid(1.702x) (fractal/act.h). */
 typedef enum fr_act { FR_ACT_NONE = 0, FR_ACT_SILU, FR_ACT_GELU, FR_ACT_QUICK_GELU, FR_ACT_COUNT } fr_act;

@@ -40,6 +40,7 @@ static const fr_backend_ops cpu_ops = {
   .free = cpu_free,
   .upload = cpu_copy,
   .download = cpu_copy,
+  .copy = cpu_copy,
   .sync = cpu_sync,
   .linear = fr_cpu_linear,
   .conv2d = fr_cpu_conv2d,

@@ -53,6 +53,12 @@ static fr_status cuda_download(fr_backend *be, void *dst, const void *src, size_
   return FR_OK;
 }
 
+static fr_status cuda_copy(fr_backend *be, void *dst, const void *src, size_t nbytes)
+{
+  if (nbytes) CUDA_TRY(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, cuda_of(be)->stream));
+  return FR_OK;
+}
+
 static fr_status cuda_sync(fr_backend *be)
 {
   CUDA_TRY(cudaStreamSynchronize(cuda_of(be)->stream));
@@ -67,6 +73,7 @@ static fr_backend_ops make_ops(void)
   o.free = cuda_free;
   o.upload = cuda_upload;
   o.download = cuda_download;
+  o.copy = cuda_copy;
   o.sync = cuda_sync;
   o.group_norm = fr_cuda_group_norm;
   o.layer_norm = fr_cuda_layer_norm;

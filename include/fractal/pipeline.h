@@ -1,0 +1,108 @@
+/* The text-to-video pipeline: load a diffusers-layout model once, run jobs (alone or as a batch, each
+ * job's result identical either way), and recompute single steps for verification. */
+#ifndef FRACTAL_PIPELINE_H
+#define FRACTAL_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fractal/backend.h"
+#include "fractal/hash.h"
+#include "fractal/job.h"
+#include "fractal/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fr_model fr_model;
+
+typedef struct fr_model_options {
+  const char *variant; /* weight files: NULL = the plain file if present, else "fp16"; or "fp16" */
+} fr_model_options;
+
+/* Loads dir (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/). Every config and
+ * tensor is checked before anything is uploaded; one error lists every problem. */
+fr_status fr_model_load(const char *dir, fr_backend *be, const fr_model_options *opts, fr_model **out);
+void fr_model_free(fr_model *m);
+
+typedef struct fr_model_info {
+  fr_hash128 digest;
+  char digest_hex[33];
+  int default_height, default_width; /* unet sample_size * VAE scale factor */
+  int latent_channels, vae_scale;
+  int text_len, text_dim;
+  size_t weight_bytes;
+  int weight_tensors;
+  const char *dir;
+} fr_model_info;
+
+void fr_model_get_info(const fr_model *m, fr_model_info *info);
+fr_backend *fr_model_backend(const fr_model *m);
+
+/* Where a job's intermediate values can be observed (fractal-gen --dump, the prover's reveal cache).
+ * Host pointers valid during the call only. */
+typedef struct fr_observer {
+  void *ctx;
+  /* ids [rows, len]: rows are [uncond, cond] with guidance, [cond] without */
+  void (*tokens)(void *ctx, int job, const int32_t *ids, int rows, int len);
+  void (*text)(void *ctx, int job, const float *emb, int rows, int len, int dim);
+  /* the latent [1, C, F, h, w] entering step `step` (0: the initial noise; steps: the final one) */
+  void (*latent)(void *ctx, int job, int step, const float *x, size_t n);
+  /* the guided noise prediction of step `step` (0-based), [1, C, F, h, w] */
+  void (*noise)(void *ctx, int job, int step, const float *eps, size_t n);
+  void (*progress)(void *ctx, int job, int step, int steps);
+} fr_observer;
+
+typedef struct fr_run_options {
+  const fr_observer *observer;       /* nullable */
+  const float *const *init_latents;  /* nullable; per job nullable: [1, C, F, h, w] instead of Philox noise */
+  int keep_float_frames;             /* also return the frames as float in [0, 1] */
+} fr_run_options;
+
+typedef struct fr_timing {
+  double queue_ms, text_ms, denoise_ms, decode_ms, total_ms;
+} fr_timing;
+
+typedef struct fr_result {
+  fr_job job;                 /* the job as run (model filled in) */
+  int steps;
+  fr_hash128 step_hashes[200]; /* [k]: the latent after step k + 1 */
+  fr_hash128 frames_hash;     /* XXH3-128 of frames (F x H x W x 3 uint8) */
+  fr_hash128 digest;          /* every output-deciding field but job_id, the model, numerics, the hashes */
+  uint8_t *frames;            /* F * H * W * 3, RGB (malloc'd; fr_result_free) */
+  float *frames_f32;          /* same layout, in [0, 1]; only with keep_float_frames */
+  fr_timing timing;
+} fr_result;
+
+void fr_result_free(fr_result *r);
+
+/* Runs njobs jobs as one batch (they must share frames, height and width). results[i] belongs to
+ * jobs[i] and equals what running jobs[i] alone gives. */
+fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *opts, fr_result *results);
+
+/* Recomputes step `step` (0-based) of a job from the latent entering it, x_in ([1, C, F, h, w], host).
+ * A DPM-Solver++ step of second order also needs the latent entering the previous step (x_prev);
+ * fr_step_needs_previous says when. Writes the latent after the step into x_out (host). */
+int fr_step_needs_previous(const fr_model *m, const fr_job *job, int step);
+fr_status fr_recompute_step(fr_model *m, const fr_job *job, int step, const float *x_prev, const float *x_in,
+                            float *x_out);
+
+/* Decodes a final latent to uint8 frames exactly as fr_generate does (frames: F * H * W * 3). */
+fr_status fr_decode_latent(fr_model *m, const fr_job *job, const float *latent, uint8_t *frames);
+
+/* The result as PROTOCOL.md's JSON object (hashes and timing, no video); returns the length written or
+ * needed. */
+size_t fr_result_to_json(const fr_result *r, char *buf, size_t n);
+
+/* The job digest from its content and hashes (PROTOCOL.md). */
+fr_hash128 fr_job_digest(const fr_job *job, const fr_hash128 *step_hashes, int steps, fr_hash128 frames_hash);
+
+/* The uint8 rule: v = clamp(x * 0.5 + 0.5, 0, 1) (diffusers' postprocess), then round(v * 255) with
+ * ties to even (what numpy_to_pil does). */
+uint8_t fr_to_u8(float decoded, float *v01);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

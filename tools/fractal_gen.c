@@ -1,0 +1,311 @@
+/* fractal-gen: prompt in, video out. Loads a diffusers-layout ModelScope text-to-video model, runs one
+ * job on the chosen backend and writes an MP4 (and optionally a PNG contact sheet and .npy dumps). */
+#define _GNU_SOURCE /* getopt_long */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fractal/modelgen.h"
+#include "fractal/npy.h"
+#include "fractal/pipeline.h"
+#include "fractal/video.h"
+
+typedef struct gen_opts {
+  const char *model, *output, *backend, *init_latents, *dump, *sheet, *variant;
+  int threads, fps, json, quiet;
+  fr_job job;
+  int have_height, have_width;
+} gen_opts;
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+          "usage: fractal-gen [options] \"PROMPT\"\n"
+          "Generates a video from a prompt with a ModelScope text-to-video model (diffusers layout).\n"
+          "  -m, --model DIR        model folder (default: $FRACTAL_MODEL, else a built-in random-weight demo model)\n"
+          "  -o, --output FILE      MP4 to write (default video.mp4)\n"
+          "      --negative TEXT    negative prompt (default \"\")\n"
+          "      --seed N           64-bit seed (default 0)\n"
+          "      --steps N          denoising steps, 1..200 (default 25)\n"
+          "      --guidance G       classifier-free guidance scale, 0..50 (default 9; <= 1 turns it off)\n"
+          "      --scheduler S      dpm++2m (default) or ddim\n"
+          "      --frames N         1..64 (default 16)\n"
+          "      --height H, --width W   multiples of 8 (default: the model's, 256 for ms-1.7b)\n"
+          "      --fps N            frames per second of the MP4 (default 8)\n"
+          "      --sheet FILE.png   also write the frames as a PNG contact sheet\n"
+          "      --backend B        auto (default), cpu, cuda, cuda:N\n"
+          "      --threads N        CPU threads (default: all cores)\n"
+          "      --variant V        weight files to load: fp16 (default: the full-precision ones if present)\n"
+          "      --init-latents F   float32 .npy (1, C, frames, H/8, W/8): start from this noise instead of Philox\n"
+          "      --dump DIR         write .npy files: tokens, text embeddings, the latent entering every step,\n"
+          "                         each step's guided noise prediction, frames (float and uint8)\n"
+          "      --json             print the full result as JSON on stdout\n"
+          "  -q, --quiet            no progress line\n"
+          "  -h, --help             this text\n");
+}
+
+static int die(const char *what)
+{
+  fprintf(stderr, "fractal-gen: %s%s%s\n", what, *fr_last_error() ? ": " : "", fr_last_error());
+  return 1;
+}
+
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static int bad_option(const char *name, const char *value, const char *want)
+{
+  fprintf(stderr, "fractal-gen: --%s %s: %s\n", name, value, want);
+  return 2;
+}
+
+/* Parses argv; returns 0 to go on, or an exit code. */
+static int parse_args(int argc, char **argv, gen_opts *o)
+{
+  enum { NEG = 256, SEED, STEPS, GUID, SCHED, FRAMES, HEIGHT, WIDTH, FPS, SHEET, BACKEND, THREADS, VARIANT, INIT, DUMP, JSON };
+  static const struct option longopts[] = {
+    {"model", required_argument, 0, 'm'},    {"output", required_argument, 0, 'o'}, {"negative", required_argument, 0, NEG},
+    {"seed", required_argument, 0, SEED},    {"steps", required_argument, 0, STEPS}, {"guidance", required_argument, 0, GUID},
+    {"scheduler", required_argument, 0, SCHED}, {"frames", required_argument, 0, FRAMES},
+    {"height", required_argument, 0, HEIGHT}, {"width", required_argument, 0, WIDTH}, {"fps", required_argument, 0, FPS},
+    {"sheet", required_argument, 0, SHEET},  {"backend", required_argument, 0, BACKEND},
+    {"threads", required_argument, 0, THREADS}, {"variant", required_argument, 0, VARIANT},
+    {"init-latents", required_argument, 0, INIT}, {"dump", required_argument, 0, DUMP}, {"json", no_argument, 0, JSON},
+    {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+  int ch;
+  char *end;
+  while ((ch = getopt_long(argc, argv, "m:o:qh", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 'm': o->model = optarg; break;
+    case 'o': o->output = optarg; break;
+    case NEG:
+      if (strlen(optarg) > FR_JOB_PROMPT_MAX) return bad_option("negative", "...", "at most 2000 bytes");
+      snprintf(o->job.negative_prompt, sizeof o->job.negative_prompt, "%s", optarg);
+      break;
+    case SEED:
+      errno = 0;
+      o->job.seed = strtoull(optarg, &end, 10);
+      if (errno || end == optarg || *end || optarg[0] == '-') return bad_option("seed", optarg, "want 0..18446744073709551615");
+      break;
+    case STEPS: if (parse_int(optarg, 1, 200, &o->job.steps)) return bad_option("steps", optarg, "want 1..200"); break;
+    case GUID: {
+      double g = strtod(optarg, &end);
+      if (end == optarg || *end || !(g >= 0 && g <= 50)) return bad_option("guidance", optarg, "want 0..50");
+      o->job.guidance = (float)g;
+      break;
+    }
+    case SCHED:
+      if (fr_scheduler_parse(optarg) < 0) return bad_option("scheduler", optarg, "want ddim or dpm++2m");
+      o->job.scheduler = (fr_scheduler)fr_scheduler_parse(optarg);
+      break;
+    case FRAMES: if (parse_int(optarg, 1, 64, &o->job.frames)) return bad_option("frames", optarg, "want 1..64"); break;
+    case HEIGHT:
+      if (parse_int(optarg, 8, 8192, &o->job.height) || o->job.height % 8) return bad_option("height", optarg, "want a multiple of 8");
+      o->have_height = 1;
+      break;
+    case WIDTH:
+      if (parse_int(optarg, 8, 8192, &o->job.width) || o->job.width % 8) return bad_option("width", optarg, "want a multiple of 8");
+      o->have_width = 1;
+      break;
+    case FPS: if (parse_int(optarg, 1, 240, &o->fps)) return bad_option("fps", optarg, "want 1..240"); break;
+    case SHEET: o->sheet = optarg; break;
+    case BACKEND: o->backend = optarg; break;
+    case THREADS: if (parse_int(optarg, 1, 1024, &o->threads)) return bad_option("threads", optarg, "want 1..1024"); break;
+    case VARIANT: o->variant = optarg; break;
+    case INIT: o->init_latents = optarg; break;
+    case DUMP: o->dump = optarg; break;
+    case JSON: o->json = 1; break;
+    case 'q': o->quiet = 1; break;
+    case 'h': usage(stdout); return -1;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind != argc - 1) {
+    fprintf(stderr, optind == argc ? "fractal-gen: no prompt given\n" : "fractal-gen: one prompt expected (quote it)\n");
+    usage(stderr);
+    return 2;
+  }
+  if (strlen(argv[optind]) > FR_JOB_PROMPT_MAX) return bad_option("prompt", "...", "at most 2000 bytes");
+  snprintf(o->job.prompt, sizeof o->job.prompt, "%s", argv[optind]);
+  return 0;
+}
+
+/* The built-in demo model: the tiny random-weight model, made once in the user's cache. */
+static int demo_model(char *dir, size_t n)
+{
+  const char *base = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  char root[900], path[1000];
+  if (base && *base) snprintf(root, sizeof root, "%s/fractal", base);
+  else snprintf(root, sizeof root, "%s/.cache/fractal", home && *home ? home : "/tmp");
+  snprintf(dir, n, "%s/demo-tiny", root);
+  snprintf(path, sizeof path, "%s/model_index.json", dir);
+  fprintf(stderr, "fractal-gen: no model given (-m or FRACTAL_MODEL): using the built-in demo model, random weights, "
+                  "at %s\n", dir);
+  if (access(path, R_OK) == 0) return 0;
+  char parent[1000];
+  snprintf(parent, sizeof parent, "%s", root);
+  for (char *p = parent + 1; *p; p++)
+    if (*p == '/') *p = '\0', mkdir(parent, 0755), *p = '/';
+  mkdir(parent, 0755);
+  fr_modelgen_options mo = {"tiny", 0, FR_F32, NULL, NULL, NULL};
+  return fr_modelgen_write(dir, &mo) == FR_OK ? 0 : -1;
+}
+
+typedef struct dumper {
+  const char *dir;
+  int latent_shape_ok;
+  int64_t lshape[5];
+  fr_status st;
+  double t0;
+  int quiet;
+} dumper;
+
+static void dump_write(dumper *d, const char *name, fr_dtype dt, int ndim, const int64_t *shape, const void *data)
+{
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s", d->dir, name);
+  if (d->st == FR_OK) d->st = fr_npy_write(path, dt, ndim, shape, data);
+}
+
+static void on_tokens(void *ctx, int job, const int32_t *ids, int rows, int len)
+{
+  int64_t s[2] = {rows, len};
+  dump_write((dumper *)ctx, "tokens.npy", FR_I32, 2, s, ids);
+}
+
+static void on_text(void *ctx, int job, const float *emb, int rows, int len, int dim)
+{
+  int64_t s[3] = {rows, len, dim};
+  dump_write((dumper *)ctx, "text_embeddings.npy", FR_F32, 3, s, emb);
+}
+
+static void on_latent(void *ctx, int job, int step, const float *x, size_t n)
+{
+  dumper *d = (dumper *)ctx;
+  char name[64];
+  snprintf(name, sizeof name, "latents_%03d.npy", step);
+  dump_write(d, name, FR_F32, 5, d->lshape, x);
+}
+
+static void on_noise(void *ctx, int job, int step, const float *eps, size_t n)
+{
+  dumper *d = (dumper *)ctx;
+  char name[64];
+  snprintf(name, sizeof name, "noise_pred_%03d.npy", step);
+  dump_write(d, name, FR_F32, 5, d->lshape, eps);
+}
+
+static void on_progress(void *ctx, int job, int step, int steps)
+{
+  dumper *d = (dumper *)ctx;
+  if (d->quiet) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double el = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - d->t0, rate = step / el;
+  fprintf(stderr, "\rstep %d/%d  %.2f it/s  ETA %.1fs   ", step, steps, rate, (steps - step) / rate);
+  if (step == steps) fputc('\n', stderr);
+}
+
+int main(int argc, char **argv)
+{
+  gen_opts o;
+  memset(&o, 0, sizeof o);
+  o.output = "video.mp4", o.backend = "auto", o.fps = 8;
+  fr_job_init(&o.job);
+  int rc = parse_args(argc, argv, &o);
+  if (rc) return rc < 0 ? 0 : rc;
+  if (!isatty(2)) o.quiet = 1;
+
+  char demo[1000];
+  if (!o.model) o.model = getenv("FRACTAL_MODEL");
+  if (!o.model || !*o.model) {
+    if (demo_model(demo, sizeof demo) != 0) return die("making the demo model");
+    o.model = demo;
+  }
+  fr_backend *be;
+  fr_model *m;
+  if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) return die("backend");
+  fr_model_options mo = {o.variant};
+  if (fr_model_load(o.model, be, &mo, &m) != FR_OK) return die("loading the model");
+  fr_model_info info;
+  fr_model_get_info(m, &info);
+  if (!o.have_height) o.job.height = info.default_height;
+  if (!o.have_width) o.job.width = info.default_width;
+  snprintf(o.job.model, sizeof o.job.model, "%s", info.digest_hex);
+  if (fr_job_validate(&o.job, NULL) != FR_OK) return die("job");
+
+  float *init = NULL;
+  const float *inits[1] = {NULL};
+  int64_t lshape[5] = {1, info.latent_channels, o.job.frames, o.job.height / info.vae_scale, o.job.width / info.vae_scale};
+  if (o.init_latents) {
+    int nd;
+    int64_t sh[FR_MAX_DIMS];
+    if (fr_npy_read_f32(o.init_latents, &nd, sh, &init) != FR_OK) return die("--init-latents");
+    if (nd != 5 || memcmp(sh, lshape, sizeof lshape) != 0) {
+      fprintf(stderr, "fractal-gen: --init-latents %s: shape must be (%lld, %lld, %lld, %lld, %lld)\n", o.init_latents,
+              (long long)lshape[0], (long long)lshape[1], (long long)lshape[2], (long long)lshape[3], (long long)lshape[4]);
+      return 1;
+    }
+    inits[0] = init;
+  }
+  if (o.dump && mkdir(o.dump, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "fractal-gen: --dump %s: %s\n", o.dump, strerror(errno));
+    return 1;
+  }
+  dumper d = {o.dump, 1, {0}, FR_OK, 0, o.quiet};
+  memcpy(d.lshape, lshape, sizeof lshape);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  d.t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+  fr_observer obs = {&d, o.dump ? on_tokens : NULL, o.dump ? on_text : NULL, o.dump ? on_latent : NULL,
+                     o.dump ? on_noise : NULL, on_progress};
+  fr_run_options ro = {&obs, inits, o.dump != NULL};
+  if (!o.quiet)
+    fprintf(stderr, "fractal-gen: %s, model %s, %d frames %dx%d, %d %s steps, seed %llu\n", fr_backend_name(be),
+            info.digest_hex, o.job.frames, o.job.width, o.job.height, o.job.steps, fr_scheduler_name(o.job.scheduler),
+            (unsigned long long)o.job.seed);
+  fr_result r;
+  if (fr_generate(m, &o.job, 1, &ro, &r) != FR_OK) return die("generation");
+  free(init);
+  if (d.st != FR_OK) return die("--dump");
+  if (o.dump) {
+    int64_t fs[4] = {o.job.frames, o.job.height, o.job.width, 3};
+    dump_write(&d, "frames.npy", FR_F32, 4, fs, r.frames_f32);
+    dump_write(&d, "frames_u8.npy", FR_U8, 4, fs, r.frames);
+    if (d.st != FR_OK) return die("--dump");
+  }
+  const char *codec = "";
+  if (fr_video_write_mp4(o.output, r.frames, o.job.frames, o.job.height, o.job.width, o.fps, &codec) != FR_OK)
+    return die("writing the video");
+  if (o.sheet && fr_png_write_sheet(o.sheet, r.frames, o.job.frames, o.job.height, o.job.width, 0) != FR_OK)
+    return die("writing the sheet");
+  char hex[33];
+  fr_hash_hex(r.digest, hex);
+  if (o.json) {
+    size_t n = fr_result_to_json(&r, NULL, 0) + 1;
+    char *buf = (char *)malloc(n);
+    if (buf) fr_result_to_json(&r, buf, n), printf("%s\n", buf);
+    free(buf);
+  } else {
+    printf("%s\n", hex);
+  }
+  if (!o.quiet)
+    fprintf(stderr, "fractal-gen: wrote %s (%s, %d fps) in %.1f s; job digest %s\n", o.output, codec, o.fps,
+            r.timing.total_ms / 1e3, hex);
+  fr_result_free(&r);
+  fr_model_free(m);
+  fr_backend_close(be);
+  return 0;
+}
