@@ -49,6 +49,7 @@ static int encode(encoder *e, AVFrame *frame)
     rc = avcodec_receive_packet(e->ctx, e->pkt);
     if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return 0;
     if (rc < 0) return rc;
+    if (e->pkt->duration <= 0) e->pkt->duration = 1; /* one frame; else the MP4 drops the last one */
     av_packet_rescale_ts(e->pkt, e->ctx->time_base, e->stream->time_base);
     e->pkt->stream_index = e->stream->index;
     rc = av_interleaved_write_frame(e->fmt, e->pkt);

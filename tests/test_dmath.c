@@ -161,7 +161,7 @@ static float input(int f, long i)
 
 typedef struct {
   int f;
-  long lo, hi;
+  long first, n; /* inputs first, first + NTHREADS, ... below n: cheap and costly ones interleave */
   double max_err;
   float max_at;
   long bad;
@@ -171,7 +171,7 @@ typedef struct {
 static void *run_part(void *arg)
 {
   part *p = arg;
-  for (long i = p->lo; i < p->hi; i++) {
+  for (long i = p->first; i < p->n; i += NTHREADS) {
     float x = input(p->f, i);
     float y = funcs[p->f].f(x);
     double e = ulp_err(y, funcs[p->f].ref((double)x));
@@ -195,8 +195,8 @@ static void accuracy(void)
     for (int t = 0; t < NTHREADS; t++) {
       memset(&parts[t], 0, sizeof parts[t]);
       parts[t].f = f;
-      parts[t].lo = n * t / NTHREADS;
-      parts[t].hi = n * (t + 1) / NTHREADS;
+      parts[t].first = t;
+      parts[t].n = n;
       if (pthread_create(&th[t], NULL, run_part, &parts[t]) != 0) run_part(&parts[t]);
     }
     double max_err = 0;

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# fractal-gen and fractal-mkmodel as a user runs them: options, errors (one line, non-zero exit), a
+# playable MP4 (checked with ffprobe), the PNG sheet, --json, --dump and --init-latents, the demo model,
+# and the same digest for the same job with any thread count. Usage: tools.sh BIN_DIR
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { printf 'ok   %s\n' "$1"; }
+bad() { printf 'FAIL %s\n' "$1"; fails=$((fails + 1)); }
+expect() { # expect NAME WANT_STATUS GREP_PATTERN -- command...
+  local name=$1 want=$2 pat=$3; shift 4
+  local out status
+  out=$("$@" 2>&1); status=$?
+  if [ "$status" -ne "$want" ]; then bad "$name: exit $status, want $want: $out"; return; fi
+  if [ -n "$pat" ] && ! printf '%s' "$out" | grep -qE -- "$pat"; then bad "$name: output lacks /$pat/: $out"; return; fi
+  ok "$name"
+}
+
+expect "gen --help" 0 "usage: fractal-gen" -- "$bin/fractal-gen" --help
+expect "gen without a prompt" 2 "no prompt given" -- "$bin/fractal-gen"
+expect "gen --steps 0" 2 "^fractal-gen: --steps 0: want 1..200" -- "$bin/fractal-gen" --steps 0 x
+expect "gen --height 100" 2 "want a multiple of 8" -- "$bin/fractal-gen" --height 100 x
+expect "gen --scheduler euler" 2 "want ddim or dpm\+\+2m" -- "$bin/fractal-gen" --scheduler euler x
+expect "gen --seed -1" 2 "--seed -1" -- "$bin/fractal-gen" --seed -1 x
+expect "gen unknown option" 2 "usage" -- "$bin/fractal-gen" --colour red x
+expect "gen missing model" 1 "^fractal-gen: loading the model: .*/nonexistent" -- "$bin/fractal-gen" -m "$tmp/nonexistent" -q x
+expect "gen bad backend" 1 "unknown backend 'tpu'" -- "$bin/fractal-gen" --backend tpu -m "$tmp/nonexistent" x
+expect "mkmodel --help" 0 "usage: fractal-mkmodel" -- "$bin/fractal-mkmodel" --help
+expect "mkmodel bad preset" 1 "unknown preset \"huge\"" -- "$bin/fractal-mkmodel" -q -p huge "$tmp/x"
+expect "mkmodel tiny" 0 "wrote the tiny model" -- "$bin/fractal-mkmodel" -q "$tmp/tiny"
+
+gen() { "$bin/fractal-gen" -m "$tmp/tiny" -q --frames 8 --steps 4 "$@" "a lighthouse in a storm"; }
+d1=$(gen -o "$tmp/a.mp4" --sheet "$tmp/a.png" --threads 1)
+d2=$(gen -o "$tmp/b.mp4" --threads 2)
+if printf '%s' "$d1" | grep -qE '^[0-9a-f]{32}$'; then ok "gen prints the job digest"; else bad "gen output: $d1"; fi
+if [ "$d1" = "$d2" ]; then ok "same digest with 1 and 2 threads"; else bad "digests differ: $d1 $d2"; fi
+probe=$(ffprobe -v error -select_streams v:0 -count_frames -show_entries stream=codec_name,width,height,nb_read_frames,r_frame_rate -of default=nw=1 "$tmp/a.mp4" 2>&1)
+if printf '%s' "$probe" | grep -q "codec_name=h264" && printf '%s' "$probe" | grep -q "nb_read_frames=8" &&
+   printf '%s' "$probe" | grep -q "width=64" && printf '%s' "$probe" | grep -q "r_frame_rate=8/1"; then
+  ok "the MP4 decodes: 8 H.264 frames of 64x64 at 8 fps"
+else
+  bad "ffprobe: $probe"
+fi
+if [ "$(head -c 8 "$tmp/a.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; then ok "PNG sheet"; else bad "no PNG sheet"; fi
+json=$(gen -o "$tmp/c.mp4" --json)
+if printf '%s' "$json" | grep -q "\"digest\":\"$d1\"" && [ "$(printf '%s' "$json" | grep -o '"[0-9a-f]\{32\}"' | wc -l)" -ge 6 ]; then
+  ok "--json: 4 step hashes, frames hash and digest"
+else
+  bad "--json: $json"
+fi
+
+gen -o "$tmp/d.mp4" --dump "$tmp/dump" >/dev/null
+n=$(ls "$tmp/dump" | wc -l)
+if [ -f "$tmp/dump/tokens.npy" ] && [ -f "$tmp/dump/latents_004.npy" ] && [ -f "$tmp/dump/frames_u8.npy" ] && [ "$n" -eq 13 ]; then
+  ok "--dump writes 13 arrays"
+else
+  bad "--dump: $(ls "$tmp/dump" | tr '\n' ' ')"
+fi
+d3=$(gen -o "$tmp/e.mp4" --init-latents "$tmp/dump/latents_000.npy")
+if [ "$d3" = "$d1" ]; then ok "--init-latents with the Philox noise gives the same digest"; else bad "init latents: $d3 vs $d1"; fi
+expect "init latents of the wrong shape" 1 "shape must be \(1, 4, 8, 8, 8\)" -- \
+  "$bin/fractal-gen" -m "$tmp/tiny" -q --frames 8 --steps 2 --init-latents "$tmp/dump/frames.npy" -o "$tmp/f.mp4" x
+expect "init latents not a file" 1 "--init-latents" -- \
+  "$bin/fractal-gen" -m "$tmp/tiny" -q --init-latents "$tmp/none.npy" -o "$tmp/f.mp4" x
+
+out=$(HOME="$tmp/home" XDG_CACHE_HOME= "$bin/fractal-gen" -q --frames 2 --steps 1 -o "$tmp/g.mp4" "demo" 2>&1)
+if printf '%s' "$out" | grep -q "built-in demo model" && [ -f "$tmp/home/.cache/fractal/demo-tiny/model_index.json" ] && [ -f "$tmp/g.mp4" ]; then
+  ok "the built-in demo model is made and used when no model is given"
+else
+  bad "demo model: $out"
+fi
+FRACTAL_MODEL="$tmp/tiny" "$bin/fractal-gen" -q --frames 8 --steps 4 -o "$tmp/h.mp4" "a lighthouse in a storm" > "$tmp/d4"
+if [ "$(cat "$tmp/d4")" = "$d1" ]; then ok "FRACTAL_MODEL selects the model"; else bad "FRACTAL_MODEL"; fi
+
+[ $fails -eq 0 ] && echo "tools: all passed" || echo "tools: $fails FAILED"
+exit $((fails > 0))
