@@ -10,10 +10,13 @@
 
 #include "fractal/backend.h"
 #include "fractal/half.h"
+#include "fractal/pipeline.h"
 
 typedef struct bench_opts {
-  const char *backend, *only;
+  const char *backend, *only, *model;
   int threads, repeat, images, check, json;
+  int steps, frames, height, width;
+  fr_scheduler scheduler;
 } bench_opts;
 
 typedef struct op_case {
@@ -171,6 +174,9 @@ static void usage(FILE *f)
              "  -r, --repeat N       timed runs per op, the median is reported (default 5)\n"
              "  -o, --op NAME        only ops whose name contains NAME\n"
              "      --check          first compare the backend's output bits with the CPU reference\n"
+             "  -m, --model DIR      instead: time whole jobs on this model (text, denoising, decode), with\n"
+             "      --steps N --frames N --height H --width W --scheduler ddim|dpm++2m (defaults 2, 16, the\n"
+             "                       model's size, dpm++2m); -r runs, the median is reported\n"
              "      --json           one JSON object per op instead of a table\n"
              "  -h, --help           this text\n");
 }
@@ -203,18 +209,77 @@ static int check_op(fr_backend *be, op_id id, int images)
   return same;
 }
 
+/* Whole jobs: the pipeline's own timings, median over runs. */
+static int bench_model(const bench_opts *o, fr_backend *be)
+{
+  fr_model *m;
+  double t0 = now_s();
+  if (fr_model_load(o->model, be, NULL, &m) != FR_OK) die("loading the model");
+  double load_s = now_s() - t0;
+  fr_model_info info;
+  fr_model_get_info(m, &info);
+  fr_job j;
+  fr_job_init(&j);
+  snprintf(j.prompt, sizeof j.prompt, "a timelapse of clouds over a mountain lake");
+  j.steps = o->steps, j.frames = o->frames, j.scheduler = o->scheduler;
+  j.height = o->height ? o->height : info.default_height;
+  j.width = o->width ? o->width : info.default_width;
+  double text[1000], step[1000], decode[1000], total[1000];
+  char hex[33] = "";
+  for (int r = 0; r < o->repeat; r++) {
+    fr_result res;
+    if (fr_generate(m, &j, 1, NULL, &res) != FR_OK) die("generation");
+    text[r] = res.timing.text_ms, step[r] = res.timing.denoise_ms / j.steps, decode[r] = res.timing.decode_ms;
+    total[r] = res.timing.total_ms;
+    fr_hash_hex(res.digest, hex);
+    fr_result_free(&res);
+  }
+  qsort(text, (size_t)o->repeat, sizeof(double), cmp_double);
+  qsort(step, (size_t)o->repeat, sizeof(double), cmp_double);
+  qsort(decode, (size_t)o->repeat, sizeof(double), cmp_double);
+  qsort(total, (size_t)o->repeat, sizeof(double), cmp_double);
+  int mid = o->repeat / 2;
+  if (o->json)
+    printf("{\"model\":\"%s\",\"backend\":\"%s\",\"frames\":%d,\"height\":%d,\"width\":%d,\"steps\":%d,"
+           "\"load_s\":%.3f,\"text_ms\":%.1f,\"step_ms\":%.1f,\"decode_ms\":%.1f,\"total_ms\":%.1f,\"digest\":\"%s\"}\n",
+           info.digest_hex, fr_backend_name(be), j.frames, j.height, j.width, j.steps, load_s, text[mid], step[mid],
+           decode[mid], total[mid], hex);
+  else
+    printf("model %s (%d tensors, %.2f GB) on %s, loaded in %.2f s\n"
+           "job: %d frames %dx%d, %d %s steps, guidance 9 (UNet batch 2); median of %d\n"
+           "  text encoder     %10.1f ms\n  one step (UNet)  %10.1f ms\n  VAE decode       %10.1f ms\n"
+           "  whole job        %10.1f ms   digest %s\n",
+           info.digest_hex, info.weight_tensors, info.weight_bytes / 1e9, fr_backend_name(be), load_s, j.frames,
+           j.width, j.height, j.steps, fr_scheduler_name(j.scheduler), o->repeat, text[mid], step[mid], decode[mid],
+           total[mid], hex);
+  fr_model_free(m);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
-  bench_opts o = {"auto", NULL, 0, 5, 2, 0, 0};
+  bench_opts o = {"auto", NULL, NULL, 0, 5, 2, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M};
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"images", required_argument, 0, 'n'},  {"repeat", required_argument, 0, 'r'},
     {"op", required_argument, 0, 'o'},      {"check", no_argument, 0, 'c'},
     {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
+    {"model", required_argument, 0, 'm'},   {"steps", required_argument, 0, 1},
+    {"frames", required_argument, 0, 2},    {"height", required_argument, 0, 3},
+    {"width", required_argument, 0, 4},     {"scheduler", required_argument, 0, 5},
     {0, 0, 0, 0}};
   int ch;
-  while ((ch = getopt_long(argc, argv, "b:t:n:r:o:h", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "b:t:n:r:o:m:h", longopts, NULL)) != -1) {
     switch (ch) {
+    case 'm': o.model = optarg; break;
+    case 1: o.steps = atoi(optarg); break;
+    case 2: o.frames = atoi(optarg); break;
+    case 3: o.height = atoi(optarg); break;
+    case 4: o.width = atoi(optarg); break;
+    case 5:
+      if (fr_scheduler_parse(optarg) < 0) return usage(stderr), 2;
+      o.scheduler = (fr_scheduler)fr_scheduler_parse(optarg);
+      break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = atoi(optarg); break;
     case 'n': o.images = atoi(optarg); break;
@@ -226,12 +291,18 @@ int main(int argc, char **argv)
     default: usage(stderr); return 2;
     }
   }
-  if (optind != argc || o.images < 1 || o.images > 4096 || o.repeat < 1 || o.repeat > 1000 || o.threads < 0) {
+  if (optind != argc || o.images < 1 || o.images > 4096 || o.repeat < 1 || o.repeat > 1000 || o.threads < 0 ||
+      o.steps < 1 || o.steps > 200 || o.frames < 1 || o.frames > 64 || o.height % 8 || o.width % 8) {
     usage(stderr);
     return 2;
   }
   fr_backend *be;
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) die("backend");
+  if (o.model) {
+    int rc = bench_model(&o, be);
+    fr_backend_close(be);
+    return rc;
+  }
   if (!o.json) printf("backend: %s, %d image%s per call, median of %d\n", fr_backend_name(be), o.images,
                       o.images == 1 ? "" : "s", o.repeat);
   if (!o.json) printf("%-16s %-34s %10s %10s %9s %s\n", "op", "shape", "ms", "GFLOP/s", "GB/s", o.check ? "bits" : "");

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install dependencies, build, then run what exists end to end.
-# Today that is the op library: every op is timed at the model's shapes on the best backend and its
-# output compared bit for bit with the CPU reference. Usage: tools/quickstart.sh [BUILD_DIR]
+# The main job on a fresh machine: install the dependencies, build, and generate a video.
+# Usage: tools/quickstart.sh ["PROMPT"] [fractal-gen options...]
+# The model is $FRACTAL_MODEL if set, else fractal-gen's built-in random-weight demo model (see README).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$root/build}
+build=${FRACTAL_BUILD_DIR:-$root/build}
+prompt=${1:-"a red panda eating bamboo in the snow, cinematic"}
+shift || true
 "$root/tools/install-deps.sh"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j "$(nproc)"
-"$build/bin/fractal-bench" --check
+"$build/bin/fractal-gen" -o video.mp4 --sheet video.png "$@" "$prompt"
+echo "quickstart: wrote video.mp4 and video.png"

@@ -43,22 +43,24 @@ fr_status fr_cpu_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_ten
   return FR_OK;
 }
 
-/* y[r][i] = h[r][i] * gelu(h[r][n + i]): the first half is the value, the second the gate. */
+/* y[r][i] = h[r][i] * gelu(h[r][n + i]): the first half is the value, the second the gate.
+ * A task is a block of rows. */
 FR_CPU_HOT static void geglu_task(void *ctx, int64_t task, int thread)
 {
   const ew_job *job = (const ew_job *)ctx;
-  CHUNK_RANGE(job, task, lo, hi);
-  for (int64_t i = lo; i < hi; i++) {
-    int64_t r = i / job->inner, c = i % job->inner;
-    const float *h = job->a + r * 2 * job->inner;
-    job->y[i] = h[c] * fr_dgelu(h[job->inner + c]);
+  int64_t n = job->inner, rows_per = CHUNK / n > 0 ? CHUNK / n : 1, rows = job->n / n;
+  for (int64_t r = task * rows_per; r < (task + 1) * rows_per && r < rows; r++) {
+    const float *h = job->a + r * 2 * n;
+    float *y = job->y + r * n;
+    for (int64_t c = 0; c < n; c++) y[c] = h[c] * fr_dgelu(h[n + c]);
   }
 }
 
 fr_status fr_cpu_geglu(fr_backend *be, int64_t rows, int64_t n, const fr_tensor *h, fr_tensor *y)
 {
   ew_job job = {.n = rows * n, .a = (const float *)h->data, .y = (float *)y->data, .inner = n};
-  fr_pool_run(be->pool, chunks(job.n), geglu_task, &job);
+  int64_t rows_per = CHUNK / n > 0 ? CHUNK / n : 1;
+  fr_pool_run(be->pool, (rows + rows_per - 1) / rows_per, geglu_task, &job);
   return FR_OK;
 }
 

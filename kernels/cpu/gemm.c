@@ -45,15 +45,6 @@ size_t fr_gemm_scratch_bytes(void)
                           (size_t)FR_GEMM_MR * FR_GEMM_NR);
 }
 
-static float epilogue(const fr_gemm *g, float acc, int64_t i, int64_t j, const float *res)
-{
-  float v = acc;
-  if (g->bias) v = v + fr_load_f32(g->bias_dtype, g->bias, g->bias_per_row ? i : j);
-  v = fr_act_apply(g->act, v);
-  if (res) v = v + *res;
-  return v;
-}
-
 typedef struct tile_job {
   const fr_gemm *g;
   fr_pool *pool;
@@ -63,28 +54,36 @@ typedef struct tile_job {
 
 /* One micro-tile: bring the accumulators in (zero at k0 == 0), run the kernel, store them back,
  * applying the epilogue after the last k block. */
-FR_CPU_HOT static void micro_tile(const tile_job *job, int64_t batch, int64_t i0, int64_t j0, int rows, int cols, int64_t k0,
-                       int64_t kc, const float *ap, const float *bp, float *acc)
+FR_CPU_HOT static void micro_tile(const tile_job *job, int64_t batch, int64_t i0, int64_t j0, int rows, int cols,
+                                  int64_t k0, int64_t kc, const float *ap, const float *bp, float *acc)
 {
   const fr_gemm *g = job->g;
   float *c = g->c + batch * g->c_batch_stride;
-  const float *res = g->residual ? g->residual + batch * g->c_batch_stride : NULL;
   if (k0 == 0) {
     memset(acc, 0, sizeof(float) * FR_GEMM_MR * FR_GEMM_NR);
   } else {
     for (int r = 0; r < rows; r++) memcpy(acc + r * FR_GEMM_NR, c + (i0 + r) * g->ldc + j0, sizeof(float) * cols);
   }
   job->ukernel(kc, ap, bp, acc);
-  int last = k0 + kc == g->k;
+  if (k0 + kc < g->k) {
+    for (int r = 0; r < rows; r++) memcpy(c + (i0 + r) * g->ldc + j0, acc + r * FR_GEMM_NR, sizeof(float) * cols);
+    return;
+  }
+  /* epilogue: v = acc + bias; v = act(v); v = v + residual */
+  const float *res = g->residual ? g->residual + batch * g->c_batch_stride : NULL;
+  float bias[FR_GEMM_MR > FR_GEMM_NR ? FR_GEMM_MR : FR_GEMM_NR];
+  int nb = g->bias_per_row ? rows : cols;
+  for (int t = 0; g->bias && t < nb; t++)
+    bias[t] = fr_load_f32(g->bias_dtype, g->bias, g->bias_per_row ? i0 + t : j0 + t);
   for (int r = 0; r < rows; r++) {
-    float *crow = c + (i0 + r) * g->ldc + j0;
-    if (!last) {
-      memcpy(crow, acc + r * FR_GEMM_NR, sizeof(float) * cols);
-      continue;
-    }
+    float *crow = c + (i0 + r) * g->ldc + j0, *a = acc + r * FR_GEMM_NR;
+    const float *rrow = res ? res + (i0 + r) * g->ldc + j0 : NULL;
     for (int j = 0; j < cols; j++) {
-      const float *rp = res ? res + (i0 + r) * g->ldc + j0 + j : NULL;
-      crow[j] = epilogue(g, acc[r * FR_GEMM_NR + j], i0 + r, j0 + j, rp);
+      float v = a[j];
+      if (g->bias) v = v + bias[g->bias_per_row ? r : j];
+      if (g->act != FR_ACT_NONE) v = fr_act_apply(g->act, v);
+      if (rrow) v = v + rrow[j];
+      crow[j] = v;
     }
   }
 }

@@ -68,7 +68,7 @@ typedef struct norm_job {
 } norm_job;
 
 /* Normalises n values whose channel is c (one channel's run inside a block). */
-static void normalize(const norm_job *job, const float *x, float *y, int64_t n, int64_t c, float mean, float rstd)
+FR_CPU_HOT static void normalize(const norm_job *job, const float *x, float *y, int64_t n, int64_t c, float mean, float rstd)
 {
   float g = job->gamma ? fr_load_f32(job->gamma->dtype, job->gamma->data, c) : 1.0f;
   float b = job->beta ? fr_load_f32(job->beta->dtype, job->beta->data, c) : 0.0f;
