@@ -126,6 +126,7 @@ int main(void)
             strstr(fr_last_error(), "second-order"),
         "a second-order step without the previous latent: %s", fr_last_error());
   capture_free(&cap);
+  fr_result_free(&rb); /* run b again, capturing its latents */
   CHECK_OK(fr_generate(m2, &b, 1, &ro, &rb));
   for (int k = 0; k < b.steps; k++) {
     CHECK(!fr_step_needs_previous(m2, &b, k), "DDIM never needs the previous latent");
