@@ -311,6 +311,61 @@ fr_status fr_job_parse(const char *json, size_t len, const fr_job_limits *limits
   return FR_OK;
 }
 
+/* Skips one JSON value starting at p (strings with escapes, nested objects and arrays); NULL if bad. */
+static const char *skip_value(const char *p, const char *end)
+{
+  if (p >= end) return NULL;
+  if (*p == '"') {
+    for (p++; p < end; p++) {
+      if (*p == '\\') p++;
+      else if (*p == '"') return p + 1;
+    }
+    return NULL;
+  }
+  if (*p == '{' || *p == '[') {
+    int depth = 0;
+    while (p < end) {
+      if (*p == '"') {
+        if (!(p = skip_value(p, end))) return NULL;
+        continue;
+      }
+      if (*p == '{' || *p == '[') depth++;
+      else if ((*p == '}' || *p == ']') && --depth == 0) return p + 1;
+      p++;
+    }
+    return NULL;
+  }
+  while (p < end && !strchr(",}] \t\r\n", *p)) p++; /* a number, true, false or null */
+  return p;
+}
+
+fr_status fr_job_parse_member(const char *json, size_t len, const char *key, const fr_job_limits *limits, fr_job *out)
+{
+  reader r = {json, json + len};
+  skip_ws(&r);
+  if (r.p >= r.end || *r.p != '{') return fr_fail(FR_EINVAL, "not a JSON object");
+  r.p++;
+  for (;;) {
+    skip_ws(&r);
+    if (r.p >= r.end || *r.p != '"') break;
+    value k;
+    FR_TRY(read_string(&r, json, &k));
+    skip_ws(&r);
+    if (r.p >= r.end || *r.p != ':') return free(k.str), fr_fail(FR_EINVAL, "':' expected after a field name");
+    r.p++;
+    skip_ws(&r);
+    const char *start = r.p, *stop = skip_value(r.p, r.end);
+    int hit = strcmp(k.str, key) == 0;
+    free(k.str);
+    if (!stop) break;
+    if (hit) return fr_job_parse(start, (size_t)(stop - start), limits, out);
+    r.p = stop;
+    skip_ws(&r);
+    if (r.p < r.end && *r.p == ',') r.p++;
+  }
+  return fr_fail(FR_EINVAL, "no \"%s\" object found", key);
+}
+
 static int is_hex(const char *s)
 {
   for (; *s; s++)
@@ -392,7 +447,12 @@ size_t fr_result_to_json(const fr_result *r, char *buf, size_t n)
     OUT("%s\"%s\"", k ? "," : "", hex);
   }
   fr_hash_hex(r->frames_hash, hex);
-  OUT("],\"frames_hash\":\"%s\",", hex);
+  OUT("],\"frames_hash\":\"%s\",\"frame_hashes\":[", hex);
+  for (int f = 0; f < r->job.frames; f++) {
+    fr_hash_hex(r->frame_hashes[f], hex);
+    OUT("%s\"%s\"", f ? "," : "", hex);
+  }
+  OUT("],");
   fr_hash_hex(r->digest, hex);
   OUT("\"digest\":\"%s\",\"timing\":{\"queue_ms\":%.3f,\"text_ms\":%.3f,\"denoise_ms\":%.3f,\"decode_ms\":%.3f,"
       "\"total_ms\":%.3f}}",

@@ -301,7 +301,9 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
     FR_TRY(decode(ex, b, &b->js[i], r->frames, r->frames_f32));
     r->timing.decode_ms = now_ms() - d0;
     if (ex->dry) continue;
-    r->frames_hash = fr_hash_bytes(r->frames, (size_t)(b->frames * r->job.height * r->job.width * 3));
+    size_t frame_bytes = (size_t)r->job.height * (size_t)r->job.width * 3;
+    r->frames_hash = fr_hash_bytes(r->frames, (size_t)b->frames * frame_bytes);
+    for (int64_t f = 0; f < b->frames; f++) r->frame_hashes[f] = fr_hash_bytes(r->frames + (size_t)f * frame_bytes, frame_bytes);
     r->steps = b->js[i].plan.steps;
     r->digest = fr_job_digest(&r->job, r->step_hashes, r->steps, r->frames_hash);
     r->timing.text_ms = t1 - t0;

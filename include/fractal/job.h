@@ -48,6 +48,9 @@ void fr_job_init(fr_job *job);
  * duplicates, wrong types, out-of-range values, invalid UTF-8 and oversize strings are errors
  * (FR_EINVAL, the message names the field). limits NULL: fr_job_default_limits(). */
 fr_status fr_job_parse(const char *json, size_t len, const fr_job_limits *limits, fr_job *out);
+/* Parses the job spec stored as the object under a top-level `key` of a JSON document (a challenge
+ * record), exactly (64-bit seeds included). */
+fr_status fr_job_parse_member(const char *json, size_t len, const char *key, const fr_job_limits *limits, fr_job *out);
 /* Checks a job built in code against limits (the same rules as parsing). */
 fr_status fr_job_validate(const fr_job *job, const fr_job_limits *limits);
 

@@ -69,6 +69,7 @@ typedef struct fr_result {
   int steps;
   fr_hash128 step_hashes[200]; /* [k]: the latent after step k + 1 */
   fr_hash128 frames_hash;     /* XXH3-128 of frames (F x H x W x 3 uint8) */
+  fr_hash128 frame_hashes[64]; /* each frame's own (H x W x 3), to say which frames differ */
   fr_hash128 digest;          /* every output-deciding field but job_id, the model, numerics, the hashes */
   uint8_t *frames;            /* F * H * W * 3, RGB (malloc'd; fr_result_free) */
   float *frames_f32;          /* same layout, in [0, 1]; only with keep_float_frames */

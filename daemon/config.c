@@ -1,0 +1,181 @@
+/* The option table and the config file / flag parser (see config.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+typedef enum { T_STR, T_INT, T_BOOL, T_DBL } opt_type;
+
+typedef struct option_def {
+  const char *name;
+  opt_type type;
+  const char *def;
+  double lo, hi;
+  size_t offset, size;
+  const char *help;
+} option_def;
+
+#define S(field) offsetof(fractald_config, field), sizeof(((fractald_config *)0)->field)
+static const option_def options[] = {
+  {"role", T_STR, "prover", 0, 0, S(role), "prover or verifier"},
+  {"listen", T_STR, "127.0.0.1:8091", 0, 0, S(listen), "address:port the HTTP server listens on"},
+  {"key", T_STR, "", 0, 0, S(key), "this node's key file (fractal-keygen); required"},
+  {"registry", T_STR, "", 0, 0, S(registry), "registry JSON of nodes; reloaded on SIGHUP and every registry_sync_s"},
+  {"model", T_STR, "", 0, 0, S(model), "diffusers-layout model folder to serve; required"},
+  {"backend", T_STR, "auto", 0, 0, S(backend), "auto, cpu, cuda or cuda:N"},
+  {"variant", T_STR, "", 0, 0, S(variant), "weight files to load: \"\" (full precision if present) or fp16"},
+  {"threads", T_INT, "0", 0, 1024, S(threads), "CPU threads for the backend (0: all cores)"},
+  {"allow_unregistered", T_BOOL, "false", 0, 1, S(allow_unregistered), "accept senders not in the registry (logged loudly)"},
+  {"force_verifier_permit", T_BOOL, "false", 0, 1, S(force_verifier_permit), "only verifiers with stake >= min_verifier_stake may call"},
+  {"min_verifier_stake", T_DBL, "0", 0, 1e18, S(min_verifier_stake), "stake needed when force_verifier_permit is on"},
+  {"nonce_window_s", T_INT, "60", 1, 3600, S(nonce_window_s), "largest accepted clock difference of a request's nonce"},
+  {"max_body", T_INT, "65536", 256, 16777216, S(max_body), "largest request body in bytes"},
+  {"max_frames", T_INT, "64", 1, 64, S(max_frames), "largest job: frames"},
+  {"max_height", T_INT, "1024", 8, 8192, S(max_height), "largest job: height (multiple of 8)"},
+  {"max_width", T_INT, "1024", 8, 8192, S(max_width), "largest job: width (multiple of 8)"},
+  {"max_steps", T_INT, "200", 1, 200, S(max_steps), "largest job: steps"},
+  {"connections", T_INT, "128", 4, 65536, S(connections), "most simultaneous HTTP connections"},
+  {"idle_timeout_s", T_INT, "120", 1, 86400, S(idle_timeout_s), "idle HTTP connections are closed after this"},
+  {"registry_sync_s", T_INT, "60", 0, 86400, S(registry_sync_s), "reload the registry this often (0: only on SIGHUP)"},
+  {"log_level", T_STR, "info", 0, 0, S(log_level), "debug, info, warn or error"},
+  {"log_file", T_STR, "", 0, 0, S(log_file), "log to this file (default: stderr)"},
+  {"tmp_dir", T_STR, "/tmp", 0, 0, S(tmp_dir), "where MP4s are written before they are sent"},
+  {"queue_size", T_INT, "8", 1, 4096, S(queue_size), "prover: jobs waiting for the device; more get 429"},
+  {"max_batch", T_INT, "4", 1, 64, S(max_batch), "prover: most queued jobs of one size run as one batch"},
+  {"reveal_cache_jobs", T_INT, "64", 1, 100000, S(reveal_cache_jobs), "prover: recent jobs whose latents /v1/reveal can return"},
+  {"reveal_cache_mb", T_INT, "1024", 1, 1048576, S(reveal_cache_mb), "prover: memory for the reveal cache"},
+  {"fault_corrupt_step", T_INT, "-1", -1, 200, S(fault_corrupt_step), "TESTS ONLY: flip one bit of the latent after this step (-1: off)"},
+  {"fault_delay_ms", T_INT, "0", 0, 3600000, S(fault_delay_ms), "TESTS ONLY: delay every challenge answer"},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+static const option_def *find(const char *name)
+{
+  for (size_t i = 0; i < NOPTIONS; i++)
+    if (strcmp(options[i].name, name) == 0) return &options[i];
+  return NULL;
+}
+
+static int set(fractald_config *c, const option_def *o, const char *value, char *err, size_t errn, const char *where)
+{
+  void *field = (char *)c + o->offset;
+  char *end;
+  switch (o->type) {
+  case T_STR:
+    if (strlen(value) >= o->size) return snprintf(err, errn, "%s%s: value too long", where, o->name), -1;
+    memcpy(field, value, strlen(value) + 1);
+    return 0;
+  case T_BOOL:
+    if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0) *(int *)field = 1;
+    else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 || strcmp(value, "0") == 0) *(int *)field = 0;
+    else return snprintf(err, errn, "%s%s: '%s' is not true or false", where, o->name, value), -1;
+    return 0;
+  case T_INT: {
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < o->lo || v > o->hi)
+      return snprintf(err, errn, "%s%s: '%s' is not an integer in %.0f..%.0f", where, o->name, value, o->lo, o->hi), -1;
+    *(int *)field = (int)v;
+    return 0;
+  }
+  case T_DBL: {
+    double v = strtod(value, &end);
+    if (end == value || *end || !(v >= o->lo && v <= o->hi))
+      return snprintf(err, errn, "%s%s: '%s' is not a number in %g..%g", where, o->name, value, o->lo, o->hi), -1;
+    *(double *)field = v;
+    return 0;
+  }
+  }
+  return -1;
+}
+
+/* Lines "name value" or "name = value"; '#' starts a comment; values may be double-quoted. */
+static int read_file(fractald_config *c, const char *path, char *err, size_t errn)
+{
+  FILE *f = fopen(path, "r");
+  if (!f) return snprintf(err, errn, "%s: %s", path, strerror(errno)), -1;
+  char line[2048], where[1200];
+  int lineno = 0, rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, f)) {
+    lineno++;
+    char *p = line, *hash = strchr(line, '#');
+    if (hash) *hash = '\0';
+    while (*p == ' ' || *p == '\t') p++;
+    char *e = p + strlen(p);
+    while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) *--e = '\0';
+    if (!*p) continue;
+    char *name = p;
+    while (*p && *p != ' ' && *p != '\t' && *p != '=') p++;
+    if (*p) *p++ = '\0';
+    while (*p == ' ' || *p == '\t' || *p == '=') p++;
+    if (*p == '"' && e > p + 1 && e[-1] == '"') *--e = '\0', p++;
+    snprintf(where, sizeof where, "%s:%d: ", path, lineno);
+    const option_def *o = find(name);
+    if (!o) rc = -1, snprintf(err, errn, "%sunknown option '%s'", where, name);
+    else rc = set(c, o, p, err, errn, where);
+  }
+  fclose(f);
+  return rc;
+}
+
+int config_load(fractald_config *c, const char *file, int nflags, char **flags, char *err, size_t errn)
+{
+  memset(c, 0, sizeof *c);
+  for (size_t i = 0; i < NOPTIONS; i++)
+    if (set(c, &options[i], options[i].def, err, errn, "default ") != 0) return -1;
+  if (file && read_file(c, file, err, errn) != 0) return -1;
+  for (int i = 0; i < nflags; i++) {
+    const char *a = flags[i];
+    if (strncmp(a, "--", 2) != 0) return snprintf(err, errn, "unexpected argument '%s'", a), -1;
+    char name[128];
+    const char *eq = strchr(a, '='), *value;
+    if (eq) {
+      snprintf(name, sizeof name, "%.*s", (int)(eq - a - 2), a + 2);
+      value = eq + 1;
+    } else {
+      snprintf(name, sizeof name, "%s", a + 2);
+      if (i + 1 >= nflags) return snprintf(err, errn, "--%s needs a value", name), -1;
+      value = flags[++i];
+    }
+    for (char *p = name; *p; p++)
+      if (*p == '-') *p = '_';
+    const option_def *o = find(name);
+    if (!o) return snprintf(err, errn, "unknown option --%s (see --help)", name), -1;
+    if (set(c, o, value, err, errn, "--") != 0) return -1;
+  }
+  if (strcmp(c->role, "prover") != 0 && strcmp(c->role, "verifier") != 0)
+    return snprintf(err, errn, "role must be prover or verifier, not '%s'", c->role), -1;
+  if (c->max_height % 8 || c->max_width % 8) return snprintf(err, errn, "max_height and max_width must be multiples of 8"), -1;
+  if (!c->key[0]) return snprintf(err, errn, "key is required (make one with fractal-keygen)"), -1;
+  if (!c->model[0]) return snprintf(err, errn, "model is required (a diffusers-layout model folder)"), -1;
+  if (!c->registry[0] && !c->allow_unregistered)
+    return snprintf(err, errn, "registry is required (or allow_unregistered, for testing)"), -1;
+  return 0;
+}
+
+void config_help(FILE *f)
+{
+  fprintf(f, "Options (config file lines \"name value\", or flags --name=value; flags win):\n");
+  for (size_t i = 0; i < NOPTIONS; i++) {
+    const option_def *o = &options[i];
+    char range[64] = "";
+    if (o->type == T_INT) snprintf(range, sizeof range, " [%.0f..%.0f]", o->lo, o->hi);
+    fprintf(f, "  %-22s %-8s default %-16s %s%s\n", o->name,
+            o->type == T_STR ? "string" : o->type == T_INT ? "integer" : o->type == T_BOOL ? "bool" : "number",
+            *o->def ? o->def : "\"\"", o->help, range);
+  }
+}
+
+void config_print(const fractald_config *c, FILE *f)
+{
+  for (size_t i = 0; i < NOPTIONS; i++) {
+    const option_def *o = &options[i];
+    const void *field = (const char *)c + o->offset;
+    if (o->type == T_STR) fprintf(f, "%s \"%s\"\n", o->name, (const char *)field);
+    else if (o->type == T_INT) fprintf(f, "%s %d\n", o->name, *(const int *)field);
+    else if (o->type == T_BOOL) fprintf(f, "%s %s\n", o->name, *(const int *)field ? "true" : "false");
+    else fprintf(f, "%s %g\n", o->name, *(const double *)field);
+  }
+}

@@ -1,0 +1,46 @@
+/* fractald's configuration: one table of options (name, type, default, bounds, field, help), read from a
+ * file and overridden by --name=value flags. */
+#ifndef FRACTALD_CONFIG_H
+#define FRACTALD_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct fractald_config {
+  /* both roles */
+  char role[16];
+  char listen[128];
+  char key[1024];
+  char registry[1024];
+  char model[1024];
+  char backend[32];
+  char variant[16];
+  int threads;
+  int allow_unregistered;
+  int force_verifier_permit;
+  double min_verifier_stake;
+  int nonce_window_s;
+  int max_body;
+  int max_frames, max_height, max_width, max_steps;
+  int connections;
+  int idle_timeout_s;
+  int registry_sync_s;
+  char log_level[16];
+  char log_file[1024];
+  char tmp_dir[1024];
+  /* prover */
+  int queue_size;
+  int max_batch;
+  int reveal_cache_jobs;
+  int reveal_cache_mb;
+  int fault_corrupt_step; /* tests only: flip a bit of the latent after this step (-1: off) */
+  int fault_delay_ms;     /* tests only: sleep before answering a challenge */
+} fractald_config;
+
+/* Defaults, then the file (if any), then flags. Returns 0, or -1 with a message in err. */
+int config_load(fractald_config *c, const char *file, int nflags, char **flags, char *err, size_t errn);
+/* The option table as --help text. */
+void config_help(FILE *f);
+/* Every option and its effective value, one "name value" line each (what --check-config prints). */
+void config_print(const fractald_config *c, FILE *f);
+
+#endif

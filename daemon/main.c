@@ -1,0 +1,115 @@
+/* fractald: a Fractal node. `--role prover` serves jobs from a loaded model over signed HTTP. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "node.h"
+#include "prover.h"
+
+static void usage(FILE *f)
+{
+  fprintf(f, "usage: fractald [--config FILE] [--check-config] [--NAME=VALUE ...]\n"
+             "A Fractal node: a prover that generates videos for signed jobs, or (soon) a verifier.\n"
+             "  --config FILE     read options from FILE (\"name value\" lines); flags override it\n"
+             "  --check-config    print the effective configuration and exit (0 if valid)\n"
+             "  --help            this text\n"
+             "Signals: SIGTERM/SIGINT finish the jobs in flight and exit; SIGHUP reloads the registry.\n\n");
+  config_help(f);
+}
+
+static double mono_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int start(node *n)
+{
+  if (fr_key_load(n->cfg.key, &n->key) != FR_OK) return LOG(LOG_ERROR, "key: %s", fr_last_error()), -1;
+  pthread_rwlock_init(&n->registry_lock, NULL);
+  n->nonces = fr_nonces_new();
+  metrics_init(&n->metrics);
+  if (n->cfg.registry[0] && node_reload_registry(n) != 0) return -1;
+  if (n->cfg.allow_unregistered)
+    LOG(LOG_WARN, "allow_unregistered is ON: any key may send signed requests to this node (testing only)");
+  if (fr_backend_open(n->cfg.backend, n->cfg.threads, &n->be) != FR_OK)
+    return LOG(LOG_ERROR, "backend %s: %s", n->cfg.backend, fr_last_error()), -1;
+  double t0 = mono_s();
+  fr_model_options mo = {n->cfg.variant[0] ? n->cfg.variant : NULL};
+  if (fr_model_load(n->cfg.model, n->be, &mo, &n->model) != FR_OK)
+    return LOG(LOG_ERROR, "model: %s", fr_last_error()), -1;
+  fr_model_get_info(n->model, &n->info);
+  LOG(LOG_INFO, "model %s (%s, %d tensors) loaded on %s in %.1f s", n->info.digest_hex, n->cfg.model,
+      n->info.weight_tensors, fr_backend_name(n->be), mono_s() - t0);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  const char *file = NULL;
+  int check = 0, nflags = 0;
+  char **flags = (char **)calloc((size_t)argc, sizeof *flags);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout), 0;
+    if (strcmp(argv[i], "--check-config") == 0) check = 1;
+    else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[++i];
+    else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;
+    else flags[nflags++] = argv[i];
+  }
+  static node n;
+  char err[1400];
+  if (config_load(&n.cfg, file, nflags, flags, err, sizeof err) != 0) {
+    fprintf(stderr, "fractald: %s\n", err);
+    return 2;
+  }
+  free(flags);
+  if (check) {
+    config_print(&n.cfg, stdout);
+    return 0;
+  }
+  if (log_open(n.cfg.log_level, n.cfg.log_file) != 0) {
+    fprintf(stderr, "fractald: cannot log at level %s to %s\n", n.cfg.log_level, n.cfg.log_file[0] ? n.cfg.log_file : "stderr");
+    return 2;
+  }
+  if (strcmp(n.cfg.role, "prover") != 0) {
+    LOG(LOG_ERROR, "role %s is not implemented yet", n.cfg.role);
+    return 2;
+  }
+  /* every thread inherits these blocked; the main thread takes them with sigwait */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM), sigaddset(&sigs, SIGINT), sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  if (start(&n) != 0) return 1;
+  if (prover_start(&n) != 0) return LOG(LOG_ERROR, "cannot start the job worker"), 1;
+  int nroutes;
+  const http_route *routes = prover_routes(&nroutes);
+  http_server *http = http_start(&n, routes, nroutes);
+  if (!http) return 1;
+  LOG(LOG_INFO, "prover %s listening on %s", n.key.hotkey, n.cfg.listen);
+  for (;;) {
+    struct timespec wait = {n.cfg.registry_sync_s > 0 ? n.cfg.registry_sync_s : 3600, 0};
+    int sig = sigtimedwait(&sigs, NULL, &wait);
+    if (sig == SIGHUP || (sig < 0 && n.cfg.registry_sync_s > 0)) {
+      node_reload_registry(&n);
+      continue;
+    }
+    if (sig == SIGTERM || sig == SIGINT) break;
+  }
+  LOG(LOG_INFO, "shutting down: finishing the jobs in flight");
+  n.draining = 1;
+  prover_stop(&n);
+  http_stop(http);
+  fr_model_free(n.model);
+  fr_backend_close(n.be);
+  fr_nonces_free(n.nonces);
+  fr_registry_free(&n.registry);
+  LOG(LOG_INFO, "stopped");
+  log_close();
+  return 0;
+}

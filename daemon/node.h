@@ -1,0 +1,97 @@
+/* What both roles of fractald share: the configuration, this node's key, the registry (reloadable),
+ * replay protection, metrics, the HTTP server with request authentication, and the loaded model. */
+#ifndef FRACTALD_NODE_H
+#define FRACTALD_NODE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "fractal/auth.h"
+#include "fractal/pipeline.h"
+
+/* ---- metrics (Prometheus text) ---- */
+#define METRIC_PAIRS 128
+#define LATENCY_BUCKETS 12
+
+typedef struct metrics {
+  pthread_mutex_t mu;
+  struct {
+    char endpoint[32];
+    int status;
+    uint64_t count;
+  } requests[METRIC_PAIRS];
+  int nreq;
+  uint64_t latency_bucket[LATENCY_BUCKETS + 1]; /* job seconds, cumulative on output */
+  double latency_sum;
+  uint64_t latency_count;
+  double busy_seconds; /* time the device spent generating */
+  uint64_t jobs_ok, jobs_failed, batches;
+} metrics;
+
+void metrics_init(metrics *m);
+void metrics_request(metrics *m, const char *endpoint, int status);
+void metrics_job(metrics *m, double seconds, int ok);
+void metrics_busy(metrics *m, double seconds, int batch_jobs);
+/* Appends the Prometheus text of m plus `extra` (already formatted gauges) to a malloc'd string. */
+char *metrics_text(metrics *m, const char *extra);
+
+/* ---- the node ---- */
+typedef struct node {
+  fractald_config cfg;
+  fr_key key;
+  pthread_rwlock_t registry_lock;
+  fr_registry registry;
+  fr_nonces *nonces;
+  metrics metrics;
+  fr_backend *be;
+  fr_model *model;
+  fr_model_info info;
+  volatile int draining; /* SIGTERM: finish what is in flight, accept nothing new */
+  void *role;            /* the prover's or verifier's own state */
+} node;
+
+/* Loads (or reloads, on SIGHUP) the registry; keeps the old one if the new file is bad. */
+int node_reload_registry(node *n);
+
+/* ---- HTTP ---- */
+typedef struct http_request {
+  const char *method, *path;
+  const char *body;
+  size_t len;
+  char sender[FR_HOTKEY_HEX + 1]; /* the verified sender of a signed request */
+} http_request;
+
+typedef struct http_response {
+  int status;
+  const char *content_type;
+  char *body; /* malloc'd, freed by the server */
+  size_t len;
+  char headers[4][2][256];
+  int nheaders;
+} http_response;
+
+typedef void (*http_handler)(node *n, const http_request *req, http_response *resp);
+
+typedef struct http_route {
+  const char *method, *path;
+  int is_signed;
+  http_handler fn;
+} http_route;
+
+typedef struct http_server http_server;
+
+http_server *http_start(node *n, const http_route *routes, int nroutes);
+void http_stop(http_server *s);
+
+/* Response helpers. */
+void http_json(http_response *r, int status, char *json); /* takes ownership of json (malloc'd) */
+void http_error(http_response *r, int status, const char *code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+void http_header(http_response *r, const char *name, const char *value);
+
+#endif

@@ -1,0 +1,416 @@
+/* The prover: challenges and organic jobs go through a bounded queue to one worker that owns the
+ * device; it runs queued jobs of the same size as one batch (each job's bits are what it gets alone).
+ * The latents of recent jobs stay in a bounded cache for /v1/reveal. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fractal/video.h"
+#include "log.h"
+#include "prover.h"
+
+#define VERSION "0.1.0"
+
+typedef struct pjob {
+  fr_job job;
+  char sender[FR_HOTKEY_HEX + 1];
+  double t_queued;
+  int done;
+  fr_status st;
+  char err[512];
+  fr_result res;
+  float *latents; /* (steps + 1) x n: the latent entering every step, then the final one */
+  size_t n;
+} pjob;
+
+typedef struct reveal_entry {
+  char sender[FR_HOTKEY_HEX + 1];
+  char job_id[FR_JOB_ID_MAX + 1];
+  int steps;
+  size_t n;
+  float *latents;
+} reveal_entry;
+
+typedef struct prover {
+  pthread_mutex_t mu;
+  pthread_cond_t work, done;
+  pjob **queue;
+  int count, cap;
+  int busy, stop;
+  pthread_t worker;
+  reveal_entry *cache; /* oldest first */
+  int ncache;
+  size_t cache_bytes;
+  double avg_job_s;
+} prover;
+
+static double mono_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static prover *P(node *n) { return (prover *)n->role; }
+
+/* ---- reveal cache (under P->mu) ---- */
+
+static void cache_remove(prover *p, int i)
+{
+  p->cache_bytes -= (size_t)(p->cache[i].steps + 1) * p->cache[i].n * sizeof(float);
+  free(p->cache[i].latents);
+  memmove(p->cache + i, p->cache + i + 1, sizeof *p->cache * (size_t)(p->ncache - i - 1));
+  p->ncache--;
+}
+
+/* Takes ownership of j->latents. A job id sent again by the same sender replaces the old entry. */
+static void cache_put(node *n, pjob *j)
+{
+  prover *p = P(n);
+  size_t bytes = (size_t)(j->job.steps + 1) * j->n * sizeof(float), limit = (size_t)n->cfg.reveal_cache_mb << 20;
+  for (int i = 0; i < p->ncache; i++)
+    if (strcmp(p->cache[i].sender, j->sender) == 0 && strcmp(p->cache[i].job_id, j->job.job_id) == 0) {
+      cache_remove(p, i);
+      break;
+    }
+  if (bytes > limit) {
+    free(j->latents);
+    j->latents = NULL;
+    return;
+  }
+  while (p->ncache > 0 && (p->ncache >= n->cfg.reveal_cache_jobs || p->cache_bytes + bytes > limit)) cache_remove(p, 0);
+  reveal_entry *e = &p->cache[p->ncache++];
+  snprintf(e->sender, sizeof e->sender, "%s", j->sender);
+  snprintf(e->job_id, sizeof e->job_id, "%s", j->job.job_id);
+  e->steps = j->job.steps, e->n = j->n, e->latents = j->latents;
+  p->cache_bytes += bytes;
+  j->latents = NULL;
+}
+
+/* ---- the worker ---- */
+
+typedef struct capture {
+  pjob **jobs;
+} capture;
+
+static void on_latent(void *ctx, int job, int step, const float *x, size_t n)
+{
+  pjob *j = ((capture *)ctx)->jobs[job];
+  if (!j->latents) {
+    j->latents = (float *)malloc(sizeof(float) * n * (size_t)(j->job.steps + 1));
+    j->n = n;
+  }
+  if (j->latents) memcpy(j->latents + (size_t)step * n, x, n * sizeof(float));
+}
+
+/* TESTS ONLY (fault_corrupt_step): a dishonest prover that flips one bit of the latent after step k and
+ * reports that latent's hash in its chain. */
+static void corrupt(pjob *j, int k)
+{
+  if (!j->latents || k < 1 || k > j->job.steps) return;
+  uint32_t bits;
+  float *x = j->latents + (size_t)k * j->n;
+  memcpy(&bits, &x[j->n / 2], 4);
+  bits ^= 1u << 3;
+  memcpy(&x[j->n / 2], &bits, 4);
+  j->res.step_hashes[k - 1] = fr_hash_f32(x, j->n);
+  j->res.digest = fr_job_digest(&j->res.job, j->res.step_hashes, j->res.steps, j->res.frames_hash);
+}
+
+static int compatible(const fr_job *a, const fr_job *b)
+{
+  return a->frames == b->frames && a->height == b->height && a->width == b->width;
+}
+
+static void *worker_main(void *arg)
+{
+  node *n = (node *)arg;
+  prover *p = P(n);
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    while (!p->count && !p->stop) pthread_cond_wait(&p->work, &p->mu);
+    if (!p->count) {
+      pthread_mutex_unlock(&p->mu);
+      break;
+    }
+    pjob *batch[64];
+    int nb = 0;
+    batch[nb++] = p->queue[0];
+    int keep = 0;
+    for (int i = 1; i < p->count; i++) { /* the oldest job, and younger ones of its size */
+      if (nb < n->cfg.max_batch && compatible(&p->queue[i]->job, &batch[0]->job)) batch[nb++] = p->queue[i];
+      else p->queue[keep++] = p->queue[i];
+    }
+    p->count = keep;
+    p->busy = 1;
+    pthread_mutex_unlock(&p->mu);
+
+    fr_job jobs[64];
+    fr_result res[64];
+    for (int i = 0; i < nb; i++) jobs[i] = batch[i]->job;
+    capture cap = {batch};
+    fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
+    fr_run_options ro = {&obs, NULL, 0};
+    double t0 = mono_s();
+    fr_status st = fr_generate(n->model, jobs, nb, &ro, res);
+    double busy = mono_s() - t0;
+    const char *err = st == FR_OK ? "" : fr_last_error();
+    metrics_busy(&n->metrics, busy, nb);
+    if (st != FR_OK) LOG(LOG_ERROR, "batch of %d failed: %s", nb, err);
+
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < nb; i++) {
+      pjob *j = batch[i];
+      j->st = st;
+      snprintf(j->err, sizeof j->err, "%s", err);
+      if (st == FR_OK) {
+        j->res = res[i];
+        j->res.timing.queue_ms = (t0 - j->t_queued) * 1e3;
+        if (n->cfg.fault_corrupt_step >= 0) corrupt(j, n->cfg.fault_corrupt_step);
+        if (j->latents) cache_put(n, j);
+      }
+      free(j->latents);
+      j->latents = NULL;
+      j->done = 1;
+      metrics_job(&n->metrics, mono_s() - j->t_queued, st == FR_OK);
+    }
+    p->avg_job_s = p->avg_job_s ? 0.8 * p->avg_job_s + 0.2 * busy / nb : busy / nb;
+    p->busy = 0;
+    pthread_cond_broadcast(&p->done);
+    pthread_mutex_unlock(&p->mu);
+  }
+  return NULL;
+}
+
+/* ---- endpoints ---- */
+
+static fr_job_limits limits(const node *n)
+{
+  fr_job_limits l = {n->cfg.max_steps, n->cfg.max_frames, n->cfg.max_height, n->cfg.max_width};
+  return l;
+}
+
+/* Parses, checks and runs a job; on success the result is in j->res (caller frees). */
+static int run_job(node *n, const http_request *req, http_response *resp, pjob *j)
+{
+  prover *p = P(n);
+  if (n->draining) return http_error(resp, 503, "shutting_down", "this node is shutting down"), -1;
+  fr_job_limits lim = limits(n);
+  if (fr_job_parse(req->body, req->len, &lim, &j->job) != FR_OK)
+    return http_error(resp, 400, "bad_request", "%s", fr_last_error()), -1;
+  if (j->job.model[0] && strcmp(j->job.model, n->info.digest_hex) != 0)
+    return http_error(resp, 422, "model_not_served", "this node serves model %s", n->info.digest_hex), -1;
+  if (strcmp(j->job.numerics, FR_NUMERICS) != 0)
+    return http_error(resp, 422, "numerics_not_served", "this node computes %s", FR_NUMERICS), -1;
+  if (j->job.height % n->info.vae_scale || j->job.width % n->info.vae_scale)
+    return http_error(resp, 400, "bad_request", "height and width must be multiples of %d", n->info.vae_scale), -1;
+  snprintf(j->sender, sizeof j->sender, "%s", req->sender);
+  j->t_queued = mono_s();
+  pthread_mutex_lock(&p->mu);
+  if (p->count >= p->cap) {
+    int wait = (int)ceil((p->avg_job_s > 0 ? p->avg_job_s : 1.0) * (p->count + 1) / n->cfg.max_batch);
+    pthread_mutex_unlock(&p->mu);
+    char retry[32];
+    snprintf(retry, sizeof retry, "%d", wait < 1 ? 1 : wait);
+    http_error(resp, 429, "queue_full", "the job queue is full (%d jobs)", n->cfg.queue_size);
+    http_header(resp, "Retry-After", retry);
+    return -1;
+  }
+  p->queue[p->count++] = j;
+  pthread_cond_signal(&p->work);
+  while (!j->done) pthread_cond_wait(&p->done, &p->mu);
+  pthread_mutex_unlock(&p->mu);
+  if (j->st == FR_ENOMEM) return http_error(resp, 503, "out_of_memory", "the device ran out of memory: %s", j->err), -1;
+  if (j->st != FR_OK) return http_error(resp, 500, "internal", "generation failed: %s", j->err), -1;
+  if (n->cfg.fault_delay_ms > 0) usleep((useconds_t)n->cfg.fault_delay_ms * 1000);
+  return 0;
+}
+
+static void challenge(node *n, const http_request *req, http_response *resp)
+{
+  pjob *j = (pjob *)calloc(1, sizeof *j);
+  if (!j) return http_error(resp, 503, "out_of_memory", "out of memory");
+  if (run_job(n, req, resp, j) == 0) {
+    size_t len = fr_result_to_json(&j->res, NULL, 0) + 1;
+    char *body = (char *)malloc(len);
+    if (body) fr_result_to_json(&j->res, body, len);
+    http_json(resp, body ? 200 : 503, body);
+  }
+  fr_result_free(&j->res);
+  free(j);
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long sz = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = sz >= 0 ? (char *)malloc((size_t)sz + 1) : NULL;
+  if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) free(buf), buf = NULL;
+  fclose(f);
+  *len = buf ? (size_t)sz : 0;
+  return buf;
+}
+
+static void generate(node *n, const http_request *req, http_response *resp)
+{
+  pjob *j = (pjob *)calloc(1, sizeof *j);
+  if (!j) return http_error(resp, 503, "out_of_memory", "out of memory");
+  if (run_job(n, req, resp, j) == 0) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/fractald-%d-%p.mp4", n->cfg.tmp_dir, (int)getpid(), (void *)j);
+    if (fr_video_write_mp4(path, j->res.frames, j->job.frames, j->job.height, j->job.width, 8, NULL) != FR_OK) {
+      http_error(resp, 500, "internal", "encoding the video: %s", fr_last_error());
+    } else {
+      size_t len;
+      char *mp4 = read_all(path, &len);
+      unlink(path);
+      if (!mp4) {
+        http_error(resp, 500, "internal", "reading the encoded video back failed");
+      } else {
+        char hex[33];
+        resp->status = 200, resp->content_type = "video/mp4", resp->body = mp4, resp->len = len;
+        fr_hash_hex(j->res.digest, hex);
+        http_header(resp, "Fractal-Digest", hex);
+        fr_hash_hex(j->res.frames_hash, hex);
+        http_header(resp, "Fractal-Frames-Hash", hex);
+        http_header(resp, "Fractal-Model", j->res.job.model);
+      }
+    }
+  }
+  fr_result_free(&j->res);
+  free(j);
+}
+
+static void reveal(node *n, const http_request *req, http_response *resp)
+{
+  json_error_t e;
+  json_t *root = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &e);
+  json_t *id = root ? json_object_get(root, "job_id") : NULL, *step = root ? json_object_get(root, "step") : NULL;
+  if (!root) return http_error(resp, 400, "bad_request", "invalid JSON: %s", e.text);
+  if (!json_is_object(root) || json_object_size(root) != 2 || !json_is_string(id) || !json_is_integer(step)) {
+    json_decref(root);
+    return http_error(resp, 400, "bad_request", "want exactly {\"job_id\": string, \"step\": integer}");
+  }
+  char job_id[FR_JOB_ID_MAX + 1];
+  snprintf(job_id, sizeof job_id, "%s", json_string_value(id));
+  long long k = json_integer_value(step);
+  json_decref(root);
+  prover *p = P(n);
+  pthread_mutex_lock(&p->mu);
+  reveal_entry *hit = NULL;
+  for (int i = 0; i < p->ncache; i++)
+    if (strcmp(p->cache[i].sender, req->sender) == 0 && strcmp(p->cache[i].job_id, job_id) == 0) hit = &p->cache[i];
+  if (!hit) {
+    pthread_mutex_unlock(&p->mu);
+    return http_error(resp, 404, "not_found", "no latents for job \"%s\" from this sender (unknown or evicted)", job_id);
+  }
+  if (k < 0 || k > hit->steps) {
+    int steps = hit->steps;
+    pthread_mutex_unlock(&p->mu);
+    return http_error(resp, 400, "bad_request", "step must be in 0..%d", steps);
+  }
+  size_t bytes = hit->n * sizeof(float);
+  char *body = (char *)malloc(bytes);
+  if (body) memcpy(body, hit->latents + (size_t)k * hit->n, bytes); /* little-endian fp32, as stored */
+  pthread_mutex_unlock(&p->mu);
+  if (!body) return http_error(resp, 503, "out_of_memory", "out of memory");
+  resp->status = 200, resp->content_type = "application/octet-stream", resp->body = body, resp->len = bytes;
+}
+
+static void info(node *n, const http_request *req, http_response *resp)
+{
+  prover *p = P(n);
+  pthread_mutex_lock(&p->mu);
+  int depth = p->count + p->busy;
+  pthread_mutex_unlock(&p->mu);
+  char *body = (char *)malloc(1024);
+  if (body)
+    snprintf(body, 1024,
+             "{\"hotkey\":\"%s\",\"role\":\"prover\",\"model\":\"%s\",\"numerics\":\"%s\",\"devices\":[\"%s\"],"
+             "\"queue_depth\":%d,\"queue_capacity\":%d,\"max_batch\":%d,\"version\":\"%s\"}",
+             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, fr_backend_name(n->be), depth, n->cfg.queue_size,
+             n->cfg.max_batch, VERSION);
+  http_json(resp, 200, body);
+}
+
+static void healthz(node *n, const http_request *req, http_response *resp)
+{
+  resp->status = n->draining ? 503 : 200, resp->content_type = "text/plain";
+  resp->body = strdup(n->draining ? "draining\n" : "ok\n");
+  resp->len = resp->body ? strlen(resp->body) : 0;
+}
+
+static void metrics_ep(node *n, const http_request *req, http_response *resp)
+{
+  prover *p = P(n);
+  char extra[512];
+  pthread_mutex_lock(&p->mu);
+  snprintf(extra, sizeof extra,
+           "# HELP fractal_queue_depth Jobs queued or running.\n# TYPE fractal_queue_depth gauge\nfractal_queue_depth %d\n"
+           "# HELP fractal_reveal_cache_jobs Jobs whose latents /v1/reveal can return.\n"
+           "# TYPE fractal_reveal_cache_jobs gauge\nfractal_reveal_cache_jobs %d\n",
+           p->count + p->busy, p->ncache);
+  pthread_mutex_unlock(&p->mu);
+  resp->status = 200, resp->content_type = "text/plain; version=0.0.4";
+  resp->body = metrics_text(&n->metrics, extra);
+  resp->len = resp->body ? strlen(resp->body) : 0;
+}
+
+static const http_route routes[] = {
+  {"POST", "/v1/challenge", 1, challenge}, {"POST", "/v1/reveal", 1, reveal}, {"POST", "/v1/generate", 1, generate},
+  {"GET", "/v1/info", 1, info},           {"GET", "/healthz", 0, healthz},   {"GET", "/metrics", 0, metrics_ep},
+};
+
+const http_route *prover_routes(int *count)
+{
+  *count = (int)(sizeof routes / sizeof routes[0]);
+  return routes;
+}
+
+int prover_start(node *n)
+{
+  prover *p = (prover *)calloc(1, sizeof *p);
+  if (!p) return -1;
+  p->cap = n->cfg.queue_size;
+  p->queue = (pjob **)calloc((size_t)p->cap, sizeof *p->queue);
+  p->cache = (reveal_entry *)calloc((size_t)n->cfg.reveal_cache_jobs, sizeof *p->cache);
+  if (!p->queue || !p->cache) return free(p->queue), free(p->cache), free(p), -1;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->work, NULL);
+  pthread_cond_init(&p->done, NULL);
+  n->role = p;
+  if (pthread_create(&p->worker, NULL, worker_main, n) != 0) return -1;
+  if (n->cfg.fault_corrupt_step >= 0 || n->cfg.fault_delay_ms > 0)
+    LOG(LOG_WARN, "TEST FAULTS ARE ON: corrupt step %d, delay %d ms; this node gives wrong or slow answers",
+        n->cfg.fault_corrupt_step, n->cfg.fault_delay_ms);
+  return 0;
+}
+
+void prover_stop(node *n)
+{
+  prover *p = P(n);
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  while (p->count || p->busy) pthread_cond_wait(&p->done, &p->mu);
+  p->stop = 1;
+  pthread_cond_broadcast(&p->work);
+  pthread_mutex_unlock(&p->mu);
+  pthread_join(p->worker, NULL);
+  for (int i = 0; i < p->ncache; i++) free(p->cache[i].latents);
+  free(p->cache);
+  free(p->queue);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->work);
+  pthread_cond_destroy(&p->done);
+  free(p);
+  n->role = NULL;
+}

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# fractald --role prover over real HTTP on loopback, with real signatures (fractal-client): challenges
+# equal fractal-gen, reveals match the chain and recompute, fractal-replay finds an injected change,
+# a dishonest prover is caught, every bad input gets its status and the daemon keeps serving, the
+# queue answers 429 when full, SIGHUP reloads the registry, SIGTERM finishes in-flight jobs.
+# Usage: daemon_prover.sh BIN_DIR
+set -u
+bin=$1
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; { wait "$p"; } 2>/dev/null; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+fails=0
+ok() { printf 'ok   %s\n' "$1"; }
+bad() { printf 'FAIL %s\n' "$1"; fails=$((fails + 1)); }
+cd "$tmp"
+
+"$bin/fractal-mkmodel" -q tiny
+P=$("$bin/fractal-keygen" -o prover.key)
+V=$("$bin/fractal-keygen" -o verifier.key)
+W=$("$bin/fractal-keygen" -o weak.key)      # a verifier with little stake
+S=$("$bin/fractal-keygen" -o stranger.key)  # not in the registry
+# concurrent clients each sign with their own key: one sender's nonces must arrive in increasing order
+for i in 1 2 3 4 5 6; do C[$i]=$("$bin/fractal-keygen" -o c$i.key); done
+registry() {
+  printf '{"nodes": [{"hotkey": "%s", "role": "prover", "endpoint": "http://127.0.0.1:1", "stake": 5},\n' "$P"
+  for i in 1 2 3 4 5 6; do printf '  {"hotkey": "%s", "role": "verifier", "endpoint": "http://127.0.0.1:9", "stake": 50},\n' "${C[$i]}"; done
+  printf '  {"hotkey": "%s", "role": "verifier", "endpoint": "http://127.0.0.1:2", "stake": 1000},\n' "$V"
+  printf '  {"hotkey": "%s", "role": "verifier", "endpoint": "http://127.0.0.1:3", "stake": 1}%s]}\n' "$W" "$1"
+}
+registry "" > registry.json
+
+# start NAME [flags...]: runs a prover on a free port; sets URL
+start() {
+  local name=$1; shift
+  "$bin/fractald" --key prover.key --registry registry.json --model tiny --backend cpu --listen 127.0.0.1:0 \
+    --log_level info "$@" > "$name.log" 2>&1 &
+  pids+=($!)
+  PID=$!
+  for _ in $(seq 100); do
+    URL=$(sed -n 's/.*listening on \(127.0.0.1:[0-9]*\).*/http:\/\/\1/p' "$name.log")
+    [ -n "$URL" ] && return 0
+    sleep 0.1
+  done
+  echo "prover $name did not start:"; cat "$name.log"; exit 1
+}
+call() { "$bin/fractal-client" -k verifier.key -p "$P" "$URL" "$@"; }
+# status_of EXPECTED NAME client-args...: runs fractal-client and checks the HTTP status and error code
+expect_status() {
+  local want=$1 code=$2 name=$3; shift 3
+  local err
+  body=$("$bin/fractal-client" "$@" 2>"$tmp/err"); err=$(cat "$tmp/err")
+  if printf '%s' "$err" | grep -q "HTTP $want " && { [ -z "$code" ] || printf '%s' "$body" | grep -q "\"code\":\"$code\""; }; then
+    ok "$name -> $want${code:+ $code}"
+  else
+    bad "$name: want $want $code, got: $err $body"
+  fi
+}
+
+start main --reveal_cache_jobs 3 --max_body 4096
+JOB='{"job_id":"c1","prompt":"a lighthouse in a storm, waves","seed":18446744073709551615,"steps":4,"frames":3,"height":64,"width":48}'
+call -d "$JOB" POST /v1/challenge > res.json 2>/dev/null
+want=$("$bin/fractal-gen" -m tiny -q --seed 18446744073709551615 --steps 4 --frames 3 --height 64 --width 48 --json -o v.mp4 "a lighthouse in a storm, waves")
+printf '%s' "$want" > want.json
+for field in step_hashes frames_hash frame_hashes digest; do
+  same=$(python3 -c "import json,sys; a=json.load(open('res.json')); b=json.load(open('want.json')); print(a['$field']==b['$field'] and len(str(a['$field']))>30)")
+  [ "$same" = True ] && ok "challenge $field equals fractal-gen --json" || bad "challenge $field differs from fractal-gen"
+done
+
+# reveals: each latent hashes to the chain, and one recomputed step reproduces the next hash
+printf '{"job": %s, "result": %s}\n' "$JOB" "$(cat res.json)" > rec.json
+for k in 0 1 2 3 4; do call -d "{\"job_id\":\"c1\",\"step\":$k}" -o lat$k.bin POST /v1/reveal 2>/dev/null || bad "reveal $k"; done
+if [ "$(stat -c %s lat2.bin)" -eq $((4 * 3 * 8 * 6 * 4)) ]; then ok "a revealed latent is 4x3x8x6 float32"; else bad "latent size $(stat -c %s lat2.bin)"; fi
+"$bin/fractal-replay" -m tiny --step 0 --latent lat0.bin rec.json >/dev/null && ok "step 0 recomputes from the revealed noise" || bad "step 0"
+"$bin/fractal-replay" -m tiny --step 2 --latent lat2.bin --prev lat1.bin rec.json >/dev/null && ok "step 2 (second order) recomputes from reveals 1 and 2" || bad "step 2"
+"$bin/fractal-replay" -m tiny --step 3 --latent lat3.bin rec.json >/dev/null && ok "the last step (first order) recomputes" || bad "step 3"
+out=$("$bin/fractal-replay" -m tiny --step 3 --latent lat2.bin rec.json); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "MISMATCH: --latent hashes to" && ok "a latent from the wrong step is refused" || bad "wrong latent: $rc $out"
+"$bin/fractal-replay" -m tiny rec.json >/dev/null && ok "fractal-replay: the whole job matches" || bad "replay match"
+# one bit of the hash of the latent after step 3 (index 2) flipped
+python3 - <<'PY'
+import json
+r = json.load(open("rec.json"))
+h = r["result"]["step_hashes"][2]
+r["result"]["step_hashes"][2] = h[:-1] + "%x" % (int(h[-1], 16) ^ 1)
+json.dump(r, open("flip.json", "w"))
+PY
+out=$("$bin/fractal-replay" -m tiny flip.json); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "first diverging step is 2 of 4" && ok "fractal-replay finds a one-bit change at step 2" || bad "replay flip: $rc $out"
+
+# the bad-input suite
+expect_status 400 bad_request "malformed JSON" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1' "$URL" POST /v1/challenge
+expect_status 400 bad_request "truncated body" -k verifier.key -p "$P" -d '{"prompt": "x", "se' "$URL" POST /v1/challenge
+expect_status 400 bad_request "unknown field" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "colour": 1}' "$URL" POST /v1/challenge
+expect_status 400 bad_request "wrong type" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": "1"}' "$URL" POST /v1/challenge
+expect_status 400 bad_request "out of range" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "steps": 999}' "$URL" POST /v1/challenge
+expect_status 400 bad_request "invalid UTF-8" -k verifier.key -p "$P" -d "$(printf '{"prompt": "\xff\xfe", "seed": 1}')" "$URL" POST /v1/challenge
+head -c 5000 /dev/zero | tr '\0' 'a' > big.txt
+expect_status 413 body_too_large "oversize body" -k verifier.key -p "$P" -d @big.txt "$URL" POST /v1/challenge
+expect_status 401 unauthorized "missing signature" -d '{"prompt": "x", "seed": 1}' "$URL" POST /v1/challenge
+expect_status 401 unauthorized "forged signature" -k verifier.key -p "$P" --bad-signature -d '{"prompt": "x", "seed": 1}' "$URL" POST /v1/challenge
+expect_status 401 unauthorized "signed for another receiver" -k verifier.key -p "$V" -d '{"prompt": "x", "seed": 1}' "$URL" POST /v1/challenge
+now=$(date +%s%N)
+# a nonce a little in the past is fresh; sending it again is a replay (weak.key, so later requests of
+# verifier.key, signed with the current time, are unaffected)
+expect_status 200 "" "a chosen nonce" -k weak.key -p "$P" --nonce $((now - 2000000000)) "$URL" GET /v1/info
+expect_status 409 replayed_nonce "replayed nonce" -k weak.key -p "$P" --nonce $((now - 2000000000)) "$URL" GET /v1/info
+expect_status 409 replayed_nonce "an older nonce" -k weak.key -p "$P" --nonce $((now - 3000000000)) "$URL" GET /v1/info
+expect_status 409 stale_nonce "stale timestamp" -k verifier.key -p "$P" --nonce $((now - 120000000000)) "$URL" GET /v1/info
+expect_status 409 stale_nonce "timestamp from the future" -k verifier.key -p "$P" --nonce $((now + 120000000000)) "$URL" GET /v1/info
+expect_status 403 forbidden "unregistered sender" -k stranger.key -p "$P" "$URL" GET /v1/info
+expect_status 422 model_not_served "unknown model" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "model": "00000000000000000000000000000000"}' "$URL" POST /v1/challenge
+expect_status 422 numerics_not_served "unknown numerics" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "numerics": "i8-v1"}' "$URL" POST /v1/challenge
+expect_status 400 bad_request "reveal body" -k verifier.key -p "$P" -d '{"job_id": "c1", "step": 1, "x": 2}' "$URL" POST /v1/reveal
+expect_status 400 bad_request "reveal step out of range" -k verifier.key -p "$P" -d '{"job_id": "c1", "step": 5}' "$URL" POST /v1/reveal
+expect_status 404 not_found "another sender's job" -k weak.key -p "$P" -d '{"job_id": "c1", "step": 1}' "$URL" POST /v1/reveal
+for i in 2 3 4; do call -d "{\"job_id\":\"e$i\",\"prompt\":\"x\",\"seed\":$i,\"steps\":1,\"frames\":1,\"height\":16,\"width\":16}" POST /v1/challenge >/dev/null 2>&1; done
+expect_status 404 not_found "reveal of an evicted job" -k verifier.key -p "$P" -d '{"job_id": "c1", "step": 1}' "$URL" POST /v1/reveal
+expect_status 200 "" "reveal of a job still cached" -k verifier.key -p "$P" -d '{"job_id": "e4", "step": 1}' "$URL" POST /v1/reveal
+expect_status 404 not_found "unknown endpoint" -k verifier.key -p "$P" "$URL" GET /v2/nothing
+expect_status 405 method_not_allowed "wrong method" -k verifier.key -p "$P" "$URL" GET /v1/challenge
+expect_status 200 "" "still serving: /healthz" "$URL" GET /healthz
+expect_status 200 "" "still serving: a challenge" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "steps": 1, "frames": 1, "height": 16, "width": 16}' "$URL" POST /v1/challenge
+call -o gen.mp4 -d '{"prompt": "x", "seed": 3, "steps": 1, "frames": 4, "height": 32, "width": 32}' POST /v1/generate 2>/dev/null
+ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames -of csv=p=0 gen.mp4 | grep -q "h264,4" && ok "/v1/generate answers a playable MP4" || bad "/v1/generate"
+curl -s "$URL/metrics" | grep -q 'fractal_http_requests_total{endpoint="/v1/challenge",status="400"} 6' && ok "metrics count requests by endpoint and status" || bad "metrics: $(curl -s "$URL/metrics" | head -5)"
+
+# SIGHUP reloads the registry: the stranger becomes a registered verifier
+registry ",
+  {\"hotkey\": \"$S\", \"role\": \"verifier\", \"endpoint\": \"http://127.0.0.1:4\", \"stake\": 7}" > registry.json
+kill -HUP "$PID"; sleep 0.5
+expect_status 200 "" "SIGHUP reloaded the registry" -k stranger.key -p "$P" "$URL" GET /v1/info
+
+# force_verifier_permit with a stake floor
+kill -TERM "$PID"; wait "$PID" 2>/dev/null
+start permit --force_verifier_permit true --min_verifier_stake 100
+expect_status 403 forbidden "verifier below min_verifier_stake" -k weak.key -p "$P" "$URL" GET /v1/info
+expect_status 200 "" "verifier above min_verifier_stake" -k verifier.key -p "$P" "$URL" GET /v1/info
+kill -TERM "$PID"; wait "$PID" 2>/dev/null
+
+# a full queue answers 429 with Retry-After, and every request gets exactly one answer
+start queue --queue_size 1 --max_batch 1
+clients=()
+for i in 1 2 3 4 5 6; do
+  ( "$bin/fractal-client" -k c$i.key -p "$P" -d "{\"job_id\":\"q$i\",\"prompt\":\"q\",\"seed\":$i,\"steps\":3,\"frames\":4}" \
+      "$URL" POST /v1/challenge > q$i.out 2> q$i.err ) &
+  clients+=($!)
+done
+wait "${clients[@]}"
+n200=$(grep -l "HTTP 200" q*.err | wc -l); n429=$(grep -l "HTTP 429" q*.err | wc -l)
+if [ "$n200" -ge 2 ] && [ "$n429" -ge 1 ] && [ $((n200 + n429)) -eq 6 ]; then ok "queue of 1: $n200 answered, $n429 told to retry (429), none lost"; else bad "queue: $n200 x 200, $n429 x 429"; fi
+for i in 1 2 3; do
+  "$bin/fractal-client" -k c$i.key -p "$P" -d "{\"prompt\":\"q\",\"seed\":$i,\"steps\":3,\"frames\":4}" --header Retry-After \
+    "$URL" POST /v1/challenge > r$i.out 2>/dev/null &
+  clients+=($!)
+done
+wait "${clients[@]}"
+retry=$(cat r1.out r2.out r3.out | head -1)
+printf '%s' "$retry" | grep -qE '^[0-9]+$' && ok "429 carries Retry-After" || bad "Retry-After: '$retry'"
+
+# SIGTERM while a job runs: it is still answered, then the daemon exits 0
+( "$bin/fractal-client" -k verifier.key -p "$P" -d '{"job_id":"last","prompt":"q","seed":9,"steps":6,"frames":4}' "$URL" POST /v1/challenge > last.out 2> last.err ) &
+client=$!
+sleep 0.5
+kill -TERM "$PID"
+wait $client
+wait "$PID"; rc=$?
+grep -q "HTTP 200" last.err && [ $rc -eq 0 ] && ok "SIGTERM: the job in flight is answered and fractald exits 0" || bad "SIGTERM: rc $rc, $(cat last.err)"
+
+# a dishonest prover (test fault flag) is caught by replay at the step it corrupted
+start liar --fault_corrupt_step 2
+call -d "$JOB" POST /v1/challenge > lie.json 2>/dev/null
+printf '{"job": %s, "result": %s}\n' "$JOB" "$(cat lie.json)" > lierec.json
+out=$("$bin/fractal-replay" -m tiny lierec.json); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "first diverging step is 1 of 4" && ok "a prover that corrupts the latent after step 2 is caught there" || bad "liar: $rc $out"
+grep -q "TEST FAULTS ARE ON" liar.log && ok "fault flags are logged loudly" || bad "fault log"
+
+[ $fails -eq 0 ] && echo "daemon_prover: all passed" || echo "daemon_prover: $fails FAILED"
+exit $((fails > 0))
