@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "node.h"
@@ -67,9 +68,20 @@ int main(int argc, char **argv)
     return 2;
   }
   free(flags);
-  if (check) {
+  if (check) { /* like `nginx -t`: the files the options name must be usable too */
     config_print(&n.cfg, stdout);
-    return 0;
+    fr_key k;
+    fr_registry r = {0};
+    char path[1100];
+    snprintf(path, sizeof path, "%s/model_index.json", n.cfg.model);
+    int bad = 0;
+    if (fr_key_load(n.cfg.key, &k) != FR_OK) bad = 1, fprintf(stderr, "fractald: key: %s\n", fr_last_error());
+    if (n.cfg.registry[0] && fr_registry_load(n.cfg.registry, &r) != FR_OK)
+      bad = 1, fprintf(stderr, "fractald: registry: %s\n", fr_last_error());
+    fr_registry_free(&r);
+    if (access(path, R_OK) != 0) bad = 1, fprintf(stderr, "fractald: model: %s is missing\n", path);
+    fprintf(stderr, "fractald: configuration %s\n", bad ? "has errors" : "OK");
+    return bad;
   }
   if (log_open(n.cfg.log_level, n.cfg.log_file) != 0) {
     fprintf(stderr, "fractald: cannot log at level %s to %s\n", n.cfg.log_level, n.cfg.log_file[0] ? n.cfg.log_file : "stderr");

@@ -8,7 +8,7 @@ set -u
 bin=$1
 tmp=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; { wait "$p"; } 2>/dev/null; done; rm -rf "$tmp"; }
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; { wait "$p"; } 2>/dev/null; done; [ -n "${FRACTAL_KEEP_LOGS:-}" ] && cp "$tmp"/*.log "$FRACTAL_KEEP_LOGS"/ 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 fails=0
 ok() { printf 'ok   %s\n' "$1"; }
@@ -56,6 +56,22 @@ expect_status() {
     bad "$name: want $want $code, got: $err $body"
   fi
 }
+
+# configuration: file + flags, checked
+printf 'key prover.key\nregistry registry.json\nmodel tiny\nqueue_size = 3\n' > good.conf
+"$bin/fractald" --config good.conf --queue_size 5 --check-config > cfg.out 2>&1 && grep -q "queue_size 5" cfg.out &&
+  ok "--check-config: a valid file, a flag overriding it" || bad "check-config: $(cat cfg.out)"
+printf 'key prover.key\nmodel tiny\nregistry registry.json\nqueue_size 0\n' > bad.conf
+out=$("$bin/fractald" --config bad.conf --check-config 2>&1); rc=$?
+[ $rc -eq 2 ] && printf '%s' "$out" | grep -q "bad.conf:4: queue_size: '0' is not an integer in 1..4096" && ok "a bad config line is named" || bad "bad config: $rc $out"
+out=$("$bin/fractald" --config good.conf --colour red 2>&1); rc=$?
+[ $rc -eq 2 ] && printf '%s' "$out" | grep -q "unknown option --colour" && ok "an unknown flag is refused" || bad "unknown flag: $rc $out"
+out=$("$bin/fractald" --config good.conf --model nowhere --check-config 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "nowhere/model_index.json is missing" && ok "--check-config finds a missing model" || bad "check model: $rc $out"
+chmod 644 stranger.key
+out=$("$bin/fractald" --config good.conf --key stranger.key --check-config 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "readable by its owner only" && ok "a key file readable by others is refused" || bad "key mode: $rc $out"
+chmod 600 stranger.key
 
 start main --reveal_cache_jobs 3 --max_body 4096
 JOB='{"job_id":"c1","prompt":"a lighthouse in a storm, waves","seed":18446744073709551615,"steps":4,"frames":3,"height":64,"width":48}'
