@@ -25,6 +25,7 @@ static const option_def options[] = {
   {"registry", T_STR, "", 0, 0, S(registry), "registry JSON of nodes; reloaded on SIGHUP and every registry_sync_s"},
   {"model", T_STR, "", 0, 0, S(model), "diffusers-layout model folder to serve; required"},
   {"backend", T_STR, "auto", 0, 0, S(backend), "auto, cpu, cuda or cuda:N"},
+  {"devices", T_STR, "", 0, 0, S(devices), "prover: comma-separated backends, a worker and a model copy each (default: backend)"},
   {"variant", T_STR, "", 0, 0, S(variant), "weight files to load: \"\" (full precision if present) or fp16"},
   {"threads", T_INT, "0", 0, 1024, S(threads), "CPU threads for the backend (0: all cores)"},
   {"allow_unregistered", T_BOOL, "false", 0, 1, S(allow_unregistered), "accept senders not in the registry (logged loudly)"},
@@ -48,6 +49,7 @@ static const option_def options[] = {
   {"reveal_cache_mb", T_INT, "1024", 1, 1048576, S(reveal_cache_mb), "prover: memory for the reveal cache"},
   {"fault_corrupt_step", T_INT, "-1", -1, 200, S(fault_corrupt_step), "TESTS ONLY: flip one bit of the latent after this step (-1: off)"},
   {"fault_delay_ms", T_INT, "0", 0, 3600000, S(fault_delay_ms), "TESTS ONLY: delay every challenge answer"},
+  {"fault_oom_batches", T_INT, "0", 0, 1000000, S(fault_oom_batches), "TESTS ONLY: fail the first N batches as out of memory"},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

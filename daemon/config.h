@@ -13,6 +13,7 @@ typedef struct fractald_config {
   char registry[1024];
   char model[1024];
   char backend[32];
+  char devices[512];
   char variant[16];
   int threads;
   int allow_unregistered;
@@ -34,6 +35,7 @@ typedef struct fractald_config {
   int reveal_cache_mb;
   int fault_corrupt_step; /* tests only: flip a bit of the latent after this step (-1: off) */
   int fault_delay_ms;     /* tests only: sleep before answering a challenge */
+  int fault_oom_batches;  /* tests only: the first N batches fail as if the device ran out of memory */
 } fractald_config;
 
 /* Defaults, then the file (if any), then flags. Returns 0, or -1 with a message in err. */

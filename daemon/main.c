@@ -37,15 +37,22 @@ static int start(node *n)
   if (n->cfg.registry[0] && node_reload_registry(n) != 0) return -1;
   if (n->cfg.allow_unregistered)
     LOG(LOG_WARN, "allow_unregistered is ON: any key may send signed requests to this node (testing only)");
-  if (fr_backend_open(n->cfg.backend, n->cfg.threads, &n->be) != FR_OK)
-    return LOG(LOG_ERROR, "backend %s: %s", n->cfg.backend, fr_last_error()), -1;
-  double t0 = mono_s();
+  char list[512], *save = NULL;
+  snprintf(list, sizeof list, "%s", n->cfg.devices[0] ? n->cfg.devices : n->cfg.backend);
   fr_model_options mo = {n->cfg.variant[0] ? n->cfg.variant : NULL};
-  if (fr_model_load(n->cfg.model, n->be, &mo, &n->model) != FR_OK)
-    return LOG(LOG_ERROR, "model: %s", fr_last_error()), -1;
-  fr_model_get_info(n->model, &n->info);
-  LOG(LOG_INFO, "model %s (%s, %d tensors) loaded on %s in %.1f s", n->info.digest_hex, n->cfg.model,
-      n->info.weight_tensors, fr_backend_name(n->be), mono_s() - t0);
+  for (char *spec = strtok_r(list, ",", &save); spec; spec = strtok_r(NULL, ",", &save)) {
+    if (n->ndev == NODE_MAX_DEVICES) return LOG(LOG_ERROR, "at most %d devices", NODE_MAX_DEVICES), -1;
+    device *d = &n->dev[n->ndev];
+    if (fr_backend_open(spec, n->cfg.threads, &d->be) != FR_OK)
+      return LOG(LOG_ERROR, "device %s: %s", spec, fr_last_error()), -1;
+    double t0 = mono_s();
+    if (fr_model_load(n->cfg.model, d->be, &mo, &d->model) != FR_OK) return LOG(LOG_ERROR, "model: %s", fr_last_error()), -1;
+    n->ndev++;
+    fr_model_get_info(d->model, &n->info);
+    LOG(LOG_INFO, "model %s (%s, %d tensors) loaded on %s in %.1f s", n->info.digest_hex, n->cfg.model,
+        n->info.weight_tensors, fr_backend_name(d->be), mono_s() - t0);
+  }
+  if (!n->ndev) return LOG(LOG_ERROR, "no device"), -1;
   return 0;
 }
 
@@ -117,8 +124,7 @@ int main(int argc, char **argv)
   n.draining = 1;
   prover_stop(&n);
   http_stop(http);
-  fr_model_free(n.model);
-  fr_backend_close(n.be);
+  for (int d = 0; d < n.ndev; d++) fr_model_free(n.dev[d].model), fr_backend_close(n.dev[d].be);
   fr_nonces_free(n.nonces);
   fr_registry_free(&n.registry);
   LOG(LOG_INFO, "stopped");

@@ -59,16 +59,15 @@ void metrics_job(metrics *m, double seconds, int ok)
   pthread_mutex_unlock(&m->mu);
 }
 
-void metrics_busy(metrics *m, double seconds, int batch_jobs)
+void metrics_busy(metrics *m, int dev, double seconds)
 {
   pthread_mutex_lock(&m->mu);
-  m->busy_seconds += seconds;
+  if (dev >= 0 && dev < 16) m->busy_seconds[dev] += seconds;
   m->batches++;
-  (void)batch_jobs;
   pthread_mutex_unlock(&m->mu);
 }
 
-char *metrics_text(metrics *m, const char *extra)
+char *metrics_text(metrics *m, const char *const *device_names, int ndev, const char *extra)
 {
   size_t cap = 16384 + (extra ? strlen(extra) : 0), at = 0;
   char *out = (char *)malloc(cap);
@@ -93,7 +92,9 @@ char *metrics_text(metrics *m, const char *extra)
   OUT("fractal_jobs_total{outcome=\"ok\"} %llu\nfractal_jobs_total{outcome=\"failed\"} %llu\n",
       (unsigned long long)m->jobs_ok, (unsigned long long)m->jobs_failed);
   OUT("# HELP fractal_device_busy_seconds_total Time the device spent generating.\n");
-  OUT("# TYPE fractal_device_busy_seconds_total counter\nfractal_device_busy_seconds_total %.6f\n", m->busy_seconds);
+  OUT("# TYPE fractal_device_busy_seconds_total counter\n");
+  for (int d = 0; d < ndev && d < 16; d++)
+    OUT("fractal_device_busy_seconds_total{device=\"%d\",name=\"%s\"} %.6f\n", d, device_names[d], m->busy_seconds[d]);
   OUT("# HELP fractal_batches_total Device batches run.\n# TYPE fractal_batches_total counter\n");
   OUT("fractal_batches_total %llu\n", (unsigned long long)m->batches);
   pthread_mutex_unlock(&m->mu);

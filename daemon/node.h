@@ -26,18 +26,26 @@ typedef struct metrics {
   uint64_t latency_bucket[LATENCY_BUCKETS + 1]; /* job seconds, cumulative on output */
   double latency_sum;
   uint64_t latency_count;
-  double busy_seconds; /* time the device spent generating */
+  double busy_seconds[16]; /* time each device spent generating */
   uint64_t jobs_ok, jobs_failed, batches;
 } metrics;
 
 void metrics_init(metrics *m);
 void metrics_request(metrics *m, const char *endpoint, int status);
 void metrics_job(metrics *m, double seconds, int ok);
-void metrics_busy(metrics *m, double seconds, int batch_jobs);
+void metrics_busy(metrics *m, int dev, double seconds);
 /* Appends the Prometheus text of m plus `extra` (already formatted gauges) to a malloc'd string. */
-char *metrics_text(metrics *m, const char *extra);
+/* Appends the Prometheus text of m, per-device lines labelled with device_names, plus `extra`. */
+char *metrics_text(metrics *m, const char *const *device_names, int ndev, const char *extra);
 
 /* ---- the node ---- */
+#define NODE_MAX_DEVICES 16
+
+typedef struct device {
+  fr_backend *be;
+  fr_model *model;
+} device;
+
 typedef struct node {
   fractald_config cfg;
   fr_key key;
@@ -45,8 +53,8 @@ typedef struct node {
   fr_registry registry;
   fr_nonces *nonces;
   metrics metrics;
-  fr_backend *be;
-  fr_model *model;
+  device dev[NODE_MAX_DEVICES]; /* each holds its own copy of the model */
+  int ndev;
   fr_model_info info;
   volatile int draining; /* SIGTERM: finish what is in flight, accept nothing new */
   void *role;            /* the prover's or verifier's own state */

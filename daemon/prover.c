@@ -42,8 +42,9 @@ typedef struct prover {
   pthread_cond_t work, done;
   pjob **queue;
   int count, cap;
-  int busy, stop;
-  pthread_t worker;
+  int busy, stop; /* busy: workers running a batch */
+  pthread_t workers[NODE_MAX_DEVICES];
+  int fault_oom_left;
   reveal_entry *cache; /* oldest first */
   int ncache;
   size_t cache_bytes;
@@ -128,9 +129,17 @@ static int compatible(const fr_job *a, const fr_job *b)
   return a->frames == b->frames && a->height == b->height && a->width == b->width;
 }
 
+typedef struct worker_arg {
+  node *n;
+  int dev;
+} worker_arg;
+
 static void *worker_main(void *arg)
 {
-  node *n = (node *)arg;
+  worker_arg wa = *(worker_arg *)arg;
+  free(arg);
+  node *n = wa.n;
+  device *dev = &n->dev[wa.dev];
   prover *p = P(n);
   for (;;) {
     pthread_mutex_lock(&p->mu);
@@ -148,7 +157,9 @@ static void *worker_main(void *arg)
       else p->queue[keep++] = p->queue[i];
     }
     p->count = keep;
-    p->busy = 1;
+    p->busy++;
+    int simulate_oom = p->fault_oom_left > 0;
+    if (simulate_oom) p->fault_oom_left--;
     pthread_mutex_unlock(&p->mu);
 
     fr_job jobs[64];
@@ -158,10 +169,10 @@ static void *worker_main(void *arg)
     fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
     fr_run_options ro = {&obs, NULL, 0};
     double t0 = mono_s();
-    fr_status st = fr_generate(n->model, jobs, nb, &ro, res);
+    fr_status st = simulate_oom ? fr_fail(FR_ENOMEM, "simulated (fault_oom_batches)") : fr_generate(dev->model, jobs, nb, &ro, res);
     double busy = mono_s() - t0;
     const char *err = st == FR_OK ? "" : fr_last_error();
-    metrics_busy(&n->metrics, busy, nb);
+    metrics_busy(&n->metrics, wa.dev, busy);
     if (st != FR_OK) LOG(LOG_ERROR, "batch of %d failed: %s", nb, err);
 
     pthread_mutex_lock(&p->mu);
@@ -181,7 +192,7 @@ static void *worker_main(void *arg)
       metrics_job(&n->metrics, mono_s() - j->t_queued, st == FR_OK);
     }
     p->avg_job_s = p->avg_job_s ? 0.8 * p->avg_job_s + 0.2 * busy / nb : busy / nb;
-    p->busy = 0;
+    p->busy--;
     pthread_cond_broadcast(&p->done);
     pthread_mutex_unlock(&p->mu);
   }
@@ -214,7 +225,7 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
   j->t_queued = mono_s();
   pthread_mutex_lock(&p->mu);
   if (p->count >= p->cap) {
-    int wait = (int)ceil((p->avg_job_s > 0 ? p->avg_job_s : 1.0) * (p->count + 1) / n->cfg.max_batch);
+    int wait = (int)ceil((p->avg_job_s > 0 ? p->avg_job_s : 1.0) * (p->count + 1) / (n->cfg.max_batch * n->ndev));
     pthread_mutex_unlock(&p->mu);
     char retry[32];
     snprintf(retry, sizeof retry, "%d", wait < 1 ? 1 : wait);
@@ -332,13 +343,17 @@ static void info(node *n, const http_request *req, http_response *resp)
   pthread_mutex_lock(&p->mu);
   int depth = p->count + p->busy;
   pthread_mutex_unlock(&p->mu);
-  char *body = (char *)malloc(1024);
+  char devs[NODE_MAX_DEVICES * 180] = "";
+  size_t at = 0;
+  for (int d = 0; d < n->ndev; d++)
+    at += (size_t)snprintf(devs + at, sizeof devs - at, "%s\"%s\"", d ? "," : "", fr_backend_name(n->dev[d].be));
+  size_t len = strlen(devs) + 1024;
+  char *body = (char *)malloc(len);
   if (body)
-    snprintf(body, 1024,
-             "{\"hotkey\":\"%s\",\"role\":\"prover\",\"model\":\"%s\",\"numerics\":\"%s\",\"devices\":[\"%s\"],"
+    snprintf(body, len,
+             "{\"hotkey\":\"%s\",\"role\":\"prover\",\"model\":\"%s\",\"numerics\":\"%s\",\"devices\":[%s],"
              "\"queue_depth\":%d,\"queue_capacity\":%d,\"max_batch\":%d,\"version\":\"%s\"}",
-             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, fr_backend_name(n->be), depth, n->cfg.queue_size,
-             n->cfg.max_batch, VERSION);
+             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, devs, depth, n->cfg.queue_size, n->cfg.max_batch, VERSION);
   http_json(resp, 200, body);
 }
 
@@ -361,7 +376,9 @@ static void metrics_ep(node *n, const http_request *req, http_response *resp)
            p->count + p->busy, p->ncache);
   pthread_mutex_unlock(&p->mu);
   resp->status = 200, resp->content_type = "text/plain; version=0.0.4";
-  resp->body = metrics_text(&n->metrics, extra);
+  const char *names[NODE_MAX_DEVICES];
+  for (int d = 0; d < n->ndev; d++) names[d] = fr_backend_name(n->dev[d].be);
+  resp->body = metrics_text(&n->metrics, names, n->ndev, extra);
   resp->len = resp->body ? strlen(resp->body) : 0;
 }
 
@@ -387,11 +404,18 @@ int prover_start(node *n)
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->work, NULL);
   pthread_cond_init(&p->done, NULL);
+  p->fault_oom_left = n->cfg.fault_oom_batches;
   n->role = p;
-  if (pthread_create(&p->worker, NULL, worker_main, n) != 0) return -1;
-  if (n->cfg.fault_corrupt_step >= 0 || n->cfg.fault_delay_ms > 0)
-    LOG(LOG_WARN, "TEST FAULTS ARE ON: corrupt step %d, delay %d ms; this node gives wrong or slow answers",
-        n->cfg.fault_corrupt_step, n->cfg.fault_delay_ms);
+  for (int d = 0; d < n->ndev; d++) {
+    worker_arg *wa = (worker_arg *)malloc(sizeof *wa);
+    if (!wa) return -1;
+    *wa = (worker_arg){n, d};
+    if (pthread_create(&p->workers[d], NULL, worker_main, wa) != 0) return free(wa), -1;
+  }
+  if (n->cfg.fault_corrupt_step >= 0 || n->cfg.fault_delay_ms > 0 || n->cfg.fault_oom_batches > 0)
+    LOG(LOG_WARN, "TEST FAULTS ARE ON: corrupt step %d, delay %d ms, %d simulated out-of-memory batches; this node "
+                  "gives wrong, slow or failed answers",
+        n->cfg.fault_corrupt_step, n->cfg.fault_delay_ms, n->cfg.fault_oom_batches);
   return 0;
 }
 
@@ -404,7 +428,7 @@ void prover_stop(node *n)
   p->stop = 1;
   pthread_cond_broadcast(&p->work);
   pthread_mutex_unlock(&p->mu);
-  pthread_join(p->worker, NULL);
+  for (int d = 0; d < n->ndev; d++) pthread_join(p->workers[d], NULL);
   for (int i = 0; i < p->ncache; i++) free(p->cache[i].latents);
   free(p->cache);
   free(p->queue);

@@ -183,6 +183,29 @@ wait $client
 wait "$PID"; rc=$?
 grep -q "HTTP 200" last.err && [ $rc -eq 0 ] && ok "SIGTERM: the job in flight is answered and fractald exits 0" || bad "SIGTERM: rc $rc, $(cat last.err)"
 
+# two workers (here two CPU devices of one thread each), each with its model copy, give the same bits
+start two --devices cpu,cpu --threads 1 --max_batch 1
+call GET /v1/info 2>/dev/null | grep -q '"devices":\["cpu (1 thread, [^"]*)","cpu (1 thread, [^"]*)"\]' && ok "/v1/info lists both devices" || bad "devices: $(call GET /v1/info 2>/dev/null)"
+clients=()
+for i in 1 2 3 4; do
+  ( "$bin/fractal-client" -k c$i.key -p "$P" -d "$JOB" "$URL" POST /v1/challenge > two$i.json 2>/dev/null ) &
+  clients+=($!)
+done
+wait "${clients[@]}"
+same=$(python3 -c "
+import json
+a=[json.load(open('two%d.json'%i)) for i in (1,2,3,4)]; r=json.load(open('res.json'))
+print(all(x['digest']==r['digest'] for x in a))")
+[ "$same" = True ] && ok "4 concurrent challenges on 2 workers: the same digest as alone" || bad "two workers: $same"
+curl -s "$URL/metrics" | grep -c 'fractal_device_busy_seconds_total{device="[01]"' | grep -q 2 && ok "busy time per device in /metrics" || bad "per-device metrics"
+kill -TERM "$PID"; wait "$PID" 2>/dev/null
+
+# an out-of-memory device answers 503 and the prover carries on
+start oom --fault_oom_batches 1
+expect_status 503 out_of_memory "device out of memory" -k verifier.key -p "$P" -d "$JOB" "$URL" POST /v1/challenge
+expect_status 200 "" "the next job after out of memory" -k verifier.key -p "$P" -d "$JOB" "$URL" POST /v1/challenge
+kill -TERM "$PID"; wait "$PID" 2>/dev/null
+
 # a dishonest prover (test fault flag) is caught by replay at the step it corrupted
 start liar --fault_corrupt_step 2
 call -d "$JOB" POST /v1/challenge > lie.json 2>/dev/null
