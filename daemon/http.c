@@ -68,10 +68,11 @@ void http_error(http_response *r, int status, const char *code, const char *fmt,
 
 void http_header(http_response *r, const char *name, const char *value)
 {
-  if (r->nheaders >= 4) return;
-  snprintf(r->headers[r->nheaders][0], 256, "%s", name);
-  snprintf(r->headers[r->nheaders][1], 256, "%s", value);
-  r->nheaders++;
+  if (r->nheaders >= 8) return;
+  r->headers[r->nheaders][0] = strdup(name);
+  r->headers[r->nheaders][1] = strdup(value);
+  if (r->headers[r->nheaders][0] && r->headers[r->nheaders][1]) r->nheaders++;
+  else free(r->headers[r->nheaders][0]), free(r->headers[r->nheaders][1]);
 }
 
 /* The PROTOCOL.md checks; returns 0 with req->sender set, or fills resp and returns -1. */
@@ -112,12 +113,15 @@ static enum MHD_Result respond(struct MHD_Connection *c, http_response *r)
 {
   struct MHD_Response *mr = MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
                                                             r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  if (mr) MHD_add_response_header(mr, "Content-Type", r->content_type ? r->content_type : "application/json");
+  for (int i = 0; i < r->nheaders; i++) {
+    if (mr) MHD_add_response_header(mr, r->headers[i][0], r->headers[i][1]);
+    free(r->headers[i][0]), free(r->headers[i][1]);
+  }
   if (!mr) {
     free(r->body);
     return MHD_NO;
   }
-  MHD_add_response_header(mr, "Content-Type", r->content_type ? r->content_type : "application/json");
-  for (int i = 0; i < r->nheaders; i++) MHD_add_response_header(mr, r->headers[i][0], r->headers[i][1]);
   enum MHD_Result rc = MHD_queue_response(c, (unsigned)r->status, mr);
   MHD_destroy_response(mr);
   return rc;

@@ -76,7 +76,7 @@ typedef struct http_response {
   const char *content_type;
   char *body; /* malloc'd, freed by the server */
   size_t len;
-  char headers[4][2][256];
+  char *headers[8][2]; /* name, value: malloc'd by http_header, freed by the server */
   int nheaders;
 } http_response;
 
@@ -100,6 +100,6 @@ void http_error(http_response *r, int status, const char *code, const char *fmt,
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
-void http_header(http_response *r, const char *name, const char *value);
+void http_header(http_response *r, const char *name, const char *value); /* copies both */
 
 #endif

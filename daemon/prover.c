@@ -294,6 +294,18 @@ static void generate(node *n, const http_request *req, http_response *resp)
         fr_hash_hex(j->res.frames_hash, hex);
         http_header(resp, "Fractal-Frames-Hash", hex);
         http_header(resp, "Fractal-Model", j->res.job.model);
+        http_header(resp, "Fractal-Job-Id", j->res.job.job_id);
+        char *chain = (char *)malloc((size_t)j->res.steps * 33 + 1);
+        if (chain) { /* the step hashes, comma-separated: what a verifier spot-checks */
+          chain[0] = '\0';
+          for (int k = 0; k < j->res.steps; k++) {
+            fr_hash_hex(j->res.step_hashes[k], hex);
+            memcpy(chain + 33 * k, hex, 32);
+            chain[33 * k + 32] = k + 1 < j->res.steps ? ',' : '\0';
+          }
+          http_header(resp, "Fractal-Step-Hashes", chain);
+          free(chain);
+        }
       }
     }
   }

@@ -91,7 +91,7 @@ if [ "$(stat -c %s lat2.bin)" -eq $((4 * 3 * 8 * 6 * 4)) ]; then ok "a revealed 
 "$bin/fractal-replay" -m tiny --step 2 --latent lat2.bin --prev lat1.bin rec.json >/dev/null && ok "step 2 (second order) recomputes from reveals 1 and 2" || bad "step 2"
 "$bin/fractal-replay" -m tiny --step 3 --latent lat3.bin rec.json >/dev/null && ok "the last step (first order) recomputes" || bad "step 3"
 out=$("$bin/fractal-replay" -m tiny --step 3 --latent lat2.bin rec.json); rc=$?
-[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "MISMATCH: --latent hashes to" && ok "a latent from the wrong step is refused" || bad "wrong latent: $rc $out"
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "MISMATCH: the latent entering step 3 is not the one the chain claims" && ok "a latent from the wrong step is refused" || bad "wrong latent: $rc $out"
 "$bin/fractal-replay" -m tiny rec.json >/dev/null && ok "fractal-replay: the whole job matches" || bad "replay match"
 # one bit of the hash of the latent after step 3 (index 2) flipped
 python3 - <<'PY'

@@ -1,6 +1,7 @@
 /* fractal-replay: a verifier's check of a prover's answer. Regenerates a job from its challenge record
- * and reports a match, or the first diverging step and the frames that differ; or checks one step
- * from a revealed latent. Exit 0 match, 1 mismatch, 2 error. */
+ * (a file, or an entry of a verifier's challenge log in Redis) and reports a match, or the first
+ * diverging step and the frames that differ; or checks one step from a revealed latent.
+ * Exit 0 match, 1 mismatch, 2 error. */
 #define _GNU_SOURCE /* getopt_long */
 #include <errno.h>
 #include <getopt.h>
@@ -8,24 +9,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 
 #include "fractal/npy.h"
-#include "fractal/philox.h"
-#include "fractal/pipeline.h"
+#include "fractal/verify.h"
 
 static void usage(FILE *f)
 {
   fprintf(f, "usage: fractal-replay -m MODEL [options] RECORD.json\n"
+             "       fractal-replay -m MODEL --redis HOST:PORT --challenge ID [--prover HOTKEY] [options]\n"
              "RECORD is {\"job\": <job spec>, \"result\": <a prover's result>} (the result as /v1/challenge\n"
-             "and fractal-gen --json give it).\n"
-             "  -m, --model DIR     the model the job names\n"
-             "      --step N        check only step N (0-based): recompute it from --latent, the latent\n"
-             "                      entering it (raw little-endian float32 as /v1/reveal sends, or .npy)\n"
-             "      --latent FILE   the latent entering step N\n"
-             "      --prev FILE     the latent entering step N-1 (second-order DPM-Solver++ steps need it)\n"
-             "      --backend B     auto (default), cpu, cuda, cuda:N\n"
-             "      --threads N     CPU threads\n"
+             "and fractal-gen --json give it). With --redis the record comes from a verifier's challenge log:\n"
+             "every prover of challenge ID (the log entry's id, or the job_id) is checked, or only --prover.\n"
+             "  -m, --model DIR       the model the job names\n"
+             "      --step N          check only step N (0-based): recompute it from --latent, the latent\n"
+             "                        entering it (raw little-endian float32 as /v1/reveal sends, or .npy)\n"
+             "      --latent FILE     the latent entering step N\n"
+             "      --prev FILE       the latent entering step N-1 (second-order DPM-Solver++ steps need it)\n"
+             "      --redis HOST:PORT the verifier's Redis; its password from $FRACTAL_REDIS_PASSWORD\n"
+             "      --prefix P        the verifier's key prefix (default fractal:)\n"
+             "      --challenge ID    the challenge log entry (\"1700000000000-0\") or its job_id\n"
+             "      --prover HOTKEY   check only this prover's answer\n"
+             "      --backend B       auto (default), cpu, cuda, cuda:N\n"
+             "      --threads N       CPU threads\n"
              "Exit status: 0 when everything matches, 1 on a mismatch, 2 on an error.\n");
 }
 
@@ -35,52 +42,39 @@ static int err(const char *what)
   return 2;
 }
 
-typedef struct record {
-  fr_job job;
-  int steps;
-  fr_hash128 step[200], frames, frame[64], digest;
-  int have_frames, nframes, have_digest;
-} record;
-
-static int hash_field(json_t *v, fr_hash128 *out) { return json_is_string(v) && fr_hash_parse(json_string_value(v), out) == 0; }
-
-static int load_record(const char *path, record *rec)
+/* A job and a prover's claimed result, from a JSON text holding {"job": ..., "result": ...}. */
+static int parse_record(const char *text, size_t len, const char *where, fr_result *rec)
 {
-  char *text;
-  size_t len;
-  FILE *f = fopen(path, "rb");
-  if (!f) return fprintf(stderr, "fractal-replay: %s: %s\n", path, strerror(errno)), 2;
-  fseek(f, 0, SEEK_END);
-  len = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  text = (char *)malloc(len + 1);
-  if (!text || fread(text, 1, len, f) != len) return fclose(f), free(text), fprintf(stderr, "fractal-replay: %s: read failed\n", path), 2;
-  fclose(f);
-  text[len] = '\0';
-  memset(rec, 0, sizeof *rec);
-  if (fr_job_parse_member(text, len, "job", NULL, &rec->job) != FR_OK) return free(text), err("the record's job");
+  fr_job job;
+  if (fr_job_parse_member(text, len, "job", NULL, &job) != FR_OK) return fprintf(stderr, "fractal-replay: %s: the job: %s\n", where, fr_last_error()), 2;
   json_error_t e;
   json_t *root = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &e); /* seeds over 2^63 are read above */
-  free(text);
-  json_t *res = root ? json_object_get(root, "result") : NULL, *steps = res ? json_object_get(res, "step_hashes") : NULL;
-  if (!json_is_array(steps) || (int)json_array_size(steps) != rec->job.steps) {
-    json_decref(root);
-    fprintf(stderr, "fractal-replay: %s: want result.step_hashes with %d hashes\n", path, rec->job.steps);
-    return 2;
-  }
-  rec->steps = rec->job.steps;
-  for (int k = 0; k < rec->steps; k++)
-    if (!hash_field(json_array_get(steps, (size_t)k), &rec->step[k])) {
-      json_decref(root);
-      return fprintf(stderr, "fractal-replay: %s: step_hashes[%d] is not 32 hex digits\n", path, k), 2;
-    }
-  rec->have_frames = hash_field(json_object_get(res, "frames_hash"), &rec->frames);
-  rec->have_digest = hash_field(json_object_get(res, "digest"), &rec->digest);
-  json_t *fh = json_object_get(res, "frame_hashes");
-  for (size_t i = 0; json_is_array(fh) && i < json_array_size(fh) && i < 64; i++)
-    if (hash_field(json_array_get(fh, i), &rec->frame[i])) rec->nframes = (int)i + 1;
+  json_t *res = root ? json_object_get(root, "result") : NULL;
+  char *rtext = json_is_object(res) ? json_dumps(res, JSON_COMPACT) : NULL;
   json_decref(root);
+  if (!rtext) return fprintf(stderr, "fractal-replay: %s: no \"result\" object\n", where), 2;
+  fr_status st = fr_result_parse(rtext, strlen(rtext), &job, rec);
+  free(rtext);
+  if (st != FR_OK) return fprintf(stderr, "fractal-replay: %s: %s\n", where, fr_last_error()), 2;
   return 0;
+}
+
+static char *read_text(const char *path, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return fprintf(stderr, "fractal-replay: %s: %s\n", path, strerror(errno)), NULL;
+  fseek(f, 0, SEEK_END);
+  long sz = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *text = sz >= 0 ? (char *)malloc((size_t)sz + 1) : NULL;
+  if (!text || fread(text, 1, (size_t)sz, f) != (size_t)sz) {
+    fclose(f), free(text);
+    return fprintf(stderr, "fractal-replay: %s: read failed\n", path), NULL;
+  }
+  fclose(f);
+  text[sz] = '\0';
+  *len = (size_t)sz;
+  return text;
 }
 
 /* Reads a latent: .npy (float32) or raw little-endian float32 of exactly n values. */
@@ -106,101 +100,191 @@ static float *load_latent(const char *path, size_t n)
   return x;
 }
 
-static void hex(fr_hash128 h, char *out) { fr_hash_hex(h, out); }
-
-/* Checks that a latent is the one the chain (or, entering step 0, the job's Philox noise) says. */
-static int latent_ok(const record *rec, int entering, const float *x, size_t n, const char *name)
+static int check_step(fr_model *m, const fr_result *rec, int step, const char *latent_file, const char *prev_file)
 {
-  char a[33], b[33];
-  if (entering == 0) {
-    for (size_t i = 0; i < n; i++)
-      if (fr_f32_bits(x[i]) != fr_f32_bits(fr_philox_normal(rec->job.seed, 0, i))) {
-        printf("MISMATCH: %s is not the job's initial noise (first difference at element %zu)\n", name, i);
-        return 0;
-      }
-    return 1;
-  }
-  fr_hash128 h = fr_hash_f32(x, n);
-  if (!fr_hash_equal(h, rec->step[entering - 1])) {
-    hex(h, a), hex(rec->step[entering - 1], b);
-    printf("MISMATCH: %s hashes to %s, but the chain says %s for the latent after step %d\n", name, a, b, entering);
-    return 0;
-  }
-  return 1;
-}
-
-static int check_step(fr_model *m, const record *rec, int step, const char *latent_file, const char *prev_file)
-{
-  fr_model_info info;
-  fr_model_get_info(m, &info);
-  size_t n = (size_t)info.latent_channels * rec->job.frames * (rec->job.height / info.vae_scale) * (rec->job.width / info.vae_scale);
+  size_t n = fr_latent_count(m, &rec->job);
   if (step < 0 || step >= rec->steps) return fprintf(stderr, "fractal-replay: --step must be in 0..%d\n", rec->steps - 1), 2;
   int need_prev = fr_step_needs_previous(m, &rec->job, step);
   if (need_prev && !prev_file)
     return fprintf(stderr, "fractal-replay: step %d is a second-order DPM-Solver++ step: give --prev (the latent entering step %d)\n", step, step - 1), 2;
-  float *x = load_latent(latent_file, n), *prev = need_prev ? load_latent(prev_file, n) : NULL, *out = (float *)malloc(n * sizeof(float));
+  float *x = load_latent(latent_file, n), *prev = need_prev ? load_latent(prev_file, n) : NULL;
   int rc = 2;
-  if (x && out && (!need_prev || prev)) {
-    rc = 1;
-    if (latent_ok(rec, step, x, n, "--latent") && (!need_prev || latent_ok(rec, step - 1, prev, n, "--prev"))) {
-      if (fr_recompute_step(m, &rec->job, step, prev, x, out) != FR_OK) {
-        rc = err("recomputing the step");
-      } else {
-        char a[33], b[33];
-        fr_hash128 h = fr_hash_f32(out, n);
-        hex(h, a), hex(rec->step[step], b);
-        if (fr_hash_equal(h, rec->step[step])) printf("match: step %d recomputes to %s\n", step, a), rc = 0;
-        else printf("MISMATCH at step %d: the chain says %s, recomputing gives %s\n", step, b, a);
-      }
-    }
+  fr_check c;
+  if (x && (!need_prev || prev)) {
+    if (fr_check_step(m, rec, step, prev, x, &c) != FR_OK) rc = err("recomputing the step");
+    else if (c.verdict == FR_CHECK_OK) printf("match: %s\n", c.message), rc = 0;
+    else printf("MISMATCH: %s\n", c.message), rc = 1;
   }
-  free(x), free(prev), free(out);
+  free(x), free(prev);
   return rc;
 }
 
-static int check_all(fr_model *m, const record *rec)
+static int check_all(fr_model *m, const fr_result *rec)
 {
   fr_result r;
   char a[33], b[33];
   if (fr_generate(m, &rec->job, 1, NULL, &r) != FR_OK) return err("regenerating the job");
   int rc = 0;
   for (int k = 0; k < rec->steps; k++)
-    if (!fr_hash_equal(r.step_hashes[k], rec->step[k])) {
-      hex(rec->step[k], a), hex(r.step_hashes[k], b);
+    if (!fr_hash_equal(r.step_hashes[k], rec->step_hashes[k])) {
+      fr_hash_hex(rec->step_hashes[k], a), fr_hash_hex(r.step_hashes[k], b);
       printf("MISMATCH: the first diverging step is %d of %d (0-based): the record says %s, the job gives %s\n", k,
              rec->steps, a, b);
       rc = 1;
       break;
     }
-  if (rec->have_frames && !fr_hash_equal(r.frames_hash, rec->frames)) {
+  if (!fr_hash_equal(r.frames_hash, rec->frames_hash)) {
     rc = 1;
-    if (rec->nframes == rec->job.frames) {
+    int have_per_frame = 0;
+    for (int f = 0; f < rec->job.frames; f++) have_per_frame |= rec->frame_hashes[f].hi || rec->frame_hashes[f].lo;
+    if (have_per_frame) {
       printf("frames that differ:");
       for (int f = 0; f < rec->job.frames; f++)
-        if (!fr_hash_equal(r.frame_hashes[f], rec->frame[f])) printf(" %d", f);
+        if (!fr_hash_equal(r.frame_hashes[f], rec->frame_hashes[f])) printf(" %d", f);
       printf("\n");
     } else {
       printf("MISMATCH: the frames differ (the record has no per-frame hashes to say which)\n");
     }
   }
-  if (rec->have_digest && !fr_hash_equal(r.digest, rec->digest)) {
-    hex(rec->digest, a), hex(r.digest, b);
+  if (!fr_hash_equal(r.digest, rec->digest)) {
+    fr_hash_hex(rec->digest, a), fr_hash_hex(r.digest, b);
     printf("%s: the record's digest is %s, the job's is %s\n", rc ? "digest" : "MISMATCH", a, b);
     rc = 1;
   }
-  if (!rc) hex(r.digest, a), printf("match: %d steps, frames and digest %s\n", rec->steps, a);
+  if (!rc) fr_hash_hex(r.digest, a), printf("match: %d steps, frames and digest %s\n", rec->steps, a);
   fr_result_free(&r);
+  return rc;
+}
+
+/* ---- the challenge log in Redis ---- */
+
+static redisContext *redis_connect(const char *hostport)
+{
+  char host[256];
+  const char *colon = strrchr(hostport, ':');
+  int port = colon ? atoi(colon + 1) : 6379;
+  snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - hostport) : (int)strlen(hostport), hostport);
+  struct timeval tv = {5, 0};
+  redisContext *c = redisConnectWithTimeout(host, port, tv);
+  if (!c || c->err) {
+    fprintf(stderr, "fractal-replay: redis %s: %s\n", hostport, c ? c->errstr : "cannot connect");
+    if (c) redisFree(c);
+    return NULL;
+  }
+  const char *pw = getenv("FRACTAL_REDIS_PASSWORD");
+  if (pw && *pw) {
+    redisReply *r = (redisReply *)redisCommand(c, "AUTH %s", pw);
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!ok) fprintf(stderr, "fractal-replay: redis AUTH: %s\n", r ? r->str : c->errstr);
+    freeReplyObject(r);
+    if (!ok) return redisFree(c), NULL;
+  }
+  return c;
+}
+
+/* The "data" field of a stream entry reply [id, [field, value, ...]], or NULL. */
+static const char *entry_data(const redisReply *e)
+{
+  if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY) return NULL;
+  const redisReply *f = e->element[1];
+  for (size_t i = 0; i + 1 < f->elements; i += 2)
+    if (strcmp(f->element[i]->str, "data") == 0) return f->element[i + 1]->str;
+  return NULL;
+}
+
+static int entry_job_id_is(const char *data, const char *id)
+{
+  json_t *root = json_loads(data, 0, NULL);
+  json_t *job = root ? json_object_get(root, "job") : NULL;
+  int yes = json_is_string(json_object_get(job, "job_id")) && strcmp(json_string_value(json_object_get(job, "job_id")), id) == 0;
+  json_decref(root);
+  return yes;
+}
+
+/* The challenge log entry `id` (a stream id, or else a job_id searched newest first), malloc'd. */
+static char *fetch_entry(redisContext *c, const char *prefix, const char *id)
+{
+  char stream[300], end[64] = "+";
+  snprintf(stream, sizeof stream, "%schallenges", prefix);
+  int is_stream_id = strspn(id, "0123456789-") == strlen(id) && strchr(id, '-');
+  for (;;) {
+    redisReply *r = is_stream_id ? (redisReply *)redisCommand(c, "XRANGE %s %s %s", stream, id, id)
+                                 : (redisReply *)redisCommand(c, "XREVRANGE %s %s - COUNT 500", stream, end);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+      fprintf(stderr, "fractal-replay: redis: %s\n", r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+      freeReplyObject(r);
+      return NULL;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+      const char *data = entry_data(r->element[i]);
+      if (data && (is_stream_id || entry_job_id_is(data, id))) {
+        char *out = strdup(data);
+        freeReplyObject(r);
+        return out;
+      }
+    }
+    size_t got = r->elements;
+    if (got) snprintf(end, sizeof end, "(%s", r->element[got - 1]->element[0]->str); /* exclusive: older ones next */
+    freeReplyObject(r);
+    if (is_stream_id || got < 500) break;
+  }
+  fprintf(stderr, "fractal-replay: no challenge %s in %s (the log keeps the most recent entries only)\n", id, stream);
+  return NULL;
+}
+
+/* Checks every prover (or one) of a challenge log entry; returns the worst exit status. */
+static int check_entry(fr_model *m, const char *data, const char *only_prover)
+{
+  json_t *root = json_loads(data, 0, NULL), *provers = root ? json_object_get(root, "provers") : NULL;
+  json_t *job = root ? json_object_get(root, "job") : NULL;
+  if (!json_is_array(provers) || !json_is_object(job)) {
+    json_decref(root);
+    return fprintf(stderr, "fractal-replay: the log entry has no job and provers\n"), 2;
+  }
+  int rc = 0, checked = 0;
+  size_t i;
+  json_t *p;
+  json_array_foreach(provers, i, p)
+  {
+    const char *hk = json_string_value(json_object_get(p, "hotkey"));
+    if (!hk || (only_prover && strcmp(hk, only_prover) != 0)) continue;
+    checked++;
+    json_t *res = json_object_get(p, "result");
+    const char *logged = json_string_value(json_object_get(p, "verdict"));
+    printf("prover %s (logged verdict %s):\n", hk, logged ? logged : "?");
+    if (!json_is_object(res)) {
+      printf("  no result: %s\n", json_string_value(json_object_get(p, "reason")) ? json_string_value(json_object_get(p, "reason")) : "");
+      rc = rc > 1 ? rc : 1;
+      continue;
+    }
+    json_t *rec = json_pack("{s:O,s:O}", "job", job, "result", res);
+    char *text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    fr_result claimed;
+    int r = text ? parse_record(text, strlen(text), "log entry", &claimed) : 2;
+    free(text);
+    fr_model_info info;
+    fr_model_get_info(m, &info);
+    if (r == 0 && strcmp(claimed.job.model, info.digest_hex) != 0)
+      r = 2, fprintf(stderr, "fractal-replay: the job is for model %s, the loaded model is %s\n", claimed.job.model, info.digest_hex);
+    if (r == 0) r = check_all(m, &claimed);
+    rc = r > rc ? r : rc;
+  }
+  json_decref(root);
+  if (!checked) return fprintf(stderr, "fractal-replay: no such prover in the log entry\n"), 2;
   return rc;
 }
 
 int main(int argc, char **argv)
 {
-  const char *model = NULL, *backend = "auto", *latent = NULL, *prev = NULL;
+  const char *model = NULL, *backend = "auto", *latent = NULL, *prev = NULL, *redis = NULL, *prefix = "fractal:";
+  const char *challenge = NULL, *prover = NULL;
   int step = -1, threads = 0, ch;
-  static const struct option longopts[] = {{"model", required_argument, 0, 'm'}, {"step", required_argument, 0, 's'},
-                                           {"latent", required_argument, 0, 'l'}, {"prev", required_argument, 0, 'p'},
-                                           {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
-                                           {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+  static const struct option longopts[] = {
+    {"model", required_argument, 0, 'm'},     {"step", required_argument, 0, 's'},   {"latent", required_argument, 0, 'l'},
+    {"prev", required_argument, 0, 'p'},      {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
+    {"redis", required_argument, 0, 'r'},     {"prefix", required_argument, 0, 'x'},  {"challenge", required_argument, 0, 'c'},
+    {"prover", required_argument, 0, 'v'},    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   while ((ch = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'm': model = optarg; break;
@@ -209,25 +293,46 @@ int main(int argc, char **argv)
     case 'p': prev = optarg; break;
     case 'b': backend = optarg; break;
     case 't': threads = atoi(optarg); break;
+    case 'r': redis = optarg; break;
+    case 'x': prefix = optarg; break;
+    case 'c': challenge = optarg; break;
+    case 'v': prover = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  if (optind != argc - 1 || !model || (step >= 0) != (latent != NULL)) return usage(stderr), 2;
-  record rec;
-  int rc = load_record(argv[optind], &rec);
-  if (rc) return rc;
+  int from_redis = redis != NULL;
+  if (!model || (step >= 0) != (latent != NULL) || (from_redis ? (optind != argc || !challenge || step >= 0) : (optind != argc - 1)))
+    return usage(stderr), 2;
+  char *text = NULL;
+  size_t len = 0;
+  if (from_redis) {
+    redisContext *c = redis_connect(redis);
+    if (!c) return 2;
+    text = fetch_entry(c, prefix, challenge);
+    redisFree(c);
+  } else {
+    text = read_text(argv[optind], &len);
+  }
+  if (!text) return 2;
+  fr_result rec;
+  if (!from_redis && parse_record(text, len, argv[optind], &rec) != 0) return free(text), 2;
   fr_backend *be;
   fr_model *m;
-  if (fr_backend_open(backend, threads, &be) != FR_OK) return err("backend");
-  if (fr_model_load(model, be, NULL, &m) != FR_OK) return err("loading the model");
+  if (fr_backend_open(backend, threads, &be) != FR_OK) return free(text), err("backend");
+  if (fr_model_load(model, be, NULL, &m) != FR_OK) return free(text), err("loading the model");
   fr_model_info info;
   fr_model_get_info(m, &info);
-  if (rec.job.model[0] && strcmp(rec.job.model, info.digest_hex) != 0) {
+  int rc;
+  if (!from_redis && strcmp(rec.job.model, info.digest_hex) != 0) {
     fprintf(stderr, "fractal-replay: the job is for model %s but %s is %s\n", rec.job.model, model, info.digest_hex);
-    return 2;
+    rc = 2;
+  } else if (from_redis) {
+    rc = check_entry(m, text, prover);
+  } else {
+    rc = step >= 0 ? check_step(m, &rec, step, latent, prev) : check_all(m, &rec);
   }
-  rc = step >= 0 ? check_step(m, &rec, step, latent, prev) : check_all(m, &rec);
+  free(text);
   fr_model_free(m);
   fr_backend_close(be);
   return rc;
