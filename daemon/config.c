@@ -50,6 +50,37 @@ static const option_def options[] = {
   {"fault_corrupt_step", T_INT, "-1", -1, 200, S(fault_corrupt_step), "TESTS ONLY: flip one bit of the latent after this step (-1: off)"},
   {"fault_delay_ms", T_INT, "0", 0, 3600000, S(fault_delay_ms), "TESTS ONLY: delay every challenge answer"},
   {"fault_oom_batches", T_INT, "0", 0, 1000000, S(fault_oom_batches), "TESTS ONLY: fail the first N batches as out of memory"},
+  {"redis_host", T_STR, "127.0.0.1", 0, 0, S(redis_host), "verifier: Redis host"},
+  {"redis_port", T_INT, "6379", 1, 65535, S(redis_port), "verifier: Redis port"},
+  {"redis_password", T_STR, "", 0, 0, S(redis_password), "verifier: Redis password (default: $FRACTAL_REDIS_PASSWORD); required"},
+  {"redis_insecure_no_password", T_BOOL, "false", 0, 1, S(redis_insecure_no_password), "verifier: allow a Redis without a password (a private socket only)"},
+  {"redis_prefix", T_STR, "fractal:", 0, 0, S(redis_prefix), "verifier: prefix of every Redis key"},
+  {"redis_wait_s", T_INT, "60", 0, 86400, S(redis_wait_s), "verifier: at start, wait this long for Redis before giving up"},
+  {"journal", T_STR, "fractald-verifier.journal", 0, 0, S(journal), "verifier: fsync'd journal of updates made while Redis is away"},
+  {"stream_maxlen", T_INT, "10000", 10, 100000000, S(stream_maxlen), "verifier: challenge log entries kept in Redis (about)"},
+  {"step_seconds", T_DBL, "12", 0, 86400, S(step_seconds), "verifier: one challenge every this many seconds (0: back to back)"},
+  {"run_steps", T_INT, "0", 0, 2000000000, S(run_steps), "verifier: stop after this many steps (0: run until SIGTERM)"},
+  {"sample_size", T_INT, "3", 1, 256, S(sample_size), "verifier: provers challenged per step"},
+  {"timeout_s", T_DBL, "60", 0.01, 86400, S(timeout_s), "verifier: how long a prover has to answer a challenge"},
+  {"verify_mode", T_STR, "auto", 0, 0, S(verify_mode), "verifier: full (generate and compare), spot (one step), auto (full on a GPU, else spot)"},
+  {"decode_check_p", T_DBL, "0.1", 0, 1, S(decode_check_p), "verifier: spot mode, chance of also recomputing the final decode"},
+  {"challenge_steps", T_INT, "25", 1, 200, S(challenge_steps), "verifier: challenge jobs: steps"},
+  {"challenge_frames", T_INT, "16", 1, 64, S(challenge_frames), "verifier: challenge jobs: frames"},
+  {"challenge_height", T_INT, "256", 8, 8192, S(challenge_height), "verifier: challenge jobs: height"},
+  {"challenge_width", T_INT, "256", 8, 8192, S(challenge_width), "verifier: challenge jobs: width"},
+  {"challenge_guidance", T_DBL, "9", 0, 50, S(challenge_guidance), "verifier: challenge jobs: guidance"},
+  {"challenge_scheduler", T_STR, "dpm++2m", 0, 0, S(challenge_scheduler), "verifier: challenge jobs: ddim or dpm++2m"},
+  {"interval", T_INT, "360", 1, 100000000, S(interval), "verifier: steps between tier moves and weight publications"},
+  {"epoch", T_INT, "36000", 1, 2000000000, S(epoch), "verifier: steps between epoch resets of the lower tiers"},
+  {"alpha", T_DBL, "0.05", 0, 1, S(alpha), "verifier: score moving-average weight of a new reward"},
+  {"decay", T_DBL, "0.001", 0, 1, S(decay), "verifier: every score decays by this much every step"},
+  {"speed_mode", T_STR, "sigmoid", 0, 0, S(speed_mode), "verifier: speed bonus, sigmoid or minmax"},
+  {"vpermit_stake_limit", T_DBL, "4096", 0, 1e18, S(vpermit_stake_limit), "verifier: verifiers with more stake are never challenged"},
+  {"organic_check_p", T_DBL, "0.1", 0, 1, S(organic_check_p), "verifier: chance an organic result is spot-checked before it is returned"},
+  {"organic_timeout_s", T_DBL, "600", 0.01, 86400, S(organic_timeout_s), "verifier: how long a prover has for an organic request"},
+  {"organic_tries", T_INT, "3", 1, 100, S(organic_tries), "verifier: provers tried for one organic request"},
+  {"organic_any_key", T_BOOL, "false", 0, 1, S(organic_any_key), "verifier: /v1/generate takes requests signed by any key, not only registered ones"},
+  {"max_response_mb", T_INT, "256", 1, 65536, S(max_response_mb), "verifier: the largest response taken from a prover"},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -154,6 +185,24 @@ int config_load(fractald_config *c, const char *file, int nflags, char **flags, 
   if (!c->model[0]) return snprintf(err, errn, "model is required (a diffusers-layout model folder)"), -1;
   if (!c->registry[0] && !c->allow_unregistered)
     return snprintf(err, errn, "registry is required (or allow_unregistered, for testing)"), -1;
+  if (strcmp(c->role, "verifier") == 0) {
+    if (!c->redis_password[0] && getenv("FRACTAL_REDIS_PASSWORD"))
+      snprintf(c->redis_password, sizeof c->redis_password, "%s", getenv("FRACTAL_REDIS_PASSWORD"));
+    if (!c->redis_password[0] && !c->redis_insecure_no_password)
+      return snprintf(err, errn, "redis_password is required (or $FRACTAL_REDIS_PASSWORD; redis_insecure_no_password only for a private socket)"), -1;
+    if (!c->registry[0]) return snprintf(err, errn, "a verifier needs a registry of provers to challenge"), -1;
+    if (strcmp(c->verify_mode, "auto") && strcmp(c->verify_mode, "full") && strcmp(c->verify_mode, "spot"))
+      return snprintf(err, errn, "verify_mode must be auto, full or spot, not '%s'", c->verify_mode), -1;
+    if (strcmp(c->speed_mode, "sigmoid") && strcmp(c->speed_mode, "minmax"))
+      return snprintf(err, errn, "speed_mode must be sigmoid or minmax, not '%s'", c->speed_mode), -1;
+    if (strcmp(c->challenge_scheduler, "ddim") && strcmp(c->challenge_scheduler, "dpm++2m"))
+      return snprintf(err, errn, "challenge_scheduler must be ddim or dpm++2m, not '%s'", c->challenge_scheduler), -1;
+    if (c->challenge_height % 8 || c->challenge_width % 8)
+      return snprintf(err, errn, "challenge_height and challenge_width must be multiples of 8"), -1;
+    if (c->epoch % c->interval)
+      return snprintf(err, errn, "epoch (%d) must be a multiple of interval (%d)", c->epoch, c->interval), -1;
+    if (!c->journal[0]) return snprintf(err, errn, "journal is required"), -1;
+  }
   return 0;
 }
 
@@ -175,7 +224,8 @@ void config_print(const fractald_config *c, FILE *f)
   for (size_t i = 0; i < NOPTIONS; i++) {
     const option_def *o = &options[i];
     const void *field = (const char *)c + o->offset;
-    if (o->type == T_STR) fprintf(f, "%s \"%s\"\n", o->name, (const char *)field);
+    if (o->type == T_STR && strcmp(o->name, "redis_password") == 0) fprintf(f, "%s \"%s\"\n", o->name, *(const char *)field ? "(set)" : "");
+    else if (o->type == T_STR) fprintf(f, "%s \"%s\"\n", o->name, (const char *)field);
     else if (o->type == T_INT) fprintf(f, "%s %d\n", o->name, *(const int *)field);
     else if (o->type == T_BOOL) fprintf(f, "%s %s\n", o->name, *(const int *)field ? "true" : "false");
     else fprintf(f, "%s %g\n", o->name, *(const double *)field);

@@ -36,6 +36,35 @@ typedef struct fractald_config {
   int fault_corrupt_step; /* tests only: flip a bit of the latent after this step (-1: off) */
   int fault_delay_ms;     /* tests only: sleep before answering a challenge */
   int fault_oom_batches;  /* tests only: the first N batches fail as if the device ran out of memory */
+  /* verifier */
+  char redis_host[256];
+  int redis_port;
+  char redis_password[256];
+  int redis_insecure_no_password;
+  char redis_prefix[64];
+  int redis_wait_s;
+  char journal[1024];
+  int stream_maxlen;
+  double step_seconds;
+  int run_steps;
+  int sample_size;
+  double timeout_s;
+  char verify_mode[16];
+  double decode_check_p;
+  int challenge_steps, challenge_frames, challenge_height, challenge_width;
+  double challenge_guidance;
+  char challenge_scheduler[16];
+  int interval;
+  int epoch;
+  double alpha;
+  double decay;
+  char speed_mode[16];
+  double vpermit_stake_limit;
+  double organic_check_p;
+  double organic_timeout_s;
+  int organic_tries;
+  int organic_any_key;
+  int max_response_mb;
 } fractald_config;
 
 /* Defaults, then the file (if any), then flags. Returns 0, or -1 with a message in err. */

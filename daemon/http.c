@@ -76,7 +76,7 @@ void http_header(http_response *r, const char *name, const char *value)
 }
 
 /* The PROTOCOL.md checks; returns 0 with req->sender set, or fills resp and returns -1. */
-static int authenticate(node *n, struct MHD_Connection *c, http_request *req, http_response *resp)
+static int authenticate(node *n, struct MHD_Connection *c, const http_route *route, http_request *req, http_response *resp)
 {
   const char *hot = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Fractal-Hotkey");
   const char *nonce_s = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Fractal-Nonce");
@@ -94,8 +94,9 @@ static int authenticate(node *n, struct MHD_Connection *c, http_request *req, ht
   pthread_rwlock_rdlock(&n->registry_lock);
   const fr_node *sender = fr_registry_find(&n->registry, hot);
   int forbidden = 0;
-  if (!sender && !n->cfg.allow_unregistered) forbidden = 1;
-  else if (n->cfg.force_verifier_permit &&
+  int any_key = n->cfg.allow_unregistered || (route->is_signed == HTTP_SIGNED_ANY_KEY && n->cfg.organic_any_key);
+  if (!sender && !any_key) forbidden = 1;
+  else if (n->cfg.force_verifier_permit && route->is_signed != HTTP_SIGNED_ANY_KEY &&
            (!sender || sender->role != FR_ROLE_VERIFIER || sender->stake < n->cfg.min_verifier_stake))
     forbidden = 2;
   pthread_rwlock_unlock(&n->registry_lock);
@@ -173,7 +174,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   if (cs->too_large) http_error(&resp, 413, "body_too_large", "the body is over max_body (%d bytes)", n->cfg.max_body);
   else if (!path_known) http_error(&resp, 404, "not_found", "no endpoint %s", url);
   else if (!route) http_error(&resp, 405, "method_not_allowed", "%s does not take %s", url, method);
-  else if (!route->is_signed || authenticate(n, c, &req, &resp) == 0) route->fn(n, &req, &resp);
+  else if (!route->is_signed || authenticate(n, c, route, &req, &resp) == 0) route->fn(n, &req, &resp);
   if (!resp.status) http_error(&resp, 500, "internal", "no response");
   metrics_request(&n->metrics, route ? route->path : path_known ? url : "other", resp.status);
   if (resp.status >= 400) LOG(LOG_INFO, "%s %s -> %d %.*s", method, url, resp.status, (int)(resp.len < 200 ? resp.len : 200), resp.body ? resp.body : "");

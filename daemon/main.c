@@ -1,4 +1,5 @@
-/* fractald: a Fractal node. `--role prover` serves jobs from a loaded model over signed HTTP. */
+/* fractald: a Fractal node. `--role prover` serves jobs from a loaded model over signed HTTP;
+ * `--role verifier` challenges provers, scores them in Redis and routes organic requests. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,15 +10,18 @@
 #include "log.h"
 #include "node.h"
 #include "prover.h"
+#include "verifier.h"
 
 static void usage(FILE *f)
 {
   fprintf(f, "usage: fractald [--config FILE] [--check-config] [--NAME=VALUE ...]\n"
-             "A Fractal node: a prover that generates videos for signed jobs, or (soon) a verifier.\n"
+             "A Fractal node: a prover that generates videos for signed jobs, or a verifier that challenges\n"
+             "provers, judges their answers, keeps scores and tiers in Redis and routes organic requests.\n"
              "  --config FILE     read options from FILE (\"name value\" lines); flags override it\n"
              "  --check-config    print the effective configuration and exit (0 if valid)\n"
              "  --help            this text\n"
-             "Signals: SIGTERM/SIGINT finish the jobs in flight and exit; SIGHUP reloads the registry.\n\n");
+             "Signals: SIGTERM/SIGINT finish the jobs (or the verifier's step) in flight and exit; SIGHUP reloads\n"
+             "the registry.\n\n");
   config_help(f);
 }
 
@@ -62,7 +66,7 @@ int main(int argc, char **argv)
   int check = 0, nflags = 0;
   char **flags = (char **)calloc((size_t)argc, sizeof *flags);
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout), 0;
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return free(flags), usage(stdout), 0;
     if (strcmp(argv[i], "--check-config") == 0) check = 1;
     else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[++i];
     else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;
@@ -70,11 +74,12 @@ int main(int argc, char **argv)
   }
   static node n;
   char err[1400];
-  if (config_load(&n.cfg, file, nflags, flags, err, sizeof err) != 0) {
+  int loaded = config_load(&n.cfg, file, nflags, flags, err, sizeof err);
+  free(flags);
+  if (loaded != 0) {
     fprintf(stderr, "fractald: %s\n", err);
     return 2;
   }
-  free(flags);
   if (check) { /* like `nginx -t`: the files the options name must be usable too */
     config_print(&n.cfg, stdout);
     fr_key k;
@@ -94,10 +99,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "fractald: cannot log at level %s to %s\n", n.cfg.log_level, n.cfg.log_file[0] ? n.cfg.log_file : "stderr");
     return 2;
   }
-  if (strcmp(n.cfg.role, "prover") != 0) {
-    LOG(LOG_ERROR, "role %s is not implemented yet", n.cfg.role);
-    return 2;
-  }
+  int is_prover = strcmp(n.cfg.role, "prover") == 0;
   /* every thread inherits these blocked; the main thread takes them with sigwait */
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -105,12 +107,16 @@ int main(int argc, char **argv)
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
   if (start(&n) != 0) return 1;
-  if (prover_start(&n) != 0) return LOG(LOG_ERROR, "cannot start the job worker"), 1;
+  if (is_prover && prover_start(&n) != 0) return LOG(LOG_ERROR, "cannot start the job worker"), 1;
+  if (!is_prover && verifier_start(&n) != 0) return LOG(LOG_ERROR, "cannot start the verifier"), 1;
   int nroutes;
-  const http_route *routes = prover_routes(&nroutes);
+  const http_route *routes = is_prover ? prover_routes(&nroutes) : verifier_routes(&nroutes);
   http_server *http = http_start(&n, routes, nroutes);
-  if (!http) return 1;
-  LOG(LOG_INFO, "prover %s listening on %s", n.key.hotkey, n.cfg.listen);
+  if (!http) {
+    if (!is_prover) verifier_stop(&n), verifier_free(&n);
+    return 1;
+  }
+  LOG(LOG_INFO, "%s %s listening on %s", n.cfg.role, n.key.hotkey, n.cfg.listen);
   for (;;) {
     struct timespec wait = {n.cfg.registry_sync_s > 0 ? n.cfg.registry_sync_s : 3600, 0};
     int sig = sigtimedwait(&sigs, NULL, &wait);
@@ -120,10 +126,12 @@ int main(int argc, char **argv)
     }
     if (sig == SIGTERM || sig == SIGINT) break;
   }
-  LOG(LOG_INFO, "shutting down: finishing the jobs in flight");
+  LOG(LOG_INFO, "shutting down: finishing the %s in flight", is_prover ? "jobs" : "step");
   n.draining = 1;
-  prover_stop(&n);
+  if (is_prover) prover_stop(&n);
+  else verifier_stop(&n);
   http_stop(http);
+  if (!is_prover) verifier_free(&n);
   for (int d = 0; d < n.ndev; d++) fr_model_free(n.dev[d].model), fr_backend_close(n.dev[d].be);
   fr_nonces_free(n.nonces);
   fr_registry_free(&n.registry);

@@ -82,6 +82,9 @@ typedef struct http_response {
 
 typedef void (*http_handler)(node *n, const http_request *req, http_response *resp);
 
+/* is_signed: 0 open, 1 signed by a registered node, HTTP_SIGNED_ANY_KEY signed by a registered node or,
+ * with organic_any_key, by any key (clients of a verifier). */
+#define HTTP_SIGNED_ANY_KEY 2
 typedef struct http_route {
   const char *method, *path;
   int is_signed;

@@ -44,17 +44,25 @@ void challenge_rewards(int n, const int *success, const double *seconds, const i
   }
 }
 
-void record_challenge(prover_stats *s, int success, double seconds, double reward, double alpha)
+static void success(prover_stats *s, double seconds)
+{
+  s->interval_successes++;
+  s->total_successes++;
+  double ms = seconds * 1e3;
+  s->latency_ewma_ms = s->latency_ewma_ms > 0 ? 0.8 * s->latency_ewma_ms + 0.2 * ms : ms;
+}
+
+void record_challenge(prover_stats *s, int ok, double seconds, double reward, double alpha)
 {
   s->challenge_attempts++;
-  if (success) {
-    s->challenge_successes++;
-    s->interval_successes++;
-    s->total_successes++;
-    double ms = seconds * 1e3;
-    s->latency_ewma_ms = s->latency_ewma_ms > 0 ? 0.8 * s->latency_ewma_ms + 0.2 * ms : ms;
-  }
+  if (ok) s->challenge_successes++, success(s, seconds);
   s->score = alpha * reward + (1.0 - alpha) * s->score;
+}
+
+void record_inference(prover_stats *s, int ok, double seconds)
+{
+  s->inference_attempts++;
+  if (ok) s->inference_successes++, success(s, seconds);
 }
 
 double decayed(double score, double decay) { return score - decay > 0 ? score - decay : 0.0; }

@@ -27,6 +27,7 @@ typedef struct prover_stats {
   long last_epoch_step;
   double latency_ewma_ms; /* 0: no sample yet */
   double score;
+  double weight; /* as last published */
 } prover_stats;
 
 void stats_init(prover_stats *s); /* a new prover: Bronze, nothing counted */
@@ -41,6 +42,8 @@ void challenge_rewards(int n, const int *success, const double *seconds, const i
 
 /* One challenge's bookkeeping for one prover: counters, latency EWMA (weight 0.2) and score EMA. */
 void record_challenge(prover_stats *s, int success, double seconds, double reward, double alpha);
+/* One organic request's bookkeeping: counters and latency EWMA; scores come from challenges only. */
+void record_inference(prover_stats *s, int success, double seconds);
 /* After every step, every score: max(0, score - decay). */
 double decayed(double score, double decay);
 

@@ -14,11 +14,14 @@
 #include "log.h"
 #include "store.h"
 
+#define STORE_SCHEMA 1
+
 struct store {
   store_opts o;
   char host[256], password[256], prefix[64], journal[1024];
   redisContext *c;
-  int journal_lines; /* records waiting in the journal */
+  int journal_lines;  /* records waiting in the journal */
+  uint64_t redis_seq; /* the newest record Redis is known to hold */
   double next_try, backoff;
   store_counters n;
 };
@@ -92,8 +95,19 @@ static json_t *stats_json(const prover_stats *s)
   return o;
 }
 
+/* A record of the change u; with u NULL, a snapshot of the whole state (every prover and the weights). */
 static json_t *make_record(const vstate *st, const update *u)
 {
+  update all = {0};
+  if (!u) {
+    int *idx = (int *)malloc(sizeof(int) * (size_t)(st->n ? st->n : 1));
+    if (!idx) return NULL;
+    for (int i = 0; i < st->n; i++) idx[i] = i;
+    all.changed = idx, all.nchanged = st->n, all.with_weights = 1;
+    json_t *r = make_record(st, &all);
+    free(idx);
+    return r;
+  }
   json_t *r = json_object(), *stats = json_object(), *scores = json_object(), *removed = json_array();
   json_object_set_new(r, "seq", json_integer((json_int_t)st->seq));
   json_object_set_new(r, "step", json_integer(st->step));
@@ -106,9 +120,9 @@ static json_t *make_record(const vstate *st, const update *u)
   json_object_set_new(r, "stats", stats);
   json_object_set_new(r, "scores", scores);
   json_object_set_new(r, "removed", removed);
-  if (u->weights) {
+  if (u->with_weights) {
     json_t *w = json_object();
-    for (int i = 0; i < st->n; i++) json_object_set_new(w, st->hotkey[i], json_real(u->weights[i]));
+    for (int i = 0; i < st->n; i++) json_object_set_new(w, st->hotkey[i], json_real(st->stats[i].weight));
     json_object_set_new(r, "weights", w);
     json_object_set_new(r, "weights_version", json_integer((json_int_t)st->weights_version));
   }
@@ -145,6 +159,11 @@ static void record_to_state(json_t *r, vstate *st)
     int i = vstate_find(st, json_string_value(v) ? json_string_value(v) : "");
     if (i >= 0) vstate_remove(st, i);
   }
+  json_object_foreach(json_object_get(r, "weights"), hk, v)
+  {
+    int i = vstate_find(st, hk);
+    if (i >= 0) st->stats[i].weight = json_number_value(v);
+  }
   if (json_object_get(r, "weights_version")) st->weights_version = (uint64_t)json_integer_value(json_object_get(r, "weights_version"));
 }
 
@@ -156,23 +175,11 @@ static void drop(store *s)
   s->c = NULL;
 }
 
-static redisReply *cmd(store *s, int argc, const char **argv, const size_t *lens)
-{
-  if (!s->c) return NULL;
-  s->n.commands++;
-  redisReply *r = (redisReply *)redisCommandArgv(s->c, argc, argv, lens);
-  if (!r) {
-    LOG(LOG_WARN, "redis: %s", s->c->errstr[0] ? s->c->errstr : "connection lost");
-    drop(s);
-  }
-  return r;
-}
-
 /* A command from printf-style words separated by spaces (no spaces inside words). */
 static redisReply *cmdf(store *s, const char *fmt, ...)
 {
   if (!s->c) return NULL;
-  s->n.commands++;
+  s->n.commands++, s->n.round_trips++;
   va_list ap;
   va_start(ap, fmt);
   redisReply *r = (redisReply *)redisvCommand(s->c, fmt, ap);
@@ -215,98 +222,126 @@ static void key(const store *s, char *buf, size_t n, const char *name, const cha
   snprintf(buf, n, "%s%s%s%s", s->prefix, name, hotkey ? ":" : "", hotkey ? hotkey : "");
 }
 
-/* HSET key f1 v1 f2 v2 ... from parallel arrays. */
-static int hset(store *s, const char *k, int n, char (*fields)[96], char (*values)[96])
+/* A pipelined batch of commands: appended, then sent in one write, replies read in order. */
+typedef struct batch {
+  store *s;
+  int n, failed;
+} batch;
+
+static void bput(batch *b, int argc, const char **argv, const size_t *lens)
 {
-  const char *argv[2 + 2 * 32];
-  size_t lens[2 + 2 * 32];
-  argv[0] = "HSET", argv[1] = k;
-  lens[0] = 4, lens[1] = strlen(k);
-  for (int i = 0; i < n && i < 32; i++) {
-    argv[2 + 2 * i] = fields[i], lens[2 + 2 * i] = strlen(fields[i]);
-    argv[3 + 2 * i] = values[i], lens[3 + 2 * i] = strlen(values[i]);
-  }
-  redisReply *r = cmd(s, 2 + 2 * (n < 32 ? n : 32), argv, lens);
-  int ok = r && r->type != REDIS_REPLY_ERROR;
-  freeReplyObject(r);
-  return ok ? 0 : -1;
+  if (!b->s->c || b->failed) return;
+  if (redisAppendCommandArgv(b->s->c, argc, argv, lens) != REDIS_OK) b->failed = 1;
+  else b->n++, b->s->n.commands++;
 }
 
-/* HSET of a JSON object of hotkey -> number, in chunks. */
-static int hset_numbers(store *s, const char *k, json_t *obj)
+/* HSET key field value ... with fields and values given as one JSON object (numbers and strings). */
+static void bput_hset_json(batch *b, const char *k, json_t *obj)
 {
-  char f[32][96], v[32][96];
-  int n = 0;
-  const char *hk;
-  json_t *val;
-  json_object_foreach(obj, hk, val)
+  size_t count = json_object_size(obj), at = 2;
+  if (!count) return;
+  const char **argv = (const char **)malloc(sizeof *argv * (2 + 2 * count));
+  size_t *lens = (size_t *)malloc(sizeof *lens * (2 + 2 * count));
+  char (*num)[32] = (char (*)[32])malloc(sizeof *num * count);
+  if (!argv || !lens || !num) {
+    b->failed = 1;
+    free(argv), free(lens), free(num);
+    return;
+  }
+  argv[0] = "HSET", lens[0] = 4, argv[1] = k, lens[1] = strlen(k);
+  const char *f;
+  json_t *v;
+  size_t i = 0;
+  json_object_foreach(obj, f, v)
   {
-    snprintf(f[n], 96, "%s", hk);
-    snprintf(v[n], 96, "%.17g", json_number_value(val));
-    if (++n == 32) {
-      if (hset(s, k, n, f, v)) return -1;
-      n = 0;
-    }
+    argv[at] = f, lens[at] = strlen(f), at++;
+    if (json_is_string(v)) argv[at] = json_string_value(v);
+    else if (json_is_integer(v)) snprintf(num[i], 32, "%lld", (long long)json_integer_value(v)), argv[at] = num[i];
+    else snprintf(num[i], 32, "%.17g", json_number_value(v)), argv[at] = num[i];
+    lens[at] = strlen(argv[at]), at++, i++;
   }
-  return n ? hset(s, k, n, f, v) : 0;
+  bput(b, (int)at, argv, lens);
+  free(argv), free(lens), free(num);
 }
 
-/* One record in one optimistic transaction; 0 applied (or already applied), -1 Redis failed. */
-static int apply_record(store *s, json_t *r)
+static void bputf(batch *b, const char *fmt, ...)
 {
-  char k[256], f[32][96], v[32][96];
+  if (!b->s->c || b->failed) return;
+  va_list ap;
+  va_start(ap, fmt);
+  if (redisvAppendCommand(b->s->c, fmt, ap) != REDIS_OK) b->failed = 1;
+  else b->n++, b->s->n.commands++;
+  va_end(ap);
+}
+
+/* Sends the batch and reads every reply; returns the last one (the caller frees) or NULL if the
+ * connection failed (then it is dropped). */
+static redisReply *bsend(batch *b)
+{
+  redisReply *last = NULL;
+  if (b->failed || !b->s->c) return drop(b->s), NULL;
+  b->s->n.round_trips++;
+  for (int i = 0; i < b->n; i++) {
+    void *r = NULL;
+    if (redisGetReply(b->s->c, &r) != REDIS_OK || !r) {
+      LOG(LOG_WARN, "redis: %s", b->s->c->errstr[0] ? b->s->c->errstr : "connection lost");
+      freeReplyObject(last);
+      drop(b->s);
+      return NULL;
+    }
+    freeReplyObject(last);
+    last = (redisReply *)r;
+  }
+  return last;
+}
+
+/* One record in one optimistic transaction: WATCH the state and read its applied sequence (one round
+ * trip), then MULTI, the writes, the new applied sequence, EXEC (a second). 0 applied (or already
+ * applied before; `force` applies it anyway), -1 Redis failed. */
+static int apply_record(store *s, json_t *r, int force)
+{
+  char k[256];
   uint64_t seq = (uint64_t)json_integer_value(json_object_get(r, "seq"));
   for (int attempt = 0; attempt < 5; attempt++) {
+    batch b = {s, 0, 0};
     key(s, k, sizeof k, "state", NULL);
-    redisReply *rp = cmdf(s, "WATCH %s", k);
-    if (!rp) return -1;
-    freeReplyObject(rp);
-    rp = cmdf(s, "HGET %s applied_seq", k);
+    bputf(&b, "WATCH %s", k);
+    bputf(&b, "HGET %s applied_seq", k);
+    redisReply *rp = bsend(&b);
     if (!rp) return -1;
     uint64_t applied = rp->type == REDIS_REPLY_STRING ? strtoull(rp->str, NULL, 10) : 0;
     freeReplyObject(rp);
-    if (applied >= seq) {
+    if (applied >= seq && !force) {
       freeReplyObject(cmdf(s, "UNWATCH"));
+      if (s->c && applied > s->redis_seq) s->redis_seq = applied;
       return s->c ? 0 : -1;
     }
-    if (!(rp = cmdf(s, "MULTI"))) return -1;
-    freeReplyObject(rp);
+    b = (batch){s, 0, 0};
+    bputf(&b, "MULTI");
     const char *hk;
     json_t *val;
-    int bad = 0;
     json_object_foreach(json_object_get(r, "stats"), hk, val)
     {
-      int n = 0;
-      const char *fk;
-      json_t *fv;
-      json_object_foreach(val, fk, fv)
-      {
-        snprintf(f[n], 96, "%s", fk);
-        if (json_is_string(fv)) snprintf(v[n], 96, "%s", json_string_value(fv));
-        else if (json_is_integer(fv)) snprintf(v[n], 96, "%lld", (long long)json_integer_value(fv));
-        else snprintf(v[n], 96, "%.17g", json_number_value(fv));
-        n++;
-      }
       key(s, k, sizeof k, "stats", hk);
-      bad |= hset(s, k, n, f, v);
+      bput_hset_json(&b, k, val);
     }
     size_t i;
     json_array_foreach(json_object_get(r, "removed"), i, val)
     {
       const char *h = json_string_value(val);
       key(s, k, sizeof k, "stats", h);
-      freeReplyObject(cmdf(s, "DEL %s", k));
+      bputf(&b, "DEL %s", k);
       key(s, k, sizeof k, "scores", NULL);
-      freeReplyObject(cmdf(s, "HDEL %s %s", k, h));
+      bputf(&b, "HDEL %s %s", k, h);
     }
     key(s, k, sizeof k, "scores", NULL);
-    bad |= hset_numbers(s, k, json_object_get(r, "scores"));
+    bput_hset_json(&b, k, json_object_get(r, "scores"));
     json_t *w = json_object_get(r, "weights");
     if (w) {
       key(s, k, sizeof k, "weights", NULL);
-      freeReplyObject(cmdf(s, "DEL %s", k));
-      bad |= hset_numbers(s, k, w);
-      freeReplyObject(cmdf(s, "HSET %s version %lld", k, (long long)json_integer_value(json_object_get(r, "weights_version"))));
+      bputf(&b, "DEL %s", k);
+      bput_hset_json(&b, k, w);
+      bputf(&b, "HSET %s version %lld", k, (long long)json_integer_value(json_object_get(r, "weights_version")));
     }
     const char *ch = json_string_value(json_object_get(r, "challenge"));
     if (ch) {
@@ -315,22 +350,25 @@ static int apply_record(store *s, json_t *r)
       snprintf(maxlen, sizeof maxlen, "%d", s->o.stream_maxlen);
       const char *argv[] = {"XADD", k, "MAXLEN", "~", maxlen, "*", "data", ch};
       size_t lens[] = {4, strlen(k), 6, 1, strlen(maxlen), 1, 4, strlen(ch)};
-      freeReplyObject(cmd(s, 8, argv, lens));
+      bput(&b, 8, argv, lens);
     }
     key(s, k, sizeof k, "state", NULL);
-    freeReplyObject(cmdf(s, "HSET %s step %lld next_interval_step %lld next_epoch_step %lld schema 1 applied_seq %llu", k,
-                         (long long)json_integer_value(json_object_get(r, "step")),
-                         (long long)json_integer_value(json_object_get(r, "next_interval_step")),
-                         (long long)json_integer_value(json_object_get(r, "next_epoch_step")), (unsigned long long)seq));
-    rp = cmdf(s, "EXEC");
-    if (!rp || bad) {
-      freeReplyObject(rp);
-      if (s->c) freeReplyObject(cmdf(s, "DISCARD"));
-      return -1;
-    }
-    int done = rp->type == REDIS_REPLY_ARRAY;
+    bputf(&b, "HSET %s step %lld next_interval_step %lld next_epoch_step %lld schema %d applied_seq %llu", k,
+          (long long)json_integer_value(json_object_get(r, "step")),
+          (long long)json_integer_value(json_object_get(r, "next_interval_step")),
+          (long long)json_integer_value(json_object_get(r, "next_epoch_step")), STORE_SCHEMA, (unsigned long long)seq);
+    bputf(&b, "EXEC");
+    rp = bsend(&b);
+    if (!rp) return -1;
+    int done = rp->type == REDIS_REPLY_ARRAY, refused = rp->type == REDIS_REPLY_ERROR;
+    if (refused) LOG(LOG_ERROR, "redis refused a transaction: %s", rp->str);
     freeReplyObject(rp);
-    if (done) return 0; /* nil: the state changed under the WATCH; try again */
+    if (refused) return -1;
+    if (done) {
+      if (seq > s->redis_seq) s->redis_seq = seq;
+      return 0;
+    }
+    /* nil: the state changed under the WATCH (another writer); read it again */
   }
   return -1;
 }
@@ -370,7 +408,7 @@ static int journal_replay(store *s, vstate *st)
     json_t *r = json_loads(line, 0, NULL);
     if (!r) continue;
     if (st && (uint64_t)json_integer_value(json_object_get(r, "seq")) > st->seq) record_to_state(r, st);
-    rc = apply_record(s, r);
+    rc = apply_record(s, r, 0);
     if (rc == 0) count++, s->n.replayed++;
     json_decref(r);
   }
@@ -384,12 +422,30 @@ static int journal_replay(store *s, vstate *st)
   return 0;
 }
 
-static int try_reconnect(store *s)
+/* Reconnects (with backoff) and brings Redis up to date: the journal in order, and, if Redis lost
+ * records it had acknowledged (restarted without persistence, flushed), a snapshot of the whole state. */
+static int try_reconnect(store *s, const vstate *st)
 {
   if (s->c) return 0;
   double t = now_s();
   if (t < s->next_try) return -1;
-  if (connect_redis(s) == 0 && journal_replay(s, NULL) == 0) {
+  int ok = connect_redis(s) == 0;
+  if (ok) {
+    redisReply *r = cmdf(s, "HGET %sstate applied_seq", s->prefix);
+    uint64_t applied = r && r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
+    ok = r != NULL;
+    freeReplyObject(r);
+    int lost = ok && applied < s->redis_seq;
+    if (lost) LOG(LOG_ERROR, "redis lost data (it holds record %llu, it had acknowledged %llu): writing the whole state back",
+                  (unsigned long long)applied, (unsigned long long)s->redis_seq);
+    ok = ok && journal_replay(s, NULL) == 0;
+    if (ok && lost) {
+      json_t *snap = make_record(st, NULL);
+      ok = snap && apply_record(s, snap, 1) == 0;
+      json_decref(snap);
+    }
+  }
+  if (ok) {
     LOG(LOG_INFO, "redis %s:%d is back", s->host, s->o.port);
     s->backoff = 0.5;
     return 0;
@@ -448,9 +504,15 @@ static int load_state(store *s, vstate *st)
   }
   freeReplyObject(r);
   key(s, k, sizeof k, "weights", NULL);
-  r = cmdf(s, "HGET %s version", k);
-  if (r && r->type == REDIS_REPLY_STRING) st->weights_version = strtoull(r->str, NULL, 10);
+  r = cmdf(s, "HGETALL %s", k);
+  if (!r) return -1;
+  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+    int idx = vstate_find(st, r->element[i]->str);
+    if (idx >= 0) st->stats[idx].weight = atof(r->element[i + 1]->str);
+    else if (strcmp(r->element[i]->str, "version") == 0) st->weights_version = strtoull(r->element[i + 1]->str, NULL, 10);
+  }
   freeReplyObject(r);
+  s->redis_seq = st->seq;
   return s->c ? 0 : -1;
 }
 
@@ -507,10 +569,28 @@ int store_commit(store *s, vstate *st, const update *u)
   if (!r) return -1;
   s->n.records++;
   int rc;
-  if ((s->c || try_reconnect(s) == 0) && s->journal_lines == 0 && apply_record(s, r) == 0) rc = 0;
+  if ((s->c || try_reconnect(s, st) == 0) && s->journal_lines == 0 && apply_record(s, r, 0) == 0) rc = 0;
   else rc = journal_append(s, r);
   json_decref(r);
   return rc;
+}
+
+int store_recent_entries(store *s, int max, void (*fn)(void *ctx, const char *json), void *ctx)
+{
+  redisReply *r = cmdf(s, "XREVRANGE %schallenges + - COUNT %d", s->prefix, max);
+  if (!r || r->type != REDIS_REPLY_ARRAY) return freeReplyObject(r), -1;
+  int count = 0;
+  for (size_t i = r->elements; i-- > 0;) {
+    redisReply *e = r->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY) continue;
+    redisReply *f = e->element[1];
+    for (size_t k = 0; k + 1 < f->elements; k += 2)
+      if (f->element[k]->type == REDIS_REPLY_STRING && strcmp(f->element[k]->str, "data") == 0 &&
+          f->element[k + 1]->type == REDIS_REPLY_STRING)
+        fn(ctx, f->element[k + 1]->str), count++;
+  }
+  freeReplyObject(r);
+  return count;
 }
 
 int store_healthy(const store *s) { return s->c && s->journal_lines == 0; }

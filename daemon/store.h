@@ -46,7 +46,7 @@ typedef struct update {
   int nchanged;
   char (*removed)[HOTKEY_LEN + 1];
   int nremoved;
-  const double *weights; /* per state index, or NULL */
+  int with_weights;           /* publish every prover's weight (st->stats[i].weight), a new version */
   const char *challenge_json; /* or NULL */
 } update;
 
@@ -59,11 +59,14 @@ void store_close(store *s);
 /* Persists the state after a change: st->seq is incremented. Never fails the caller: when Redis is
  * away the record is journaled (0), returns -1 only if even the journal cannot be written. */
 int store_commit(store *s, vstate *st, const update *u);
+/* Calls fn with each of the newest `max` challenge log entries in Redis, oldest first (the dashboard's
+ * recent challenges after a restart). Returns how many, or -1 if Redis did not answer. */
+int store_recent_entries(store *s, int max, void (*fn)(void *ctx, const char *json), void *ctx);
 /* Redis reachable and the journal empty. */
 int store_healthy(const store *s);
 /* Counters for /metrics and the docs: records, Redis commands sent, records journaled, replayed. */
 typedef struct store_counters {
-  uint64_t records, commands, journaled, replayed, reconnects;
+  uint64_t records, commands, round_trips, journaled, replayed, reconnects;
 } store_counters;
 store_counters store_get_counters(const store *s);
 

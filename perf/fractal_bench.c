@@ -11,12 +11,15 @@
 #include "fractal/backend.h"
 #include "fractal/half.h"
 #include "fractal/pipeline.h"
+#include "fractal/verify.h"
 
 typedef struct bench_opts {
   const char *backend, *only, *model;
   int threads, repeat, images, check, json;
   int steps, frames, height, width;
   fr_scheduler scheduler;
+  int verify;
+  double decode_p;
 } bench_opts;
 
 typedef struct op_case {
@@ -177,6 +180,9 @@ static void usage(FILE *f)
              "  -m, --model DIR      instead: time whole jobs on this model (text, denoising, decode), with\n"
              "      --steps N --frames N --height H --width W --scheduler ddim|dpm++2m (defaults 2, 16, the\n"
              "                       model's size, dpm++2m); -r runs, the median is reported\n"
+             "      --verify         with -m: also time a verifier's spot check of every step and of the\n"
+             "                       decode, and report a spot check's cost as a fraction of the job\n"
+             "      --decode-p P     the chance a spot check also checks the decode (default 0.1)\n"
              "      --json           one JSON object per op instead of a table\n"
              "  -h, --help           this text\n");
 }
@@ -207,6 +213,55 @@ static int check_op(fr_backend *be, op_id id, int images)
   teardown(cpu, &r);
   fr_backend_close(cpu);
   return same;
+}
+
+typedef struct latents {
+  float *x[201];
+  size_t n;
+} latents;
+
+static void keep_latent(void *ctx, int job, int step, const float *x, size_t n)
+{
+  latents *l = (latents *)ctx;
+  l->n = n;
+  l->x[step] = (float *)malloc(n * sizeof(float));
+  if (!l->x[step]) die("out of memory");
+  memcpy(l->x[step], x, n * sizeof(float));
+}
+
+/* A verifier's spot check (PROTOCOL.md): one step recomputed from revealed latents, the decode with
+ * probability decode_p; timed for every step of the job against the whole job. */
+static void bench_verify(const bench_opts *o, fr_model *m, const fr_job *j, double job_ms)
+{
+  latents l = {{0}, 0};
+  fr_observer obs = {&l, NULL, NULL, keep_latent, NULL, NULL};
+  fr_run_options ro = {&obs, NULL, 0};
+  fr_result res;
+  if (fr_generate(m, j, 1, &ro, &res) != FR_OK) die("generation");
+  double sum = 0, lo = 1e30, hi = 0, t0;
+  for (int k = 0; k < j->steps; k++) {
+    fr_check c;
+    int prev = fr_step_needs_previous(m, j, k);
+    t0 = now_s();
+    if (fr_check_step(m, &res, k, prev ? l.x[k - 1] : NULL, l.x[k], &c) != FR_OK || c.verdict != FR_CHECK_OK) die("step check");
+    double t = (now_s() - t0) * 1e3;
+    sum += t, lo = t < lo ? t : lo, hi = t > hi ? t : hi;
+  }
+  fr_check c;
+  t0 = now_s();
+  if (fr_check_decode(m, &res, l.x[j->steps], &c) != FR_OK || c.verdict != FR_CHECK_OK) die("decode check");
+  double decode_ms = (now_s() - t0) * 1e3, step_ms = sum / j->steps, spot_ms = step_ms + o->decode_p * decode_ms;
+  if (o->json)
+    printf("{\"verify\":true,\"job_ms\":%.1f,\"step_check_ms\":%.1f,\"decode_check_ms\":%.1f,\"decode_p\":%.3f,"
+           "\"spot_ms\":%.1f,\"spot_fraction\":%.5f}\n",
+           job_ms, step_ms, decode_ms, o->decode_p, spot_ms, spot_ms / job_ms);
+  else
+    printf("spot check (every step checked once)\n  one step check   %10.1f ms   (min %.1f, max %.1f)\n"
+           "  decode check     %10.1f ms\n  spot check       %10.1f ms   (step + %.2f x decode) = %.2f%% of the job\n"
+           "  full check       %10.1f ms   (the whole job again) = 100%%\n",
+           step_ms, lo, hi, decode_ms, spot_ms, o->decode_p, 100 * spot_ms / job_ms, job_ms);
+  for (int k = 0; k <= j->steps; k++) free(l.x[k]);
+  fr_result_free(&res);
 }
 
 /* Whole jobs: the pipeline's own timings, median over runs. */
@@ -252,13 +307,14 @@ static int bench_model(const bench_opts *o, fr_backend *be)
            info.digest_hex, info.weight_tensors, info.weight_bytes / 1e9, fr_backend_name(be), load_s, j.frames,
            j.width, j.height, j.steps, fr_scheduler_name(j.scheduler), o->repeat, text[mid], step[mid], decode[mid],
            total[mid], hex);
+  if (o->verify) bench_verify(o, m, &j, total[mid]);
   fr_model_free(m);
   return 0;
 }
 
 int main(int argc, char **argv)
 {
-  bench_opts o = {"auto", NULL, NULL, 0, 5, 2, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M};
+  bench_opts o = {"auto", NULL, NULL, 0, 5, 2, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1};
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"images", required_argument, 0, 'n'},  {"repeat", required_argument, 0, 'r'},
@@ -267,6 +323,7 @@ int main(int argc, char **argv)
     {"model", required_argument, 0, 'm'},   {"steps", required_argument, 0, 1},
     {"frames", required_argument, 0, 2},    {"height", required_argument, 0, 3},
     {"width", required_argument, 0, 4},     {"scheduler", required_argument, 0, 5},
+    {"verify", no_argument, 0, 6},          {"decode-p", required_argument, 0, 7},
     {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "b:t:n:r:o:m:h", longopts, NULL)) != -1) {
@@ -280,6 +337,8 @@ int main(int argc, char **argv)
       if (fr_scheduler_parse(optarg) < 0) return usage(stderr), 2;
       o.scheduler = (fr_scheduler)fr_scheduler_parse(optarg);
       break;
+    case 6: o.verify = 1; break;
+    case 7: o.decode_p = atof(optarg); break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = atoi(optarg); break;
     case 'n': o.images = atoi(optarg); break;
@@ -292,7 +351,8 @@ int main(int argc, char **argv)
     }
   }
   if (optind != argc || o.images < 1 || o.images > 4096 || o.repeat < 1 || o.repeat > 1000 || o.threads < 0 ||
-      o.steps < 1 || o.steps > 200 || o.frames < 1 || o.frames > 64 || o.height % 8 || o.width % 8) {
+      o.steps < 1 || o.steps > 200 || o.frames < 1 || o.frames > 64 || o.height % 8 || o.width % 8 ||
+      !(o.decode_p >= 0 && o.decode_p <= 1) || (o.verify && !o.model)) {
     usage(stderr);
     return 2;
   }

@@ -40,6 +40,15 @@ static void test_scores(void)
         "a failure: score %.6f, latency unchanged", s.score);
   record_challenge(&s, 1, 1.0, 0.5, 0.05);
   CHECK(near(s.latency_ewma_ms, 0.8 * 2000 + 0.2 * 1000), "latency EWMA");
+  double score = s.score, lat = s.latency_ewma_ms;
+  long total = s.total_successes;
+  record_inference(&s, 1, 3.0);
+  CHECK(s.inference_attempts == 1 && s.inference_successes == 1 && s.total_successes == total + 1 && s.score == score &&
+            near(s.latency_ewma_ms, 0.8 * lat + 0.2 * 3000),
+        "an organic success counts and times, but does not score");
+  record_inference(&s, 0, 9.0);
+  CHECK(s.inference_attempts == 2 && s.inference_successes == 1 && s.total_successes == total + 1 && s.challenge_attempts == 3,
+        "an organic failure counts as an attempt only");
   CHECK(near(decayed(0.0375, 0.001), 0.0365) && decayed(0.0005, 0.001) == 0.0, "decay is floored at 0");
 }
 

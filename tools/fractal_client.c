@@ -17,7 +17,9 @@ static void usage(FILE *f)
              "  -d, --data BODY       request body; @FILE reads it from a file\n"
              "  -o, --output FILE     write the body there instead of stdout\n"
              "  -t, --timeout S       seconds (default 600)\n"
-             "      --header NAME     print that response header's value to stdout instead of the body\n"
+             "      --header NAME     print that response header's value to stdout (the body then goes\n"
+             "                        only to --output)\n"
+             "  -D, --dump-header FILE  write the response's header lines to FILE\n"
              "  for testing a receiver:\n"
              "      --nonce N         sign with this nonce instead of the current time\n"
              "      --bad-signature   send a signature that does not verify\n"
@@ -45,7 +47,7 @@ static char *slurp(const char *path, size_t *len)
 
 int main(int argc, char **argv)
 {
-  const char *keyfile = NULL, *peer = NULL, *data = NULL, *output = NULL, *header = NULL;
+  const char *keyfile = NULL, *peer = NULL, *data = NULL, *output = NULL, *header = NULL, *dump = NULL;
   long timeout = 600;
   unsigned long long nonce = 0;
   int bad_sig = 0, ch;
@@ -53,8 +55,9 @@ int main(int argc, char **argv)
                                            {"data", required_argument, 0, 'd'},    {"output", required_argument, 0, 'o'},
                                            {"timeout", required_argument, 0, 't'}, {"header", required_argument, 0, 'H'},
                                            {"nonce", required_argument, 0, 'n'},   {"bad-signature", no_argument, 0, 'b'},
+                                           {"dump-header", required_argument, 0, 'D'},
                                            {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-  while ((ch = getopt_long(argc, argv, "k:p:d:o:t:h", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "k:p:d:o:t:D:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'k': keyfile = optarg; break;
     case 'p': peer = optarg; break;
@@ -62,6 +65,7 @@ int main(int argc, char **argv)
     case 'o': output = optarg; break;
     case 't': timeout = atol(optarg); break;
     case 'H': header = optarg; break;
+    case 'D': dump = optarg; break;
     case 'n': nonce = strtoull(optarg, NULL, 10); break;
     case 'b': bad_sig = 1; break;
     case 'h': usage(stdout); return 0;
@@ -89,17 +93,20 @@ int main(int argc, char **argv)
   }
   free(body);
   fprintf(stderr, "HTTP %ld (%.3f s)\n", r.status, r.seconds);
+  int rc = r.status >= 200 && r.status < 300 ? 0 : 1;
+  FILE *f;
+  if (dump && (!(f = fopen(dump, "wb")) || fputs(r.headers ? r.headers : "", f) < 0 || fclose(f) != 0))
+    rc = 2, fprintf(stderr, "fractal-client: %s: write failed\n", dump);
+  if (output && (!(f = fopen(output, "wb")) || fwrite(r.body, 1, r.len, f) != r.len || fclose(f) != 0))
+    rc = 2, fprintf(stderr, "fractal-client: %s: write failed\n", output);
   if (header) {
-    char v[512];
-    if (fr_response_header(&r, header, v, sizeof v) == 0) printf("%s\n", v);
-  } else if (output) {
-    FILE *f = fopen(output, "wb");
-    if (!f || fwrite(r.body, 1, r.len, f) != r.len || fclose(f) != 0) return fprintf(stderr, "fractal-client: %s: write failed\n", output), 2;
-  } else {
+    char *v = (char *)malloc(r.headers ? strlen(r.headers) + 1 : 1);
+    if (v && fr_response_header(&r, header, v, strlen(r.headers ? r.headers : "") + 1) == 0) printf("%s\n", v);
+    free(v);
+  } else if (!output) {
     fwrite(r.body, 1, r.len, stdout);
     if (r.len && r.body[r.len - 1] != '\n') putchar('\n');
   }
-  int rc = r.status >= 200 && r.status < 300 ? 0 : 1;
   fr_response_free(&r);
   return rc;
 }

@@ -194,7 +194,7 @@ static const char *entry_data(const redisReply *e)
 
 static int entry_job_id_is(const char *data, const char *id)
 {
-  json_t *root = json_loads(data, 0, NULL);
+  json_t *root = json_loads(data, JSON_DECODE_INT_AS_REAL, NULL);
   json_t *job = root ? json_object_get(root, "job") : NULL;
   int yes = json_is_string(json_object_get(job, "job_id")) && strcmp(json_string_value(json_object_get(job, "job_id")), id) == 0;
   json_decref(root);
@@ -235,12 +235,16 @@ static char *fetch_entry(redisContext *c, const char *prefix, const char *id)
 /* Checks every prover (or one) of a challenge log entry; returns the worst exit status. */
 static int check_entry(fr_model *m, const char *data, const char *only_prover)
 {
-  json_t *root = json_loads(data, 0, NULL), *provers = root ? json_object_get(root, "provers") : NULL;
-  json_t *job = root ? json_object_get(root, "job") : NULL;
-  if (!json_is_array(provers) || !json_is_object(job)) {
+  fr_job job;
+  if (fr_job_parse_member(data, strlen(data), "job", NULL, &job) != FR_OK)
+    return fprintf(stderr, "fractal-replay: the log entry's job: %s\n", fr_last_error()), 2;
+  json_t *root = json_loads(data, JSON_DECODE_INT_AS_REAL, NULL), *provers = root ? json_object_get(root, "provers") : NULL;
+  if (!json_is_array(provers)) {
     json_decref(root);
-    return fprintf(stderr, "fractal-replay: the log entry has no job and provers\n"), 2;
+    return fprintf(stderr, "fractal-replay: the log entry has no provers\n"), 2;
   }
+  fr_model_info info;
+  fr_model_get_info(m, &info);
   int rc = 0, checked = 0;
   size_t i;
   json_t *p;
@@ -250,24 +254,23 @@ static int check_entry(fr_model *m, const char *data, const char *only_prover)
     if (!hk || (only_prover && strcmp(hk, only_prover) != 0)) continue;
     checked++;
     json_t *res = json_object_get(p, "result");
-    const char *logged = json_string_value(json_object_get(p, "verdict"));
-    printf("prover %s (logged verdict %s):\n", hk, logged ? logged : "?");
+    const char *logged = json_string_value(json_object_get(p, "verdict")), *reason = json_string_value(json_object_get(p, "reason"));
+    printf("prover %s (logged verdict: %s%s%s):\n", hk, logged ? logged : "?", reason ? ", " : "", reason ? reason : "");
     if (!json_is_object(res)) {
-      printf("  no result: %s\n", json_string_value(json_object_get(p, "reason")) ? json_string_value(json_object_get(p, "reason")) : "");
+      printf("MISMATCH: no result to check\n");
       rc = rc > 1 ? rc : 1;
       continue;
     }
-    json_t *rec = json_pack("{s:O,s:O}", "job", job, "result", res);
-    char *text = json_dumps(rec, JSON_COMPACT);
-    json_decref(rec);
+    char *text = json_dumps(res, JSON_COMPACT);
     fr_result claimed;
-    int r = text ? parse_record(text, strlen(text), "log entry", &claimed) : 2;
+    int r = 2;
+    if (!text) fprintf(stderr, "fractal-replay: out of memory\n");
+    else if (fr_result_parse(text, strlen(text), &job, &claimed) != FR_OK) fprintf(stderr, "fractal-replay: the logged result: %s\n", fr_last_error());
+    else if (strcmp(claimed.job.model, info.digest_hex) != 0)
+      fprintf(stderr, "fractal-replay: the job is for model %s, the loaded model is %s\n", claimed.job.model, info.digest_hex);
+    else r = check_all(m, &claimed);
     free(text);
-    fr_model_info info;
-    fr_model_get_info(m, &info);
-    if (r == 0 && strcmp(claimed.job.model, info.digest_hex) != 0)
-      r = 2, fprintf(stderr, "fractal-replay: the job is for model %s, the loaded model is %s\n", claimed.job.model, info.digest_hex);
-    if (r == 0) r = check_all(m, &claimed);
+    fflush(stdout);
     rc = r > rc ? r : rc;
   }
   json_decref(root);

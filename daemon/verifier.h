@@ -1,0 +1,51 @@
+/* fractald's verifier role: the step loop (challenge, verdicts, scores, tiers, weights), organic
+ * request routing, and the read-only endpoints and dashboard (verifier_api.c). */
+#ifndef FRACTALD_VERIFIER_H
+#define FRACTALD_VERIFIER_H
+
+#include "node.h"
+#include "scoring.h"
+#include "store.h"
+#include "verdict.h"
+
+#define RECENT_CHALLENGES 50 /* kept in memory for the dashboard */
+#define SCORE_HISTORY 720    /* score samples kept for the dashboard's plot */
+
+typedef struct verifier {
+  node *n;
+  pthread_mutex_t mu; /* everything below, and the store */
+  pthread_cond_t wake;
+  vstate st;
+  store *db;
+  pthread_mutex_t model_mu;
+  checker chk;
+  speed_mode speed;
+  pthread_t loop;
+  int stop, loop_running;
+  char *recent[RECENT_CHALLENGES]; /* challenge log entries (JSON), ring */
+  int recent_at, nrecent;
+  char *history[SCORE_HISTORY]; /* {"step":N,"scores":{...}}, ring */
+  int history_at, nhistory;
+  double started; /* wall clock, for the dashboard */
+  /* counters for /metrics */
+  check_counters cc;
+  unsigned long long steps_run, challenges_sent, verdicts_ok, verdicts_failed, unjudged;
+  unsigned long long organic_ok, organic_failed, organic_unrouted;
+  double challenge_seconds; /* wall time of steps (fan-out, verdicts, record) */
+} verifier;
+
+int verifier_start(node *n);
+/* Finishes the step in progress, then stops the loop. */
+void verifier_stop(node *n);
+/* Closes the store and frees the state (after the HTTP server has stopped). */
+void verifier_free(node *n);
+const http_route *verifier_routes(int *count);
+
+/* verifier_api.c: the read-only endpoints. */
+void api_provers(node *n, const http_request *req, http_response *resp);
+void api_weights(node *n, const http_request *req, http_response *resp);
+void api_history(node *n, const http_request *req, http_response *resp);
+void api_metrics(node *n, const http_request *req, http_response *resp);
+void api_dashboard(node *n, const http_request *req, http_response *resp);
+
+#endif
