@@ -156,20 +156,51 @@ static void run(const fr_key *key, fan_req *reqs, const int *which, int n, long 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_start(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
+/* Runs the requests listed in `which` in rounds holding at most one request per receiver: a receiver
+ * takes a sender's nonces only in increasing order, and two requests in flight to it could overtake. */
+static void run_rounds(const fr_key *key, fan_req *reqs, const int *which, int n, long timeout_ms, size_t max_response)
+{
+  int *left = (int *)malloc(sizeof(int) * (size_t)n), *round = (int *)malloc(sizeof(int) * (size_t)n), nleft = n;
+  if (!left || !round) {
+    for (int i = 0; i < n; i++) snprintf(reqs[which[i]].error, sizeof reqs[which[i]].error, "out of memory");
+    free(left), free(round);
+    return;
+  }
+  memcpy(left, which, sizeof(int) * (size_t)n);
+  while (nleft) {
+    int nr = 0, keep = 0;
+    for (int i = 0; i < nleft; i++) {
+      int busy = 0;
+      for (int j = 0; j < nr && !busy; j++) busy = strcmp(reqs[round[j]].peer_hotkey, reqs[left[i]].peer_hotkey) == 0;
+      if (busy) left[keep++] = left[i];
+      else round[nr++] = left[i];
+    }
+    run(key, reqs, round, nr, timeout_ms, max_response);
+    nleft = keep;
+  }
+  free(left), free(round);
+}
+
 void fanout(const fr_key *key, fan_req *reqs, int n, long timeout_ms, size_t max_response)
 {
   if (n <= 0) return;
   pthread_once(&curl_once, curl_start);
-  int *which = (int *)malloc(sizeof(int) * (size_t)n), again = 0;
+  int *which = (int *)malloc(sizeof(int) * (size_t)n);
   if (!which) {
     for (int i = 0; i < n; i++) snprintf(reqs[i].error, sizeof reqs[i].error, "out of memory");
     return;
   }
   for (int i = 0; i < n; i++) which[i] = i, reqs[i].answered = 0, reqs[i].response = reqs[i].headers = NULL;
-  run(key, reqs, which, n, timeout_ms, max_response);
-  for (int i = 0; i < n; i++)
-    if (reqs[i].answered && reqs[i].status == 409 && strstr(reqs[i].response, "replayed_nonce")) which[again++] = i;
-  if (again) run(key, reqs, which, again, timeout_ms, max_response);
+  int count = n;
+  for (int attempt = 0; attempt < 3 && count; attempt++) { /* then again for nonces overtaken by another thread's */
+    run_rounds(key, reqs, which, count, timeout_ms, max_response);
+    int again = 0;
+    for (int i = 0; i < count; i++) {
+      fan_req *r = &reqs[which[i]];
+      if (r->answered && r->status == 409 && r->response && strstr(r->response, "replayed_nonce")) which[again++] = which[i];
+    }
+    count = again;
+  }
   free(which);
 }
 

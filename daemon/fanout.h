@@ -24,9 +24,10 @@ typedef struct fan_req {
   char error[256];  /* why no response came */
 } fan_req;
 
-/* Sends every request concurrently and waits for all of them, at most timeout_ms each; a response
- * over max_response bytes is cut off and counts as failed. A 409 "replayed_nonce" (two requests to one
- * node overtook each other) is retried once with a fresh nonce. */
+/* Sends the requests concurrently, one at a time to any one receiver (its nonces must arrive in order),
+ * and waits for all of them, at most timeout_ms each; a response over max_response bytes is cut off and
+ * counts as failed. A 409 "replayed_nonce" (overtaken by another thread's request to the same node) is
+ * retried, twice at most, with a fresh nonce. */
 void fanout(const fr_key *key, fan_req *reqs, int n, long timeout_ms, size_t max_response);
 void fan_free(fan_req *r);
 /* A response header's value (case-insensitive name) into out; 0 if found. */

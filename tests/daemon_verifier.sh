@@ -135,7 +135,7 @@ cat > a.json <<EOF
            [50, "down", "Silver", "Bronze"], [100, "liar", "Silver", "Bronze"]],
  "final_tiers": {"$K_honest": "Gold", "$K_liar": "Bronze", "$K_slow": "Bronze", "$K_down": "Bronze"},
  "score_order": ["$K_honest", "$K_slow", "$K_liar"], "zero_scores": ["$K_down"],
- "liar_steps": [0, 1, 2],
+ "liar_step": 1, "liar_seen_by": [1, 2],
  "prover_counts": {"honest": $(($(challenges_seen honest) - before_h)), "liar": $(($(challenges_seen liar) - before_l)),
                    "slow": $(($(challenges_seen slow) - before_s))}}
 EOF

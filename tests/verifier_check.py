@@ -222,13 +222,25 @@ def verdicts(r, prefix, params):
     got = by.get("down", [])
     check(got and all(p["verdict"] == "fail" and p["reason"].startswith("no answer") for _, p in got),
           "down: all %d challenges fail with no answer" % len(got))
+    # The liar flips one low bit of the latent after its step `liar_step` (1-based) and hashes that into
+    # its chain. A check of the step that made it (0-based liar_step - 1) always fails: the recomputed
+    # latent differs in that bit. Checks of steps after the first later step that sees it usually fail,
+    # but a flip can be absorbed by rounding there, and then the chain is consistent at that step. Steps
+    # that neither make nor see it always pass.
     got = by.get("liar", [])
-    bad = params["liar_steps"]  # the checked steps that see the corrupted latent
-    right = [p for _, p in got if (p["checked_step"] in bad) == (p["verdict"] == "fail")]
+    made, seen_by = params["liar_step"] - 1, params["liar_seen_by"]
+    at_made = [p for _, p in got if p["checked_step"] == made]
+    clean = [p for _, p in got if p["checked_step"] != made and p["checked_step"] not in seen_by]
+    later = [p for _, p in got if p["checked_step"] in seen_by]
+    later_caught = sum(1 for p in later if p["verdict"] == "fail")
     caught = [p for _, p in got if p["verdict"] == "fail"]
-    check(got and len(right) == len(got),
-          "liar: fails exactly when the spot check touches the corrupted step (%d of %d caught)" % (len(caught), len(got)))
-    check(all("recomputes to another hash" in p["reason"] for p in caught), "liar: caught by recomputation")
+    check(at_made and all(p["verdict"] == "fail" for p in at_made),
+          "liar: every check of the step that made the corrupted latent fails (%d)" % len(at_made))
+    check(clean and all(p["verdict"] == "ok" for p in clean), "liar: every check of an untouched step passes (%d)" % len(clean))
+    check(later and later_caught >= 0.75 * len(later),
+          "liar: checks of the steps that use the corrupted latent fail (%d of %d)" % (later_caught, len(later)))
+    check(all("recomputes to another hash" in p["reason"] for p in caught),
+          "liar: %d of %d challenges caught, all by recomputation" % (len(caught), len(got)))
     decode = sum(1 for e in entries for p in e["provers"] if p["decode_checked"])
     check(decode > 0, "some spot checks also recomputed the decode (%d)" % decode)
     groups = [e for e in entries if sum(1 for p in e["provers"] if names.get(p["hotkey"]) in ("honest", "slow")) == 2]

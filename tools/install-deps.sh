@@ -7,7 +7,8 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libmicrohttpd-dev libhiredis-dev libxxhash-dev libsodium-dev libcurl4-openssl-dev libjansson-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libpng-dev
-  redis-server ffmpeg
+  redis-server redis-tools ffmpeg
+  python3 chromium  # tests: the daemon tests' helpers, the verifier dashboard in headless Chromium
 )
 
 missing=()
