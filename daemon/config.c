@@ -213,7 +213,7 @@ void config_help(FILE *f)
     const option_def *o = &options[i];
     char range[64] = "";
     if (o->type == T_INT) snprintf(range, sizeof range, " [%.0f..%.0f]", o->lo, o->hi);
-    fprintf(f, "  %-22s %-8s default %-16s %s%s\n", o->name,
+    fprintf(f, "  %-26s %-7s default %-16s %s%s\n", o->name,
             o->type == T_STR ? "string" : o->type == T_INT ? "integer" : o->type == T_BOOL ? "bool" : "number",
             *o->def ? o->def : "\"\"", o->help, range);
   }

@@ -297,7 +297,8 @@ static redisReply *bsend(batch *b)
 
 /* One record in one optimistic transaction: WATCH the state and read its applied sequence (one round
  * trip), then MULTI, the writes, the new applied sequence, EXEC (a second). 0 applied (or already
- * applied before; `force` applies it anyway), -1 Redis failed. */
+ * applied before; `force` applies it anyway), -1 Redis failed, -2 Redis holds less than it had
+ * acknowledged (the caller writes the whole state back). */
 static int apply_record(store *s, json_t *r, int force)
 {
   char k[256];
@@ -311,6 +312,13 @@ static int apply_record(store *s, json_t *r, int force)
     if (!rp) return -1;
     uint64_t applied = rp->type == REDIS_REPLY_STRING ? strtoull(rp->str, NULL, 10) : 0;
     freeReplyObject(rp);
+    if (applied < s->redis_seq && !force) { /* Redis lost records it had acknowledged */
+      freeReplyObject(cmdf(s, "UNWATCH"));
+      LOG(LOG_ERROR, "redis lost data (it holds record %llu, it had acknowledged %llu): writing the whole state back",
+          (unsigned long long)applied, (unsigned long long)s->redis_seq);
+      s->redis_seq = applied;
+      return s->c ? -2 : -1;
+    }
     if (applied >= seq && !force) {
       freeReplyObject(cmdf(s, "UNWATCH"));
       if (s->c && applied > s->redis_seq) s->redis_seq = applied;
@@ -422,6 +430,18 @@ static int journal_replay(store *s, vstate *st)
   return 0;
 }
 
+/* Writes the whole state (every prover, the weights, the step) over whatever Redis holds, labelled as
+ * the record before the one being committed, which then applies as usual. */
+static int write_back(store *s, const vstate *st)
+{
+  json_t *snap = make_record(st, NULL);
+  if (!snap) return -1;
+  json_object_set_new(snap, "seq", json_integer((json_int_t)(st->seq - 1)));
+  int rc = apply_record(s, snap, 1);
+  json_decref(snap);
+  return rc;
+}
+
 /* Reconnects (with backoff) and brings Redis up to date: the journal in order, and, if Redis lost
  * records it had acknowledged (restarted without persistence, flushed), a snapshot of the whole state. */
 static int try_reconnect(store *s, const vstate *st)
@@ -436,14 +456,12 @@ static int try_reconnect(store *s, const vstate *st)
     ok = r != NULL;
     freeReplyObject(r);
     int lost = ok && applied < s->redis_seq;
-    if (lost) LOG(LOG_ERROR, "redis lost data (it holds record %llu, it had acknowledged %llu): writing the whole state back",
-                  (unsigned long long)applied, (unsigned long long)s->redis_seq);
-    ok = ok && journal_replay(s, NULL) == 0;
-    if (ok && lost) {
-      json_t *snap = make_record(st, NULL);
-      ok = snap && apply_record(s, snap, 1) == 0;
-      json_decref(snap);
+    if (lost) {
+      LOG(LOG_ERROR, "redis lost data (it holds record %llu, it had acknowledged %llu): writing the whole state back",
+          (unsigned long long)applied, (unsigned long long)s->redis_seq);
+      s->redis_seq = applied;
     }
+    ok = ok && journal_replay(s, NULL) == 0 && (!lost || write_back(s, st) == 0);
   }
   if (ok) {
     LOG(LOG_INFO, "redis %s:%d is back", s->host, s->o.port);
@@ -568,9 +586,12 @@ int store_commit(store *s, vstate *st, const update *u)
   json_t *r = make_record(st, u);
   if (!r) return -1;
   s->n.records++;
-  int rc;
-  if ((s->c || try_reconnect(s, st) == 0) && s->journal_lines == 0 && apply_record(s, r, 0) == 0) rc = 0;
-  else rc = journal_append(s, r);
+  int rc = -1;
+  if ((s->c || try_reconnect(s, st) == 0) && s->journal_lines == 0) {
+    rc = apply_record(s, r, 0);
+    if (rc == -2) rc = write_back(s, st) == 0 ? apply_record(s, r, 0) : -1;
+  }
+  if (rc != 0) rc = journal_append(s, r);
   json_decref(r);
   return rc;
 }

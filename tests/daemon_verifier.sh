@@ -182,6 +182,17 @@ cat > b.json <<EOF
 EOF
 python3 "$here/verifier_check.py" log "$RPORT" "$FRACTAL_REDIS_PASSWORD" b: b.json || fails=$((fails + 1))
 
+# ---- B2: Redis loses what it had acknowledged (keys deleted under the verifier): the state is written back ----
+start_verifier g --registry registry-b.json --redis_prefix g: --journal g.journal --run_steps 30 --step_seconds 0.1 \
+  --sample_size 2 --interval 1000000 --epoch 1000000
+for _ in $(seq 300); do [ "$(state_step g:)" -ge 10 ] && break; sleep 0.05; done
+R --scan --pattern 'g:*' | xargs redis-cli -p "$RPORT" -a "$FRACTAL_REDIS_PASSWORD" --no-auth-warning DEL > /dev/null
+wait "$VPID"; rc=$?
+att_h=$(R HGET g:stats:$K_honest challenge_attempts) att_l=$(R HGET g:stats:$K_liar challenge_attempts)
+[ $rc -eq 0 ] && grep -q "redis lost data" g.log && [ "$(state_step g:)" = 30 ] && [ "$att_h" = 30 ] && [ "$att_l" = 30 ] &&
+  [ -n "$(R HGET g:scores $K_honest)" ] && ok "Redis lost its keys mid-run: the whole state was written back (step 30, 30 attempts each)" ||
+  bad "write-back: rc $rc step $(state_step g:) attempts $att_h $att_l $(grep -c 'lost data' g.log)"
+
 # ---- C: SIGKILL and restart, twice with Redis up and once mid-journal ----
 ch=$(challenges_seen honest) cl=$(challenges_seen liar)
 CFLAGS=(--registry registry-b.json --redis_prefix c: --journal c.journal --step_seconds 0.05 --sample_size 2 --interval 1000000 --epoch 1000000)
@@ -289,6 +300,23 @@ else
   start_verifier f --registry registry.json --redis_prefix a: --journal f.journal --step_seconds 0.2 --timeout_s 1 --interval 50 --epoch 100
   wait_listening f
   for _ in $(seq 100); do [ "$(state_step a:)" -ge 184 ] && break; sleep 0.1; done
+  # the read-only API agrees with Redis
+  "$bin/fractal-client" "$VURL" GET /v1/weights > weights.json 2>/dev/null
+  out=$(HERE=$here python3 - "$RPORT" weights.json <<'PY'
+import json, os, sys
+sys.path.insert(0, os.environ["HERE"])
+from verifier_check import Redis
+r = Redis(sys.argv[1], os.environ["FRACTAL_REDIS_PASSWORD"])
+w = r.hash("a:weights")
+api = json.load(open(sys.argv[2]))
+same = int(w.pop("version")) == api["version"] and set(w) == set(api["weights"]) and all(float(w[k]) == api["weights"][k] for k in w)
+print("same" if same and api["version"] >= 3 else "differ")
+PY
+)
+  [ "$out" = same ] && ok "/v1/weights equals the weights in Redis" || bad "/v1/weights: $out $(cat weights.json)"
+  "$bin/fractal-client" "$VURL" GET /metrics > metrics.txt 2>/dev/null
+  grep -q '^fractal_verifier_redis_up 1$' metrics.txt && grep -q "^fractal_prover_score{hotkey=\"$K_honest\"}" metrics.txt &&
+    grep -q '^fractal_verifier_redis_round_trips_total [1-9]' metrics.txt && ok "/metrics: Redis up, per-prover scores, Redis round trips" || bad "metrics: $(head -5 metrics.txt)"
   browse() { # browse URL OUT_DOM LOG [extra flags]: the DOM after scripts ran, console messages to LOG
     local url=$1 dom=$2 log=$3; shift 3
     timeout 60 "$chrome" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run --user-data-dir="$tmp/chrome" \
