@@ -119,13 +119,13 @@ R HSET a:stats:$K_slow tier Bronze request_limit 500 total_successes 995 >/dev/n
 R HSET a:stats:$K_down tier Silver request_limit 1000 total_successes 1500 >/dev/null
 before_h=$(challenges_seen honest) before_l=$(challenges_seen liar) before_s=$(challenges_seen slow)
 t0=$(date +%s.%N)
-start_verifier a --registry registry.json --redis_prefix a: --journal a.journal --run_steps 180 --step_seconds 0 \
+start_verifier a --registry registry.json --redis_prefix a: --journal a.journal --run_steps 250 --step_seconds 0 \
   --timeout_s 1 --interval 50 --epoch 100 --decode_check_p 0.3
 wait "$VPID"; rc=$?
 t1=$(date +%s.%N)
-[ $rc -eq 0 ] && ok "the verifier ran 180 steps and stopped (run_steps) in $(python3 -c "print(round($t1 - $t0, 1))") s" || bad "run A: exit $rc"
+[ $rc -eq 0 ] && ok "the verifier ran 250 steps and stopped (run_steps) in $(python3 -c "print(round($t1 - $t0, 1))") s" || bad "run A: exit $rc"
 cat > a.json <<EOF
-{"steps": 180, "interval": 50, "epoch": 100, "alpha": 0.05, "decay": 0.001, "timeout": 1.0,
+{"steps": 250, "interval": 50, "epoch": 100, "alpha": 0.05, "decay": 0.001, "timeout": 1.0,
  "names": $(names),
  "seed_stats": {"$K_honest": {"tier": "Silver", "request_limit": 1000, "total_successes": 4990},
                 "$K_liar": {"tier": "Gold", "request_limit": 5000, "total_successes": 6000},
@@ -299,7 +299,7 @@ if [ -z "$chrome" ]; then
 else
   start_verifier f --registry registry.json --redis_prefix a: --journal f.journal --step_seconds 0.2 --timeout_s 1 --interval 50 --epoch 100
   wait_listening f
-  for _ in $(seq 100); do [ "$(state_step a:)" -ge 184 ] && break; sleep 0.1; done
+  for _ in $(seq 100); do [ "$(state_step a:)" -ge 254 ] && break; sleep 0.1; done
   # the read-only API agrees with Redis
   "$bin/fractal-client" "$VURL" GET /v1/weights > weights.json 2>/dev/null
   out=$(HERE=$here python3 - "$RPORT" weights.json <<'PY'
