@@ -140,8 +140,51 @@ void fr_bind_transformer(fr_binder *b, fr_transformer *t, int channels, int head
   fr_bind_lin(b, &t->proj_out, t->inner, channels, 1, NAME(n, "%s.proj_out", prefix));
 }
 
+/* The temporal transformer's token part on this rank's frames, [B*hw, F_local, C] -> [B*hw, F_local, C]:
+ * proj_in, the block over frames (pixel-sharded when sh), proj_out. Per-token ops do not care about the
+ * layout; the attention needs every frame of a pixel. */
+static fr_status temporal_tokens(fr_exec *ex, const fr_transformer *t, const fr_tensor *tok, int64_t videos,
+                                 int64_t hw, const fr_shard *sh, fr_tensor *p)
+{
+  int64_t seqs = tok->shape[0], len = tok->shape[1], c = tok->shape[2];
+  fr_tensor h, out;
+  int64_t hs[3] = {seqs, len, t->inner};
+  FR_TRY(fr_exec_alloc(ex, &h, 3, hs));
+  FR_TRY(lin_fwd(ex, &t->proj_in, tok, FR_ACT_NONE, NULL, &h));
+  if (!sh || sh->ranks == 1) {
+    FR_TRY(fr_exec_alloc(ex, &out, 3, hs));
+    FR_TRY(tblock_fwd(ex, &t->blk, &h, NULL, &out));
+    fr_exec_free(ex, &h);
+    FR_TRY(lin_fwd(ex, &t->proj_out, &out, FR_ACT_NONE, NULL, p));
+    fr_exec_free(ex, &out);
+    return FR_OK;
+  }
+  fr_tensor hp, op, pp;
+  FR_TRY(fr_shard_to_pixels(ex, sh, &h, videos, hw, &hp)); /* [B, hw_mine, F, inner] */
+  fr_exec_free(ex, &h);
+  int64_t mine = hp.shape[1], F = sh->frames, ps[3] = {videos * mine, F, c};
+  FR_TRY(fr_exec_alloc(ex, &pp, 3, ps));
+  if (mine > 0) { /* a rank can hold no pixel of the smallest latents */
+    fr_tensor hv = fr_view3(&hp, videos * mine, F, t->inner);
+    int64_t os[3] = {videos * mine, F, t->inner};
+    FR_TRY(fr_exec_alloc(ex, &op, 3, os));
+    FR_TRY(tblock_fwd(ex, &t->blk, &hv, NULL, &op));
+    FR_TRY(lin_fwd(ex, &t->proj_out, &op, FR_ACT_NONE, NULL, &pp));
+    fr_exec_free(ex, &op);
+  }
+  fr_exec_free(ex, &hp);
+  fr_tensor back;
+  fr_tensor pv = fr_view4(&pp, videos, mine, F, c);
+  FR_TRY(fr_shard_to_frames(ex, sh, &pv, videos, hw, &back)); /* [B, hw, F_local, C] */
+  fr_exec_free(ex, &pp);
+  FR_TRY(FR_RUN(ex, fr_tensor_copy(ex->be, &back, p)));
+  fr_exec_free(ex, &back);
+  (void)len;
+  return FR_OK;
+}
+
 fr_status fr_transformer_fwd(fr_exec *ex, const fr_transformer *t, const fr_tensor *x, const fr_tensor *text,
-                             int frames, fr_tensor *y)
+                             int frames, const fr_shard *sh, fr_tensor *y)
 {
   int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
   int64_t videos = n / frames;
@@ -150,8 +193,8 @@ fr_status fr_transformer_fwd(fr_exec *ex, const fr_transformer *t, const fr_tens
   fr_tensor g, tok, h, out, p, back;
   int64_t ts[3] = {seqs, len, c}, hs[3] = {seqs, len, t->inner};
   FR_TRY(fr_alloc_like(ex, x, c, &g));
-  FR_TRY(FR_RUN(ex, fr_group_norm(ex->be, x, &t->gn.g, &t->gn.b, t->groups, t->temporal ? frames : 1, 1e-6f,
-                                  FR_ACT_NONE, &g)));
+  if (t->temporal) FR_TRY(fr_shard_group_norm(ex, sh, x, &t->gn.g, &t->gn.b, t->groups, frames, 1e-6f, FR_ACT_NONE, &g));
+  else FR_TRY(FR_RUN(ex, fr_group_norm(ex->be, x, &t->gn.g, &t->gn.b, t->groups, 1, 1e-6f, FR_ACT_NONE, &g)));
   FR_TRY(fr_exec_alloc(ex, &tok, 3, ts));
   if (t->temporal) {
     static const int perm[4] = {0, 3, 1, 2}; /* [B, F, C, hw] -> [B, hw, F, C] */
@@ -163,15 +206,20 @@ fr_status fr_transformer_fwd(fr_exec *ex, const fr_transformer *t, const fr_tens
     FR_TRY(FR_RUN(ex, fr_permute(ex->be, &gv, perm, &tok)));
   }
   fr_exec_free(ex, &g);
-  FR_TRY(fr_exec_alloc(ex, &h, 3, hs));
-  FR_TRY(lin_fwd(ex, &t->proj_in, &tok, FR_ACT_NONE, NULL, &h));
-  fr_exec_free(ex, &tok);
-  FR_TRY(fr_exec_alloc(ex, &out, 3, hs));
-  FR_TRY(tblock_fwd(ex, &t->blk, &h, t->temporal ? NULL : text, &out));
-  fr_exec_free(ex, &h);
   FR_TRY(fr_exec_alloc(ex, &p, 3, ts));
-  FR_TRY(lin_fwd(ex, &t->proj_out, &out, FR_ACT_NONE, NULL, &p));
-  fr_exec_free(ex, &out);
+  if (t->temporal) {
+    FR_TRY(temporal_tokens(ex, t, &tok, videos, hw, sh, &p));
+    fr_exec_free(ex, &tok);
+  } else {
+    FR_TRY(fr_exec_alloc(ex, &h, 3, hs));
+    FR_TRY(lin_fwd(ex, &t->proj_in, &tok, FR_ACT_NONE, NULL, &h));
+    fr_exec_free(ex, &tok);
+    FR_TRY(fr_exec_alloc(ex, &out, 3, hs));
+    FR_TRY(tblock_fwd(ex, &t->blk, &h, text, &out));
+    fr_exec_free(ex, &h);
+    FR_TRY(lin_fwd(ex, &t->proj_out, &out, FR_ACT_NONE, NULL, &p));
+    fr_exec_free(ex, &out);
+  }
   FR_TRY(fr_alloc_like(ex, x, c, &back));
   if (t->temporal) {
     static const int perm[4] = {0, 2, 3, 1}; /* [B, hw, F, C] -> [B, F, C, hw] */
@@ -241,17 +289,36 @@ void fr_bind_tconv(fr_binder *b, fr_tconv *t, int channels, int groups, const ch
   }
 }
 
-fr_status fr_tconv_fwd(fr_exec *ex, const fr_tconv *t, const fr_tensor *x, int frames, fr_tensor *y)
+fr_status fr_tconv_fwd(fr_exec *ex, const fr_tconv *t, const fr_tensor *x, int frames, const fr_shard *sh, fr_tensor *y)
 {
   fr_tensor a, h;
   FR_TRY(fr_alloc_like(ex, x, t->channels, &a));
   FR_TRY(fr_alloc_like(ex, x, t->channels, &h));
   const fr_tensor *in = x;
+  int sharded = sh && sh->ranks > 1;
   for (int s = 0; s < 4; s++) {
     /* TemporalConvLayer's GroupNorms use PyTorch's default eps, 1e-5, whatever the UNet config says */
-    FR_TRY(FR_RUN(ex, fr_group_norm(ex->be, in, &t->n[s].g, &t->n[s].b, t->groups, frames, 1e-5f, FR_ACT_SILU, &a)));
+    FR_TRY(fr_shard_group_norm(ex, sh, in, &t->n[s].g, &t->n[s].b, t->groups, frames, 1e-5f, FR_ACT_SILU, &a));
     fr_tensor *out = s == 3 ? y : &h;
-    FR_TRY(FR_RUN(ex, fr_conv_frames(ex->be, &a, &t->c[s].w, &t->c[s].b, frames, s == 3 ? x : NULL, out)));
+    if (!sharded) {
+      FR_TRY(FR_RUN(ex, fr_conv_frames(ex->be, &a, &t->c[s].w, &t->c[s].b, frames, s == 3 ? x : NULL, out)));
+    } else { /* the conv over [frame before] + local frames + [frame after]; the borrowed ends are dropped */
+      fr_tensor ext, res, oe;
+      int lo, hi;
+      FR_TRY(fr_shard_halo(ex, sh, &a, &ext, &lo, &hi));
+      int64_t videos = x->shape[0] / frames, fe = frames + lo + hi, per = fr_tensor_numel(x) / x->shape[0];
+      FR_TRY(fr_alloc_like(ex, &ext, t->channels, &oe));
+      if (s == 3) { /* the identity, placed where the local frames sit */
+        FR_TRY(fr_alloc_like(ex, &ext, t->channels, &res));
+        int64_t shape[2] = {videos, frames * per}, ss[2] = {frames * per, 1}, ds[2] = {fe * per, 1};
+        FR_TRY(FR_RUN(ex, fr_copy_region(ex->be, x, 0, ss, &res, lo * per, ds, 2, shape)));
+      }
+      FR_TRY(FR_RUN(ex, fr_conv_frames(ex->be, &ext, &t->c[s].w, &t->c[s].b, (int)fe, s == 3 ? &res : NULL, &oe)));
+      int64_t shape[2] = {videos, frames * per}, ss[2] = {fe * per, 1}, ds[2] = {frames * per, 1};
+      FR_TRY(FR_RUN(ex, fr_copy_region(ex->be, &oe, lo * per, ss, out, 0, ds, 2, shape)));
+      if (s == 3) fr_exec_free(ex, &res);
+      fr_exec_free(ex, &oe), fr_exec_free(ex, &ext);
+    }
     in = &h;
   }
   fr_exec_free(ex, &a), fr_exec_free(ex, &h);

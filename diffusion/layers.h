@@ -6,6 +6,7 @@
 #define FRACTAL_LAYERS_H
 
 #include "exec.h"
+#include "shard.h"
 #include "weights.h"
 
 typedef struct fr_lin {
@@ -62,9 +63,10 @@ typedef struct fr_transformer {
 void fr_bind_transformer(fr_binder *b, fr_transformer *t, int channels, int heads, int head_dim, int cross_dim,
                          int groups, int temporal, const char *prefix);
 /* x [B*F, C, H, W] -> y (same shape, not overlapping x). Spatial: text [B_text, L, cross_dim] with
- * frames per text row; temporal: text NULL. */
+ * frames per text row; temporal: text NULL. Sharded (sh, temporal only): x holds this rank's F local
+ * frames of every video. */
 fr_status fr_transformer_fwd(fr_exec *ex, const fr_transformer *t, const fr_tensor *x, const fr_tensor *text,
-                             int frames, fr_tensor *y);
+                             int frames, const fr_shard *sh, fr_tensor *y);
 
 /* ResnetBlock2D: GN-SiLU-conv3x3 (+ time embedding projection) GN-SiLU-conv3x3, plus the input
  * (through a 1x1 conv when the width changes). */
@@ -90,7 +92,8 @@ typedef struct fr_tconv {
 } fr_tconv;
 
 void fr_bind_tconv(fr_binder *b, fr_tconv *t, int channels, int groups, const char *prefix);
-fr_status fr_tconv_fwd(fr_exec *ex, const fr_tconv *t, const fr_tensor *x, int frames, fr_tensor *y);
+/* Sharded (sh): x holds this rank's `frames` local frames of every video. */
+fr_status fr_tconv_fwd(fr_exec *ex, const fr_tconv *t, const fr_tensor *x, int frames, const fr_shard *sh, fr_tensor *y);
 
 /* Upsample2D: nearest to [out_h, out_w] (x2 normally), then conv3x3. x [N, C, h, w]. */
 fr_status fr_upsample_fwd(fr_exec *ex, const fr_conv *c, const fr_tensor *x, int64_t out_h, int64_t out_w,

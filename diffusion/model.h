@@ -6,6 +6,7 @@
 #include "fractal/pipeline.h"
 #include "fractal/tokenizer.h"
 #include "scheduler.h"
+#include "shard.h"
 #include "unet.h"
 #include "vae.h"
 
@@ -23,5 +24,12 @@ struct fr_model {
   size_t weight_bytes;
   int weight_tensors;
 };
+
+/* One rank's part of a sharded job (pipeline.c): sh splits the frames (NULL: all of them), guide pairs
+ * this rank with the one holding the other guidance half (NULL: both halves here; half is then
+ * ignored). The job's result is filled on the rank with frame rank 0 of half 0. plan_only: the dry run
+ * only (allocations and traffic counted, nothing computed). */
+fr_status fr_run_rank(fr_model *m, fr_backend *be, const fr_job *job, const fr_shard *sh, fr_comm *guide, int half,
+                      const fr_run_options *o, int plan_only, fr_result *res);
 
 #endif

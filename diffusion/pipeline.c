@@ -30,6 +30,11 @@ typedef struct batch {
   int32_t *ids;
   fr_tensor text;             /* [rows, L, D] */
   fr_tensor sample, out, tb;  /* per step, sized for all rows */
+  /* sharded runs (one job): frames holds this rank's frames, frames_total the video's */
+  const fr_shard *shard; /* the ranks splitting the frames (NULL: not sharded) */
+  fr_comm *guide;        /* the two ranks holding the guidance halves of these frames, or NULL */
+  int half;              /* with guide: 0 the unconditional row, 1 the conditional; else -1 */
+  int64_t frames_total;
 } batch;
 
 static double now_ms(void)
@@ -40,6 +45,37 @@ static double now_ms(void)
 }
 
 static int64_t latent_numel(const batch *b) { return b->ch * b->frames * b->lh * b->lw; }
+static int64_t latent_numel_full(const batch *b) { return b->ch * b->frames_total * b->lh * b->lw; }
+static int sharded(const batch *b) { return b->shard && b->shard->ranks > 1; }
+
+/* The latent [1, C, F, h, w] has frames in the middle: a rank's frames are a strided slice. Copies
+ * frames [f0, f0 + count) of `full` into `part` (to_full 0) or back (to_full 1). */
+static fr_status frame_slice(fr_exec *ex, const batch *b, fr_tensor *full, fr_tensor *part, int64_t f0, int64_t count,
+                             int to_full)
+{
+  int64_t hw = b->lh * b->lw, shape[2] = {b->ch, count * hw}, fs[2] = {b->frames_total * hw, 1}, ps[2] = {count * hw, 1};
+  if (to_full) return FR_RUN(ex, fr_copy_region(ex->be, part, 0, ps, full, f0 * hw, fs, 2, shape));
+  return FR_RUN(ex, fr_copy_region(ex->be, full, f0 * hw, fs, part, 0, ps, 2, shape));
+}
+
+/* Every frame of a sharded latent, gathered from the ranks into `full` (allocated by the caller). */
+static fr_status gather_latent(fr_exec *ex, const batch *b, const fr_tensor *x, fr_tensor *full)
+{
+  const fr_shard *sh = b->shard;
+  size_t rc[FR_SHARD_MAX], rd[FR_SHARD_MAX], at = 0, per = (size_t)(b->ch * b->lh * b->lw) * 4;
+  for (int p = 0; p < sh->ranks; p++) rc[p] = per * (size_t)(sh->start[p + 1] - sh->start[p]), rd[p] = at, at += rc[p];
+  fr_tensor buf;
+  FR_TRY(fr_exec_alloc(ex, &buf, 5, full->shape));
+  fr_status st = ex->dry ? fr_comm_allgatherv(sh->comm, NULL, rc[sh->rank], NULL, rc, rd)
+                         : fr_comm_allgatherv(sh->comm, x->data, rc[sh->rank], buf.data, rc, rd);
+  for (int p = 0; st == FR_OK && p < sh->ranks; p++) { /* rank p's [C, F_p, h, w] block into place */
+    int64_t fp = sh->start[p + 1] - sh->start[p], hw = b->lh * b->lw;
+    int64_t shape[2] = {b->ch, fp * hw}, ss[2] = {fp * hw, 1}, ds[2] = {b->frames_total * hw, 1};
+    st = FR_RUN(ex, fr_copy_region(ex->be, &buf, (int64_t)(rd[p] / 4), ss, full, sh->start[p] * hw, ds, 2, shape));
+  }
+  fr_exec_free(ex, &buf);
+  return st;
+}
 
 /* Checks a job against the model and prepares its scheduler. */
 static fr_status job_setup(const fr_model *m, const fr_job *job, job_state *s)
@@ -94,13 +130,15 @@ static fr_status encode_text(fr_exec *ex, batch *b, const fr_observer *obs)
   for (int i = 0; i < b->n; i++) {
     job_state *s = &b->js[i];
     s->text_row = row;
-    if (s->cfg) {
+    if (s->cfg && b->half != 1) { /* a guidance-parallel rank encodes only its half's prompt */
       const char *neg = s->job->negative_prompt;
       FR_TRY(fr_tokenize(m->tok, neg, strlen(neg), b->ids + (size_t)row * (size_t)len, NULL));
       row++;
     }
-    FR_TRY(fr_tokenize(m->tok, s->job->prompt, strlen(s->job->prompt), b->ids + (size_t)row * (size_t)len, NULL));
-    row++;
+    if (!s->cfg || b->half != 0) {
+      FR_TRY(fr_tokenize(m->tok, s->job->prompt, strlen(s->job->prompt), b->ids + (size_t)row * (size_t)len, NULL));
+      row++;
+    }
     if (obs && obs->tokens && !ex->dry) obs->tokens(obs->ctx, i, b->ids + (size_t)s->text_row * (size_t)len, s->rows, len);
   }
   int64_t ts[3] = {b->rows, len, m->clip.cfg.hidden};
@@ -137,12 +175,22 @@ static fr_status predict(fr_exec *ex, batch *b, job_state *const *act, const int
   }
   fr_tensor sample = fr_rows(&b->sample, 0, r), out = fr_rows(&b->out, 0, r), tb = fr_rows(&b->tb, 0, r);
   (void)per, (void)len, (void)dim;
-  FR_TRY(fr_unet_fwd(ex, &b->m->unet, &sample, t, &tb, &out));
+  FR_TRY(fr_unet_fwd(ex, &b->m->unet, &sample, t, &tb, b->shard, &out));
   r = 0;
   for (int i = 0; i < nact; i++) {
     job_state *s = act[i];
     fr_tensor first = fr_rows(&out, r, 1);
-    if (s->cfg) {
+    if (s->cfg && b->guide) { /* this rank has one half: swap with the rank holding the other */
+      fr_tensor both;
+      int64_t bs[5] = {2, b->ch, b->frames, b->lh, b->lw};
+      size_t bytes = (size_t)latent_numel(b) * 4, rc[2] = {bytes, bytes}, rd[2] = {0, bytes};
+      FR_TRY(fr_exec_alloc(ex, &both, 5, bs));
+      FR_TRY(ex->dry ? fr_comm_allgatherv(b->guide, NULL, bytes, NULL, rc, rd)
+                     : fr_comm_allgatherv(b->guide, first.data, bytes, both.data, rc, rd));
+      fr_tensor un = fr_rows(&both, 0, 1), co = fr_rows(&both, 1, 1);
+      FR_TRY(FR_RUN(ex, fr_guidance(ex->be, &un, &co, s->job->guidance, &s->eps)));
+      fr_exec_free(ex, &both);
+    } else if (s->cfg) {
       fr_tensor cond = fr_rows(&out, r + 1, 1);
       FR_TRY(FR_RUN(ex, fr_guidance(ex->be, &first, &cond, s->job->guidance, &s->eps)));
     } else {
@@ -170,8 +218,15 @@ static fr_status init_noise(fr_exec *ex, batch *b, const fr_run_options *o)
   for (int i = 0; i < b->n; i++) {
     job_state *s = &b->js[i];
     const float *given = o && o->init_latents ? o->init_latents[i] : NULL;
-    if (given) FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &s->x, given)));
-    else FR_TRY(FR_RUN(ex, fr_fill_normal(ex->be, s->job->seed, 0, &s->x))); /* init_noise_sigma is 1 */
+    fr_tensor full = s->x;
+    int64_t fs[5] = {1, b->ch, b->frames_total, b->lh, b->lw};
+    if (sharded(b)) FR_TRY(fr_exec_alloc(ex, &full, 5, fs)); /* the whole video's noise, then this rank's frames */
+    if (given) FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &full, given)));
+    else FR_TRY(FR_RUN(ex, fr_fill_normal(ex->be, s->job->seed, 0, &full))); /* init_noise_sigma is 1 */
+    if (sharded(b)) {
+      FR_TRY(frame_slice(ex, b, &full, &s->x, b->shard->start[b->shard->rank], b->frames, 0));
+      fr_exec_free(ex, &full);
+    }
   }
   return FR_OK;
 }
@@ -187,6 +242,18 @@ uint8_t fr_to_u8(float decoded, float *v01)
 }
 
 /* Decodes job s's final latent frame by frame into uint8 (and float) frames, [F, H, W, 3]. */
+/* Frame i's decoded image [oc, hw] (host) into the RGB bytes of the result (and their float values). */
+static void store_frame(const float *img, int64_t oc, int64_t hw, int64_t i, uint8_t *frames, float *frames_f32)
+{
+  for (int64_t p = 0; p < hw; p++)
+    for (int64_t c = 0; c < 3; c++) {
+      size_t at = (size_t)((i * hw + p) * 3 + c);
+      float v;
+      frames[at] = fr_to_u8(c < oc ? img[c * hw + p] : -1.0f, &v);
+      if (frames_f32) frames_f32[at] = v;
+    }
+}
+
 static fr_status decode(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32)
 {
   fr_model *m = b->m;
@@ -210,13 +277,7 @@ static fr_status decode(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, fl
     st = fr_vae_decode(ex, &m->vae, &zi, &img);
     if (st != FR_OK || ex->dry) continue;
     st = fr_tensor_download(ex->be, &img, host);
-    for (int64_t p = 0; st == FR_OK && p < hh * ww; p++)
-      for (int64_t c = 0; c < 3; c++) {
-        size_t at = (size_t)((i * hh * ww + p) * 3 + c);
-        float v;
-        frames[at] = fr_to_u8(c < oc ? host[c * hh * ww + p] : -1.0f, &v);
-        if (frames_f32) frames_f32[at] = v;
-      }
+    if (st == FR_OK) store_frame(host, oc, hh * ww, i, frames, frames_f32);
   }
   free(host);
   fr_exec_free(ex, &img);
@@ -249,25 +310,84 @@ fr_hash128 fr_job_digest(const fr_job *job, const fr_hash128 *step_hashes, int s
   return d;
 }
 
+/* A latent-shaped tensor of job s (x or eps) on the host, all frames (gathered when sharded). Runs in
+ * dry runs too (without the download), so that both runs allocate the same. */
+static fr_status to_host(fr_exec *ex, batch *b, const fr_tensor *t, float *host)
+{
+  if (!sharded(b)) return ex->dry ? FR_OK : fr_tensor_download(ex->be, t, host);
+  fr_tensor full;
+  int64_t fs[5] = {1, b->ch, b->frames_total, b->lh, b->lw};
+  FR_TRY(fr_exec_alloc(ex, &full, 5, fs));
+  fr_status st = gather_latent(ex, b, t, &full);
+  if (st == FR_OK && !ex->dry) st = fr_tensor_download(ex->be, &full, host);
+  fr_exec_free(ex, &full);
+  return st;
+}
+
+/* This rank fills the result: always unsharded; sharded, the first frame rank of the first half. */
+static int result_rank(const batch *b) { return !sharded(b) ? b->half <= 0 : b->shard->rank == 0 && b->half <= 0; }
+
+/* Decodes a sharded job's final latent: each rank of the first (or only) guidance half decodes its own
+ * frames; the images are gathered on the first rank, which makes the uint8 frames. */
+static fr_status decode_sharded(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32)
+{
+  const fr_shard *sh = b->shard;
+  if (b->half == 1) return FR_OK;
+  fr_model *m = b->m;
+  int64_t fl = b->frames, scale = fr_vae_scale(&m->vae.cfg), hh = b->lh * scale, ww = b->lw * scale;
+  int64_t oc = m->vae.cfg.out_channels, per = oc * hh * ww;
+  fr_tensor z, zf, imgs, all;
+  static const int to_frames[5] = {0, 2, 1, 3, 4};
+  FR_TRY(fr_alloc_like(ex, &s->x, b->ch, &z));
+  FR_TRY(FR_RUN(ex, fr_scale(ex->be, &s->x, (float)(1.0 / m->vae.cfg.scaling_factor), &z)));
+  int64_t zs[5] = {1, fl, b->ch, b->lh, b->lw};
+  FR_TRY(fr_exec_alloc(ex, &zf, 5, zs));
+  FR_TRY(FR_RUN(ex, fr_permute(ex->be, &z, to_frames, &zf)));
+  fr_exec_free(ex, &z);
+  FR_TRY(fr_exec_alloc4(ex, &imgs, fl, oc, hh, ww));
+  for (int64_t i = 0; i < fl; i++) {
+    fr_tensor zi = fr_view4(&zf, fl, b->ch, b->lh, b->lw), img = fr_rows(&imgs, i, 1);
+    zi = fr_rows(&zi, i, 1);
+    FR_TRY(fr_vae_decode(ex, &m->vae, &zi, &img));
+  }
+  fr_exec_free(ex, &zf);
+  size_t sc[FR_SHARD_MAX] = {0}, sd[FR_SHARD_MAX] = {0}, rc[FR_SHARD_MAX] = {0}, rd[FR_SHARD_MAX] = {0}, at = 0;
+  sc[0] = (size_t)(fl * per) * 4; /* everything to the first rank */
+  for (int p = 0; sh->rank == 0 && p < sh->ranks; p++)
+    rc[p] = (size_t)((sh->start[p + 1] - sh->start[p]) * per) * 4, rd[p] = at, at += rc[p];
+  FR_TRY(fr_exec_alloc4(ex, &all, sh->rank == 0 ? b->frames_total : 1, oc, hh, ww));
+  fr_status st = ex->dry ? fr_comm_alltoallv(sh->comm, NULL, sc, sd, NULL, rc, rd)
+                         : fr_comm_alltoallv(sh->comm, imgs.data, sc, sd, all.data, rc, rd);
+  float *host = ex->dry || sh->rank != 0 ? NULL : (float *)malloc(sizeof(float) * (size_t)(b->frames_total * per));
+  if (st == FR_OK && !ex->dry && sh->rank == 0) st = host ? fr_tensor_download(ex->be, &all, host) : fr_fail(FR_ENOMEM, "out of memory");
+  for (int64_t i = 0; st == FR_OK && host && i < b->frames_total; i++)
+    store_frame(host + i * per, oc, hh * ww, i, frames, frames_f32);
+  free(host);
+  fr_exec_free(ex, &all), fr_exec_free(ex, &imgs);
+  return st;
+}
+
 /* The whole batch, as a dry run (every allocation, no op: the arena's exact size, since first-fit
  * placement depends on the history) or for real. */
 static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_result *res)
 {
-  const fr_observer *obs = o ? o->observer : NULL;
+  /* every frame rank takes part in the gathers an observer needs; only the result rank calls it */
+  const fr_observer *want = o ? o->observer : NULL, *obs = result_rank(b) ? want : NULL;
   double t0 = now_ms();
-  FR_TRY(encode_text(ex, b, obs));
+  FR_TRY(encode_text(ex, b, sharded(b) || b->guide ? NULL : obs)); /* a sharded rank has only its half's rows */
   FR_TRY(batch_alloc_latents(ex, b));
   FR_TRY(init_noise(ex, b, o));
   double t1 = now_ms();
   int max_steps = 0;
   for (int i = 0; i < b->n; i++) max_steps = b->js[i].plan.steps > max_steps ? b->js[i].plan.steps : max_steps;
-  size_t per = (size_t)latent_numel(b);
+  size_t per = (size_t)latent_numel_full(b);
   float *host = ex->dry ? NULL : (float *)malloc(sizeof(float) * per);
   if (!ex->dry && !host) return fr_fail(FR_ENOMEM, "out of memory");
   fr_status st = FR_OK;
-  for (int i = 0; st == FR_OK && !ex->dry && i < b->n; i++) { /* the latent entering step 0 */
-    st = fr_tensor_download(ex->be, &b->js[i].x, host);
-    if (st == FR_OK && obs && obs->latent) obs->latent(obs->ctx, i, 0, host, per);
+  for (int i = 0; st == FR_OK && i < b->n; i++) { /* the latent entering step 0 */
+    if (!(want && want->latent)) continue;
+    st = to_host(ex, b, &b->js[i].x, host);
+    if (st == FR_OK && !ex->dry && obs) obs->latent(obs->ctx, i, 0, host, per);
   }
   for (int k = 0; st == FR_OK && k < max_steps; k++) {
     job_state *act[MAX_BATCH];
@@ -277,15 +397,14 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
     st = predict(ex, b, act, steps, nact);
     for (int i = 0; st == FR_OK && i < b->n; i++) {
       if (k >= b->js[i].plan.steps) continue;
-      if (obs && obs->noise && !ex->dry) {
-        st = fr_tensor_download(ex->be, &b->js[i].eps, host);
+      if (want && want->noise) {
+        st = to_host(ex, b, &b->js[i].eps, host);
         if (st != FR_OK) break;
-        obs->noise(obs->ctx, i, k, host, per);
+        if (!ex->dry && obs) obs->noise(obs->ctx, i, k, host, per);
       }
       st = sched_update(ex, &b->js[i], k);
+      if (st == FR_OK) st = to_host(ex, b, &b->js[i].x, host); /* every frame rank takes part */
       if (st != FR_OK || ex->dry) continue;
-      st = fr_tensor_download(ex->be, &b->js[i].x, host);
-      if (st != FR_OK) break;
       res[i].step_hashes[k] = fr_hash_f32(host, per);
       if (obs && obs->latent) obs->latent(obs->ctx, i, k + 1, host, per);
       if (obs && obs->progress) obs->progress(obs->ctx, i, k + 1, b->js[i].plan.steps);
@@ -298,12 +417,13 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
   for (int i = 0; i < b->n; i++) {
     fr_result *r = &res[i];
     double d0 = now_ms();
-    FR_TRY(decode(ex, b, &b->js[i], r->frames, r->frames_f32));
+    FR_TRY(sharded(b) ? decode_sharded(ex, b, &b->js[i], r->frames, r->frames_f32)
+                      : b->half == 1 ? FR_OK : decode(ex, b, &b->js[i], r->frames, r->frames_f32));
     r->timing.decode_ms = now_ms() - d0;
-    if (ex->dry) continue;
+    if (ex->dry || !result_rank(b)) continue;
     size_t frame_bytes = (size_t)r->job.height * (size_t)r->job.width * 3;
-    r->frames_hash = fr_hash_bytes(r->frames, (size_t)b->frames * frame_bytes);
-    for (int64_t f = 0; f < b->frames; f++) r->frame_hashes[f] = fr_hash_bytes(r->frames + (size_t)f * frame_bytes, frame_bytes);
+    r->frames_hash = fr_hash_bytes(r->frames, (size_t)b->frames_total * frame_bytes);
+    for (int64_t f = 0; f < b->frames_total; f++) r->frame_hashes[f] = fr_hash_bytes(r->frames + (size_t)f * frame_bytes, frame_bytes);
     r->steps = b->js[i].plan.steps;
     r->digest = fr_job_digest(&r->job, r->step_hashes, r->steps, r->frames_hash);
     r->timing.text_ms = t1 - t0;
@@ -326,8 +446,8 @@ fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_o
   job_state js[MAX_BATCH];
   batch b;
   memset(&b, 0, sizeof b);
-  b.m = m, b.js = js, b.n = njobs;
-  b.ch = m->unet.cfg.in_channels, b.frames = jobs[0].frames;
+  b.m = m, b.js = js, b.n = njobs, b.half = -1;
+  b.ch = m->unet.cfg.in_channels, b.frames = b.frames_total = jobs[0].frames;
   int scale = fr_vae_scale(&m->vae.cfg);
   b.lh = jobs[0].height / scale, b.lw = jobs[0].width / scale;
   for (int i = 0; i < njobs; i++) {
@@ -369,14 +489,53 @@ fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_o
   return st;
 }
 
+fr_status fr_run_rank(fr_model *m, fr_backend *be, const fr_job *job, const fr_shard *sh, fr_comm *guide, int half,
+                      const fr_run_options *o, int plan_only, fr_result *res)
+{
+  job_state js;
+  batch b;
+  memset(&b, 0, sizeof b);
+  memset(res, 0, sizeof *res);
+  FR_TRY(job_setup(m, job, &js));
+  int scale = fr_vae_scale(&m->vae.cfg);
+  b.m = m, b.js = &js, b.n = 1, b.rows = guide ? 1 : js.rows, b.half = guide ? half : -1;
+  b.ch = m->unet.cfg.in_channels, b.frames_total = job->frames, b.lh = job->height / scale, b.lw = job->width / scale;
+  b.shard = sh, b.guide = guide;
+  b.frames = sh ? fr_shard_local(sh) : job->frames;
+  res->job = *job;
+  memcpy(res->job.model, m->digest_hex, sizeof res->job.model);
+  fr_exec ex;
+  fr_exec_dry(&ex, be);
+  fr_status st = run_batch(&ex, &b, o, res);
+  size_t peak = fr_exec_peak(&ex);
+  fr_exec_close(&ex);
+  free(b.ids);
+  b.ids = NULL;
+  if (st != FR_OK || plan_only) return st;
+  if (result_rank(&b)) {
+    size_t frame_bytes = (size_t)job->frames * (size_t)job->height * (size_t)job->width * 3;
+    res->frames = (uint8_t *)malloc(frame_bytes);
+    if (o && o->keep_float_frames) res->frames_f32 = (float *)malloc(frame_bytes * sizeof(float));
+    if (!res->frames || (o && o->keep_float_frames && !res->frames_f32)) st = fr_fail(FR_ENOMEM, "out of memory");
+  }
+  if (st == FR_OK) st = fr_exec_open(&ex, be, peak);
+  if (st == FR_OK) {
+    st = run_batch(&ex, &b, o, res);
+    fr_exec_close(&ex);
+  }
+  free(b.ids);
+  if (st != FR_OK) fr_result_free(res);
+  return st;
+}
+
 /* Sets up a one-job batch for the verification entry points. */
 static fr_status single(fr_model *m, const fr_job *job, job_state *js, batch *b)
 {
   memset(b, 0, sizeof *b);
   FR_TRY(job_setup(m, job, js));
   int scale = fr_vae_scale(&m->vae.cfg);
-  b->m = m, b->js = js, b->n = 1, b->rows = js->rows;
-  b->ch = m->unet.cfg.in_channels, b->frames = job->frames, b->lh = job->height / scale, b->lw = job->width / scale;
+  b->m = m, b->js = js, b->n = 1, b->rows = js->rows, b->half = -1;
+  b->ch = m->unet.cfg.in_channels, b->frames = b->frames_total = job->frames, b->lh = job->height / scale, b->lw = job->width / scale;
   return FR_OK;
 }
 

@@ -77,17 +77,17 @@ void fr_unet_bind(fr_binder *b, const fr_unet_config *c, fr_unet *u)
 /* resnet, temporal conv and (when the block has them) the spatial and temporal transformers. The
  * input is freed when `consume` is set (up blocks); down-block inputs are skips and stay. */
 static fr_status layer_fwd(fr_exec *ex, const fr_unet_layer *l, fr_tensor *x, int consume,
-                           const fr_tensor *temb_silu, const fr_tensor *text, int frames, fr_tensor *y)
+                           const fr_tensor *temb_silu, const fr_tensor *text, int frames, const fr_shard *sh, fr_tensor *y)
 {
   fr_tensor a, b;
   FR_TRY(fr_alloc_like(ex, x, l->res.cout, &a));
   FR_TRY(fr_resnet_fwd(ex, &l->res, x, temb_silu, &a));
   if (consume) fr_exec_free(ex, x);
   FR_TRY(fr_alloc_like(ex, &a, l->res.cout, &b));
-  FR_TRY(fr_tconv_fwd(ex, &l->tconv, &a, frames, &b));
+  FR_TRY(fr_tconv_fwd(ex, &l->tconv, &a, frames, sh, &b));
   if (l->has_attn) {
-    FR_TRY(fr_transformer_fwd(ex, &l->attn, &b, text, frames, &a));
-    FR_TRY(fr_transformer_fwd(ex, &l->tattn, &a, NULL, frames, &b));
+    FR_TRY(fr_transformer_fwd(ex, &l->attn, &b, text, frames, NULL, &a));
+    FR_TRY(fr_transformer_fwd(ex, &l->tattn, &a, NULL, frames, sh, &b));
   }
   fr_exec_free(ex, &a);
   *y = b;
@@ -119,7 +119,7 @@ static fr_status time_embedding(fr_exec *ex, const fr_unet *u, const float *t, i
 }
 
 fr_status fr_unet_fwd(fr_exec *ex, const fr_unet *u, const fr_tensor *sample, const float *t, const fr_tensor *text,
-                      fr_tensor *out)
+                      const fr_shard *sh, fr_tensor *out)
 {
   const fr_unet_config *c = &u->cfg;
   int64_t videos = sample->shape[0], cin = sample->shape[1], frames = sample->shape[2];
@@ -141,7 +141,7 @@ fr_status fr_unet_fwd(fr_exec *ex, const fr_unet *u, const fr_tensor *sample, co
   FR_TRY(FR_RUN(ex, fr_conv2d(ex->be, &in, &u->conv_in.w, &u->conv_in.b, 1, 1, NULL, &x)));
   fr_exec_free(ex, &in);
   FR_TRY(fr_alloc_like(ex, &x, c->block_out[0], &y));
-  FR_TRY(fr_transformer_fwd(ex, &u->transformer_in, &x, NULL, fr, &y));
+  FR_TRY(fr_transformer_fwd(ex, &u->transformer_in, &x, NULL, fr, sh, &y));
   fr_exec_free(ex, &x);
   x = y;
   skips[nskips++] = x;
@@ -149,7 +149,7 @@ fr_status fr_unet_fwd(fr_exec *ex, const fr_unet *u, const fr_tensor *sample, co
   for (int i = 0; i < c->nblocks; i++) { /* every output is a skip for the up blocks */
     const fr_unet_block *blk = &u->down[i];
     for (int j = 0; j < blk->nlayers; j++) {
-      FR_TRY(layer_fwd(ex, &blk->layer[j], &x, 0, &temb, text, fr, &y));
+      FR_TRY(layer_fwd(ex, &blk->layer[j], &x, 0, &temb, text, fr, sh, &y));
       x = skips[nskips++] = y;
     }
     if (blk->has_resample) {
@@ -160,8 +160,8 @@ fr_status fr_unet_fwd(fr_exec *ex, const fr_unet *u, const fr_tensor *sample, co
     }
   }
 
-  FR_TRY(layer_fwd(ex, &u->mid0, &x, 0, &temb, text, fr, &y)); /* x is the last skip */
-  FR_TRY(layer_fwd(ex, &u->mid1, &y, 1, &temb, text, fr, &x));
+  FR_TRY(layer_fwd(ex, &u->mid0, &x, 0, &temb, text, fr, sh, &y)); /* x is the last skip */
+  FR_TRY(layer_fwd(ex, &u->mid1, &y, 1, &temb, text, fr, sh, &x));
 
   for (int i = 0; i < c->nblocks; i++) {
     const fr_unet_block *blk = &u->up[i];
@@ -171,7 +171,7 @@ fr_status fr_unet_fwd(fr_exec *ex, const fr_unet *u, const fr_tensor *sample, co
       FR_TRY(FR_RUN(ex, fr_concat(ex->be, 1, &x, &skip, &cat)));
       fr_exec_free(ex, &x);
       fr_exec_free(ex, &skip);
-      FR_TRY(layer_fwd(ex, &blk->layer[j], &cat, 1, &temb, text, fr, &x));
+      FR_TRY(layer_fwd(ex, &blk->layer[j], &cat, 1, &temb, text, fr, sh, &x));
     }
     if (blk->has_resample) {
       /* x2, or the size of the next skip when the latent is not a multiple of 2^upsamplers (4.8) */

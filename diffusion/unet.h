@@ -35,8 +35,8 @@ typedef struct fr_unet {
 void fr_unet_bind(fr_binder *b, const fr_unet_config *cfg, fr_unet *u);
 
 /* sample [B, C_in, F, h, w] (diffusers layout), per-row timesteps t[B], text [B, L, cross_dim]
- * -> out [B, C_out, F, h, w]. */
+ * -> out [B, C_out, F, h, w]. Sharded (sh not NULL): F is this rank's frames of the video. */
 fr_status fr_unet_fwd(fr_exec *ex, const fr_unet *u, const fr_tensor *sample, const float *t, const fr_tensor *text,
-                      fr_tensor *out);
+                      const fr_shard *sh, fr_tensor *out);
 
 #endif

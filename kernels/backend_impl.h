@@ -52,6 +52,13 @@ typedef struct fr_backend_ops {
                           const fr_tensor *beta, float eps, fr_act act, fr_tensor *y);
   fr_status (*layer_norm)(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
                           const fr_tensor *beta, float eps, fr_tensor *y);
+  fr_status (*group_norm_partials)(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *mean,
+                                   fr_tensor *out);
+  fr_status (*group_norm_apply)(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
+                                const fr_tensor *beta, const fr_tensor *mean, const fr_tensor *rstd, fr_act act,
+                                fr_tensor *y);
+  fr_status (*copy_region)(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
+                           fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape);
   fr_status (*attention)(fr_backend *be, const fr_attn_dims *d, const fr_tensor *q, const fr_tensor *k,
                          const fr_tensor *v, const fr_attn_params *p, fr_tensor *y);
   fr_status (*softmax)(fr_backend *be, int64_t rows, int64_t cols, const fr_tensor *x, fr_tensor *y);

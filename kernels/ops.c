@@ -208,6 +208,93 @@ fr_status fr_group_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gam
   return DISPATCH(be, group_norm, &d, x, gamma, beta, eps, act, y);
 }
 
+/* x [N, C, ...] viewed as [samples, channels, inner] for the GroupNorm pieces, with [N, groups] stats. */
+static fr_status gn_piece_dims(const fr_backend *be, const char *op, const fr_tensor *x, int groups, fr_norm_dims *d)
+{
+  char bx[96];
+  FR_TRY(check_f32(be, op, "x", x));
+  if (x->ndim < 2) return fr_fail(FR_EINVAL, "%s: x is %s, want [N, C, ...]", op, SHAPE(x, bx));
+  *d = (fr_norm_dims){x->shape[0], x->shape[1], 1, groups, 1};
+  for (int i = 2; i < x->ndim; i++) d->inner *= x->shape[i];
+  if (groups < 1 || d->channels % groups != 0)
+    return fr_fail(FR_EINVAL, "%s: %lld channels do not split into %d groups", op, (long long)d->channels, groups);
+  return FR_OK;
+}
+
+static fr_status check_stats(const fr_backend *be, const char *op, const char *name, const fr_tensor *t,
+                             const fr_norm_dims *d)
+{
+  int64_t want[2] = {d->samples, d->groups};
+  FR_TRY(check_f32(be, op, name, t));
+  return check_shape(op, name, t, 2, want);
+}
+
+fr_status fr_group_norm_partials(fr_backend *be, const fr_tensor *x, int groups, const fr_tensor *mean, fr_tensor *out)
+{
+  const char *op = "fr_group_norm_partials";
+  fr_norm_dims d;
+  FR_TRY(gn_piece_dims(be, op, x, groups, &d));
+  if (mean) FR_TRY(check_stats(be, op, "mean", mean, &d));
+  FR_TRY(check_stats(be, op, "out", out, &d));
+  FR_TRY(no_overlap(op, "x", x, out));
+  if (mean) FR_TRY(alias_or_apart(op, "mean", mean, out));
+  return DISPATCH(be, group_norm_partials, &d, x, mean, out);
+}
+
+fr_status fr_group_norm_apply(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta,
+                              int groups, const fr_tensor *mean, const fr_tensor *rstd, fr_act act, fr_tensor *y)
+{
+  const char *op = "fr_group_norm_apply";
+  fr_norm_dims d;
+  FR_TRY(gn_piece_dims(be, op, x, groups, &d));
+  FR_TRY(check_stats(be, op, "mean", mean, &d));
+  FR_TRY(check_stats(be, op, "rstd", rstd, &d));
+  FR_TRY(check_f32(be, op, "y", y));
+  FR_TRY(check_same(op, "y", y, x));
+  FR_TRY(alias_or_apart(op, "x", x, y));
+  FR_TRY(no_overlap(op, "mean", mean, y));
+  FR_TRY(no_overlap(op, "rstd", rstd, y));
+  if (gamma) FR_TRY(check_vector(be, op, "gamma", gamma, d.channels));
+  if (beta) FR_TRY(check_vector(be, op, "beta", beta, d.channels));
+  if (act != FR_ACT_NONE && act != FR_ACT_SILU) return fr_fail(FR_EINVAL, "%s: act must be none or silu", op);
+  return DISPATCH(be, group_norm_apply, &d, x, gamma, beta, mean, rstd, act, y);
+}
+
+/* The largest element index a region reaches, or -1 if an index is negative. */
+static int64_t region_end(int64_t off, const int64_t *strides, int ndim, const int64_t *shape)
+{
+  int64_t last = off;
+  if (off < 0) return -1;
+  for (int k = 0; k < ndim; k++) {
+    if (strides[k] < 0) return -1;
+    if (shape[k] == 0) return off; /* empty */
+    last += (shape[k] - 1) * strides[k];
+  }
+  return last;
+}
+
+fr_status fr_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
+                         fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape)
+{
+  const char *op = "fr_copy_region";
+  FR_TRY(check_tensor(be, op, "src", src));
+  FR_TRY(check_tensor(be, op, "dst", dst));
+  if (fr_dtype_size(src->dtype) != 4 || fr_dtype_size(dst->dtype) != 4)
+    return fr_fail(FR_EINVAL, "%s: src and dst must have 4-byte elements", op);
+  if (ndim < 1 || ndim > FR_MAX_DIMS) return fr_fail(FR_EINVAL, "%s: ndim %d is not 1..%d", op, ndim, FR_MAX_DIMS);
+  int64_t count = 1;
+  for (int k = 0; k < ndim; k++) {
+    if (shape[k] < 0) return fr_fail(FR_EINVAL, "%s: a negative extent", op);
+    count *= shape[k];
+  }
+  if (!count) return FR_OK;
+  int64_t se = region_end(src_off, src_strides, ndim, shape), de = region_end(dst_off, dst_strides, ndim, shape);
+  if (se < 0 || se >= fr_tensor_numel(src)) return fr_fail(FR_EINVAL, "%s: the source region leaves src", op);
+  if (de < 0 || de >= fr_tensor_numel(dst)) return fr_fail(FR_EINVAL, "%s: the destination region leaves dst", op);
+  FR_TRY(no_overlap(op, "src", src, dst));
+  return DISPATCH(be, copy_region, src, src_off, src_strides, dst, dst_off, dst_strides, ndim, shape);
+}
+
 fr_status fr_layer_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta, float eps,
                         fr_tensor *y)
 {

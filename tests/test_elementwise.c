@@ -331,9 +331,40 @@ static void test_argument_checks(void)
   tensor_free(&x), tensor_free(&w), tensor_free(&y), tensor_free(&xi), tensor_free(&gn);
 }
 
+/* fr_copy_region against a plain loop: a strided 4-D block of a [3, 5, 7, 9] tensor into a transposed
+ * place in another; bounds are checked. */
+static void test_copy_region(void)
+{
+  int64_t as[4] = {3, 5, 7, 9}, bs[1] = {3 * 5 * 7 * 9 + 11};
+  fr_tensor a = tensor_new(FR_F32, 4, as), b = tensor_new(FR_F32, 1, bs), want = tensor_new(FR_F32, 1, bs);
+  tensor_fill(&a, -5.0f, 5.0f);
+  int64_t shape[4] = {2, 3, 4, 6}, ss[4] = {5 * 7 * 9, 7 * 9, 9, 1}, off = 1 * 5 * 7 * 9 + 1 * 7 * 9 + 2 * 9 + 3;
+  int64_t ds[4] = {1, 2, 6, 24}, doff = 7; /* innermost source dim lands with stride 24 */
+  const float *src = (const float *)a.data;
+  float *w = (float *)want.data;
+  for (int64_t i = 0; i < 2; i++)
+    for (int64_t j = 0; j < 3; j++)
+      for (int64_t k = 0; k < 4; k++)
+        for (int64_t l = 0; l < 6; l++) w[doff + i * ds[0] + j * ds[1] + k * ds[2] + l * ds[3]] = src[off + i * ss[0] + j * ss[1] + k * ss[2] + l * ss[3]];
+  CHECK_OK(fr_copy_region(be_2t, &a, off, ss, &b, doff, ds, 4, shape));
+  check_same_bits("copy_region (strided destination)", w, (const float *)b.data, (long)bs[0]);
+  int64_t flat[2] = {3, 5 * 7 * 9}, fs[2] = {5 * 7 * 9, 1}, fd[2] = {5 * 7 * 9, 1};
+  memset(b.data, 0, (size_t)bs[0] * 4);
+  CHECK_OK(fr_copy_region(be_1t, &a, 0, fs, &b, 0, fd, 2, flat));
+  check_same_bits("copy_region (contiguous rows)", (const float *)a.data, (const float *)b.data, 3 * 5 * 7 * 9);
+  int64_t big[4] = {3, 3, 4, 6};
+  CHECK(fr_copy_region(be_1t, &a, off, ss, &b, doff, ds, 4, big) == FR_EINVAL && strstr(fr_last_error(), "source region"),
+        "a region past the end of src: %s", fr_last_error());
+  int64_t far[4] = {2, 3, 4, 60};
+  CHECK(fr_copy_region(be_1t, &a, 0, ss, &b, 0, ds, 4, far) == FR_EINVAL, "a region past the end: %s", fr_last_error());
+  CHECK(fr_copy_region(be_1t, &a, 0, ss, &a, 5, ds, 4, shape) == FR_EINVAL, "overlapping src and dst: %s", fr_last_error());
+  tensor_free(&a), tensor_free(&b), tensor_free(&want);
+}
+
 int main(void)
 {
   backends_open();
+  test_copy_region();
   test_activations();
   test_add_scale_guidance();
   test_movement();

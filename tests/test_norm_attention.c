@@ -347,10 +347,77 @@ static void test_attention(void)
   check_same_bits("causal attention hand case", causal, yv, 4);
 }
 
+/* Frame-sharded GroupNorm: each "rank" holds some frames of every video, computes per-frame partial
+ * sums, the partials are combined in frame order, and every rank applies the statistics to its frames;
+ * the result must be the fused cross-frame GroupNorm to the bit, for even and uneven splits. */
+static void test_group_norm_pieces(int videos, int frames, const int *split, int nsplit, int groups, fr_act act)
+{
+  int64_t c = 8, h = 3, w = 5, n = (int64_t)videos * frames, xs[4] = {n, c, h, w}, cs[1] = {c};
+  fr_tensor x = tensor_new(FR_F32, 4, xs), want = tensor_new(FR_F32, 4, xs), got = tensor_new(FR_F32, 4, xs);
+  fr_tensor g = tensor_new(FR_F32, 1, cs), b = tensor_new(FR_F32, 1, cs);
+  tensor_fill(&x, -1.0f, 3.0f), tensor_fill(&g, 0.5f, 1.5f), tensor_fill(&b, -0.5f, 0.5f);
+  float eps = 1e-5f;
+  CHECK_OK(fr_group_norm(be_2t, &x, &g, &b, groups, frames, eps, act, &want));
+  int64_t per = c * h * w, block = c / groups * h * w;
+  float *sums = (float *)calloc((size_t)(n * groups), sizeof(float)), *mean = (float *)calloc((size_t)(n * groups), sizeof(float));
+  float *rstd = (float *)calloc((size_t)(n * groups), sizeof(float));
+  /* a piece: rank r's frames of video v, gathered contiguously as its own [frames_r, C, H, W] tensor */
+  for (int pass = 0; pass < 3; pass++) {
+    int f0 = 0;
+    for (int r = 0; r < nsplit; f0 += split[r++])
+      for (int v = 0; v < videos; v++) {
+        int64_t ps[4] = {split[r], c, h, w}, ss[2] = {split[r], groups};
+        fr_tensor piece = fr_tensor_make_dims(FR_F32, (float *)x.data + ((int64_t)v * frames + f0) * per, 4, ps);
+        fr_tensor out = fr_tensor_make_dims(FR_F32, (float *)got.data + ((int64_t)v * frames + f0) * per, 4, ps);
+        fr_tensor st = fr_tensor_make_dims(FR_F32, sums + ((int64_t)v * frames + f0) * groups, 2, ss);
+        fr_tensor mu = fr_tensor_make_dims(FR_F32, mean + ((int64_t)v * frames + f0) * groups, 2, ss);
+        fr_tensor rs = fr_tensor_make_dims(FR_F32, rstd + ((int64_t)v * frames + f0) * groups, 2, ss);
+        if (pass == 0) CHECK_OK(fr_group_norm_partials(be_1t, &piece, groups, NULL, &st));
+        if (pass == 1) CHECK_OK(fr_group_norm_partials(be_2t, &piece, groups, &mu, &st));
+        if (pass == 2) CHECK_OK(fr_group_norm_apply(be_2t, &piece, &g, &b, groups, &mu, &rs, act, &out));
+      }
+    if (pass == 2) break;
+    for (int v = 0; v < videos; v++) /* combine in frame order, as the fused kernel does */
+      for (int gi = 0; gi < groups; gi++) {
+        float acc = 0.0f, count = (float)((int64_t)frames * block);
+        for (int f = 0; f < frames; f++) acc = acc + sums[((int64_t)v * frames + f) * groups + gi];
+        for (int f = 0; f < frames; f++) {
+          int64_t at = ((int64_t)v * frames + f) * groups + gi;
+          if (pass == 0) mean[at] = acc / count;
+          else rstd[at] = fr_drsqrt(acc / count + eps);
+        }
+      }
+  }
+  char what[128];
+  snprintf(what, sizeof what, "group_norm pieces: %d videos, %d frames in %d pieces, act %d", videos, frames, nsplit, (int)act);
+  check_same_bits(what, (const float *)want.data, (const float *)got.data, (long)fr_tensor_numel(&x));
+  free(sums), free(mean), free(rstd);
+  tensor_free(&x), tensor_free(&want), tensor_free(&got), tensor_free(&g), tensor_free(&b);
+}
+
+static void test_group_norm_piece_errors(void)
+{
+  int64_t xs[4] = {2, 8, 2, 2}, bad[2] = {2, 3}, good[2] = {2, 4};
+  fr_tensor x = tensor_new(FR_F32, 4, xs), s3 = tensor_new(FR_F32, 2, bad), s4 = tensor_new(FR_F32, 2, good);
+  CHECK(fr_group_norm_partials(be_1t, &x, 4, NULL, &s3) == FR_EINVAL && strstr(fr_last_error(), "out"),
+        "partials into a [2, 3] for 4 groups: %s", fr_last_error());
+  CHECK(fr_group_norm_partials(be_1t, &x, 3, NULL, &s4) == FR_EINVAL, "8 channels in 3 groups: %s", fr_last_error());
+  CHECK(fr_group_norm_apply(be_1t, &x, NULL, NULL, 4, &s4, &s3, FR_ACT_NONE, &x) == FR_EINVAL && strstr(fr_last_error(), "rstd"),
+        "apply with a wrong rstd shape: %s", fr_last_error());
+  CHECK(fr_group_norm_apply(be_1t, &x, NULL, NULL, 4, &s4, &s4, FR_ACT_GELU, &x) == FR_EINVAL, "apply with GELU");
+  tensor_free(&x), tensor_free(&s3), tensor_free(&s4);
+}
+
 int main(void)
 {
   backends_open();
   test_norms();
+  int even[2] = {4, 4}, uneven[3] = {3, 3, 2}, one[1] = {8}, singles[4] = {1, 2, 4, 1};
+  test_group_norm_pieces(2, 8, even, 2, 4, FR_ACT_SILU);
+  test_group_norm_pieces(2, 8, uneven, 3, 2, FR_ACT_NONE);
+  test_group_norm_pieces(1, 8, one, 1, 8, FR_ACT_SILU);
+  test_group_norm_pieces(3, 8, singles, 4, 1, FR_ACT_NONE);
+  test_group_norm_piece_errors();
   test_softmax();
   test_attention();
   printf("largest error / bound seen: norms %.4f, softmax %.4f, attention %.4f\n", worst_norm, worst_softmax,

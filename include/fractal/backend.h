@@ -64,6 +64,21 @@ fr_status fr_conv_frames(fr_backend *be, const fr_tensor *x, const fr_tensor *w,
 fr_status fr_group_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta, int groups,
                         int frames, float eps, fr_act act, fr_tensor *y);
 
+/* GroupNorm in pieces, for ranks that hold some frames each and combine statistics across ranks
+ * (docs/numerics.md, "Sharding"): out[n, g] is the canonical sum over sample n's group-g block of x when
+ * mean is NULL, else of (x - mean[n, g])^2. x [N, C, ...], mean and out [N, groups]. */
+fr_status fr_group_norm_partials(fr_backend *be, const fr_tensor *x, int groups, const fr_tensor *mean, fr_tensor *out);
+/* y = GroupNorm of x with given statistics mean[n, g] and rstd[n, g] ([N, groups]), the same element
+ * formula as fr_group_norm, then act (none or SiLU). */
+fr_status fr_group_norm_apply(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta,
+                              int groups, const fr_tensor *mean, const fr_tensor *rstd, fr_act act, fr_tensor *y);
+
+/* Copies an ndim-dimensional strided region of 4-byte elements: for every index i < shape,
+ * dst[dst_off + sum i_k dst_strides_k] = src[src_off + sum i_k src_strides_k] (strides in elements,
+ * non-negative; the regions must lie inside the tensors and src and dst must not overlap). */
+fr_status fr_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
+                         fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape);
+
 /* LayerNorm over the last dimension. */
 fr_status fr_layer_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta, float eps,
                         fr_tensor *y);

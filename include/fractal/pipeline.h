@@ -82,6 +82,25 @@ void fr_result_free(fr_result *r);
  * jobs[i] and equals what running jobs[i] alone gives. */
 fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *opts, fr_result *results);
 
+/* Sharding one job over several ranks (ARCHITECTURE.md, "Sharding across GPUs"; docs/pipeline.md):
+ * guidance-parallel (the unconditional and conditional halves on different ranks) when the job uses
+ * guidance and the rank count is even, frame-parallel within each half (uneven splits allowed, at most
+ * one rank per frame). The result equals fr_generate's to the bit. */
+typedef struct fr_shard_stats {
+  int ranks, guidance_ranks, frame_ranks; /* ranks = guidance_ranks x frame_ranks */
+  uint64_t planned_bytes; /* what all ranks send each other in the job, counted by the dry run */
+  uint64_t sent_bytes;    /* what they sent while running */
+  uint64_t collectives;   /* calls, summed over ranks */
+} fr_shard_stats;
+
+/* Runs one job on `ranks` ranks of the threads communicator: each rank a thread with its own CPU
+ * backend (`threads` CPU threads in all, 0 = the model backend's count). The model must be on the CPU.
+ * Observers get the latent, noise and progress calls (not tokens or text). stats nullable. */
+fr_status fr_generate_sharded(fr_model *m, const fr_job *job, int ranks, int threads, const fr_run_options *opts,
+                              fr_result *result, fr_shard_stats *stats);
+/* The plan alone: the dry run of every rank (no computation, any model size), counting the traffic. */
+fr_status fr_plan_sharded(fr_model *m, const fr_job *job, int ranks, fr_shard_stats *stats);
+
 /* Recomputes step `step` (0-based) of a job from the latent entering it, x_in ([1, C, F, h, w], host).
  * A DPM-Solver++ step of second order also needs the latent entering the previous step (x_prev);
  * fr_step_needs_previous says when. Writes the latent after the step into x_out (host). */

@@ -47,6 +47,13 @@ fr_status fr_cpu_add(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_tens
                      fr_tensor *y);
 fr_status fr_cpu_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *y);
 fr_status fr_cpu_permute(fr_backend *be, const fr_tensor *x, const int *perm, fr_tensor *y);
+fr_status fr_cpu_group_norm_partials(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *mean,
+                                     fr_tensor *out);
+fr_status fr_cpu_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
+                                  const fr_tensor *beta, const fr_tensor *mean, const fr_tensor *rstd, fr_act act,
+                                  fr_tensor *y);
+fr_status fr_cpu_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
+                             fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape);
 fr_status fr_cpu_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y);
 fr_status fr_cpu_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y);
 fr_status fr_cpu_sched(fr_backend *be, int which, const fr_tensor *a, const fr_tensor *b, const fr_tensor *c,

@@ -257,3 +257,42 @@ fr_status fr_cpu_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor
   fr_pool_run(be->pool, ids->shape[0], embedding_task, &job);
   return FR_OK;
 }
+
+/* copy_region: rows of the innermost dimension, one task per row chunk. */
+typedef struct region_job {
+  const uint32_t *src;
+  uint32_t *dst;
+  int64_t src_off, dst_off;
+  const int64_t *ss, *ds, *shape;
+  int ndim;
+  int64_t rows;
+} region_job;
+
+static void region_task(void *ctx, int64_t task, int thread)
+{
+  const region_job *j = (const region_job *)ctx;
+  int64_t inner = j->shape[j->ndim - 1];
+  for (int64_t r = task * 64; r < (task + 1) * 64 && r < j->rows; r++) {
+    int64_t so = j->src_off, dof = j->dst_off, rest = r;
+    for (int k = j->ndim - 2; k >= 0; k--) {
+      int64_t i = rest % j->shape[k];
+      rest /= j->shape[k];
+      so += i * j->ss[k], dof += i * j->ds[k];
+    }
+    const int64_t sst = j->ss[j->ndim - 1], dst = j->ds[j->ndim - 1];
+    if (sst == 1 && dst == 1) memcpy(j->dst + dof, j->src + so, (size_t)inner * 4);
+    else
+      for (int64_t i = 0; i < inner; i++) j->dst[dof + i * dst] = j->src[so + i * sst];
+  }
+}
+
+fr_status fr_cpu_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
+                             fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape)
+{
+  int64_t rows = 1;
+  for (int k = 0; k < ndim - 1; k++) rows *= shape[k];
+  region_job job = {(const uint32_t *)src->data, (uint32_t *)dst->data, src_off, dst_off, src_strides, dst_strides,
+                    shape, ndim, rows};
+  fr_pool_run(be->pool, (rows + 63) / 64, region_task, &job);
+  return FR_OK;
+}

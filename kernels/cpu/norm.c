@@ -108,6 +108,55 @@ fr_status fr_cpu_group_norm(fr_backend *be, const fr_norm_dims *d, const fr_tens
   return FR_OK;
 }
 
+/* The GroupNorm pieces (backend.h): one task per (sample, group). */
+typedef struct piece_job {
+  const fr_norm_dims *d;
+  const float *x, *mean, *rstd;
+  float *out;
+  const fr_tensor *gamma, *beta;
+  fr_act act;
+} piece_job;
+
+FR_CPU_HOT static void partials_task(void *ctx, int64_t task, int thread)
+{
+  const piece_job *job = (const piece_job *)ctx;
+  const fr_norm_dims *d = job->d;
+  int64_t n = task / d->groups, g = task % d->groups, block = d->channels / d->groups * d->inner;
+  const float *x = job->x + n * d->channels * d->inner + g * block;
+  job->out[task] = job->mean ? fr_canonical_sqdev(x, block, job->mean[task]) : fr_canonical_sum(x, block);
+}
+
+fr_status fr_cpu_group_norm_partials(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *mean,
+                                     fr_tensor *out)
+{
+  piece_job job = {d, (const float *)x->data, mean ? (const float *)mean->data : NULL, NULL, (float *)out->data, NULL, NULL,
+                   FR_ACT_NONE};
+  fr_pool_run(be->pool, d->samples * d->groups, partials_task, &job);
+  return FR_OK;
+}
+
+FR_CPU_HOT static void apply_task(void *ctx, int64_t task, int thread)
+{
+  const piece_job *job = (const piece_job *)ctx;
+  const fr_norm_dims *d = job->d;
+  int64_t n = task / d->groups, g = task % d->groups, cpg = d->channels / d->groups;
+  norm_job nj = {d, NULL, NULL, job->gamma, job->beta, 0.0f, job->act};
+  for (int64_t c = 0; c < cpg; c++) {
+    int64_t off = n * d->channels * d->inner + (g * cpg + c) * d->inner;
+    normalize(&nj, job->x + off, job->out + off, d->inner, g * cpg + c, job->mean[task], job->rstd[task]);
+  }
+}
+
+fr_status fr_cpu_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
+                                  const fr_tensor *beta, const fr_tensor *mean, const fr_tensor *rstd, fr_act act,
+                                  fr_tensor *y)
+{
+  piece_job job = {d, (const float *)x->data, (const float *)mean->data, (const float *)rstd->data, (float *)y->data,
+                   gamma, beta, act};
+  fr_pool_run(be->pool, d->samples * d->groups, apply_task, &job);
+  return FR_OK;
+}
+
 /* Rows are handed out in chunks so small rows do not cost one task each. */
 #define ROWS_PER_TASK 16
 
