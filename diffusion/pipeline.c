@@ -241,7 +241,6 @@ uint8_t fr_to_u8(float decoded, float *v01)
   return (uint8_t)((q + 0x1.8p23f) - 0x1.8p23f); /* round half to even */
 }
 
-/* Decodes job s's final latent frame by frame into uint8 (and float) frames, [F, H, W, 3]. */
 /* Frame i's decoded image [oc, hw] (host) into the RGB bytes of the result (and their float values). */
 static void store_frame(const float *img, int64_t oc, int64_t hw, int64_t i, uint8_t *frames, float *frames_f32)
 {
@@ -254,6 +253,7 @@ static void store_frame(const float *img, int64_t oc, int64_t hw, int64_t i, uin
     }
 }
 
+/* Decodes job s's final latent frame by frame into uint8 (and float) frames, [F, H, W, 3]. */
 static fr_status decode(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32)
 {
   fr_model *m = b->m;

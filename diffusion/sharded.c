@@ -1,5 +1,6 @@
-/* One job over several ranks with the threads communicator (fractal/pipeline.h): the plan (guidance
- * halves x frame shards), one CPU backend and thread per rank, and the result from rank 0. */
+/* One job over several ranks (fractal/pipeline.h): the plan (guidance halves x frame shards), one thread
+ * per rank with its own backend, the communicators between them (threads on the CPU, NCCL across GPUs),
+ * and the result from rank 0. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +25,20 @@ static fr_status make_plan(const fr_job *job, int ranks, plan *p)
   return FR_OK;
 }
 
+/* Where the ranks run: CPU threads sharing one model, or one GPU each with its own copy of the model. */
+typedef struct placement {
+  fr_model *m;            /* CPU: the model every rank reads */
+  int threads;            /* CPU: threads per rank */
+  const char *model_dir;  /* GPUs: loaded by each rank onto its device */
+  const fr_model_options *mo;
+  const int *devices;     /* GPUs: rank r on CUDA device devices[r]; NULL on the CPU */
+} placement;
+
 typedef struct rank_ctx {
-  fr_model *m;
+  const placement *pl;
   const fr_job *job;
   const fr_run_options *o;
-  int threads, plan_only, half;
+  int plan_only, half, device;
   fr_shard shard;
   fr_comm *guide;
   fr_result res;
@@ -39,42 +49,67 @@ typedef struct rank_ctx {
 static void *rank_main(void *arg)
 {
   rank_ctx *c = (rank_ctx *)arg;
+  const placement *pl = c->pl;
   fr_backend *be = NULL;
-  c->st = fr_backend_open("cpu", c->threads, &be);
-  if (c->st == FR_OK) c->st = fr_run_rank(c->m, be, c->job, &c->shard, c->guide, c->half, c->o, c->plan_only, &c->res);
+  fr_model *own = NULL;
+  char name[32] = "cpu";
+  if (pl->devices) snprintf(name, sizeof name, "cuda:%d", c->device);
+  c->st = fr_backend_open(name, pl->threads, &be);
+  if (c->st == FR_OK && pl->devices) c->st = fr_model_load(pl->model_dir, be, pl->mo, &own);
+  if (c->st == FR_OK)
+    c->st = fr_run_rank(own ? own : pl->m, be, c->job, &c->shard, c->guide, c->half, c->o, c->plan_only, &c->res);
   if (c->st != FR_OK) { /* release the ranks waiting for this one */
     snprintf(c->err, sizeof c->err, "%s", fr_last_error());
     fr_comm_abort(c->shard.comm);
     if (c->guide) fr_comm_abort(c->guide);
   }
+  fr_model_free(own);
   if (be) fr_backend_close(be);
   return NULL;
 }
 
-static fr_status run(fr_model *m, const fr_job *job, int ranks, int threads, const fr_run_options *o, int plan_only,
+/* n communicators among the ranks listed in `who` (plan order), of the placement's kind. */
+static fr_status make_comms(const placement *pl, int n, const int *who, fr_comm **out)
+{
+  if (!pl->devices) return fr_comm_threads(n, out);
+  int dev[FR_SHARD_MAX];
+  for (int i = 0; i < n; i++) dev[i] = pl->devices[who[i]];
+  return fr_comm_nccl_group(n, dev, out);
+}
+
+static void add_stats(fr_shard_stats *stats, fr_comm *c)
+{
+  if (!c) return;
+  fr_comm_stats s = fr_comm_get_stats(c);
+  stats->planned_bytes += s.planned_bytes, stats->sent_bytes += s.bytes_sent - s.planned_bytes;
+  stats->collectives += s.collectives;
+}
+
+static fr_status run(const placement *pl, const fr_job *job, int ranks, const fr_run_options *o, int plan_only,
                      fr_result *res, fr_shard_stats *stats)
 {
   plan p;
   FR_TRY(make_plan(job, ranks, &p));
-  if (fr_backend_device(m->be) != FR_DEVICE_CPU)
-    return fr_fail(FR_EUNSUPPORTED, "sharding with the threads communicator needs the model on the CPU backend");
-  if (threads <= 0) threads = fr_backend_threads(m->be);
-  int per = threads / ranks > 0 ? threads / ranks : 1;
   rank_ctx *ctx = (rank_ctx *)calloc((size_t)ranks, sizeof *ctx);
   fr_comm **fc = (fr_comm **)calloc((size_t)ranks, sizeof *fc), **gc = (fr_comm **)calloc((size_t)ranks, sizeof *gc);
   pthread_t *tid = (pthread_t *)calloc((size_t)ranks, sizeof *tid);
   fr_status st = ctx && fc && gc && tid ? FR_OK : fr_fail(FR_ENOMEM, "out of memory");
   /* rank r = half * parts + part: frame communicators per half, guidance pairs per part */
-  for (int h = 0; st == FR_OK && h < p.halves; h++) st = fr_comm_threads(p.parts, fc + h * p.parts);
+  int who[FR_SHARD_MAX];
+  for (int h = 0; st == FR_OK && h < p.halves; h++) {
+    for (int f = 0; f < p.parts; f++) who[f] = h * p.parts + f;
+    st = make_comms(pl, p.parts, who, fc + h * p.parts);
+  }
   for (int f = 0; st == FR_OK && p.halves == 2 && f < p.parts; f++) {
     fr_comm *pair[2];
-    st = fr_comm_threads(2, pair);
+    who[0] = f, who[1] = p.parts + f;
+    st = make_comms(pl, 2, who, pair);
     if (st == FR_OK) gc[f] = pair[0], gc[p.parts + f] = pair[1];
   }
   int started = 0;
   for (int r = 0; st == FR_OK && r < ranks; r++) {
     rank_ctx *c = &ctx[r];
-    c->m = m, c->job = job, c->o = o, c->threads = per, c->plan_only = plan_only;
+    c->pl = pl, c->job = job, c->o = o, c->plan_only = plan_only, c->device = pl->devices ? pl->devices[r] : -1;
     c->half = p.halves == 2 ? r / p.parts : 0;
     c->shard.comm = fc[r], c->shard.rank = r % p.parts, c->shard.ranks = p.parts, c->shard.frames = job->frames;
     memcpy(c->shard.start, p.start, sizeof p.start);
@@ -90,15 +125,7 @@ static fr_status run(fr_model *m, const fr_job *job, int ranks, int threads, con
   if (stats) {
     memset(stats, 0, sizeof *stats);
     stats->ranks = ranks, stats->guidance_ranks = p.halves, stats->frame_ranks = p.parts;
-    for (int r = 0; fc && gc && r < ranks; r++) {
-      fr_comm *cs[2] = {fc[r], gc[r]};
-      for (int k = 0; k < 2; k++) {
-        if (!cs[k]) continue;
-        fr_comm_stats s = fr_comm_get_stats(cs[k]);
-        stats->planned_bytes += s.planned_bytes, stats->sent_bytes += s.bytes_sent - s.planned_bytes;
-        stats->collectives += s.collectives;
-      }
-    }
+    for (int r = 0; fc && gc && r < ranks; r++) add_stats(stats, fc[r]), add_stats(stats, gc[r]);
   }
   for (int r = 0; ctx && r < ranks; r++) {
     if (r == 0 && st == FR_OK && !plan_only) *res = ctx[r].res;
@@ -109,13 +136,40 @@ static fr_status run(fr_model *m, const fr_job *job, int ranks, int threads, con
   return st;
 }
 
+static fr_status cpu_placement(fr_model *m, int ranks, int threads, placement *pl)
+{
+  if (fr_backend_device(m->be) != FR_DEVICE_CPU)
+    return fr_fail(FR_EUNSUPPORTED, "sharding with the threads communicator needs the model on the CPU backend");
+  if (threads <= 0) threads = fr_backend_threads(m->be);
+  memset(pl, 0, sizeof *pl);
+  pl->m = m, pl->threads = ranks > 0 && threads / ranks > 0 ? threads / ranks : 1;
+  return FR_OK;
+}
+
 fr_status fr_generate_sharded(fr_model *m, const fr_job *job, int ranks, int threads, const fr_run_options *o,
                               fr_result *res, fr_shard_stats *stats)
 {
-  return run(m, job, ranks, threads, o, 0, res, stats);
+  placement pl;
+  FR_TRY(cpu_placement(m, ranks, threads, &pl));
+  return run(&pl, job, ranks, o, 0, res, stats);
 }
 
 fr_status fr_plan_sharded(fr_model *m, const fr_job *job, int ranks, fr_shard_stats *stats)
 {
-  return run(m, job, ranks, 1, NULL, 1, NULL, stats);
+  placement pl;
+  FR_TRY(cpu_placement(m, ranks, 1, &pl));
+  return run(&pl, job, ranks, NULL, 1, NULL, stats);
+}
+
+fr_status fr_generate_devices(const char *model_dir, const fr_model_options *mo, const int *devices, int ndevices,
+                              const fr_job *job, const fr_run_options *o, fr_result *res, fr_shard_stats *stats)
+{
+  if (!fr_comm_nccl_available())
+    return fr_fail(FR_EUNSUPPORTED, "sharding over GPUs needs NCCL, which this build does not have");
+  if (ndevices < 1 || ndevices > FR_SHARD_MAX) return fr_fail(FR_EINVAL, "1..%d devices, not %d", FR_SHARD_MAX, ndevices);
+  for (int i = 0; i < ndevices; i++)
+    for (int k = 0; k < i; k++)
+      if (devices[i] == devices[k]) return fr_fail(FR_EINVAL, "device %d is listed twice", devices[i]);
+  placement pl = {NULL, 1, model_dir, mo, devices};
+  return run(&pl, job, ndevices, o, 0, res, stats);
 }

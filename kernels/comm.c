@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fractal/comm.h"
+#include "comm_impl.h"
 
 typedef struct message {
   struct message *next;
@@ -11,19 +11,12 @@ typedef struct message {
   unsigned char data[];
 } message;
 
-typedef struct group {
+typedef struct comm_group {
   int n, refs, aborted;
   pthread_mutex_t mu;
   pthread_cond_t arrived;
   message **head, **tail; /* [receiver * n + sender] */
 } group;
-
-struct fr_comm {
-  const char *kind;
-  int rank, size;
-  group *g; /* NULL for local */
-  fr_comm_stats stats;
-};
 
 fr_status fr_comm_local(fr_comm **out)
 {
@@ -64,6 +57,9 @@ fr_status fr_comm_threads(int n, fr_comm **ranks)
 void fr_comm_free(fr_comm *c)
 {
   if (!c) return;
+#ifdef FR_HAVE_NCCL
+  if (c->stream) fr_comm_nccl_free(c);
+#endif
   group *g = c->g;
   free(c);
   if (!g) return;
@@ -86,6 +82,9 @@ void fr_comm_reset_stats(fr_comm *c) { memset(&c->stats, 0, sizeof c->stats); }
 
 void fr_comm_abort(fr_comm *c)
 {
+#ifdef FR_HAVE_NCCL
+  if (c->stream) fr_comm_nccl_abort(c);
+#endif
   if (!c->g) return;
   pthread_mutex_lock(&c->g->mu);
   c->g->aborted = 1;
@@ -98,21 +97,29 @@ static fr_status aborted(const fr_comm *c)
   return fr_fail(FR_EINTERNAL, "rank %d of %d: the communicator was aborted (another rank failed)", c->rank, c->size);
 }
 
+int fr_comm_count(fr_comm *c, const void *send, const size_t *scounts, const void *recv)
+{
+  int dry = !send && !recv;
+  c->stats.collectives++;
+  for (int r = 0; r < c->size; r++)
+    if (r != c->rank) {
+      c->stats.bytes_sent += scounts[r];
+      if (dry) c->stats.planned_bytes += scounts[r];
+    }
+  return dry;
+}
+
 fr_status fr_comm_alltoallv(fr_comm *c, const void *send, const size_t *scounts, const size_t *sdispls, void *recv,
                             const size_t *rcounts, const size_t *rdispls)
 {
   int me = c->rank, n = c->size;
-  c->stats.collectives++;
-  for (int r = 0; r < n; r++)
-    if (r != me) c->stats.bytes_sent += scounts[r];
-  if (!send && !recv) { /* a dry run: count only */
-    for (int r = 0; r < n; r++)
-      if (r != me) c->stats.planned_bytes += scounts[r];
-    return FR_OK;
-  }
+  if (fr_comm_count(c, send, scounts, recv)) return FR_OK;
   if (!send || !recv) return fr_fail(FR_EINVAL, "fr_comm_alltoallv: send and recv must both be given or both NULL");
   if (scounts[me] != rcounts[me])
     return fr_fail(FR_EINVAL, "fr_comm_alltoallv: rank %d sends itself %zu bytes but expects %zu", me, scounts[me], rcounts[me]);
+#ifdef FR_HAVE_NCCL
+  if (c->stream) return fr_comm_nccl_alltoallv(c, send, scounts, sdispls, recv, rcounts, rdispls);
+#endif
   if (scounts[me]) memmove((unsigned char *)recv + rdispls[me], (const unsigned char *)send + sdispls[me], scounts[me]);
   group *g = c->g;
   if (!g) return FR_OK;
@@ -183,3 +190,19 @@ fr_status fr_comm_allgatherv(fr_comm *c, const void *send, size_t bytes, void *r
   free(sc), free(sd);
   return st;
 }
+
+#ifndef FR_HAVE_NCCL
+int fr_comm_nccl_available(void) { return 0; }
+
+static fr_status no_nccl(void)
+{
+  return fr_fail(FR_EUNSUPPORTED, "this build has no NCCL (it needs the CUDA toolkit's NCCL at build time)");
+}
+
+fr_status fr_comm_nccl_group(int n, const int *devices, fr_comm **ranks) { return (void)n, (void)devices, (void)ranks, no_nccl(); }
+fr_status fr_comm_nccl_id(unsigned char id[FR_NCCL_ID_BYTES]) { return (void)id, no_nccl(); }
+fr_status fr_comm_nccl_rank(const unsigned char id[FR_NCCL_ID_BYTES], int n, int rank, int device, fr_comm **out)
+{
+  return (void)id, (void)n, (void)rank, (void)device, (void)out, no_nccl();
+}
+#endif

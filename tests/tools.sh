@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fractal-gen and fractal-mkmodel as a user runs them: options, errors (one line, non-zero exit), a
 # playable MP4 (checked with ffprobe), the PNG sheet, --json, --dump and --init-latents, the demo model,
-# and the same digest for the same job with any thread count. Usage: tools.sh BIN_DIR
+# and the same digest for the same job with any thread count or shard count. Usage: tools.sh BIN_DIR
 set -u
 bin=$1
 tmp=$(mktemp -d)
@@ -71,6 +71,14 @@ if printf '%s' "$out" | grep -q "built-in demo model" && [ -f "$tmp/home/.cache/
 else
   bad "demo model: $out"
 fi
+d5=$(gen -o "$tmp/s.mp4" --backend cpu --shards 3)
+if [ "$d5" = "$d1" ] && cmp -s "$tmp/s.mp4" "$tmp/b.mp4"; then ok "--shards 3: the same digest and MP4 bytes"; else bad "--shards 3: $d5 vs $d1"; fi
+expect "--shards 0" 2 "^fractal-gen: --shards 0: want 1..64" -- "$bin/fractal-gen" --shards 0 x
+expect "--shards over the frame count" 1 "5 ranks split the frames 5 ways, but the job has 4 frames" -- \
+  "$bin/fractal-gen" -m "$tmp/tiny" -q --frames 4 --steps 1 --shards 5 -o "$tmp/t.mp4" x
+expect "--shards with --dump" 2 "a sharded run does not keep" -- "$bin/fractal-gen" --shards 2 --dump "$tmp/dd" x
+expect "--devices repeated" 2 "--devices 0,0: want CUDA device numbers" -- "$bin/fractal-gen" --devices 0,0 x
+expect "--devices with --shards" 2 "give one or the other" -- "$bin/fractal-gen" --devices 0,1 --shards 2 x
 FRACTAL_MODEL="$tmp/tiny" "$bin/fractal-gen" -q --frames 8 --steps 4 -o "$tmp/h.mp4" "a lighthouse in a storm" > "$tmp/d4"
 if [ "$(cat "$tmp/d4")" = "$d1" ]; then ok "FRACTAL_MODEL selects the model"; else bad "FRACTAL_MODEL"; fi
 

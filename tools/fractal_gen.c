@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fractal/comm.h"
 #include "fractal/modelgen.h"
 #include "fractal/npy.h"
 #include "fractal/pipeline.h"
@@ -17,7 +18,8 @@
 
 typedef struct gen_opts {
   const char *model, *output, *backend, *init_latents, *dump, *sheet, *variant;
-  int threads, fps, json, quiet;
+  int threads, fps, json, quiet, shards, ndevices;
+  int devices[64];
   fr_job job;
   int have_height, have_width;
 } gen_opts;
@@ -40,6 +42,9 @@ static void usage(FILE *f)
           "      --sheet FILE.png   also write the frames as a PNG contact sheet\n"
           "      --backend B        auto (default), cpu, cuda, cuda:N\n"
           "      --threads N        CPU threads (default: all cores)\n"
+          "      --shards N         split the job over N ranks on the CPU (threads communicator), 1..64;\n"
+          "                         the result is the same to the bit (default 1)\n"
+          "      --devices LIST     split the job over these CUDA devices, e.g. 0,1,2,3 (NCCL)\n"
           "      --variant V        weight files to load: fp16 (default: the full-precision ones if present)\n"
           "      --init-latents F   float32 .npy (1, C, frames, H/8, W/8): start from this noise instead of Philox\n"
           "      --dump DIR         write .npy files: tokens, text embeddings, the latent entering every step,\n"
@@ -71,10 +76,29 @@ static int bad_option(const char *name, const char *value, const char *want)
   return 2;
 }
 
+/* "0,1,3": distinct CUDA device numbers. */
+static int parse_devices(const char *s, int *dev, int *n)
+{
+  *n = 0;
+  for (const char *p = s;;) {
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (errno || end == p || v < 0 || v > 1023 || *n == 64) return -1;
+    for (int k = 0; k < *n; k++)
+      if (dev[k] == v) return -1;
+    dev[(*n)++] = (int)v;
+    if (!*end) return 0;
+    if (*end != ',') return -1;
+    p = end + 1;
+  }
+}
+
 /* Parses argv; returns 0 to go on, or an exit code. */
 static int parse_args(int argc, char **argv, gen_opts *o)
 {
-  enum { NEG = 256, SEED, STEPS, GUID, SCHED, FRAMES, HEIGHT, WIDTH, FPS, SHEET, BACKEND, THREADS, VARIANT, INIT, DUMP, JSON };
+  enum { NEG = 256, SEED, STEPS, GUID, SCHED, FRAMES, HEIGHT, WIDTH, FPS, SHEET, BACKEND, THREADS, VARIANT, INIT, DUMP, JSON,
+         SHARDS, DEVICES };
   static const struct option longopts[] = {
     {"model", required_argument, 0, 'm'},    {"output", required_argument, 0, 'o'}, {"negative", required_argument, 0, NEG},
     {"seed", required_argument, 0, SEED},    {"steps", required_argument, 0, STEPS}, {"guidance", required_argument, 0, GUID},
@@ -82,6 +106,7 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     {"height", required_argument, 0, HEIGHT}, {"width", required_argument, 0, WIDTH}, {"fps", required_argument, 0, FPS},
     {"sheet", required_argument, 0, SHEET},  {"backend", required_argument, 0, BACKEND},
     {"threads", required_argument, 0, THREADS}, {"variant", required_argument, 0, VARIANT},
+    {"shards", required_argument, 0, SHARDS}, {"devices", required_argument, 0, DEVICES},
     {"init-latents", required_argument, 0, INIT}, {"dump", required_argument, 0, DUMP}, {"json", no_argument, 0, JSON},
     {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   int ch;
@@ -123,6 +148,10 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     case SHEET: o->sheet = optarg; break;
     case BACKEND: o->backend = optarg; break;
     case THREADS: if (parse_int(optarg, 1, 1024, &o->threads)) return bad_option("threads", optarg, "want 1..1024"); break;
+    case SHARDS: if (parse_int(optarg, 1, 64, &o->shards)) return bad_option("shards", optarg, "want 1..64"); break;
+    case DEVICES:
+      if (parse_devices(optarg, o->devices, &o->ndevices)) return bad_option("devices", optarg, "want CUDA device numbers, e.g. 0,1");
+      break;
     case VARIANT: o->variant = optarg; break;
     case INIT: o->init_latents = optarg; break;
     case DUMP: o->dump = optarg; break;
@@ -138,6 +167,16 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     return 2;
   }
   if (strlen(argv[optind]) > FR_JOB_PROMPT_MAX) return bad_option("prompt", "...", "at most 2000 bytes");
+  if (o->ndevices && o->shards > 1) return bad_option("shards", "with --devices", "give one or the other");
+  if (o->ndevices && !fr_comm_nccl_available()) {
+    fprintf(stderr, "fractal-gen: --devices needs NCCL, which this build does not have (build with the CUDA toolkit's NCCL)\n");
+    return 2;
+  }
+  if ((o->ndevices || o->shards > 1) && o->dump) {
+    fprintf(stderr, "fractal-gen: --dump writes the tokens and text embeddings, which a sharded run does not keep; "
+                    "dump an unsharded run (its bits are the same)\n");
+    return 2;
+  }
   snprintf(o->job.prompt, sizeof o->job.prompt, "%s", argv[optind]);
   return 0;
 }
@@ -236,7 +275,12 @@ int main(int argc, char **argv)
   }
   fr_backend *be;
   fr_model *m;
+  if (o.ndevices) o.backend = "cpu"; /* the model is read here for its facts; each device loads its own */
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) return die("backend");
+  if (o.shards > 1 && fr_backend_device(be) != FR_DEVICE_CPU) {
+    fprintf(stderr, "fractal-gen: --shards splits a job over CPU ranks (use --backend cpu); for GPUs use --devices\n");
+    return 2;
+  }
   fr_model_options mo = {o.variant};
   if (fr_model_load(o.model, be, &mo, &m) != FR_OK) return die("loading the model");
   fr_model_info info;
@@ -277,7 +321,20 @@ int main(int argc, char **argv)
             info.digest_hex, o.job.frames, o.job.width, o.job.height, o.job.steps, fr_scheduler_name(o.job.scheduler),
             (unsigned long long)o.job.seed);
   fr_result r;
-  if (fr_generate(m, &o.job, 1, &ro, &r) != FR_OK) return die("generation");
+  fr_shard_stats ss;
+  fr_status gst;
+  if (o.ndevices) {
+    fr_model_free(m), m = NULL;
+    gst = fr_generate_devices(o.model, &mo, o.devices, o.ndevices, &o.job, &ro, &r, &ss);
+  } else if (o.shards > 1) {
+    gst = fr_generate_sharded(m, &o.job, o.shards, o.threads, &ro, &r, &ss);
+  } else {
+    gst = fr_generate(m, &o.job, 1, &ro, &r);
+  }
+  if (gst != FR_OK) return die("generation");
+  if (!o.quiet && (o.ndevices || o.shards > 1))
+    fprintf(stderr, "fractal-gen: %d ranks (%d guidance x %d frame), %.2f MiB exchanged in %llu collectives\n", ss.ranks,
+            ss.guidance_ranks, ss.frame_ranks, (double)ss.sent_bytes / 1048576.0, (unsigned long long)ss.collectives);
   free(init);
   if (d.st != FR_OK) return die("--dump");
   if (o.dump) {

@@ -23,6 +23,18 @@ fr_status fr_comm_local(fr_comm **out);
  * copied from the sender into a queue per (sender, receiver) pair and out again by the receiver; no rank
  * reads another's memory. Free each rank's communicator (from its thread or after joining). */
 fr_status fr_comm_threads(int n, fr_comm **ranks);
+/* NCCL, one rank per GPU (where the build found the CUDA toolkit's NCCL; fr_comm_nccl_available says).
+ * Buffers are device memory of the rank's GPU. One process driving n GPUs: fr_comm_nccl_group makes the
+ * n communicators together; rank r runs on devices[r] and is used only by the thread that drives it.
+ * One process per GPU: one process calls fr_comm_nccl_id and hands the id to the others out of band (a
+ * file, the environment, the job's launcher); each then calls fr_comm_nccl_rank with its rank and
+ * device. Collectives are NCCL point-to-point sends and receives in one group, never a reduction; the
+ * byte counts come from the plan, which every rank computes alike (NCCL cannot check them). */
+#define FR_NCCL_ID_BYTES 128
+int fr_comm_nccl_available(void);
+fr_status fr_comm_nccl_group(int n, const int *devices, fr_comm **ranks);
+fr_status fr_comm_nccl_id(unsigned char id[FR_NCCL_ID_BYTES]);
+fr_status fr_comm_nccl_rank(const unsigned char id[FR_NCCL_ID_BYTES], int n, int rank, int device, fr_comm **out);
 void fr_comm_free(fr_comm *c);
 
 int fr_comm_rank(const fr_comm *c);

@@ -100,6 +100,10 @@ fr_status fr_generate_sharded(fr_model *m, const fr_job *job, int ranks, int thr
                               fr_result *result, fr_shard_stats *stats);
 /* The plan alone: the dry run of every rank (no computation, any model size), counting the traffic. */
 fr_status fr_plan_sharded(fr_model *m, const fr_job *job, int ranks, fr_shard_stats *stats);
+/* Runs one job on CUDA devices devices[0..n), one rank each, with the nccl communicator: every rank loads
+ * the model from model_dir onto its device. FR_EUNSUPPORTED where the build has no NCCL. */
+fr_status fr_generate_devices(const char *model_dir, const fr_model_options *mo, const int *devices, int ndevices,
+                              const fr_job *job, const fr_run_options *opts, fr_result *result, fr_shard_stats *stats);
 
 /* Recomputes step `step` (0-based) of a job from the latent entering it, x_in ([1, C, F, h, w], host).
  * A DPM-Solver++ step of second order also needs the latent entering the previous step (x_prev);
