@@ -26,6 +26,7 @@ static const option_def options[] = {
   {"model", T_STR, "", 0, 0, S(model), "diffusers-layout model folder to serve; required"},
   {"backend", T_STR, "auto", 0, 0, S(backend), "auto, cpu, cuda or cuda:N"},
   {"devices", T_STR, "", 0, 0, S(devices), "prover: comma-separated backends, a worker and a model copy each (default: backend)"},
+  {"shards", T_INT, "1", 1, 64, S(shards), "prover: CPU ranks one job is split over (same bits, lower latency; jobs then run unbatched)"},
   {"variant", T_STR, "", 0, 0, S(variant), "weight files to load: \"\" (full precision if present) or fp16"},
   {"threads", T_INT, "0", 0, 1024, S(threads), "CPU threads for the backend (0: all cores)"},
   {"allow_unregistered", T_BOOL, "false", 0, 1, S(allow_unregistered), "accept senders not in the registry (logged loudly)"},

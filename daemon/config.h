@@ -14,6 +14,7 @@ typedef struct fractald_config {
   char model[1024];
   char backend[32];
   char devices[512];
+  int shards;
   char variant[16];
   int threads;
   int allow_unregistered;

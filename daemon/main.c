@@ -57,6 +57,10 @@ static int start(node *n)
         n->info.weight_tensors, fr_backend_name(d->be), mono_s() - t0);
   }
   if (!n->ndev) return LOG(LOG_ERROR, "no device"), -1;
+  for (int d = 0; n->cfg.shards > 1 && d < n->ndev; d++)
+    if (fr_backend_device(n->dev[d].be) != FR_DEVICE_CPU)
+      return LOG(LOG_ERROR, "shards = %d splits jobs over CPU ranks, but device %s is a GPU (the prover does not yet "
+                            "split jobs over GPUs; see README, \"Sharding\")", n->cfg.shards, fr_backend_name(n->dev[d].be)), -1;
   return 0;
 }
 

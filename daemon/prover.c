@@ -129,6 +129,24 @@ static int compatible(const fr_job *a, const fr_job *b)
   return a->frames == b->frames && a->height == b->height && a->width == b->width;
 }
 
+/* Sharded provers run jobs one at a time (one job already uses every rank). */
+static int max_batch(const node *n) { return n->cfg.shards > 1 ? 1 : n->cfg.max_batch; }
+
+/* The most ranks, up to `shards`, that the job's frames allow (every rank needs a frame of its half). */
+static int ranks_for(const fr_job *job, int shards)
+{
+  for (int r = shards; r > 1; r--)
+    if ((job->guidance > 1.0f && r % 2 == 0 ? r / 2 : r) <= job->frames) return r;
+  return 1;
+}
+
+static fr_status run_jobs(node *n, device *dev, const fr_job *jobs, int nb, const fr_run_options *ro, fr_result *res)
+{
+  int ranks = nb == 1 ? ranks_for(&jobs[0], n->cfg.shards) : 1;
+  if (ranks > 1) return fr_generate_sharded(dev->model, &jobs[0], ranks, n->cfg.threads, ro, res, NULL);
+  return fr_generate(dev->model, jobs, nb, ro, res);
+}
+
 typedef struct worker_arg {
   node *n;
   int dev;
@@ -153,7 +171,7 @@ static void *worker_main(void *arg)
     batch[nb++] = p->queue[0];
     int keep = 0;
     for (int i = 1; i < p->count; i++) { /* the oldest job, and younger ones of its size */
-      if (nb < n->cfg.max_batch && compatible(&p->queue[i]->job, &batch[0]->job)) batch[nb++] = p->queue[i];
+      if (nb < max_batch(n) && compatible(&p->queue[i]->job, &batch[0]->job)) batch[nb++] = p->queue[i];
       else p->queue[keep++] = p->queue[i];
     }
     p->count = keep;
@@ -169,7 +187,7 @@ static void *worker_main(void *arg)
     fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
     fr_run_options ro = {&obs, NULL, 0};
     double t0 = mono_s();
-    fr_status st = simulate_oom ? fr_fail(FR_ENOMEM, "simulated (fault_oom_batches)") : fr_generate(dev->model, jobs, nb, &ro, res);
+    fr_status st = simulate_oom ? fr_fail(FR_ENOMEM, "simulated (fault_oom_batches)") : run_jobs(n, dev, jobs, nb, &ro, res);
     double busy = mono_s() - t0;
     const char *err = st == FR_OK ? "" : fr_last_error();
     metrics_busy(&n->metrics, wa.dev, busy);
@@ -225,7 +243,7 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
   j->t_queued = mono_s();
   pthread_mutex_lock(&p->mu);
   if (p->count >= p->cap) {
-    int wait = (int)ceil((p->avg_job_s > 0 ? p->avg_job_s : 1.0) * (p->count + 1) / (n->cfg.max_batch * n->ndev));
+    int wait = (int)ceil((p->avg_job_s > 0 ? p->avg_job_s : 1.0) * (p->count + 1) / (max_batch(n) * n->ndev));
     pthread_mutex_unlock(&p->mu);
     char retry[32];
     snprintf(retry, sizeof retry, "%d", wait < 1 ? 1 : wait);
@@ -364,8 +382,10 @@ static void info(node *n, const http_request *req, http_response *resp)
   if (body)
     snprintf(body, len,
              "{\"hotkey\":\"%s\",\"role\":\"prover\",\"model\":\"%s\",\"numerics\":\"%s\",\"devices\":[%s],"
-             "\"queue_depth\":%d,\"queue_capacity\":%d,\"max_batch\":%d,\"version\":\"%s\"}",
-             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, devs, depth, n->cfg.queue_size, n->cfg.max_batch, VERSION);
+             "\"device_count\":%d,\"shards\":%d,\"queue_depth\":%d,\"queue_capacity\":%d,\"max_batch\":%d,"
+             "\"version\":\"%s\"}",
+             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, devs, n->ndev, n->cfg.shards, depth, n->cfg.queue_size,
+             max_batch(n), VERSION);
   http_json(resp, 200, body);
 }
 

@@ -161,6 +161,10 @@ fr_tensor fr_rows(const fr_tensor *t, int64_t first, int64_t count)
   fr_tensor v = *t;
   int64_t row = fr_tensor_numel(t) / (t->shape[0] ? t->shape[0] : 1);
   v.shape[0] = count;
+  if (first < 0 || count < 0 || first + count > t->shape[0]) { /* a bug: the op that gets it says "no data" */
+    v.data = NULL;
+    return v;
+  }
   v.data = (unsigned char *)t->data + (size_t)(first * row) * fr_dtype_size(t->dtype);
   return v;
 }

@@ -50,7 +50,7 @@ fr_tensor fr_view(const fr_tensor *t, int ndim, const int64_t *shape);
 fr_tensor fr_view4(const fr_tensor *t, int64_t a, int64_t b, int64_t c, int64_t d);
 fr_tensor fr_view3(const fr_tensor *t, int64_t a, int64_t b, int64_t c);
 fr_tensor fr_view2(const fr_tensor *t, int64_t a, int64_t b);
-/* Rows [first, first + count) of t along dim 0, as a view. */
+/* Rows [first, first + count) of t along dim 0, as a view (with no data, which every op refuses, when out of range). */
 fr_tensor fr_rows(const fr_tensor *t, int64_t first, int64_t count);
 
 #endif

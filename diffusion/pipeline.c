@@ -17,7 +17,7 @@ typedef struct job_state {
   fr_sched_config sched;
   fr_sched_plan plan;
   int cfg;      /* classifier-free guidance: rows [uncond, cond] */
-  int rows;     /* 2 with guidance, else 1 */
+  int rows;     /* UNet rows: 2 with guidance, else 1 (1 on a guidance-parallel rank) */
   int text_row; /* first row in the text embeddings */
   fr_tensor x, eps, m_prev, m_cur;
 } job_state;
@@ -498,7 +498,8 @@ fr_status fr_run_rank(fr_model *m, fr_backend *be, const fr_job *job, const fr_s
   memset(res, 0, sizeof *res);
   FR_TRY(job_setup(m, job, &js));
   int scale = fr_vae_scale(&m->vae.cfg);
-  b.m = m, b.js = &js, b.n = 1, b.rows = guide ? 1 : js.rows, b.half = guide ? half : -1;
+  if (guide) js.rows = 1; /* this rank's half only */
+  b.m = m, b.js = &js, b.n = 1, b.rows = js.rows, b.half = guide ? half : -1;
   b.ch = m->unet.cfg.in_channels, b.frames_total = job->frames, b.lh = job->height / scale, b.lw = job->width / scale;
   b.shard = sh, b.guide = guide;
   b.frames = sh ? fr_shard_local(sh) : job->frames;

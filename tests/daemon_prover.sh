@@ -200,6 +200,22 @@ print(all(x['digest']==r['digest'] for x in a))")
 curl -s "$URL/metrics" | grep -c 'fractal_device_busy_seconds_total{device="[01]"' | grep -q 2 && ok "busy time per device in /metrics" || bad "per-device metrics"
 kill -TERM "$PID"; wait "$PID" 2>/dev/null
 
+# one job split over 3 CPU ranks (threads communicator): the same bits; a 1-frame job runs on fewer ranks
+start sharded --shards 3 --threads 2
+info=$(call GET /v1/info 2>/dev/null)
+printf '%s' "$info" | grep -q '"device_count":1,"shards":3,' && printf '%s' "$info" | grep -q '"max_batch":1,' &&
+  ok "/v1/info: 1 device, 3 shards, unbatched" || bad "sharded info: $info"
+call -d "$JOB" POST /v1/challenge > shard.json 2>/dev/null
+call -d '{"job_id":"one","prompt":"q","seed":3,"steps":2,"frames":1}' POST /v1/challenge > shard1.json 2>/dev/null
+same=$(python3 -c "
+import json
+a=json.load(open('shard.json')); r=json.load(open('res.json')); b=json.load(open('shard1.json'))
+print(a['digest']==r['digest'] and a['step_hashes']==r['step_hashes'] and len(b['digest'])==32)")
+[ "$same" = True ] && ok "sharded prover: the same digest and step hashes; a 1-frame job is answered" || bad "sharded: $same $(cat shard.json shard1.json)"
+kill -TERM "$PID"; wait "$PID" 2>/dev/null
+"$bin/fractald" --key prover.key --registry registry.json --model tiny --backend cuda --shards 2 --listen 127.0.0.1:0 > gpushard.log 2>&1
+grep -qE "shards = 2 splits jobs over CPU ranks|device cuda: " gpushard.log && ok "shards with a GPU device is refused at start" || bad "gpu shards: $(cat gpushard.log)"
+
 # an out-of-memory device answers 503 and the prover carries on
 start oom --fault_oom_batches 1
 expect_status 503 out_of_memory "device out of memory" -k verifier.key -p "$P" -d "$JOB" "$URL" POST /v1/challenge
