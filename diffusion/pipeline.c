@@ -327,15 +327,27 @@ static fr_status to_host(fr_exec *ex, batch *b, const fr_tensor *t, float *host)
 /* This rank fills the result: always unsharded; sharded, the first frame rank of the first half. */
 static int result_rank(const batch *b) { return !sharded(b) ? b->half <= 0 : b->shard->rank == 0 && b->half <= 0; }
 
-/* Decodes a sharded job's final latent: each rank of the first (or only) guidance half decodes its own
- * frames; the images are gathered on the first rank, which makes the uint8 frames. */
-static fr_status decode_sharded(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32)
+/* Moves `bytes` at `send` of this rank to `recv` (at byte `at`) of rank `to` in c, as one all-to-all. */
+static fr_status send_to(fr_exec *ex, fr_comm *c, int to, const fr_tensor *send, size_t bytes, fr_tensor *recv,
+                         const size_t *rcounts, const size_t *rdispls)
 {
-  const fr_shard *sh = b->shard;
-  if (b->half == 1) return FR_OK;
+  size_t sc[FR_SHARD_MAX] = {0}, sd[FR_SHARD_MAX] = {0};
+  sc[to] = bytes;
+  if (ex->dry) return fr_comm_alltoallv(c, NULL, sc, sd, NULL, rcounts, rdispls);
+  return fr_comm_alltoallv(c, send->data, sc, sd, recv->data, rcounts, rdispls);
+}
+
+/* Decodes the final latent of a job split over ranks. Each frame rank's frames are decoded by its two
+ * guidance halves (the first half of them by half 0, the rest by half 1, which sends them to its
+ * partner), or by the rank alone; then the frame ranks send their images to the first, which makes the
+ * uint8 frames. */
+static fr_status decode_split(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32)
+{
+  const fr_shard *sh = sharded(b) ? b->shard : NULL;
   fr_model *m = b->m;
   int64_t fl = b->frames, scale = fr_vae_scale(&m->vae.cfg), hh = b->lh * scale, ww = b->lw * scale;
-  int64_t oc = m->vae.cfg.out_channels, per = oc * hh * ww;
+  int64_t oc = m->vae.cfg.out_channels, per = oc * hh * ww, split = b->guide ? (fl + 1) / 2 : fl;
+  int64_t f0 = b->half == 1 ? split : 0, f1 = b->half == 1 ? fl : split; /* the frames this rank decodes */
   fr_tensor z, zf, imgs, all;
   static const int to_frames[5] = {0, 2, 1, 3, 4};
   FR_TRY(fr_alloc_like(ex, &s->x, b->ch, &z));
@@ -344,26 +356,36 @@ static fr_status decode_sharded(fr_exec *ex, batch *b, job_state *s, uint8_t *fr
   FR_TRY(fr_exec_alloc(ex, &zf, 5, zs));
   FR_TRY(FR_RUN(ex, fr_permute(ex->be, &z, to_frames, &zf)));
   fr_exec_free(ex, &z);
-  FR_TRY(fr_exec_alloc4(ex, &imgs, fl, oc, hh, ww));
-  for (int64_t i = 0; i < fl; i++) {
-    fr_tensor zi = fr_view4(&zf, fl, b->ch, b->lh, b->lw), img = fr_rows(&imgs, i, 1);
+  int64_t rows = b->half == 1 ? fl - split : fl; /* half 0 keeps room for its partner's frames */
+  FR_TRY(fr_exec_alloc4(ex, &imgs, rows > 0 ? rows : 1, oc, hh, ww));
+  for (int64_t i = f0; i < f1; i++) {
+    fr_tensor zi = fr_view4(&zf, fl, b->ch, b->lh, b->lw), img = fr_rows(&imgs, i - f0, 1);
     zi = fr_rows(&zi, i, 1);
     FR_TRY(fr_vae_decode(ex, &m->vae, &zi, &img));
   }
   fr_exec_free(ex, &zf);
-  size_t sc[FR_SHARD_MAX] = {0}, sd[FR_SHARD_MAX] = {0}, rc[FR_SHARD_MAX] = {0}, rd[FR_SHARD_MAX] = {0}, at = 0;
-  sc[0] = (size_t)(fl * per) * 4; /* everything to the first rank */
-  for (int p = 0; sh->rank == 0 && p < sh->ranks; p++)
-    rc[p] = (size_t)((sh->start[p + 1] - sh->start[p]) * per) * 4, rd[p] = at, at += rc[p];
-  FR_TRY(fr_exec_alloc4(ex, &all, sh->rank == 0 ? b->frames_total : 1, oc, hh, ww));
-  fr_status st = ex->dry ? fr_comm_alltoallv(sh->comm, NULL, sc, sd, NULL, rc, rd)
-                         : fr_comm_alltoallv(sh->comm, imgs.data, sc, sd, all.data, rc, rd);
-  float *host = ex->dry || sh->rank != 0 ? NULL : (float *)malloc(sizeof(float) * (size_t)(b->frames_total * per));
-  if (st == FR_OK && !ex->dry && sh->rank == 0) st = host ? fr_tensor_download(ex->be, &all, host) : fr_fail(FR_ENOMEM, "out of memory");
+  fr_status st = FR_OK;
+  if (b->guide) { /* the second half's frames to the first */
+    size_t bytes = (size_t)((fl - split) * per) * 4, rc[2] = {0, b->half == 0 ? bytes : 0}, rd[2] = {0, (size_t)(split * per) * 4};
+    st = send_to(ex, b->guide, 0, &imgs, b->half == 1 ? bytes : 0, &imgs, rc, rd);
+  }
+  if (st != FR_OK || b->half == 1) return fr_exec_free(ex, &imgs), st;
+  all = imgs;
+  if (sh) { /* every frame rank's images to the first */
+    size_t rc[FR_SHARD_MAX] = {0}, rd[FR_SHARD_MAX] = {0}, at = 0;
+    for (int p = 0; sh->rank == 0 && p < sh->ranks; p++)
+      rc[p] = (size_t)((sh->start[p + 1] - sh->start[p]) * per) * 4, rd[p] = at, at += rc[p];
+    FR_TRY(fr_exec_alloc4(ex, &all, sh->rank == 0 ? b->frames_total : 1, oc, hh, ww));
+    st = send_to(ex, sh->comm, 0, &imgs, (size_t)(fl * per) * 4, &all, rc, rd);
+  }
+  int first = !sh || sh->rank == 0;
+  float *host = ex->dry || !first ? NULL : (float *)malloc(sizeof(float) * (size_t)(b->frames_total * per));
+  if (st == FR_OK && !ex->dry && first) st = host ? fr_tensor_download(ex->be, &all, host) : fr_fail(FR_ENOMEM, "out of memory");
   for (int64_t i = 0; st == FR_OK && host && i < b->frames_total; i++)
     store_frame(host + i * per, oc, hh * ww, i, frames, frames_f32);
   free(host);
-  fr_exec_free(ex, &all), fr_exec_free(ex, &imgs);
+  if (sh) fr_exec_free(ex, &all);
+  fr_exec_free(ex, &imgs);
   return st;
 }
 
@@ -417,8 +439,8 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
   for (int i = 0; i < b->n; i++) {
     fr_result *r = &res[i];
     double d0 = now_ms();
-    FR_TRY(sharded(b) ? decode_sharded(ex, b, &b->js[i], r->frames, r->frames_f32)
-                      : b->half == 1 ? FR_OK : decode(ex, b, &b->js[i], r->frames, r->frames_f32));
+    FR_TRY(sharded(b) || b->guide ? decode_split(ex, b, &b->js[i], r->frames, r->frames_f32)
+                                  : decode(ex, b, &b->js[i], r->frames, r->frames_f32));
     r->timing.decode_ms = now_ms() - d0;
     if (ex->dry || !result_rank(b)) continue;
     size_t frame_bytes = (size_t)r->job.height * (size_t)r->job.width * 3;

@@ -20,6 +20,8 @@ typedef struct bench_opts {
   fr_scheduler scheduler;
   int verify;
   double decode_p;
+  const char *shards; /* "1,2,4": rank counts to compare */
+  int plan_only;
 } bench_opts;
 
 typedef struct op_case {
@@ -183,6 +185,9 @@ static void usage(FILE *f)
              "      --verify         with -m: also time a verifier's spot check of every step and of the\n"
              "                       decode, and report a spot check's cost as a fraction of the job\n"
              "      --decode-p P     the chance a spot check also checks the decode (default 0.1)\n"
+             "      --shards LIST    with -m: one job split over each rank count in LIST (e.g. 1,2,4; CPU threads\n"
+             "                       communicator): traffic per step from the plan, time and speed-up, digests\n"
+             "      --plan-only      with --shards: only the plan's traffic (any model size, no computation)\n"
              "      --json           one JSON object per op instead of a table\n"
              "  -h, --help           this text\n");
 }
@@ -312,9 +317,87 @@ static int bench_model(const bench_opts *o, fr_backend *be)
   return 0;
 }
 
+/* Bytes all ranks send each other: per denoising step (the plan for steps + 1 minus the plan for steps)
+ * and once per job (the rest: the first latent gathers, the decoded frames). */
+static void plan_traffic(fr_model *m, const fr_job *j, int ranks, fr_shard_stats *st, double *per_step, double *once)
+{
+  fr_job j1 = *j;
+  fr_shard_stats s1;
+  j1.steps = j->steps + 1;
+  if (fr_plan_sharded(m, j, ranks, st) != FR_OK || fr_plan_sharded(m, &j1, ranks, &s1) != FR_OK) die("plan");
+  *per_step = (double)(s1.planned_bytes - st->planned_bytes);
+  *once = (double)st->planned_bytes - j->steps * *per_step;
+}
+
+/* One job over 1..N ranks of the threads communicator: the plan's traffic and, unless plan_only, the
+ * time (median of repeat), the speed-up over one rank and the digest (which must not change). */
+static int bench_shards(const bench_opts *o, fr_backend *be)
+{
+  fr_model *m;
+  if (fr_model_load(o->model, be, NULL, &m) != FR_OK) die("loading the model");
+  fr_model_info info;
+  fr_model_get_info(m, &info);
+  fr_job j;
+  fr_job_init(&j);
+  snprintf(j.prompt, sizeof j.prompt, "a timelapse of clouds over a mountain lake");
+  j.steps = o->steps, j.frames = o->frames, j.scheduler = o->scheduler;
+  j.height = o->height ? o->height : info.default_height;
+  j.width = o->width ? o->width : info.default_width;
+  if (!o->json)
+    printf("model %s on %s (%d threads in all); job: %d frames %dx%d, %d %s steps, guidance 9\n"
+           "%6s %12s %14s %12s %12s %10s %9s  %s\n",
+           info.digest_hex, fr_backend_name(be), fr_backend_threads(be), j.frames, j.width, j.height, j.steps,
+           fr_scheduler_name(j.scheduler), "ranks", "guid x frame", "MiB per step", "MiB once", "colls/step",
+           o->plan_only ? "" : "ms", o->plan_only ? "" : "speed-up", o->plan_only ? "" : "digest");
+  double base_ms = 0;
+  char base_hex[33] = "";
+  char list[256];
+  snprintf(list, sizeof list, "%s", o->shards);
+  for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    int ranks = atoi(tok);
+    fr_shard_stats st;
+    double per_step, once;
+    plan_traffic(m, &j, ranks, &st, &per_step, &once);
+    fr_job j1 = j;
+    fr_shard_stats s1;
+    j1.steps = j.steps + 1;
+    if (fr_plan_sharded(m, &j1, ranks, &s1) != FR_OK) die("plan");
+    double colls = (double)(s1.collectives - st.collectives); /* summed over the ranks */
+    double ms = 0;
+    char hex[33] = "";
+    if (!o->plan_only) {
+      double t[1000];
+      for (int r = 0; r < o->repeat; r++) {
+        fr_result res;
+        double t0 = now_s();
+        if (fr_generate_sharded(m, &j, ranks, o->threads, NULL, &res, NULL) != FR_OK) die("sharded generation");
+        t[r] = (now_s() - t0) * 1e3;
+        fr_hash_hex(res.digest, hex);
+        fr_result_free(&res);
+      }
+      qsort(t, (size_t)o->repeat, sizeof(double), cmp_double);
+      ms = t[o->repeat / 2];
+      if (!base_ms) base_ms = ms, memcpy(base_hex, hex, sizeof hex);
+    }
+    const char *same = o->plan_only ? "" : strcmp(hex, base_hex) ? "DIFFERENT" : "same";
+    if (o->json)
+      printf("{\"ranks\":%d,\"guidance_ranks\":%d,\"frame_ranks\":%d,\"bytes_per_step\":%.0f,\"bytes_once\":%.0f,"
+             "\"collectives_per_step\":%.0f,\"ms\":%.1f,\"speedup\":%.3f,\"digest\":\"%s\"}\n",
+             ranks, st.guidance_ranks, st.frame_ranks, per_step, once, colls, ms, ms > 0 ? base_ms / ms : 0, hex);
+    else if (o->plan_only)
+      printf("%6d %8d x %-3d %14.2f %12.2f %12.0f\n", ranks, st.guidance_ranks, st.frame_ranks, per_step / 1048576.0,
+             once / 1048576.0, colls);
+    else
+      printf("%6d %8d x %-3d %14.2f %12.2f %12.0f %10.1f %9.2f  %s %s\n", ranks, st.guidance_ranks, st.frame_ranks,
+             per_step / 1048576.0, once / 1048576.0, colls, ms, base_ms / ms, hex, same);
+  }
+  fr_model_free(m);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
-  bench_opts o = {"auto", NULL, NULL, 0, 5, 2, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1};
+  bench_opts o = {"auto", NULL, NULL, 0, 5, 2, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1, NULL, 0};
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"images", required_argument, 0, 'n'},  {"repeat", required_argument, 0, 'r'},
@@ -324,6 +407,7 @@ int main(int argc, char **argv)
     {"frames", required_argument, 0, 2},    {"height", required_argument, 0, 3},
     {"width", required_argument, 0, 4},     {"scheduler", required_argument, 0, 5},
     {"verify", no_argument, 0, 6},          {"decode-p", required_argument, 0, 7},
+    {"shards", required_argument, 0, 8},    {"plan-only", no_argument, 0, 9},
     {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "b:t:n:r:o:m:h", longopts, NULL)) != -1) {
@@ -339,6 +423,8 @@ int main(int argc, char **argv)
       break;
     case 6: o.verify = 1; break;
     case 7: o.decode_p = atof(optarg); break;
+    case 8: o.shards = optarg; break;
+    case 9: o.plan_only = 1; break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = atoi(optarg); break;
     case 'n': o.images = atoi(optarg); break;
@@ -352,14 +438,15 @@ int main(int argc, char **argv)
   }
   if (optind != argc || o.images < 1 || o.images > 4096 || o.repeat < 1 || o.repeat > 1000 || o.threads < 0 ||
       o.steps < 1 || o.steps > 200 || o.frames < 1 || o.frames > 64 || o.height % 8 || o.width % 8 ||
-      !(o.decode_p >= 0 && o.decode_p <= 1) || (o.verify && !o.model)) {
+      !(o.decode_p >= 0 && o.decode_p <= 1) || (o.verify && !o.model) || (o.shards && !o.model) ||
+      (o.plan_only && !o.shards)) {
     usage(stderr);
     return 2;
   }
   fr_backend *be;
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) die("backend");
   if (o.model) {
-    int rc = bench_model(&o, be);
+    int rc = o.shards ? bench_shards(&o, be) : bench_model(&o, be);
     fr_backend_close(be);
     return rc;
   }

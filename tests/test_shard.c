@@ -55,7 +55,18 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
       }
       fr_result_free(&one);
     }
+  /* one frame with guidance: the second half decodes nothing and sends nothing */
   fr_job j;
+  fr_job_init(&j);
+  snprintf(j.prompt, sizeof j.prompt, "one frame");
+  j.frames = 1, j.steps = 2, j.height = j.width = info.default_height / 2, j.guidance = 9.0f;
+  fr_result one, two;
+  fr_shard_stats st;
+  CHECK_OK(fr_generate(m, &j, 1, NULL, &one));
+  CHECK_OK(fr_generate_sharded(m, &j, 2, 2, NULL, &two, &st));
+  int k = -1;
+  CHECK(st.guidance_ranks == 2 && same(&one, &two, &k), "%s: 1 frame on 2 guidance ranks differs (first step %d)", preset, k);
+  fr_result_free(&one), fr_result_free(&two);
   fr_job_init(&j);
   snprintf(j.prompt, sizeof j.prompt, "x");
   j.frames = 2, j.steps = 1, j.height = j.width = info.default_height / 2, j.guidance = 1.0f;
