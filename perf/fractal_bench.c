@@ -22,6 +22,7 @@ typedef struct bench_opts {
   double decode_p;
   const char *shards; /* "1,2,4": rank counts to compare */
   int plan_only;
+  double guidance;
 } bench_opts;
 
 typedef struct op_case {
@@ -188,6 +189,7 @@ static void usage(FILE *f)
              "      --shards LIST    with -m: one job split over each rank count in LIST (e.g. 1,2,4; CPU threads\n"
              "                       communicator): traffic per step from the plan, time and speed-up, digests\n"
              "      --plan-only      with --shards: only the plan's traffic (any model size, no computation)\n"
+             "      --guidance G     with --shards: the job's guidance scale (default 9; <= 1: no guidance halves)\n"
              "      --json           one JSON object per op instead of a table\n"
              "  -h, --help           this text\n");
 }
@@ -340,14 +342,14 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
   fr_job j;
   fr_job_init(&j);
   snprintf(j.prompt, sizeof j.prompt, "a timelapse of clouds over a mountain lake");
-  j.steps = o->steps, j.frames = o->frames, j.scheduler = o->scheduler;
+  j.steps = o->steps, j.frames = o->frames, j.scheduler = o->scheduler, j.guidance = (float)o->guidance;
   j.height = o->height ? o->height : info.default_height;
   j.width = o->width ? o->width : info.default_width;
   if (!o->json)
-    printf("model %s on %s (%d threads in all); job: %d frames %dx%d, %d %s steps, guidance 9\n"
+    printf("model %s on %s (%d threads in all); job: %d frames %dx%d, %d %s steps, guidance %g\n"
            "%6s %12s %14s %12s %12s %10s %9s  %s\n",
            info.digest_hex, fr_backend_name(be), fr_backend_threads(be), j.frames, j.width, j.height, j.steps,
-           fr_scheduler_name(j.scheduler), "ranks", "guid x frame", "MiB per step", "MiB once", "colls/step",
+           fr_scheduler_name(j.scheduler), o->guidance, "ranks", "guid x frame", "MiB per step", "MiB once", "colls/step",
            o->plan_only ? "" : "ms", o->plan_only ? "" : "speed-up", o->plan_only ? "" : "digest");
   double base_ms = 0;
   char base_hex[33] = "";
@@ -397,7 +399,7 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
 
 int main(int argc, char **argv)
 {
-  bench_opts o = {"auto", NULL, NULL, 0, 5, 2, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1, NULL, 0};
+  bench_opts o = {"auto", NULL, NULL, 0, 5, 2, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1, NULL, 0, 9.0};
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"images", required_argument, 0, 'n'},  {"repeat", required_argument, 0, 'r'},
@@ -408,6 +410,7 @@ int main(int argc, char **argv)
     {"width", required_argument, 0, 4},     {"scheduler", required_argument, 0, 5},
     {"verify", no_argument, 0, 6},          {"decode-p", required_argument, 0, 7},
     {"shards", required_argument, 0, 8},    {"plan-only", no_argument, 0, 9},
+    {"guidance", required_argument, 0, 10},
     {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "b:t:n:r:o:m:h", longopts, NULL)) != -1) {
@@ -425,6 +428,7 @@ int main(int argc, char **argv)
     case 7: o.decode_p = atof(optarg); break;
     case 8: o.shards = optarg; break;
     case 9: o.plan_only = 1; break;
+    case 10: o.guidance = atof(optarg); break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = atoi(optarg); break;
     case 'n': o.images = atoi(optarg); break;
@@ -439,7 +443,7 @@ int main(int argc, char **argv)
   if (optind != argc || o.images < 1 || o.images > 4096 || o.repeat < 1 || o.repeat > 1000 || o.threads < 0 ||
       o.steps < 1 || o.steps > 200 || o.frames < 1 || o.frames > 64 || o.height % 8 || o.width % 8 ||
       !(o.decode_p >= 0 && o.decode_p <= 1) || (o.verify && !o.model) || (o.shards && !o.model) ||
-      (o.plan_only && !o.shards)) {
+      (o.plan_only && !o.shards) || !(o.guidance >= 0 && o.guidance <= 50)) {
     usage(stderr);
     return 2;
   }
