@@ -65,8 +65,8 @@ fr_status fr_group_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gam
                         int frames, float eps, fr_act act, fr_tensor *y);
 
 /* GroupNorm in pieces, for ranks that hold some frames each and combine statistics across ranks
- * (docs/numerics.md, "Sharding"): out[n, g] is the canonical sum over sample n's group-g block of x when
- * mean is NULL, else of (x - mean[n, g])^2. x [N, C, ...], mean and out [N, groups]. */
+ * (docs/pipeline.md, "Sharding one job over ranks"): out[n, g] is the canonical sum over sample n's
+ * group-g block of x when mean is NULL, else of (x - mean[n, g])^2. x [N, C, ...], mean and out [N, groups]. */
 fr_status fr_group_norm_partials(fr_backend *be, const fr_tensor *x, int groups, const fr_tensor *mean, fr_tensor *out);
 /* y = GroupNorm of x with given statistics mean[n, g] and rstd[n, g] ([N, groups]), the same element
  * formula as fr_group_norm, then act (none or SiLU). */
