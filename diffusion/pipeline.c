@@ -8,34 +8,7 @@
 #include <time.h>
 
 #include "fractal/defs.h"
-#include "model.h"
-
-#define MAX_BATCH 64
-
-typedef struct job_state {
-  const fr_job *job;
-  fr_sched_config sched;
-  fr_sched_plan plan;
-  int cfg;      /* classifier-free guidance: rows [uncond, cond] */
-  int rows;     /* UNet rows: 2 with guidance, else 1 (1 on a guidance-parallel rank) */
-  int text_row; /* first row in the text embeddings */
-  fr_tensor x, eps, m_prev, m_cur;
-} job_state;
-
-typedef struct batch {
-  fr_model *m;
-  job_state *js;
-  int n, rows;
-  int64_t frames, lh, lw, ch; /* latent shape [1, ch, frames, lh, lw] */
-  int32_t *ids;
-  fr_tensor text;             /* [rows, L, D] */
-  fr_tensor sample, out, tb;  /* per step, sized for all rows */
-  /* sharded runs (one job): frames holds this rank's frames, frames_total the video's */
-  const fr_shard *shard; /* the ranks splitting the frames (NULL: not sharded) */
-  fr_comm *guide;        /* the two ranks holding the guidance halves of these frames, or NULL */
-  int half;              /* with guide: 0 the unconditional row, 1 the conditional; else -1 */
-  int64_t frames_total;
-} batch;
+#include "batch.h"
 
 static double now_ms(void)
 {
@@ -44,38 +17,7 @@ static double now_ms(void)
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-static int64_t latent_numel(const batch *b) { return b->ch * b->frames * b->lh * b->lw; }
 static int64_t latent_numel_full(const batch *b) { return b->ch * b->frames_total * b->lh * b->lw; }
-static int sharded(const batch *b) { return b->shard && b->shard->ranks > 1; }
-
-/* The latent [1, C, F, h, w] has frames in the middle: a rank's frames are a strided slice. Copies
- * frames [f0, f0 + count) of `full` into `part` (to_full 0) or back (to_full 1). */
-static fr_status frame_slice(fr_exec *ex, const batch *b, fr_tensor *full, fr_tensor *part, int64_t f0, int64_t count,
-                             int to_full)
-{
-  int64_t hw = b->lh * b->lw, shape[2] = {b->ch, count * hw}, fs[2] = {b->frames_total * hw, 1}, ps[2] = {count * hw, 1};
-  if (to_full) return FR_RUN(ex, fr_copy_region(ex->be, part, 0, ps, full, f0 * hw, fs, 2, shape));
-  return FR_RUN(ex, fr_copy_region(ex->be, full, f0 * hw, fs, part, 0, ps, 2, shape));
-}
-
-/* Every frame of a sharded latent, gathered from the ranks into `full` (allocated by the caller). */
-static fr_status gather_latent(fr_exec *ex, const batch *b, const fr_tensor *x, fr_tensor *full)
-{
-  const fr_shard *sh = b->shard;
-  size_t rc[FR_SHARD_MAX], rd[FR_SHARD_MAX], at = 0, per = (size_t)(b->ch * b->lh * b->lw) * 4;
-  for (int p = 0; p < sh->ranks; p++) rc[p] = per * (size_t)(sh->start[p + 1] - sh->start[p]), rd[p] = at, at += rc[p];
-  fr_tensor buf;
-  FR_TRY(fr_exec_alloc(ex, &buf, 5, full->shape));
-  fr_status st = ex->dry ? fr_comm_allgatherv(sh->comm, NULL, rc[sh->rank], NULL, rc, rd)
-                         : fr_comm_allgatherv(sh->comm, x->data, rc[sh->rank], buf.data, rc, rd);
-  for (int p = 0; st == FR_OK && p < sh->ranks; p++) { /* rank p's [C, F_p, h, w] block into place */
-    int64_t fp = sh->start[p + 1] - sh->start[p], hw = b->lh * b->lw;
-    int64_t shape[2] = {b->ch, fp * hw}, ss[2] = {fp * hw, 1}, ds[2] = {b->frames_total * hw, 1};
-    st = FR_RUN(ex, fr_copy_region(ex->be, &buf, (int64_t)(rd[p] / 4), ss, full, sh->start[p] * hw, ds, 2, shape));
-  }
-  fr_exec_free(ex, &buf);
-  return st;
-}
 
 /* Checks a job against the model and prepares its scheduler. */
 static fr_status job_setup(const fr_model *m, const fr_job *job, job_state *s)
@@ -161,7 +103,6 @@ static fr_status encode_text(fr_exec *ex, batch *b, const fr_observer *obs)
  * with guidance eps = uncond + s (cond - uncond), else the cond output. */
 static fr_status predict(fr_exec *ex, batch *b, job_state *const *act, const int *step, int nact)
 {
-  int64_t per = latent_numel(b), len = b->text.shape[1], dim = b->text.shape[2];
   float t[2 * MAX_BATCH];
   int r = 0;
   for (int i = 0; i < nact; i++) {
@@ -174,22 +115,13 @@ static fr_status predict(fr_exec *ex, batch *b, job_state *const *act, const int
     }
   }
   fr_tensor sample = fr_rows(&b->sample, 0, r), out = fr_rows(&b->out, 0, r), tb = fr_rows(&b->tb, 0, r);
-  (void)per, (void)len, (void)dim;
   FR_TRY(fr_unet_fwd(ex, &b->m->unet, &sample, t, &tb, b->shard, &out));
   r = 0;
   for (int i = 0; i < nact; i++) {
     job_state *s = act[i];
     fr_tensor first = fr_rows(&out, r, 1);
-    if (s->cfg && b->guide) { /* this rank has one half: swap with the rank holding the other */
-      fr_tensor both;
-      int64_t bs[5] = {2, b->ch, b->frames, b->lh, b->lw};
-      size_t bytes = (size_t)latent_numel(b) * 4, rc[2] = {bytes, bytes}, rd[2] = {0, bytes};
-      FR_TRY(fr_exec_alloc(ex, &both, 5, bs));
-      FR_TRY(ex->dry ? fr_comm_allgatherv(b->guide, NULL, bytes, NULL, rc, rd)
-                     : fr_comm_allgatherv(b->guide, first.data, bytes, both.data, rc, rd));
-      fr_tensor un = fr_rows(&both, 0, 1), co = fr_rows(&both, 1, 1);
-      FR_TRY(FR_RUN(ex, fr_guidance(ex->be, &un, &co, s->job->guidance, &s->eps)));
-      fr_exec_free(ex, &both);
+    if (s->cfg && b->guide) {
+      FR_TRY(fr_batch_guide(ex, b, s, &first));
     } else if (s->cfg) {
       fr_tensor cond = fr_rows(&out, r + 1, 1);
       FR_TRY(FR_RUN(ex, fr_guidance(ex->be, &first, &cond, s->job->guidance, &s->eps)));
@@ -220,11 +152,11 @@ static fr_status init_noise(fr_exec *ex, batch *b, const fr_run_options *o)
     const float *given = o && o->init_latents ? o->init_latents[i] : NULL;
     fr_tensor full = s->x;
     int64_t fs[5] = {1, b->ch, b->frames_total, b->lh, b->lw};
-    if (sharded(b)) FR_TRY(fr_exec_alloc(ex, &full, 5, fs)); /* the whole video's noise, then this rank's frames */
+    if (fr_batch_sharded(b)) FR_TRY(fr_exec_alloc(ex, &full, 5, fs)); /* the whole video's noise, then this rank's frames */
     if (given) FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &full, given)));
     else FR_TRY(FR_RUN(ex, fr_fill_normal(ex->be, s->job->seed, 0, &full))); /* init_noise_sigma is 1 */
-    if (sharded(b)) {
-      FR_TRY(frame_slice(ex, b, &full, &s->x, b->shard->start[b->shard->rank], b->frames, 0));
+    if (fr_batch_sharded(b)) {
+      FR_TRY(fr_batch_frame_slice(ex, b, &full, &s->x, b->shard->start[b->shard->rank], b->frames));
       fr_exec_free(ex, &full);
     }
   }
@@ -241,8 +173,21 @@ uint8_t fr_to_u8(float decoded, float *v01)
   return (uint8_t)((q + 0x1.8p23f) - 0x1.8p23f); /* round half to even */
 }
 
-/* Frame i's decoded image [oc, hw] (host) into the RGB bytes of the result (and their float values). */
-static void store_frame(const float *img, int64_t oc, int64_t hw, int64_t i, uint8_t *frames, float *frames_f32)
+fr_status fr_batch_latent_frames(fr_exec *ex, batch *b, job_state *s, fr_tensor *zf)
+{
+  fr_model *m = b->m;
+  fr_tensor z;
+  static const int to_frames[5] = {0, 2, 1, 3, 4};
+  FR_TRY(fr_alloc_like(ex, &s->x, b->ch, &z));
+  FR_TRY(FR_RUN(ex, fr_scale(ex->be, &s->x, (float)(1.0 / m->vae.cfg.scaling_factor), &z)));
+  int64_t zs[5] = {1, b->frames, b->ch, b->lh, b->lw};
+  FR_TRY(fr_exec_alloc(ex, zf, 5, zs));
+  FR_TRY(FR_RUN(ex, fr_permute(ex->be, &z, to_frames, zf)));
+  fr_exec_free(ex, &z);
+  return FR_OK;
+}
+
+void fr_batch_store_frame(const float *img, int64_t oc, int64_t hw, int64_t i, uint8_t *frames, float *frames_f32)
 {
   for (int64_t p = 0; p < hw; p++)
     for (int64_t c = 0; c < 3; c++) {
@@ -259,14 +204,8 @@ static fr_status decode(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, fl
   fr_model *m = b->m;
   int64_t f = b->frames, scale = fr_vae_scale(&m->vae.cfg), hh = b->lh * scale, ww = b->lw * scale;
   int64_t oc = m->vae.cfg.out_channels;
-  fr_tensor z, zf, img;
-  static const int to_frames[5] = {0, 2, 1, 3, 4};
-  FR_TRY(fr_alloc_like(ex, &s->x, b->ch, &z));
-  FR_TRY(FR_RUN(ex, fr_scale(ex->be, &s->x, (float)(1.0 / m->vae.cfg.scaling_factor), &z)));
-  int64_t zs[5] = {1, f, b->ch, b->lh, b->lw};
-  FR_TRY(fr_exec_alloc(ex, &zf, 5, zs));
-  FR_TRY(FR_RUN(ex, fr_permute(ex->be, &z, to_frames, &zf)));
-  fr_exec_free(ex, &z);
+  fr_tensor zf, img;
+  FR_TRY(fr_batch_latent_frames(ex, b, s, &zf));
   FR_TRY(fr_exec_alloc4(ex, &img, 1, oc, hh, ww));
   float *host = ex->dry ? NULL : (float *)malloc(sizeof(float) * (size_t)(oc * hh * ww));
   if (!ex->dry && !host) return fr_fail(FR_ENOMEM, "out of memory");
@@ -277,7 +216,7 @@ static fr_status decode(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, fl
     st = fr_vae_decode(ex, &m->vae, &zi, &img);
     if (st != FR_OK || ex->dry) continue;
     st = fr_tensor_download(ex->be, &img, host);
-    if (st == FR_OK) store_frame(host, oc, hh * ww, i, frames, frames_f32);
+    if (st == FR_OK) fr_batch_store_frame(host, oc, hh * ww, i, frames, frames_f32);
   }
   free(host);
   fr_exec_free(ex, &img);
@@ -310,93 +249,14 @@ fr_hash128 fr_job_digest(const fr_job *job, const fr_hash128 *step_hashes, int s
   return d;
 }
 
-/* A latent-shaped tensor of job s (x or eps) on the host, all frames (gathered when sharded). Runs in
- * dry runs too (without the download), so that both runs allocate the same. */
-static fr_status to_host(fr_exec *ex, batch *b, const fr_tensor *t, float *host)
-{
-  if (!sharded(b)) return ex->dry ? FR_OK : fr_tensor_download(ex->be, t, host);
-  fr_tensor full;
-  int64_t fs[5] = {1, b->ch, b->frames_total, b->lh, b->lw};
-  FR_TRY(fr_exec_alloc(ex, &full, 5, fs));
-  fr_status st = gather_latent(ex, b, t, &full);
-  if (st == FR_OK && !ex->dry) st = fr_tensor_download(ex->be, &full, host);
-  fr_exec_free(ex, &full);
-  return st;
-}
-
-/* This rank fills the result: always unsharded; sharded, the first frame rank of the first half. */
-static int result_rank(const batch *b) { return !sharded(b) ? b->half <= 0 : b->shard->rank == 0 && b->half <= 0; }
-
-/* Moves `bytes` at `send` of this rank to `recv` (at byte `at`) of rank `to` in c, as one all-to-all. */
-static fr_status send_to(fr_exec *ex, fr_comm *c, int to, const fr_tensor *send, size_t bytes, fr_tensor *recv,
-                         const size_t *rcounts, const size_t *rdispls)
-{
-  size_t sc[FR_SHARD_MAX] = {0}, sd[FR_SHARD_MAX] = {0};
-  sc[to] = bytes;
-  if (ex->dry) return fr_comm_alltoallv(c, NULL, sc, sd, NULL, rcounts, rdispls);
-  return fr_comm_alltoallv(c, send->data, sc, sd, recv->data, rcounts, rdispls);
-}
-
-/* Decodes the final latent of a job split over ranks. Each frame rank's frames are decoded by its two
- * guidance halves (the first half of them by half 0, the rest by half 1, which sends them to its
- * partner), or by the rank alone; then the frame ranks send their images to the first, which makes the
- * uint8 frames. */
-static fr_status decode_split(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32)
-{
-  const fr_shard *sh = sharded(b) ? b->shard : NULL;
-  fr_model *m = b->m;
-  int64_t fl = b->frames, scale = fr_vae_scale(&m->vae.cfg), hh = b->lh * scale, ww = b->lw * scale;
-  int64_t oc = m->vae.cfg.out_channels, per = oc * hh * ww, split = b->guide ? (fl + 1) / 2 : fl;
-  int64_t f0 = b->half == 1 ? split : 0, f1 = b->half == 1 ? fl : split; /* the frames this rank decodes */
-  fr_tensor z, zf, imgs, all;
-  static const int to_frames[5] = {0, 2, 1, 3, 4};
-  FR_TRY(fr_alloc_like(ex, &s->x, b->ch, &z));
-  FR_TRY(FR_RUN(ex, fr_scale(ex->be, &s->x, (float)(1.0 / m->vae.cfg.scaling_factor), &z)));
-  int64_t zs[5] = {1, fl, b->ch, b->lh, b->lw};
-  FR_TRY(fr_exec_alloc(ex, &zf, 5, zs));
-  FR_TRY(FR_RUN(ex, fr_permute(ex->be, &z, to_frames, &zf)));
-  fr_exec_free(ex, &z);
-  int64_t rows = b->half == 1 ? fl - split : fl; /* half 0 keeps room for its partner's frames */
-  FR_TRY(fr_exec_alloc4(ex, &imgs, rows > 0 ? rows : 1, oc, hh, ww));
-  for (int64_t i = f0; i < f1; i++) {
-    fr_tensor zi = fr_view4(&zf, fl, b->ch, b->lh, b->lw), img = fr_rows(&imgs, i - f0, 1);
-    zi = fr_rows(&zi, i, 1);
-    FR_TRY(fr_vae_decode(ex, &m->vae, &zi, &img));
-  }
-  fr_exec_free(ex, &zf);
-  fr_status st = FR_OK;
-  if (b->guide) { /* the second half's frames to the first */
-    size_t bytes = (size_t)((fl - split) * per) * 4, rc[2] = {0, b->half == 0 ? bytes : 0}, rd[2] = {0, (size_t)(split * per) * 4};
-    st = send_to(ex, b->guide, 0, &imgs, b->half == 1 ? bytes : 0, &imgs, rc, rd);
-  }
-  if (st != FR_OK || b->half == 1) return fr_exec_free(ex, &imgs), st;
-  all = imgs;
-  if (sh) { /* every frame rank's images to the first */
-    size_t rc[FR_SHARD_MAX] = {0}, rd[FR_SHARD_MAX] = {0}, at = 0;
-    for (int p = 0; sh->rank == 0 && p < sh->ranks; p++)
-      rc[p] = (size_t)((sh->start[p + 1] - sh->start[p]) * per) * 4, rd[p] = at, at += rc[p];
-    FR_TRY(fr_exec_alloc4(ex, &all, sh->rank == 0 ? b->frames_total : 1, oc, hh, ww));
-    st = send_to(ex, sh->comm, 0, &imgs, (size_t)(fl * per) * 4, &all, rc, rd);
-  }
-  int first = !sh || sh->rank == 0;
-  float *host = ex->dry || !first ? NULL : (float *)malloc(sizeof(float) * (size_t)(b->frames_total * per));
-  if (st == FR_OK && !ex->dry && first) st = host ? fr_tensor_download(ex->be, &all, host) : fr_fail(FR_ENOMEM, "out of memory");
-  for (int64_t i = 0; st == FR_OK && host && i < b->frames_total; i++)
-    store_frame(host + i * per, oc, hh * ww, i, frames, frames_f32);
-  free(host);
-  if (sh) fr_exec_free(ex, &all);
-  fr_exec_free(ex, &imgs);
-  return st;
-}
-
 /* The whole batch, as a dry run (every allocation, no op: the arena's exact size, since first-fit
  * placement depends on the history) or for real. */
 static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_result *res)
 {
   /* every frame rank takes part in the gathers an observer needs; only the result rank calls it */
-  const fr_observer *want = o ? o->observer : NULL, *obs = result_rank(b) ? want : NULL;
+  const fr_observer *want = o ? o->observer : NULL, *obs = fr_batch_result_rank(b) ? want : NULL;
   double t0 = now_ms();
-  FR_TRY(encode_text(ex, b, sharded(b) || b->guide ? NULL : obs)); /* a sharded rank has only its half's rows */
+  FR_TRY(encode_text(ex, b, fr_batch_sharded(b) || b->guide ? NULL : obs)); /* a sharded rank has only its half's rows */
   FR_TRY(batch_alloc_latents(ex, b));
   FR_TRY(init_noise(ex, b, o));
   double t1 = now_ms();
@@ -408,7 +268,7 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
   fr_status st = FR_OK;
   for (int i = 0; st == FR_OK && i < b->n; i++) { /* the latent entering step 0 */
     if (!(want && want->latent)) continue;
-    st = to_host(ex, b, &b->js[i].x, host);
+    st = fr_batch_to_host(ex, b, &b->js[i].x, host);
     if (st == FR_OK && !ex->dry && obs) obs->latent(obs->ctx, i, 0, host, per);
   }
   for (int k = 0; st == FR_OK && k < max_steps; k++) {
@@ -420,12 +280,12 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
     for (int i = 0; st == FR_OK && i < b->n; i++) {
       if (k >= b->js[i].plan.steps) continue;
       if (want && want->noise) {
-        st = to_host(ex, b, &b->js[i].eps, host);
+        st = fr_batch_to_host(ex, b, &b->js[i].eps, host);
         if (st != FR_OK) break;
         if (!ex->dry && obs) obs->noise(obs->ctx, i, k, host, per);
       }
       st = sched_update(ex, &b->js[i], k);
-      if (st == FR_OK) st = to_host(ex, b, &b->js[i].x, host); /* every frame rank takes part */
+      if (st == FR_OK) st = fr_batch_to_host(ex, b, &b->js[i].x, host); /* every frame rank takes part */
       if (st != FR_OK || ex->dry) continue;
       res[i].step_hashes[k] = fr_hash_f32(host, per);
       if (obs && obs->latent) obs->latent(obs->ctx, i, k + 1, host, per);
@@ -439,10 +299,10 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
   for (int i = 0; i < b->n; i++) {
     fr_result *r = &res[i];
     double d0 = now_ms();
-    FR_TRY(sharded(b) || b->guide ? decode_split(ex, b, &b->js[i], r->frames, r->frames_f32)
+    FR_TRY(fr_batch_sharded(b) || b->guide ? fr_batch_decode_split(ex, b, &b->js[i], r->frames, r->frames_f32)
                                   : decode(ex, b, &b->js[i], r->frames, r->frames_f32));
     r->timing.decode_ms = now_ms() - d0;
-    if (ex->dry || !result_rank(b)) continue;
+    if (ex->dry || !fr_batch_result_rank(b)) continue;
     size_t frame_bytes = (size_t)r->job.height * (size_t)r->job.width * 3;
     r->frames_hash = fr_hash_bytes(r->frames, (size_t)b->frames_total * frame_bytes);
     for (int64_t f = 0; f < b->frames_total; f++) r->frame_hashes[f] = fr_hash_bytes(r->frames + (size_t)f * frame_bytes, frame_bytes);
@@ -535,7 +395,7 @@ fr_status fr_run_rank(fr_model *m, fr_backend *be, const fr_job *job, const fr_s
   free(b.ids);
   b.ids = NULL;
   if (st != FR_OK || plan_only) return st;
-  if (result_rank(&b)) {
+  if (fr_batch_result_rank(&b)) {
     size_t frame_bytes = (size_t)job->frames * (size_t)job->height * (size_t)job->width * 3;
     res->frames = (uint8_t *)malloc(frame_bytes);
     if (o && o->keep_float_frames) res->frames_f32 = (float *)malloc(frame_bytes * sizeof(float));
