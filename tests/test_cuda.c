@@ -103,6 +103,38 @@ static void test_norms(void)
   }
 }
 
+/* The sharding ops: GroupNorm in pieces (sums, squared deviations, apply) and strided region copies. */
+static void test_shard_ops(void)
+{
+  static const int64_t gn[][5] = {{6, 32, 3, 5, 32}, {4, 320, 16, 16, 32}, {3, 64, 7, 9, 8}};
+  for (size_t i = 0; i < sizeof gn / sizeof gn[0]; i++) {
+    int64_t xs[4] = {gn[i][0], gn[i][1], gn[i][2], gn[i][3]}, cs[1] = {gn[i][1]}, ss[2] = {gn[i][0], gn[i][4]};
+    int groups = (int)gn[i][4];
+    pair x = pair_new(FR_F32, 4, xs, -1, 3), y = pair_new(FR_F32, 4, xs, 0, 0);
+    pair g = pair_new(FR_F16, 1, cs, 0.5f, 1.5f), b = pair_new(FR_F32, 1, cs, -1, 1);
+    pair mean = pair_new(FR_F32, 2, ss, -0.5f, 0.5f), rstd = pair_new(FR_F32, 2, ss, 0.5f, 2), out = pair_new(FR_F32, 2, ss, 0, 0);
+    CHECK_OK(fr_group_norm_partials(cpu, &x.h, groups, NULL, &out.h));
+    CHECK_OK(fr_group_norm_partials(gpu, &x.d, groups, NULL, &out.d));
+    compare("group_norm_partials (sums)", &out);
+    CHECK_OK(fr_group_norm_partials(cpu, &x.h, groups, &mean.h, &out.h));
+    CHECK_OK(fr_group_norm_partials(gpu, &x.d, groups, &mean.d, &out.d));
+    compare("group_norm_partials (squared deviations)", &out);
+    for (int act = 0; act < 2; act++) {
+      CHECK_OK(fr_group_norm_apply(cpu, &x.h, &g.h, &b.h, groups, &mean.h, &rstd.h, (fr_act)act, &y.h));
+      CHECK_OK(fr_group_norm_apply(gpu, &x.d, &g.d, &b.d, groups, &mean.d, &rstd.d, (fr_act)act, &y.d));
+      compare("group_norm_apply", &y);
+    }
+    pair_free(&x), pair_free(&y), pair_free(&g), pair_free(&b), pair_free(&mean), pair_free(&rstd), pair_free(&out);
+  }
+  int64_t n[1] = {5000};
+  pair src = pair_new(FR_F32, 1, n, -1, 1), dst = pair_new(FR_F32, 1, n, 0, 0);
+  int64_t shape[3] = {3, 7, 11}, ss[3] = {1000, 13, 1}, ds[3] = {880, 11, 1};
+  CHECK_OK(fr_copy_region(cpu, &src.h, 17, ss, &dst.h, 5, ds, 3, shape));
+  CHECK_OK(fr_copy_region(gpu, &src.d, 17, ss, &dst.d, 5, ds, 3, shape));
+  compare("copy_region", &dst);
+  pair_free(&src), pair_free(&dst);
+}
+
 /* Ops the GPU does not have yet must fail cleanly with FR_EUNSUPPORTED, never run on the CPU. */
 static void test_missing_ops_say_so(void)
 {
@@ -134,6 +166,7 @@ int main(void)
   printf("comparing %s with %s\n", fr_backend_name(gpu), fr_backend_name(cpu));
   test_elementwise();
   test_norms();
+  test_shard_ops();
   test_missing_ops_say_so();
   fr_backend_close(gpu);
   fr_backend_close(cpu);

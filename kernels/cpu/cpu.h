@@ -9,7 +9,8 @@
 /* Hot loops are compiled twice on x86-64: for x86-64-v3 (AVX2 + FMA, where fmaf is one instruction
  * and vectorises) and for the baseline (where fmaf is glibc's correctly rounded function); the loader
  * picks one per CPU. fmaf is exact in both, so the bits are the same. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(__SANITIZE_THREAD__)
+/* (ThreadSanitizer builds go without: their ifunc resolvers would run before TSan is set up) */
 #define FR_CPU_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define FR_CPU_HOT

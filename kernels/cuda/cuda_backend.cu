@@ -77,6 +77,9 @@ static fr_backend_ops make_ops(void)
   o.sync = cuda_sync;
   o.group_norm = fr_cuda_group_norm;
   o.layer_norm = fr_cuda_layer_norm;
+  o.group_norm_partials = fr_cuda_group_norm_partials;
+  o.group_norm_apply = fr_cuda_group_norm_apply;
+  o.copy_region = fr_cuda_copy_region;
   o.softmax = fr_cuda_softmax;
   o.activate = fr_cuda_activate;
   o.geglu = fr_cuda_geglu;

@@ -51,6 +51,13 @@ fr_status fr_cuda_sched(fr_backend *be, int which, const fr_tensor *a, const fr_
 fr_status fr_cuda_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y);
 fr_status fr_cuda_group_norm(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
                              const fr_tensor *beta, float eps, fr_act act, fr_tensor *y);
+fr_status fr_cuda_group_norm_partials(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *mean,
+                                      fr_tensor *out);
+fr_status fr_cuda_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
+                                   const fr_tensor *beta, const fr_tensor *mean, const fr_tensor *rstd, fr_act act,
+                                   fr_tensor *y);
+fr_status fr_cuda_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
+                              fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape);
 fr_status fr_cuda_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
                              const fr_tensor *beta, float eps, fr_tensor *y);
 fr_status fr_cuda_softmax(fr_backend *be, int64_t rows, int64_t cols, const fr_tensor *x, fr_tensor *y);

@@ -123,3 +123,37 @@ fr_status fr_cuda_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr
   CUDA_LAUNCHED();
   return FR_OK;
 }
+
+// A strided region copy (backend.h): element i of the region, in row-major order of `shape`, goes from
+// its source offset to its destination offset; 4-byte elements move as bits.
+typedef struct region {
+  int64_t shape[FR_MAX_DIMS], ss[FR_MAX_DIMS], ds[FR_MAX_DIMS], soff, doff;
+  int ndim;
+} region;
+
+__global__ void copy_region_kernel(int64_t n, region r, const uint32_t *src, uint32_t *dst)
+{
+  GRID_STRIDE(i, n) {
+    int64_t rest = i, so = r.soff, dof = r.doff;
+    for (int k = r.ndim - 1; k >= 0; k--) {
+      int64_t ik = rest % r.shape[k];
+      rest /= r.shape[k];
+      so += ik * r.ss[k], dof += ik * r.ds[k];
+    }
+    dst[dof] = src[so];
+  }
+}
+
+fr_status fr_cuda_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
+                              fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape)
+{
+  region r;
+  int64_t n = 1;
+  r.ndim = ndim, r.soff = src_off, r.doff = dst_off;
+  for (int k = 0; k < ndim; k++) r.shape[k] = shape[k], r.ss[k] = src_strides[k], r.ds[k] = dst_strides[k], n *= shape[k];
+  if (n == 0) return FR_OK;
+  copy_region_kernel<<<grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream>>>(n, r, (const uint32_t *)src->data,
+                                                                            (uint32_t *)dst->data);
+  CUDA_LAUNCHED();
+  return FR_OK;
+}

@@ -61,6 +61,30 @@ __global__ void __launch_bounds__(LANES) group_norm_kernel(fr_norm_dims d, const
     }
 }
 
+// The GroupNorm pieces (backend.h): one block per (sample, group), the same canonical sums and formula.
+__global__ void __launch_bounds__(LANES) group_norm_partials_kernel(fr_norm_dims d, const float *x, const float *mean,
+                                                                    float *out)
+{
+  __shared__ float p[LANES];
+  int64_t n = blockIdx.x / d.groups, grp = blockIdx.x % d.groups, block = d.channels / d.groups * d.inner;
+  const float *xb = x + n * d.channels * d.inner + grp * block;
+  float s = block_canonical_sum(xb, block, mean != NULL, mean ? mean[blockIdx.x] : 0.0f, p);
+  if (threadIdx.x == 0) out[blockIdx.x] = s;
+}
+
+__global__ void __launch_bounds__(LANES) group_norm_apply_kernel(fr_norm_dims d, const float *x, const float *mean,
+                                                                 const float *rstd, float *y, const void *g,
+                                                                 fr_dtype gdt, const void *b, fr_dtype bdt, fr_act act)
+{
+  int64_t n = blockIdx.x / d.groups, grp = blockIdx.x % d.groups, cpg = d.channels / d.groups, block = cpg * d.inner;
+  int64_t first = n * d.channels * d.inner + grp * block;
+  float m = mean[blockIdx.x], r = rstd[blockIdx.x];
+  for (int64_t i = threadIdx.x; i < block; i += LANES) {
+    float v = affine((x[first + i] - m) * r, g, b, gdt, bdt, grp * cpg + i / d.inner);
+    y[first + i] = act == FR_ACT_SILU ? fr_dsilu(v) : v;
+  }
+}
+
 __global__ void __launch_bounds__(LANES) layer_norm_kernel(int64_t dim, const float *x, float *y, const void *g,
                                                            fr_dtype gdt, const void *b, fr_dtype bdt, float eps)
 {
@@ -100,6 +124,30 @@ fr_status fr_cuda_group_norm(fr_backend *be, const fr_norm_dims *d, const fr_ten
   group_norm_kernel<<<(unsigned)blocks, LANES, 0, cuda_of(be)->stream>>>(
     *d, (const float *)x->data, (float *)y->data, gamma ? gamma->data : NULL, gamma ? gamma->dtype : FR_F32,
     beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, eps, act);
+  CUDA_LAUNCHED();
+  return FR_OK;
+}
+
+fr_status fr_cuda_group_norm_partials(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *mean,
+                                      fr_tensor *out)
+{
+  int64_t blocks = d->samples * d->groups;
+  if (blocks == 0) return FR_OK;
+  group_norm_partials_kernel<<<(unsigned)blocks, LANES, 0, cuda_of(be)->stream>>>(
+    *d, (const float *)x->data, mean ? (const float *)mean->data : NULL, (float *)out->data);
+  CUDA_LAUNCHED();
+  return FR_OK;
+}
+
+fr_status fr_cuda_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
+                                   const fr_tensor *beta, const fr_tensor *mean, const fr_tensor *rstd, fr_act act,
+                                   fr_tensor *y)
+{
+  int64_t blocks = d->samples * d->groups;
+  if (blocks == 0) return FR_OK;
+  group_norm_apply_kernel<<<(unsigned)blocks, LANES, 0, cuda_of(be)->stream>>>(
+    *d, (const float *)x->data, (const float *)mean->data, (const float *)rstd->data, (float *)y->data,
+    gamma ? gamma->data : NULL, gamma ? gamma->dtype : FR_F32, beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, act);
   CUDA_LAUNCHED();
   return FR_OK;
 }
