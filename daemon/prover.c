@@ -132,17 +132,9 @@ static int compatible(const fr_job *a, const fr_job *b)
 /* Sharded provers run jobs one at a time (one job already uses every rank). */
 static int max_batch(const node *n) { return n->cfg.shards > 1 ? 1 : n->cfg.max_batch; }
 
-/* The most ranks, up to `shards`, that the job's frames allow (every rank needs a frame of its half). */
-static int ranks_for(const fr_job *job, int shards)
-{
-  for (int r = shards; r > 1; r--)
-    if ((job->guidance > 1.0f && r % 2 == 0 ? r / 2 : r) <= job->frames) return r;
-  return 1;
-}
-
 static fr_status run_jobs(node *n, device *dev, const fr_job *jobs, int nb, const fr_run_options *ro, fr_result *res)
 {
-  int ranks = nb == 1 ? ranks_for(&jobs[0], n->cfg.shards) : 1;
+  int ranks = nb == 1 ? fr_shard_fit(&jobs[0], n->cfg.shards) : 1;
   if (ranks > 1) return fr_generate_sharded(dev->model, &jobs[0], ranks, n->cfg.threads, ro, res, NULL);
   return fr_generate(dev->model, jobs, nb, ro, res);
 }

@@ -140,26 +140,32 @@ void fr_bind_transformer(fr_binder *b, fr_transformer *t, int channels, int head
   fr_bind_lin(b, &t->proj_out, t->inner, channels, 1, NAME(n, "%s.proj_out", prefix));
 }
 
-/* The temporal transformer's token part on this rank's frames, [B*hw, F_local, C] -> [B*hw, F_local, C]:
- * proj_in, the block over frames (pixel-sharded when sh), proj_out. Per-token ops do not care about the
- * layout; the attention needs every frame of a pixel. */
-static fr_status temporal_tokens(fr_exec *ex, const fr_transformer *t, const fr_tensor *tok, int64_t videos,
-                                 int64_t hw, const fr_shard *sh, fr_tensor *p)
+/* The transformer's token part, [S, L, C] -> [S, L, C]: proj_in, the block, proj_out. */
+static fr_status token_block(fr_exec *ex, const fr_transformer *t, const fr_tensor *tok, const fr_tensor *text,
+                             fr_tensor *p)
 {
-  int64_t seqs = tok->shape[0], len = tok->shape[1], c = tok->shape[2];
   fr_tensor h, out;
-  int64_t hs[3] = {seqs, len, t->inner};
+  int64_t hs[3] = {tok->shape[0], tok->shape[1], t->inner};
   FR_TRY(fr_exec_alloc(ex, &h, 3, hs));
   FR_TRY(lin_fwd(ex, &t->proj_in, tok, FR_ACT_NONE, NULL, &h));
-  if (!sh || sh->ranks == 1) {
-    FR_TRY(fr_exec_alloc(ex, &out, 3, hs));
-    FR_TRY(tblock_fwd(ex, &t->blk, &h, NULL, &out));
-    fr_exec_free(ex, &h);
-    FR_TRY(lin_fwd(ex, &t->proj_out, &out, FR_ACT_NONE, NULL, p));
-    fr_exec_free(ex, &out);
-    return FR_OK;
-  }
-  fr_tensor hp, op, pp;
+  FR_TRY(fr_exec_alloc(ex, &out, 3, hs));
+  FR_TRY(tblock_fwd(ex, &t->blk, &h, text, &out));
+  fr_exec_free(ex, &h);
+  FR_TRY(lin_fwd(ex, &t->proj_out, &out, FR_ACT_NONE, NULL, p));
+  fr_exec_free(ex, &out);
+  return FR_OK;
+}
+
+/* The temporal token part on a frame rank, [B*hw, F_local, C] -> [B*hw, F_local, C]: proj_in on its
+ * frames, then the block and proj_out on every frame of the rank's pixels (the attention needs all frames
+ * of a pixel; per-token ops do not care about the layout), and back. */
+static fr_status temporal_tokens_sharded(fr_exec *ex, const fr_transformer *t, const fr_tensor *tok, int64_t videos,
+                                         int64_t hw, const fr_shard *sh, fr_tensor *p)
+{
+  int64_t c = tok->shape[2], hs[3] = {tok->shape[0], tok->shape[1], t->inner};
+  fr_tensor h, hp, op, pp;
+  FR_TRY(fr_exec_alloc(ex, &h, 3, hs));
+  FR_TRY(lin_fwd(ex, &t->proj_in, tok, FR_ACT_NONE, NULL, &h));
   FR_TRY(fr_shard_to_pixels(ex, sh, &h, videos, hw, &hp)); /* [B, hw_mine, F, inner] */
   fr_exec_free(ex, &h);
   int64_t mine = hp.shape[1], F = sh->frames, ps[3] = {videos * mine, F, c};
@@ -173,13 +179,9 @@ static fr_status temporal_tokens(fr_exec *ex, const fr_transformer *t, const fr_
     fr_exec_free(ex, &op);
   }
   fr_exec_free(ex, &hp);
-  fr_tensor back;
   fr_tensor pv = fr_view4(&pp, videos, mine, F, c);
-  FR_TRY(fr_shard_to_frames(ex, sh, &pv, videos, hw, &back)); /* [B, hw, F_local, C] */
+  FR_TRY(fr_shard_to_frames(ex, sh, &pv, videos, hw, p)); /* [B, hw, F_local, C] */
   fr_exec_free(ex, &pp);
-  FR_TRY(FR_RUN(ex, fr_tensor_copy(ex->be, &back, p)));
-  fr_exec_free(ex, &back);
-  (void)len;
   return FR_OK;
 }
 
@@ -190,8 +192,8 @@ fr_status fr_transformer_fwd(fr_exec *ex, const fr_transformer *t, const fr_tens
   int64_t videos = n / frames;
   /* spatial: tokens are [N, hw, C] (one sequence per frame); temporal: [B*hw, F, C] (one per pixel) */
   int64_t seqs = t->temporal ? videos * hw : n, len = t->temporal ? frames : hw;
-  fr_tensor g, tok, h, out, p, back;
-  int64_t ts[3] = {seqs, len, c}, hs[3] = {seqs, len, t->inner};
+  fr_tensor g, tok, p, back;
+  int64_t ts[3] = {seqs, len, c};
   FR_TRY(fr_alloc_like(ex, x, c, &g));
   if (t->temporal) FR_TRY(fr_shard_group_norm(ex, sh, x, &t->gn.g, &t->gn.b, t->groups, frames, 1e-6f, FR_ACT_NONE, &g));
   else FR_TRY(FR_RUN(ex, fr_group_norm(ex->be, x, &t->gn.g, &t->gn.b, t->groups, 1, 1e-6f, FR_ACT_NONE, &g)));
@@ -207,19 +209,9 @@ fr_status fr_transformer_fwd(fr_exec *ex, const fr_transformer *t, const fr_tens
   }
   fr_exec_free(ex, &g);
   FR_TRY(fr_exec_alloc(ex, &p, 3, ts));
-  if (t->temporal) {
-    FR_TRY(temporal_tokens(ex, t, &tok, videos, hw, sh, &p));
-    fr_exec_free(ex, &tok);
-  } else {
-    FR_TRY(fr_exec_alloc(ex, &h, 3, hs));
-    FR_TRY(lin_fwd(ex, &t->proj_in, &tok, FR_ACT_NONE, NULL, &h));
-    fr_exec_free(ex, &tok);
-    FR_TRY(fr_exec_alloc(ex, &out, 3, hs));
-    FR_TRY(tblock_fwd(ex, &t->blk, &h, text, &out));
-    fr_exec_free(ex, &h);
-    FR_TRY(lin_fwd(ex, &t->proj_out, &out, FR_ACT_NONE, NULL, &p));
-    fr_exec_free(ex, &out);
-  }
+  if (t->temporal && sh && sh->ranks > 1) FR_TRY(temporal_tokens_sharded(ex, t, &tok, videos, hw, sh, &p));
+  else FR_TRY(token_block(ex, t, &tok, t->temporal ? NULL : text, &p));
+  fr_exec_free(ex, &tok);
   FR_TRY(fr_alloc_like(ex, x, c, &back));
   if (t->temporal) {
     static const int perm[4] = {0, 2, 3, 1}; /* [B, hw, F, C] -> [B, F, C, hw] */

@@ -173,8 +173,10 @@ fr_status fr_shard_to_frames(fr_exec *ex, const fr_shard *sh, const fr_tensor *t
 {
   int64_t ps[FR_SHARD_MAX + 1], fl = fr_shard_local(sh), d = tok->shape[tok->ndim - 1], F = sh->frames;
   fr_shard_split(hw, sh->ranks, ps);
-  int64_t mine = ps[sh->rank + 1] - ps[sh->rank], os[4] = {videos, hw, fl, d};
-  FR_TRY(fr_exec_alloc(ex, out, 4, os));
+  int64_t mine = ps[sh->rank + 1] - ps[sh->rank];
+  if (fr_tensor_numel(out) != videos * hw * fl * d)
+    return fr_fail(FR_EINTERNAL, "fr_shard_to_frames: out holds %lld elements, want %lld", (long long)fr_tensor_numel(out),
+                   (long long)(videos * hw * fl * d));
   fr_tensor sbuf, rbuf;
   int64_t sc[FR_SHARD_MAX], rc[FR_SHARD_MAX], at = 0;
   FR_TRY(alloc1(ex, &sbuf, videos * mine * F * d));

@@ -32,7 +32,8 @@ fr_status fr_shard_group_norm(fr_exec *ex, const fr_shard *sh, const fr_tensor *
 fr_status fr_shard_halo(fr_exec *ex, const fr_shard *sh, const fr_tensor *x, fr_tensor *ext, int *lo, int *hi);
 
 /* Tokens [B, HW, F_local, D] (frame-sharded) <-> [B, HW_local, F, D] (pixel-sharded: rank p holds
- * pixels [pstart[p], pstart[p + 1]) of every frame). `out` is allocated. */
+ * pixels [pstart[p], pstart[p + 1]) of every frame). to_pixels allocates `out`; to_frames fills the
+ * caller's (B * HW * F_local * D elements). */
 fr_status fr_shard_to_pixels(fr_exec *ex, const fr_shard *sh, const fr_tensor *tok, int64_t videos, int64_t hw,
                              fr_tensor *out);
 fr_status fr_shard_to_frames(fr_exec *ex, const fr_shard *sh, const fr_tensor *tok, int64_t videos, int64_t hw,

@@ -13,11 +13,21 @@ typedef struct plan {
   int64_t start[FR_SHARD_MAX + 1];
 } plan;
 
+/* Guidance halves on separate ranks when the job uses guidance (diffusers' rule: > 1) and they pair up. */
+static int halves_for(const fr_job *job, int ranks) { return job->guidance > 1.0f && ranks % 2 == 0 ? 2 : 1; }
+
+int fr_shard_fit(const fr_job *job, int ranks)
+{
+  for (int r = ranks < FR_SHARD_MAX ? ranks : FR_SHARD_MAX; r > 1; r--)
+    if (r / halves_for(job, r) <= job->frames) return r;
+  return 1;
+}
+
 static fr_status make_plan(const fr_job *job, int ranks, plan *p)
 {
   if (ranks < 1 || ranks > FR_SHARD_MAX) return fr_fail(FR_EINVAL, "ranks must be 1..%d, not %d", FR_SHARD_MAX, ranks);
   p->ranks = ranks;
-  p->halves = job->guidance > 1.0f && ranks % 2 == 0 ? 2 : 1; /* guidance on: diffusers' rule */
+  p->halves = halves_for(job, ranks);
   p->parts = ranks / p->halves;
   if (p->parts > job->frames)
     return fr_fail(FR_EINVAL, "%d ranks split the frames %d ways, but the job has %d frames", ranks, p->parts, job->frames);

@@ -1,6 +1,6 @@
 /* Sharding one job: the digest (every step hash and the frames) is identical for 1, 2, 3 and 4 ranks of
  * the threads communicator, on the tiny and small models, for both schedulers, with frame counts that
- * split evenly and that do not; the plan refuses more frame shards than frames; the traffic is counted. */
+ * split evenly and that do not; the plan refuses more frame shards than frames, and says how many ranks a job can use; the traffic is counted. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <unistd.h>
@@ -77,8 +77,24 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
   fr_backend_close(be);
 }
 
+/* The most ranks a job's plan can use: guidance halves pair up, each frame rank needs a frame. */
+static void check_fit(void)
+{
+  static const struct { int frames; float guidance; int ranks, want; } cases[] = {
+    {1, 9.0f, 3, 2}, {1, 9.0f, 2, 2}, {1, 1.0f, 4, 1}, {5, 1.0f, 8, 5}, {2, 9.0f, 5, 4}, {3, 9.0f, 7, 6}, {16, 9.0f, 1, 1}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fr_job j;
+    fr_job_init(&j);
+    j.frames = cases[i].frames, j.guidance = cases[i].guidance;
+    int got = fr_shard_fit(&j, cases[i].ranks);
+    CHECK(got == cases[i].want, "fit: %d frames, guidance %g, %d ranks: got %d, want %d", j.frames, (double)j.guidance,
+          cases[i].ranks, got, cases[i].want);
+  }
+}
+
 int main(void)
 {
+  check_fit();
   char tmpl[] = "/tmp/fractal-shard-XXXXXX", dir[300];
   if (!mkdtemp(tmpl)) return 1;
   int tiny_frames[4] = {8, 7, 5, 4}, small_frames[2] = {6, 5};

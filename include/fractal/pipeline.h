@@ -98,6 +98,8 @@ typedef struct fr_shard_stats {
  * Observers get the latent, noise and progress calls (not tokens or text). stats nullable. */
 fr_status fr_generate_sharded(fr_model *m, const fr_job *job, int ranks, int threads, const fr_run_options *opts,
                               fr_result *result, fr_shard_stats *stats);
+/* The most ranks, up to `ranks`, that a plan for this job can use (each frame rank needs a frame). */
+int fr_shard_fit(const fr_job *job, int ranks);
 /* The plan alone: the dry run of every rank (no computation, any model size), counting the traffic. */
 fr_status fr_plan_sharded(fr_model *m, const fr_job *job, int ranks, fr_shard_stats *stats);
 /* Runs one job on CUDA devices devices[0..n), one rank each, with the nccl communicator: every rank loads
