@@ -1,6 +1,7 @@
 /* Sharding one job: the digest (every step hash and the frames) is identical for 1, 2, 3 and 4 ranks of
  * the threads communicator, on the tiny and small models, for both schedulers, with frame counts that
- * split evenly and that do not; the plan refuses more frame shards than frames, and says how many ranks a job can use; the traffic is counted. */
+ * split evenly and that do not; the plan refuses more frame shards than frames and says how many ranks a
+ * job can use; the traffic is counted. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <unistd.h>
