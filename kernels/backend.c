@@ -13,14 +13,21 @@ int fr_cuda_device_count(void)
 #endif
 }
 
+int fr_cuda_emulated(void)
+{
+#ifdef FR_CUDA_EMU
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 fr_status fr_backend_open(const char *spec, int threads, fr_backend **out)
 {
   if (!out) return fr_fail(FR_EINVAL, "fr_backend_open: out is NULL");
   *out = NULL;
-  if (!spec || !*spec || strcmp(spec, "auto") == 0) {
-    if (fr_cuda_device_count() > 0) spec = "cuda";
-    else spec = "cpu";
-  }
+  if (!spec || !*spec || strcmp(spec, "auto") == 0) /* an emulated device proves kernels; jobs run on the CPU */
+    spec = fr_cuda_device_count() > 0 && !fr_cuda_emulated() ? "cuda" : "cpu";
   if (strcmp(spec, "cpu") == 0) return fr_cpu_backend_open(threads, out);
   if (strncmp(spec, "cuda", 4) == 0 && (spec[4] == '\0' || spec[4] == ':')) {
     int device = 0;

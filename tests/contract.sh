@@ -34,15 +34,21 @@ else
   while IFS= read -r line; do
     cmd=${line#*\"command\": \"}
     ncmd=$((ncmd + 1))
-    file=$(printf '%s' "$cmd" | grep -oE '[^ "]+\.(c|cu)( |"|$)' | tail -1 | tr -d ' "')
+    file=$(printf '%s' "$cmd" | grep -oE '[^ "]+\.(c|cc|cu)( |"|$)' | tail -1 | tr -d ' "')
     if printf '%s' "$cmd" | grep -qE -- '-ffast-math|-Ofast|-funsafe-math-optimizations|-fassociative-math|-freciprocal-math|-ffinite-math-only|--use_fast_math|-use_fast_math|fmad=true|ftz=true|prec-div=false|prec-sqrt=false'; then
       bad "fast-math style flag in the compile line for $file"
     fi
+    nvcc_line=0
+    printf '%s' "$cmd" | grep -q 'nvcc' && nvcc_line=1
     case "$file" in
-      *.cu*) for flag in '--fmad=false' '-ftz=false' '-prec-div=true' '-prec-sqrt=true'; do
+      *.cu) if [ $nvcc_line = 0 ]; then # the emulated CUDA build compiles .cu files as C++
+              printf '%s' "$cmd" | grep -qF -- '-ffp-contract=off' || bad "C++ compile line for $file lacks -ffp-contract=off"
+              continue
+            fi
+            for flag in '--fmad=false' '-ftz=false' '-prec-div=true' '-prec-sqrt=true'; do
                printf '%s' "$cmd" | grep -qF -- "$flag" || bad "CUDA compile line for $file lacks $flag"
              done ;;
-      *) printf '%s' "$cmd" | grep -qF -- '-ffp-contract=off' || bad "C compile line for $file lacks -ffp-contract=off" ;;
+      *) printf '%s' "$cmd" | grep -qF -- '-ffp-contract=off' || bad "C/C++ compile line for $file lacks -ffp-contract=off" ;;
     esac
   done < <(grep '"command":' "$db")
   [ "$ncmd" -gt 0 ] || bad "no compile commands in $db"

@@ -19,7 +19,8 @@ extern "C" {
 
 typedef struct fr_backend fr_backend;
 
-/* spec: "cpu", "cuda" (device 0), "cuda:N", or "auto" (CUDA when a device is present, else CPU).
+/* spec: "cpu", "cuda" (device 0), "cuda:N", or "auto" (CUDA when a real device is present, else CPU; in
+ * the emulated CUDA build "auto" is the CPU and the emulated device is opened only by name).
  * threads: CPU worker threads, 0 = one per online core (also used by the CUDA backend's host work). */
 fr_status fr_backend_open(const char *spec, int threads, fr_backend **out);
 void fr_backend_close(fr_backend *be);
@@ -28,8 +29,11 @@ int fr_backend_device(const fr_backend *be);       /* FR_DEVICE_CPU or the CUDA 
 int fr_backend_threads(const fr_backend *be);
 /* Waits for all queued work on the backend. */
 fr_status fr_backend_sync(fr_backend *be);
-/* Number of CUDA devices usable by this build (0 when built without CUDA or none present). */
+/* Number of CUDA devices usable by this build (0 when built without CUDA or none present; the emulated
+ * build has one emulated device, or FRACTAL_EMU_DEVICES). */
 int fr_cuda_device_count(void);
+/* 1 in the emulated CUDA build (-DFRACTAL_CUDA=emu: kernels run on the CPU's SIMT emulator). */
+int fr_cuda_emulated(void);
 
 /* Memory on the backend's device. */
 fr_status fr_tensor_alloc(fr_backend *be, fr_dtype dtype, int ndim, const int64_t *shape, fr_tensor *out);

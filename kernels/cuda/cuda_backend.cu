@@ -137,7 +137,12 @@ extern "C" fr_status fr_cuda_backend_open(int device, int threads, fr_backend **
     free(be);
     return st;
   }
+#ifdef FR_CUDA_EMU
+  snprintf(be->name, sizeof be->name, "cuda:%d (%s, sm_%d%d limits, %s order)", device, c->prop.name, c->prop.major,
+           c->prop.minor, fr_emu_sched_name());
+#else
   snprintf(be->name, sizeof be->name, "cuda:%d (%s, sm_%d%d)", device, c->prop.name, c->prop.major, c->prop.minor);
+#endif
   *out = be;
   return FR_OK;
 }

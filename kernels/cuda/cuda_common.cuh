@@ -1,8 +1,23 @@
 // Shared pieces of the CUDA backend: error checks, the backend's private state, launch helpers.
+// The same sources build for NVIDIA GPUs with nvcc and, with -DFRACTAL_CUDA=emu, as host C++ for the
+// SIMT emulator (emu/emu.h); the two macros below are the only places where the builds differ.
 #ifndef FRACTAL_CUDA_COMMON_CUH
 #define FRACTAL_CUDA_COMMON_CUH
 
+#ifdef FR_CUDA_EMU
+#include "emu/emu.h"
+// FR_LAUNCH(kernel, grid, block, smem, stream)(args...) is kernel<<<grid, block, smem, stream>>>(args...).
+#define FR_LAUNCH(kernel, grid, block, smem, stream)                                               \
+  ::fr_emu::make_launcher((kernel), (grid), (block), (smem), (stream), #kernel, __FILE__, __LINE__)
+// Dynamic shared memory as a pointer named `name`, at the top of a kernel.
+#define FR_DYNAMIC_SHARED(type, name) FR_EMU_DYNAMIC_SHARED(type, name)
+#else
 #include <cuda_runtime.h>
+#define FR_LAUNCH(kernel, grid, block, smem, stream) (kernel)<<<(grid), (block), (smem), (stream)>>>
+#define FR_DYNAMIC_SHARED(type, name)                                                              \
+  extern __shared__ __align__(16) unsigned char fr_dynamic_smem_[];                               \
+  type *name = reinterpret_cast<type *>(fr_dynamic_smem_)
+#endif
 
 #include "../backend_impl.h"
 #include "fractal/half.h"

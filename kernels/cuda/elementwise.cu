@@ -66,7 +66,7 @@ fr_status fr_cuda_sched(fr_backend *be, int which, const fr_tensor *a, const fr_
                         const fr_sched_coeffs *k, fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(a);
-  sched_kernel<<<grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream>>>(
+  FR_LAUNCH(sched_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(
     n, which, (const float *)a->data, (const float *)b->data, c ? (const float *)c->data : NULL, *k, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
@@ -75,7 +75,7 @@ fr_status fr_cuda_sched(fr_backend *be, int which, const fr_tensor *a, const fr_
 fr_status fr_cuda_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(x);
-  activate_kernel<<<grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream>>>(n, act, (const float *)x->data,
+  FR_LAUNCH(activate_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, act, (const float *)x->data,
                                                                          (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
@@ -83,7 +83,7 @@ fr_status fr_cuda_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_te
 
 fr_status fr_cuda_geglu(fr_backend *be, int64_t rows, int64_t n, const fr_tensor *h, fr_tensor *y)
 {
-  geglu_kernel<<<grid_for(rows * n, BLOCK), BLOCK, 0, cuda_of(be)->stream>>>(rows * n, n, (const float *)h->data,
+  FR_LAUNCH(geglu_kernel, grid_for(rows * n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(rows * n, n, (const float *)h->data,
                                                                              (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
@@ -93,7 +93,7 @@ fr_status fr_cuda_add(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_ten
                       fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(a);
-  add_kernel<<<grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream>>>(n, b_div, b_mod, (const float *)a->data, b->dtype,
+  FR_LAUNCH(add_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, b_div, b_mod, (const float *)a->data, b->dtype,
                                                                     b->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
@@ -102,7 +102,7 @@ fr_status fr_cuda_add(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_ten
 fr_status fr_cuda_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(x);
-  scale_kernel<<<grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream>>>(n, s, (const float *)x->data, (float *)y->data);
+  FR_LAUNCH(scale_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, s, (const float *)x->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -110,7 +110,7 @@ fr_status fr_cuda_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *
 fr_status fr_cuda_guidance(fr_backend *be, const fr_tensor *uncond, const fr_tensor *cond, float s, fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(uncond);
-  guidance_kernel<<<grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream>>>(n, s, (const float *)uncond->data,
+  FR_LAUNCH(guidance_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, s, (const float *)uncond->data,
                                                                          (const float *)cond->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
@@ -119,7 +119,7 @@ fr_status fr_cuda_guidance(fr_backend *be, const fr_tensor *uncond, const fr_ten
 fr_status fr_cuda_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(y);
-  normal_kernel<<<grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream>>>(n, seed, stream, (float *)y->data);
+  FR_LAUNCH(normal_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, seed, stream, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -152,7 +152,7 @@ fr_status fr_cuda_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_
   r.ndim = ndim, r.soff = src_off, r.doff = dst_off;
   for (int k = 0; k < ndim; k++) r.shape[k] = shape[k], r.ss[k] = src_strides[k], r.ds[k] = dst_strides[k], n *= shape[k];
   if (n == 0) return FR_OK;
-  copy_region_kernel<<<grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream>>>(n, r, (const uint32_t *)src->data,
+  FR_LAUNCH(copy_region_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, r, (const uint32_t *)src->data,
                                                                             (uint32_t *)dst->data);
   CUDA_LAUNCHED();
   return FR_OK;

@@ -121,7 +121,7 @@ fr_status fr_cuda_group_norm(fr_backend *be, const fr_norm_dims *d, const fr_ten
 {
   int64_t blocks = d->samples / d->frames * d->groups;
   if (blocks == 0) return FR_OK;
-  group_norm_kernel<<<(unsigned)blocks, LANES, 0, cuda_of(be)->stream>>>(
+  FR_LAUNCH(group_norm_kernel, (unsigned)blocks, LANES, 0, cuda_of(be)->stream)(
     *d, (const float *)x->data, (float *)y->data, gamma ? gamma->data : NULL, gamma ? gamma->dtype : FR_F32,
     beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, eps, act);
   CUDA_LAUNCHED();
@@ -133,7 +133,7 @@ fr_status fr_cuda_group_norm_partials(fr_backend *be, const fr_norm_dims *d, con
 {
   int64_t blocks = d->samples * d->groups;
   if (blocks == 0) return FR_OK;
-  group_norm_partials_kernel<<<(unsigned)blocks, LANES, 0, cuda_of(be)->stream>>>(
+  FR_LAUNCH(group_norm_partials_kernel, (unsigned)blocks, LANES, 0, cuda_of(be)->stream)(
     *d, (const float *)x->data, mean ? (const float *)mean->data : NULL, (float *)out->data);
   CUDA_LAUNCHED();
   return FR_OK;
@@ -145,7 +145,7 @@ fr_status fr_cuda_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const 
 {
   int64_t blocks = d->samples * d->groups;
   if (blocks == 0) return FR_OK;
-  group_norm_apply_kernel<<<(unsigned)blocks, LANES, 0, cuda_of(be)->stream>>>(
+  FR_LAUNCH(group_norm_apply_kernel, (unsigned)blocks, LANES, 0, cuda_of(be)->stream)(
     *d, (const float *)x->data, (const float *)mean->data, (const float *)rstd->data, (float *)y->data,
     gamma ? gamma->data : NULL, gamma ? gamma->dtype : FR_F32, beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, act);
   CUDA_LAUNCHED();
@@ -156,7 +156,7 @@ fr_status fr_cuda_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_ten
                              const fr_tensor *beta, float eps, fr_tensor *y)
 {
   if (d->samples == 0) return FR_OK;
-  layer_norm_kernel<<<(unsigned)d->samples, LANES, 0, cuda_of(be)->stream>>>(
+  FR_LAUNCH(layer_norm_kernel, (unsigned)d->samples, LANES, 0, cuda_of(be)->stream)(
     d->channels, (const float *)x->data, (float *)y->data, gamma ? gamma->data : NULL, gamma ? gamma->dtype : FR_F32,
     beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, eps);
   CUDA_LAUNCHED();
@@ -166,7 +166,7 @@ fr_status fr_cuda_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_ten
 fr_status fr_cuda_softmax(fr_backend *be, int64_t rows, int64_t cols, const fr_tensor *x, fr_tensor *y)
 {
   if (rows == 0) return FR_OK;
-  softmax_kernel<<<(unsigned)rows, LANES, 0, cuda_of(be)->stream>>>(cols, (const float *)x->data, (float *)y->data);
+  FR_LAUNCH(softmax_kernel, (unsigned)rows, LANES, 0, cuda_of(be)->stream)(cols, (const float *)x->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
