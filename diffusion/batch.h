@@ -50,8 +50,9 @@ fr_status fr_batch_guide(fr_exec *ex, batch *b, job_state *s, const fr_tensor *m
 fr_status fr_batch_decode_split(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32);
 
 /* Shared by both decodes (pipeline.c): the final latent scaled for the VAE and frame-major, zf
- * [1, F, C, h, w] (allocated); frame i's decoded image [oc, hw] (host) into the result's RGB bytes. */
+ * [1, F, C, h, w] (allocated); decoded images imgs [n, oc, H, W] on the device made into video bytes
+ * there (fr_frames_u8) and downloaded as the result's frames first .. first + n - 1 (and their floats). */
 fr_status fr_batch_latent_frames(fr_exec *ex, batch *b, job_state *s, fr_tensor *zf);
-void fr_batch_store_frame(const float *img, int64_t oc, int64_t hw, int64_t i, uint8_t *frames, float *frames_f32);
+fr_status fr_batch_store_frames(fr_exec *ex, const fr_tensor *imgs, int64_t first, uint8_t *frames, float *frames_f32);
 
 #endif

@@ -108,7 +108,12 @@ static void arena_release(fr_arena *a, size_t off, size_t size)
 
 fr_status fr_exec_alloc(fr_exec *ex, fr_tensor *t, int ndim, const int64_t *shape)
 {
-  *t = fr_tensor_make_dims(FR_F32, NULL, ndim, shape);
+  return fr_exec_alloc_as(ex, t, FR_F32, ndim, shape);
+}
+
+fr_status fr_exec_alloc_as(fr_exec *ex, fr_tensor *t, fr_dtype dtype, int ndim, const int64_t *shape)
+{
+  *t = fr_tensor_make_dims(dtype, NULL, ndim, shape);
   size_t off = 0;
   FR_TRY(arena_alloc(&ex->arena, fr_tensor_nbytes(t), &off));
   /* a dry run still hands out distinct non-NULL addresses so aliasing checks stay meaningful */

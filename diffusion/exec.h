@@ -39,6 +39,8 @@ size_t fr_exec_peak(const fr_exec *ex);
 
 /* An F32 tensor from the arena (zeroed contents are not promised). */
 fr_status fr_exec_alloc(fr_exec *ex, fr_tensor *t, int ndim, const int64_t *shape);
+/* The same for another dtype (the video bytes). */
+fr_status fr_exec_alloc_as(fr_exec *ex, fr_tensor *t, fr_dtype dtype, int ndim, const int64_t *shape);
 fr_status fr_exec_alloc4(fr_exec *ex, fr_tensor *t, int64_t a, int64_t b, int64_t c, int64_t d);
 void fr_exec_free(fr_exec *ex, fr_tensor *t);
 

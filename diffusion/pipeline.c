@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "fractal/defs.h"
+#include "fractal/elementwise.h"
 #include "batch.h"
 
 static double now_ms(void)
@@ -163,16 +164,6 @@ static fr_status init_noise(fr_exec *ex, batch *b, const fr_run_options *o)
   return FR_OK;
 }
 
-uint8_t fr_to_u8(float decoded, float *v01)
-{
-  float v = decoded * 0.5f + 0.5f;
-  v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); /* NaN stays NaN here and becomes 0 below */
-  if (v01) *v01 = v;
-  float q = v * 255.0f;
-  if (!(q >= 0.0f)) return 0;
-  return (uint8_t)((q + 0x1.8p23f) - 0x1.8p23f); /* round half to even */
-}
-
 fr_status fr_batch_latent_frames(fr_exec *ex, batch *b, job_state *s, fr_tensor *zf)
 {
   fr_model *m = b->m;
@@ -187,15 +178,19 @@ fr_status fr_batch_latent_frames(fr_exec *ex, batch *b, job_state *s, fr_tensor 
   return FR_OK;
 }
 
-void fr_batch_store_frame(const float *img, int64_t oc, int64_t hw, int64_t i, uint8_t *frames, float *frames_f32)
+fr_status fr_batch_store_frames(fr_exec *ex, const fr_tensor *imgs, int64_t first, uint8_t *frames, float *frames_f32)
 {
-  for (int64_t p = 0; p < hw; p++)
-    for (int64_t c = 0; c < 3; c++) {
-      size_t at = (size_t)((i * hw + p) * 3 + c);
-      float v;
-      frames[at] = fr_to_u8(c < oc ? img[c * hw + p] : -1.0f, &v);
-      if (frames_f32) frames_f32[at] = v;
-    }
+  int64_t n = imgs->shape[0], fs[4] = {n, imgs->shape[2], imgs->shape[3], 3};
+  size_t bytes = (size_t)(fs[1] * fs[2] * 3);
+  fr_tensor u8, v01;
+  FR_TRY(fr_exec_alloc_as(ex, &u8, FR_U8, 4, fs));
+  if (frames_f32) FR_TRY(fr_exec_alloc(ex, &v01, 4, fs));
+  fr_status st = FR_RUN(ex, fr_frames_u8(ex->be, imgs, &u8, frames_f32 ? &v01 : NULL));
+  if (st == FR_OK) st = FR_RUN(ex, fr_tensor_download(ex->be, &u8, frames + (size_t)first * bytes));
+  if (st == FR_OK && frames_f32) st = FR_RUN(ex, fr_tensor_download(ex->be, &v01, frames_f32 + (size_t)first * bytes));
+  if (frames_f32) fr_exec_free(ex, &v01);
+  fr_exec_free(ex, &u8);
+  return st;
 }
 
 /* Decodes job s's final latent frame by frame into uint8 (and float) frames, [F, H, W, 3]. */
@@ -203,22 +198,16 @@ static fr_status decode(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, fl
 {
   fr_model *m = b->m;
   int64_t f = b->frames, scale = fr_vae_scale(&m->vae.cfg), hh = b->lh * scale, ww = b->lw * scale;
-  int64_t oc = m->vae.cfg.out_channels;
   fr_tensor zf, img;
   FR_TRY(fr_batch_latent_frames(ex, b, s, &zf));
-  FR_TRY(fr_exec_alloc4(ex, &img, 1, oc, hh, ww));
-  float *host = ex->dry ? NULL : (float *)malloc(sizeof(float) * (size_t)(oc * hh * ww));
-  if (!ex->dry && !host) return fr_fail(FR_ENOMEM, "out of memory");
+  FR_TRY(fr_exec_alloc4(ex, &img, 1, m->vae.cfg.out_channels, hh, ww));
   fr_status st = FR_OK;
   for (int64_t i = 0; st == FR_OK && i < f; i++) {
     fr_tensor zi = fr_view4(&zf, f, b->ch, b->lh, b->lw);
     zi = fr_rows(&zi, i, 1);
     st = fr_vae_decode(ex, &m->vae, &zi, &img);
-    if (st != FR_OK || ex->dry) continue;
-    st = fr_tensor_download(ex->be, &img, host);
-    if (st == FR_OK) fr_batch_store_frame(host, oc, hh * ww, i, frames, frames_f32);
+    if (st == FR_OK) st = fr_batch_store_frames(ex, &img, i, frames, frames_f32);
   }
-  free(host);
   fr_exec_free(ex, &img);
   fr_exec_free(ex, &zf);
   return st;

@@ -90,12 +90,7 @@ fr_status fr_batch_decode_split(fr_exec *ex, batch *b, job_state *s, uint8_t *fr
     FR_TRY(fr_exec_alloc4(ex, &all, sh->rank == 0 ? b->frames_total : 1, oc, hh, ww));
     st = send_to(ex, sh->comm, 0, &imgs, (size_t)(fl * per) * 4, &all, rc, rd);
   }
-  int first = !sh || sh->rank == 0;
-  float *host = ex->dry || !first ? NULL : (float *)malloc(sizeof(float) * (size_t)(b->frames_total * per));
-  if (st == FR_OK && !ex->dry && first) st = host ? fr_tensor_download(ex->be, &all, host) : fr_fail(FR_ENOMEM, "out of memory");
-  for (int64_t i = 0; st == FR_OK && host && i < b->frames_total; i++)
-    fr_batch_store_frame(host + i * per, oc, hh * ww, i, frames, frames_f32);
-  free(host);
+  if (st == FR_OK && (!sh || sh->rank == 0)) st = fr_batch_store_frames(ex, &all, 0, frames, frames_f32);
   if (sh) fr_exec_free(ex, &all);
   fr_exec_free(ex, &imgs);
   return st;

@@ -35,10 +35,11 @@ static fr_status make_plan(const fr_job *job, int ranks, plan *p)
   return FR_OK;
 }
 
-/* Where the ranks run: CPU threads sharing one model, or one GPU each with its own copy of the model. */
+/* Where the ranks run: threads sharing one model on its device (the CPU, or one GPU), or one GPU each
+ * with its own copy of the model. */
 typedef struct placement {
-  fr_model *m;            /* CPU: the model every rank reads */
-  int threads;            /* CPU: threads per rank */
+  fr_model *m;            /* shared: the model every rank reads */
+  int threads;            /* shared CPU: threads per rank */
   const char *model_dir;  /* GPUs: loaded by each rank onto its device */
   const fr_model_options *mo;
   const int *devices;     /* GPUs: rank r on CUDA device devices[r]; NULL on the CPU */
@@ -64,7 +65,12 @@ static void *rank_main(void *arg)
   fr_model *own = NULL;
   char name[32] = "cpu";
   if (pl->devices) snprintf(name, sizeof name, "cuda:%d", c->device);
+  else if (fr_backend_device(pl->m->be) != FR_DEVICE_CPU) snprintf(name, sizeof name, "cuda:%d", fr_backend_device(pl->m->be));
   c->st = fr_backend_open(name, pl->threads, &be);
+  if (c->st == FR_OK) { /* the collectives move this backend's memory */
+    fr_comm_bind(c->shard.comm, be);
+    if (c->guide) fr_comm_bind(c->guide, be);
+  }
   if (c->st == FR_OK && pl->devices) c->st = fr_model_load(pl->model_dir, be, pl->mo, &own);
   if (c->st == FR_OK)
     c->st = fr_run_rank(own ? own : pl->m, be, c->job, &c->shard, c->guide, c->half, c->o, c->plan_only, &c->res);
@@ -146,10 +152,9 @@ static fr_status run(const placement *pl, const fr_job *job, int ranks, const fr
   return st;
 }
 
-static fr_status cpu_placement(fr_model *m, int ranks, int threads, placement *pl)
+/* Ranks as threads sharing the model on its device (a CUDA device's ranks each open their own stream). */
+static fr_status shared_placement(fr_model *m, int ranks, int threads, placement *pl)
 {
-  if (fr_backend_device(m->be) != FR_DEVICE_CPU)
-    return fr_fail(FR_EUNSUPPORTED, "sharding with the threads communicator needs the model on the CPU backend");
   if (threads <= 0) threads = fr_backend_threads(m->be);
   memset(pl, 0, sizeof *pl);
   pl->m = m, pl->threads = ranks > 0 && threads / ranks > 0 ? threads / ranks : 1;
@@ -160,14 +165,14 @@ fr_status fr_generate_sharded(fr_model *m, const fr_job *job, int ranks, int thr
                               fr_result *res, fr_shard_stats *stats)
 {
   placement pl;
-  FR_TRY(cpu_placement(m, ranks, threads, &pl));
+  FR_TRY(shared_placement(m, ranks, threads, &pl));
   return run(&pl, job, ranks, o, 0, res, stats);
 }
 
 fr_status fr_plan_sharded(fr_model *m, const fr_job *job, int ranks, fr_shard_stats *stats)
 {
   placement pl;
-  FR_TRY(cpu_placement(m, ranks, 1, &pl));
+  FR_TRY(shared_placement(m, ranks, 1, &pl));
   return run(&pl, job, ranks, NULL, 1, NULL, stats);
 }
 

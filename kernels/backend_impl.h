@@ -75,6 +75,12 @@ typedef struct fr_backend_ops {
   fr_status (*permute)(fr_backend *be, const fr_tensor *x, const int *perm, fr_tensor *y);
   fr_status (*embedding)(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y);
   fr_status (*fill_normal)(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y);
+  /* t: n host floats; y [n, dim] */
+  fr_status (*timestep_embedding)(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
+                                  float max_period, fr_tensor *y);
+  /* x viewed as [n, c, hw]; frames [n, hw, 3] */
+  fr_status (*frames_u8)(fr_backend *be, int64_t n, int64_t c, int64_t hw, const fr_tensor *x, fr_tensor *frames,
+                         fr_tensor *v01);
   fr_status (*guidance)(fr_backend *be, const fr_tensor *uncond, const fr_tensor *cond, float s, fr_tensor *y);
   /* which: 0 DDIM (a = x, b = eps), 1 DPM x0 (a = x, b = eps), 2 DPM update (a = x, b = m0, c = m1 or NULL) */
   fr_status (*sched)(fr_backend *be, int which, const fr_tensor *a, const fr_tensor *b, const fr_tensor *c,

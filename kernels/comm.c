@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_impl.h"
 #include "comm_impl.h"
 
 typedef struct message {
@@ -74,6 +75,22 @@ void fr_comm_free(fr_comm *c)
   free(g->head), free(g->tail), free(g);
 }
 
+void fr_comm_bind(fr_comm *c, fr_backend *be) { c->be = be && be->device != FR_DEVICE_CPU ? be : NULL; }
+
+/* Moves n bytes for a collective: between this rank's buffers (own part), from a buffer into a host
+ * message, or from a message into a buffer, with the bound backend's copies for device memory. */
+enum { OWN, OUT, IN };
+static fr_status move(const fr_comm *c, int way, void *dst, const void *src, size_t n)
+{
+  if (!n) return FR_OK;
+  if (!c->be) {
+    memmove(dst, src, n);
+    return FR_OK;
+  }
+  if (way == OWN) return c->be->ops->copy(c->be, dst, src, n);
+  return way == OUT ? c->be->ops->download(c->be, dst, src, n) : c->be->ops->upload(c->be, dst, src, n);
+}
+
 int fr_comm_rank(const fr_comm *c) { return c->rank; }
 int fr_comm_size(const fr_comm *c) { return c->size; }
 const char *fr_comm_kind(const fr_comm *c) { return c->kind; }
@@ -120,7 +137,8 @@ fr_status fr_comm_alltoallv(fr_comm *c, const void *send, const size_t *scounts,
 #ifdef FR_HAVE_NCCL
   if (c->stream) return fr_comm_nccl_alltoallv(c, send, scounts, sdispls, recv, rcounts, rdispls);
 #endif
-  if (scounts[me]) memmove((unsigned char *)recv + rdispls[me], (const unsigned char *)send + sdispls[me], scounts[me]);
+  fr_status moved = move(c, OWN, (unsigned char *)recv + rdispls[me], (const unsigned char *)send + sdispls[me], scounts[me]);
+  if (moved != FR_OK) return fr_comm_abort(c), moved;
   group *g = c->g;
   if (!g) return FR_OK;
   /* post a message (possibly empty) to every other rank: each collective is one message per pair */
@@ -136,7 +154,13 @@ fr_status fr_comm_alltoallv(fr_comm *c, const void *send, const size_t *scounts,
       return fr_fail(FR_ENOMEM, "out of memory for a %zu-byte message", scounts[r]);
     }
     out[r]->next = NULL, out[r]->bytes = scounts[r];
-    if (scounts[r]) memcpy(out[r]->data, (const unsigned char *)send + sdispls[r], scounts[r]);
+    moved = move(c, OUT, out[r]->data, (const unsigned char *)send + sdispls[r], scounts[r]);
+    if (moved != FR_OK) {
+      for (int k = 0; k <= r; k++) free(out[k]);
+      free(out);
+      fr_comm_abort(c);
+      return moved;
+    }
   }
   pthread_mutex_lock(&g->mu);
   if (g->aborted) { /* sticky: once a rank failed, the job is over for everyone */
@@ -169,8 +193,9 @@ fr_status fr_comm_alltoallv(fr_comm *c, const void *send, const size_t *scounts,
       st = fr_fail(FR_EINTERNAL, "rank %d expected %zu bytes from rank %d, which sent %zu", me, rcounts[p], p, m->bytes);
       g->aborted = 1;
       pthread_cond_broadcast(&g->arrived);
-    } else if (m->bytes) {
-      memcpy((unsigned char *)recv + rdispls[p], m->data, m->bytes);
+    } else if ((st = move(c, IN, (unsigned char *)recv + rdispls[p], m->data, m->bytes)) != FR_OK) {
+      g->aborted = 1;
+      pthread_cond_broadcast(&g->arrived);
     }
     free(m);
   }

@@ -3,6 +3,7 @@
 #ifndef FRACTAL_COMM_IMPL_H
 #define FRACTAL_COMM_IMPL_H
 
+#include "fractal/backend.h"
 #include "fractal/comm.h"
 
 typedef struct comm_group comm_group; /* the threads communicator's mailboxes (comm.c) */
@@ -14,6 +15,7 @@ struct fr_comm {
   void *nccl;     /* ncclComm_t (NULL once aborted) */
   void *stream;   /* nccl: the cudaStream_t the collectives run on; NULL for every other kind */
   int device;     /* nccl: the CUDA device of this rank */
+  fr_backend *be; /* local, threads: the backend whose memory the buffers are (NULL: host memory) */
   fr_comm_stats stats;
 };
 

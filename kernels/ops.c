@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "backend_impl.h"
-#include "fractal/dmath.h"
 
 #define SHAPE(t, buf) fr_shape_str((t), (buf), sizeof(buf))
 
@@ -493,8 +492,6 @@ fr_status fr_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *ta
   return DISPATCH(be, embedding, ids, table, y);
 }
 
-/* Computed on the host in float with dmath (the same bits as any device would get) and uploaded:
- * it is a few hundred values per step. The operation order follows diffusers' get_timestep_embedding. */
 fr_status fr_timestep_embedding(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
                                 float max_period, fr_tensor *y)
 {
@@ -503,24 +500,29 @@ fr_status fr_timestep_embedding(fr_backend *be, const float *t, int n, int flip_
   if (n < 1 || !t || y->ndim != 2 || y->shape[0] != n || y->shape[1] < 2 || y->shape[1] % 2)
     return fr_fail(FR_EINVAL, "%s: y must be [n, even dim] with n = %d timesteps", op, n);
   if (!(max_period > 0.0f)) return fr_fail(FR_EINVAL, "%s: max_period must be > 0", op);
-  int half = (int)(y->shape[1] / 2);
-  float *emb = (float *)malloc(sizeof(float) * (size_t)n * (size_t)y->shape[1]);
-  if (!emb) return fr_fail(FR_ENOMEM, "%s: out of memory", op);
-  float neg_log_period = -fr_dlog(max_period);
-  float denom = (float)half - shift;
-  for (int r = 0; r < n; r++) {
-    float *row = emb + (size_t)r * (size_t)y->shape[1];
-    for (int i = 0; i < half; i++) {
-      float freq = fr_dexp((neg_log_period * (float)i) / denom);
-      float arg = t[r] * freq;
-      float s = fr_dsin(arg), c = fr_dcos(arg);
-      row[i] = flip_sin_to_cos ? c : s;
-      row[half + i] = flip_sin_to_cos ? s : c;
-    }
+  if (y->shape[1] / 2 > INT32_MAX) return fr_fail(FR_EINVAL, "%s: dim is too large", op);
+  return DISPATCH(be, timestep_embedding, t, n, flip_sin_to_cos, shift, max_period, y);
+}
+
+fr_status fr_frames_u8(fr_backend *be, const fr_tensor *x, fr_tensor *frames, fr_tensor *v01)
+{
+  const char *op = "fr_frames_u8";
+  char bx[96];
+  FR_TRY(check_f32(be, op, "x", x));
+  FR_TRY(check_tensor(be, op, "frames", frames));
+  FR_TRY(check_ndim(op, "x", x, 4));
+  if (frames->dtype != FR_U8) return fr_fail(FR_EINVAL, "%s: frames must be U8, got %s", op, fr_dtype_name(frames->dtype));
+  if (x->shape[1] < 1) return fr_fail(FR_EINVAL, "%s: x %s has no channels", op, SHAPE(x, bx));
+  int64_t fs[4] = {x->shape[0], x->shape[2], x->shape[3], 3};
+  FR_TRY(check_shape(op, "frames", frames, 4, fs));
+  FR_TRY(no_overlap(op, "x", x, frames));
+  if (v01) {
+    FR_TRY(check_f32(be, op, "v01", v01));
+    FR_TRY(check_shape(op, "v01", v01, 4, fs));
+    FR_TRY(no_overlap(op, "x", x, v01));
+    FR_TRY(no_overlap(op, "frames", frames, v01));
   }
-  fr_status st = fr_tensor_upload(be, y, emb);
-  free(emb);
-  return st;
+  return DISPATCH(be, frames_u8, x->shape[0], x->shape[1], x->shape[2] * x->shape[3], x, frames, v01);
 }
 
 fr_status fr_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y)

@@ -297,7 +297,7 @@ static void test_bugs_are_reported(void)
   FR_LAUNCH(reads_outside_mask_kernel, 1, 16, 0, 0)(y);
   expect_failure("shuffle from outside the mask", cudaErrorLaunchFailure, "not in the mask");
   FR_LAUNCH(nested_launch_kernel, 1, 32, 0, 0)(y);
-  expect_failure("a launch inside a kernel", cudaErrorLaunchFailure, "launched from inside a kernel");
+  expect_failure("a launch inside a kernel", cudaErrorLaunchFailure, "from inside a kernel");
 
   FR_LAUNCH(short_warp_kernel, 1, dim3(32, 33), 0, 0)(y);
   expect_failure("1056 threads", cudaErrorInvalidConfiguration, "1056 threads per block");

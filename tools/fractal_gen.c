@@ -42,8 +42,8 @@ static void usage(FILE *f)
           "      --sheet FILE.png   also write the frames as a PNG contact sheet\n"
           "      --backend B        auto (default), cpu, cuda, cuda:N\n"
           "      --threads N        CPU threads (default: all cores)\n"
-          "      --shards N         split the job over N ranks on the CPU (threads communicator), 1..64;\n"
-          "                         the result is the same to the bit (default 1)\n"
+          "      --shards N         split the job over N ranks (threads of this process sharing the backend's\n"
+          "                         device), 1..64; the result is the same to the bit (default 1)\n"
           "      --devices LIST     split the job over these CUDA devices, e.g. 0,1,2,3 (NCCL)\n"
           "      --variant V        weight files to load: fp16 (default: the full-precision ones if present)\n"
           "      --init-latents F   float32 .npy (1, C, frames, H/8, W/8): start from this noise instead of Philox\n"
@@ -277,10 +277,6 @@ int main(int argc, char **argv)
   fr_model *m;
   if (o.ndevices) o.backend = "cpu"; /* the model is read here for its facts; each device loads its own */
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) return die("backend");
-  if (o.shards > 1 && fr_backend_device(be) != FR_DEVICE_CPU) {
-    fprintf(stderr, "fractal-gen: --shards splits a job over CPU ranks (use --backend cpu); for GPUs use --devices\n");
-    return 2;
-  }
   fr_model_options mo = {o.variant};
   if (fr_model_load(o.model, be, &mo, &m) != FR_OK) return die("loading the model");
   fr_model_info info;

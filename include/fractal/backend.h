@@ -131,9 +131,15 @@ fr_status fr_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *ta
 
 /* Sinusoidal timestep embedding (diffusers Timesteps): half = dim/2,
  * freq_i = exp((-ln(max_period) * i) / (half - shift)), arg = t * freq_i,
- * y[n] = [sin(arg), cos(arg)], or [cos, sin] with flip_sin_to_cos. t is n host floats; dim even. */
+ * y[n] = [sin(arg), cos(arg)], or [cos, sin] with flip_sin_to_cos (fractal/elementwise.h). t is n host
+ * floats; dim even. Computed on the backend's device. */
 fr_status fr_timestep_embedding(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
                                 float max_period, fr_tensor *y);
+
+/* Video bytes from decoded images: x [N, C, H, W] -> frames U8 [N, H, W, 3], channel c of pixel (h, w)
+ * = fr_pixel_u8(x[n, c, h, w]) (fractal/elementwise.h: clamp(x/2 + 1/2, 0, 1), x255, ties to even) for
+ * c < C, and 0 (black) for c >= C. v01 (nullable, F32 [N, H, W, 3]) receives the clamped values. */
+fr_status fr_frames_u8(fr_backend *be, const fr_tensor *x, fr_tensor *frames, fr_tensor *v01);
 
 /* Initial noise: y[i] = fr_philox_normal(seed, stream, i) for every element i of the F32 tensor y. */
 fr_status fr_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y);

@@ -1,14 +1,15 @@
-/* Communicators for sharding one job over several ranks (design: ARCHITECTURE.md, "Sharding across
- * GPUs"): `local` (one rank), `threads` (N ranks as threads of one process on the CPU backend, passing
- * messages) and `nccl` (one rank per GPU). Only data movement: no collective ever adds floats, so the
- * ranks' results cannot depend on how the network reduces. Buffers live in the memory of the rank's
- * backend (host memory for `local` and `threads`). */
+/* Communicators for sharding one job over several ranks (docs/pipeline.md, "Sharding one job over
+ * ranks"): `local` (one rank), `threads` (N ranks as threads of one process, passing messages through
+ * host memory) and `nccl` (one rank per GPU). Only data movement: no collective ever adds floats, so
+ * the ranks' results cannot depend on how the network reduces. Buffers live in the memory of the
+ * rank's backend (fr_comm_bind says which; host memory by default). */
 #ifndef FRACTAL_COMM_H
 #define FRACTAL_COMM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fractal/backend.h"
 #include "fractal/status.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,10 @@ fr_status fr_comm_nccl_group(int n, const int *devices, fr_comm **ranks);
 fr_status fr_comm_nccl_id(unsigned char id[FR_NCCL_ID_BYTES]);
 fr_status fr_comm_nccl_rank(const unsigned char id[FR_NCCL_ID_BYTES], int n, int rank, int device, fr_comm **out);
 void fr_comm_free(fr_comm *c);
+/* The buffers this rank passes to collectives are memory of backend `be` (by default host memory):
+ * `local` and `threads` then move them with the backend's copies (device memory of a CUDA backend goes
+ * through host messages). NCCL communicators take device memory anyway and ignore it. */
+void fr_comm_bind(fr_comm *c, fr_backend *be);
 
 int fr_comm_rank(const fr_comm *c);
 int fr_comm_size(const fr_comm *c);

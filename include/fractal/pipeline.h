@@ -93,9 +93,10 @@ typedef struct fr_shard_stats {
   uint64_t collectives;   /* calls, summed over ranks */
 } fr_shard_stats;
 
-/* Runs one job on `ranks` ranks of the threads communicator: each rank a thread with its own CPU
- * backend (`threads` CPU threads in all, 0 = the model backend's count). The model must be on the CPU.
- * Observers get the latent, noise and progress calls (not tokens or text). stats nullable. */
+/* Runs one job on `ranks` ranks of the threads communicator: each rank a thread with its own backend on
+ * the model's device, reading the one model: CPU backends (`threads` CPU threads in all, 0 = the model
+ * backend's count), or backends on the model's CUDA device, each with its own stream. Observers get the
+ * latent, noise and progress calls (not tokens or text). stats nullable. */
 fr_status fr_generate_sharded(fr_model *m, const fr_job *job, int ranks, int threads, const fr_run_options *opts,
                               fr_result *result, fr_shard_stats *stats);
 /* The most ranks, up to `ranks`, that a plan for this job can use (each frame rank needs a frame). */
@@ -123,10 +124,6 @@ size_t fr_result_to_json(const fr_result *r, char *buf, size_t n);
 
 /* The job digest from its content and hashes (PROTOCOL.md). */
 fr_hash128 fr_job_digest(const fr_job *job, const fr_hash128 *step_hashes, int steps, fr_hash128 frames_hash);
-
-/* The uint8 rule: v = clamp(x * 0.5 + 0.5, 0, 1) (diffusers' postprocess), then round(v * 255) with
- * ties to even (what numpy_to_pil does). */
-uint8_t fr_to_u8(float decoded, float *v01);
 
 #ifdef __cplusplus
 }

@@ -56,6 +56,10 @@ fr_status fr_cpu_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const f
 fr_status fr_cpu_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
                              fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape);
 fr_status fr_cpu_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y);
+fr_status fr_cpu_timestep_embedding(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
+                                    float max_period, fr_tensor *y);
+fr_status fr_cpu_frames_u8(fr_backend *be, int64_t n, int64_t c, int64_t hw, const fr_tensor *x, fr_tensor *frames,
+                           fr_tensor *v01);
 fr_status fr_cpu_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y);
 fr_status fr_cpu_sched(fr_backend *be, int which, const fr_tensor *a, const fr_tensor *b, const fr_tensor *c,
                        const fr_sched_coeffs *k, fr_tensor *y);

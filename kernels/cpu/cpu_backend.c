@@ -61,6 +61,8 @@ static const fr_backend_ops cpu_ops = {
   .permute = fr_cpu_permute,
   .embedding = fr_cpu_embedding,
   .fill_normal = fr_cpu_fill_normal,
+  .timestep_embedding = fr_cpu_timestep_embedding,
+  .frames_u8 = fr_cpu_frames_u8,
   .guidance = fr_cpu_guidance,
   .sched = fr_cpu_sched,
 };

@@ -5,6 +5,7 @@
 
 #include "cpu.h"
 #include "fractal/act.h"
+#include "fractal/elementwise.h"
 #include "fractal/philox.h"
 #include "fractal/sched_math.h"
 
@@ -125,6 +126,47 @@ fr_status fr_cpu_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_
 {
   ew_job job = {.n = fr_tensor_numel(y), .y = (float *)y->data, .seed = seed, .stream = stream};
   fr_pool_run(be->pool, chunks(job.n), normal_task, &job);
+  return FR_OK;
+}
+
+/* A few hundred values per call: one task. */
+fr_status fr_cpu_timestep_embedding(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
+                                    float max_period, fr_tensor *y)
+{
+  int64_t dim = y->shape[1];
+  int half = (int)(dim / 2);
+  float *out = (float *)y->data;
+  for (int r = 0; r < n; r++)
+    for (int64_t j = 0; j < dim; j++) out[r * dim + j] = fr_timestep_value(t[r], (int)j, half, flip_sin_to_cos, shift, max_period);
+  return FR_OK;
+}
+
+/* Video bytes: one task per image. */
+typedef struct frames_job {
+  int64_t c, hw;
+  const float *x;
+  uint8_t *frames;
+  float *v01;
+} frames_job;
+
+FR_CPU_HOT static void frames_task(void *ctx, int64_t n, int thread)
+{
+  const frames_job *job = (const frames_job *)ctx;
+  const float *img = job->x + n * job->c * job->hw;
+  for (int64_t p = 0; p < job->hw; p++)
+    for (int64_t c = 0; c < 3; c++) {
+      int64_t at = (n * job->hw + p) * 3 + c;
+      float v;
+      job->frames[at] = fr_pixel_u8(c < job->c ? img[c * job->hw + p] : -1.0f, &v);
+      if (job->v01) job->v01[at] = v;
+    }
+}
+
+fr_status fr_cpu_frames_u8(fr_backend *be, int64_t n, int64_t c, int64_t hw, const fr_tensor *x, fr_tensor *frames,
+                           fr_tensor *v01)
+{
+  frames_job job = {c, hw, (const float *)x->data, (uint8_t *)frames->data, v01 ? (float *)v01->data : NULL};
+  fr_pool_run(be->pool, n, frames_task, &job);
   return FR_OK;
 }
 

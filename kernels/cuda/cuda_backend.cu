@@ -1,5 +1,5 @@
-// The CUDA backend: one device, one stream, device memory, and the op table. Ops not yet written for
-// the GPU are left NULL, and ops.c answers FR_EUNSUPPORTED for them.
+// The CUDA backend: one device, one stream, device memory, and the op table (every op of
+// fractal/backend.h has its CUDA twin).
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,6 +16,7 @@ static void cuda_close(fr_backend *be)
     cudaSetDevice(be->device);
     cudaStreamSynchronize(c->stream);
     cudaStreamDestroy(c->stream);
+    cudaFree(c->stage);
     free(c);
   }
   fr_pool_free(be->pool);
@@ -65,6 +66,23 @@ static fr_status cuda_sync(fr_backend *be)
   return FR_OK;
 }
 
+fr_status fr_cuda_stage(fr_backend *be, const void *host, size_t bytes, void **dev)
+{
+  fr_cuda *c = cuda_of(be);
+  if (bytes > c->stage_bytes) { // grow: wait until no queued kernel reads the old buffer
+    CUDA_TRY(cudaStreamSynchronize(c->stream));
+    cudaFree(c->stage);
+    c->stage = NULL, c->stage_bytes = 0;
+    size_t want = bytes < 4096 ? 4096 : bytes;
+    FR_TRY(cuda_alloc(be, want, &c->stage));
+    c->stage_bytes = want;
+  }
+  // from pageable memory the copy is staged before it returns, so the caller may reuse `host` at once
+  if (bytes) CUDA_TRY(cudaMemcpyAsync(c->stage, host, bytes, cudaMemcpyHostToDevice, c->stream));
+  *dev = c->stage;
+  return FR_OK;
+}
+
 static fr_backend_ops make_ops(void)
 {
   fr_backend_ops o = {};
@@ -75,6 +93,16 @@ static fr_backend_ops make_ops(void)
   o.download = cuda_download;
   o.copy = cuda_copy;
   o.sync = cuda_sync;
+  o.linear = fr_cuda_linear;
+  o.conv2d = fr_cuda_conv2d;
+  o.conv_frames = fr_cuda_conv_frames;
+  o.attention = fr_cuda_attention;
+  o.upsample_nearest = fr_cuda_upsample_nearest;
+  o.concat = fr_cuda_concat;
+  o.permute = fr_cuda_permute;
+  o.embedding = fr_cuda_embedding;
+  o.timestep_embedding = fr_cuda_timestep_embedding;
+  o.frames_u8 = fr_cuda_frames_u8;
   o.group_norm = fr_cuda_group_norm;
   o.layer_norm = fr_cuda_layer_norm;
   o.group_norm_partials = fr_cuda_group_norm_partials;

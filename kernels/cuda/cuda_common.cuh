@@ -36,6 +36,8 @@
 struct fr_cuda {
   cudaStream_t stream;
   cudaDeviceProp prop;
+  void *stage; // device copy of small host arguments (token ids, timesteps), reused in stream order
+  size_t stage_bytes;
 };
 
 static inline fr_cuda *cuda_of(fr_backend *be) { return (fr_cuda *)be->impl; }
@@ -46,6 +48,48 @@ static inline unsigned grid_for(int64_t n, int block)
   return (unsigned)(g < 65535 * 16 ? (g > 0 ? g : 1) : 65535 * 16);
 }
 
+// Full unrolling of a loop with a constant trip count.
+#ifdef FR_CUDA_EMU
+#define FR_UNROLL _Pragma("GCC unroll 16")
+#else
+#define FR_UNROLL _Pragma("unroll")
+#endif
+
+// COUNT (1, 2 or 4) consecutive values from an address aligned to their size, as one vector load.
+template <int COUNT> __device__ __forceinline__ void fr_load_f32s(const float *p, float *out)
+{
+#ifdef FR_CUDA_EMU
+  memcpy(out, p, sizeof(float) * COUNT);
+#else
+  if (COUNT == 4) {
+    float4 v = *reinterpret_cast<const float4 *>(p);
+    out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+  } else if (COUNT == 2) {
+    float2 v = *reinterpret_cast<const float2 *>(p);
+    out[0] = v.x, out[1] = v.y;
+  } else {
+    for (int e = 0; e < COUNT; e++) out[e] = p[e];
+  }
+#endif
+}
+
+template <int COUNT> __device__ __forceinline__ void fr_load_u16s(const uint16_t *p, uint16_t *out)
+{
+#ifdef FR_CUDA_EMU
+  memcpy(out, p, sizeof(uint16_t) * COUNT);
+#else
+  if (COUNT == 4) {
+    uint2 v = *reinterpret_cast<const uint2 *>(p);
+    out[0] = (uint16_t)v.x, out[1] = (uint16_t)(v.x >> 16), out[2] = (uint16_t)v.y, out[3] = (uint16_t)(v.y >> 16);
+  } else if (COUNT == 2) {
+    unsigned v = *reinterpret_cast<const unsigned *>(p);
+    out[0] = (uint16_t)v, out[1] = (uint16_t)(v >> 16);
+  } else {
+    for (int e = 0; e < COUNT; e++) out[e] = p[e];
+  }
+#endif
+}
+
 // Exact widening of one stored weight (F32, F16, BF16) on the device.
 __device__ __forceinline__ float load_weight(fr_dtype dt, const void *p, int64_t i)
 {
@@ -53,6 +97,10 @@ __device__ __forceinline__ float load_weight(fr_dtype dt, const void *p, int64_t
   uint16_t h = ((const uint16_t *)p)[i];
   return dt == FR_F16 ? fr_f16_to_f32(h) : fr_bf16_to_f32(h);
 }
+
+// Copies a few host bytes (token ids, timesteps) to a device buffer that stays valid for the kernels
+// queued next on the backend's stream.
+fr_status fr_cuda_stage(fr_backend *be, const void *host, size_t bytes, void **dev);
 
 // Op entry points of the CUDA backend, one file per family.
 fr_status fr_cuda_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_tensor *y);
@@ -76,5 +124,22 @@ fr_status fr_cuda_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_
 fr_status fr_cuda_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
                              const fr_tensor *beta, float eps, fr_tensor *y);
 fr_status fr_cuda_softmax(fr_backend *be, int64_t rows, int64_t cols, const fr_tensor *x, fr_tensor *y);
+fr_status fr_cuda_linear(fr_backend *be, const fr_linear_dims *d, const fr_tensor *x, const fr_tensor *w,
+                         const fr_tensor *b, fr_act act, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cuda_conv2d(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w,
+                         const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cuda_conv_frames(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w,
+                              const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cuda_attention(fr_backend *be, const fr_attn_dims *d, const fr_tensor *q, const fr_tensor *k,
+                            const fr_tensor *v, const fr_attn_params *p, fr_tensor *y);
+fr_status fr_cuda_upsample_nearest(fr_backend *be, const fr_tensor *x, fr_tensor *y);
+fr_status fr_cuda_concat(fr_backend *be, int64_t outer, int64_t ca, int64_t cb, int64_t inner, const fr_tensor *a,
+                         const fr_tensor *b, fr_tensor *y);
+fr_status fr_cuda_permute(fr_backend *be, const fr_tensor *x, const int *perm, fr_tensor *y);
+fr_status fr_cuda_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y);
+fr_status fr_cuda_timestep_embedding(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
+                                     float max_period, fr_tensor *y);
+fr_status fr_cuda_frames_u8(fr_backend *be, int64_t n, int64_t c, int64_t hw, const fr_tensor *x, fr_tensor *frames,
+                            fr_tensor *v01);
 
 #endif

@@ -36,9 +36,9 @@
 #endif
 
 // ---- context switch ------------------------------------------------------------------------------
-// x86-64 System V: save the callee-saved registers, MXCSR and the x87 control word on the old stack,
-// switch stacks, restore them from the new one. Restoring MXCSR per fiber keeps every CUDA thread in
-// the contract's floating-point mode (round to nearest, no flush-to-zero) whatever its host thread had.
+// x86-64 System V: save the callee-saved registers on the old stack, switch stacks, restore them from
+// the new one. The floating-point mode (MXCSR) is the host thread's, which run_block sets to the
+// contract's (round to nearest, no flush-to-zero) for as long as the block's fibers run.
 #if defined(__x86_64__)
 extern "C" void fr_emu_switch(void **save_sp, void *next_sp);
 extern "C" void fr_emu_trampoline(void);
@@ -55,14 +55,8 @@ fr_emu_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $16, %rsp
-  stmxcsr 8(%rsp)
-  fnstcw (%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr 8(%rsp)
-  fldcw (%rsp)
-  addq $16, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -166,8 +160,18 @@ static size_t stack_bytes()
   return (kb < 16 ? 16 : kb) << 10;
 }
 
+// A warp's lanes: those the block has, those that ended, those waiting in a collective (and the
+// collective the first of them called).
+struct warp_state {
+  unsigned exist, exited, pending;
+  warp_op op;
+  unsigned mask;
+  int width;
+};
+
 // The host thread's fibers and the block it runs.
 struct worker {
+  std::vector<warp_state> warps;
   std::vector<fiber> fibers;
   size_t page = 4096;
 #if defined(__x86_64__)
@@ -184,6 +188,9 @@ struct worker {
   unsigned char *smem = nullptr;
   size_t smem_cap = 0;
   unsigned nthreads = 0;
+  // the block's threads by state (the ready ones are in `ready`/`next`), and the first barrier arrival
+  unsigned n_barrier = 0, n_warp = 0, n_exited = 0;
+  const fiber *first_at_barrier = nullptr, *first_exited = nullptr, *mismatched = nullptr;
   const launch_info *li = nullptr;
   void (*body)(void *) = nullptr;
   void *ctx = nullptr;
@@ -294,17 +301,17 @@ static bool fiber_prepare(worker &w, fiber &f)
 #endif
   f.asan_fake = nullptr;
 #if defined(__x86_64__)
-  // The frame fr_emu_switch pops: x87 control word, MXCSR, r15, r14, r13 (entry), r12 (its argument),
-  // rbx, rbp, and the return address (the trampoline, entered with a 16-byte aligned stack).
-  uintptr_t top = ((uintptr_t)(f.stack + f.stack_size) & ~(uintptr_t)15) - 16;
-  uint64_t *frame = (uint64_t *)(top - 72);
-  frame[0] = 0x037f;                          // x87: round to nearest, all exceptions masked
-  frame[1] = 0x1f80;                          // MXCSR: round to nearest, no FTZ, no DAZ, exceptions masked
-  frame[2] = 0, frame[3] = 0;                 // r15, r14
-  frame[4] = (uint64_t)(uintptr_t)fiber_main; // r13
-  frame[5] = (uint64_t)(uintptr_t)&f;         // r12
-  frame[6] = 0, frame[7] = 0;                 // rbx, rbp
-  frame[8] = (uint64_t)(uintptr_t)fr_emu_trampoline;
+  // The frame fr_emu_switch pops: r15, r14, r13 (entry), r12 (its argument), rbx, rbp, and the return
+  // address (the trampoline, entered with a 16-byte aligned stack). Each fiber's stack top is moved by
+  // a different number of cache lines, so that the hot tops of a thousand stacks do not all fall into
+  // the same cache sets.
+  uintptr_t top = ((uintptr_t)(f.stack + f.stack_size) & ~(uintptr_t)15) - 16 - (f.linear % 61) * 64;
+  uint64_t *frame = (uint64_t *)(top - 56);
+  frame[0] = 0, frame[1] = 0;                 // r15, r14
+  frame[2] = (uint64_t)(uintptr_t)fiber_main; // r13
+  frame[3] = (uint64_t)(uintptr_t)&f;         // r12
+  frame[4] = 0, frame[5] = 0;                 // rbx, rbp
+  frame[6] = (uint64_t)(uintptr_t)fr_emu_trampoline;
   f.sp = frame;
 #else
   getcontext(&f.uc);
@@ -382,13 +389,15 @@ static const char *tname(const fiber &f, char *buf, size_t n)
 static void check_exit(worker &w, fiber &f)
 {
   unsigned lane = f.linear % 32, base = f.linear - lane;
-  for (unsigned j = 0; j < 32 && base + j < w.nthreads; j++) {
-    fiber &o = w.fibers[base + j];
+  warp_state &ws = w.warps[f.linear / 32];
+  for (unsigned bits = ws.pending; bits; bits &= bits - 1) {
+    fiber &o = w.fibers[base + (unsigned)__builtin_ctz(bits)];
     char a[64], b[64];
-    if (o.state == F_WARP && (o.mask >> lane & 1u))
-      fail_block(w, f, "exited while lane %u (%s) waits for it in %s(mask 0x%08x) at %s", j, tname(o, a, sizeof a),
-                 op_name(o.op), o.mask, at(o.where, b, sizeof b));
+    if (o.mask >> lane & 1u)
+      fail_block(w, f, "exited while lane %u (%s) waits for it in %s(mask 0x%08x) at %s", o.linear % 32,
+                 tname(o, a, sizeof a), op_name(o.op), o.mask, at(o.where, b, sizeof b));
   }
+  ws.exited |= 1u << lane;
 }
 
 static void fiber_main(fiber *f)
@@ -398,6 +407,8 @@ static void fiber_main(fiber *f)
   w.body(w.ctx);
   check_exit(w, *f);
   f->state = F_EXITED;
+  if (!w.first_exited) w.first_exited = f;
+  w.n_exited++;
   suspend(w, *f, true);
   abort(); // an ended fiber is never resumed
 }
@@ -415,8 +426,14 @@ static fiber &current(const char *what)
 void syncthreads(site s)
 {
   fiber &f = current("__syncthreads");
+  worker &w = *me;
   f.state = F_BARRIER, f.where = s, f.barriers++;
-  suspend(*me, f, false);
+  if (!w.first_at_barrier) w.first_at_barrier = &f;
+  else if (!w.mismatched && (f.where.file != w.first_at_barrier->where.file || f.where.line != w.first_at_barrier->where.line ||
+                             f.barriers != w.first_at_barrier->barriers))
+    w.mismatched = &f;
+  w.n_barrier++;
+  suspend(w, f, false);
 }
 
 static bool pow2_width(int width) { return width >= 1 && width <= 32 && (width & (width - 1)) == 0; }
@@ -437,41 +454,53 @@ static int shuffle_source(const fiber &f, unsigned j)
   }
 }
 
+// A warp collective completes when every lane of its mask has called it; the caller then waits (or
+// runs on) like everyone else, so the thread order stays the scheduler's.
 uint64_t warp_collective(warp_op op, unsigned mask, uint64_t value, int arg, int width, site s)
 {
   fiber &f = current(op_name(op));
   worker &w = *me;
   unsigned lane = f.linear % 32, base = f.linear - lane;
+  warp_state &ws = w.warps[f.linear / 32];
   char a[64], b[64];
 #define CALL_FMT "%s(mask 0x%08x) at %s"
 #define CALL_ARGS op_name(op), mask, at(s, a, sizeof a)
   if (!(mask >> lane & 1u)) fail_block(w, f, CALL_FMT ": the mask does not name the calling lane %u", CALL_ARGS, lane);
   if (op >= W_SHFL_IDX && op <= W_SHFL_XOR && !pow2_width(width))
     fail_block(w, f, CALL_FMT ": width %d is not a power of two in 1..32", CALL_ARGS, width);
-  for (unsigned j = 0; j < 32; j++) {
-    if (!(mask >> j & 1u) || j == lane) continue;
-    if (base + j >= w.nthreads)
-      fail_block(w, f, CALL_FMT ": the mask names lane %u, which does not exist (the block has %u threads)", CALL_ARGS, j,
-                 w.nthreads);
-    fiber &o = w.fibers[base + j];
-    if (o.state == F_EXITED)
-      fail_block(w, f, CALL_FMT ": the mask names lane %u (%s), which has exited", CALL_ARGS, j, tname(o, b, sizeof b));
-    if (o.state == F_WARP && (o.op != op || o.mask != mask || o.width != width)) {
-      char c[64];
-      fail_block(w, f, CALL_FMT " while lane %u waits in %s(mask 0x%08x) at %s", CALL_ARGS, j, op_name(o.op), o.mask,
-                 at(o.where, c, sizeof c));
-    }
+  if (mask & ~ws.exist) {
+    unsigned j = (unsigned)__builtin_ctz(mask & ~ws.exist);
+    fail_block(w, f, CALL_FMT ": the mask names lane %u, which does not exist (the block has %u threads)", CALL_ARGS, j,
+               w.nthreads);
   }
+  if (mask & ws.exited) {
+    unsigned j = (unsigned)__builtin_ctz(mask & ws.exited);
+    fail_block(w, f, CALL_FMT ": the mask names lane %u (%s), which has exited", CALL_ARGS, j,
+               tname(w.fibers[base + j], b, sizeof b));
+  }
+  // lanes of our mask already waiting must be in the same collective (the common case: one group)
+  unsigned waiting = mask & ws.pending;
+  if (waiting && !(ws.op == op && ws.mask == mask && ws.width == width && !(ws.pending & ~mask)))
+    for (unsigned bits = waiting; bits; bits &= bits - 1) {
+      const fiber &o = w.fibers[base + (unsigned)__builtin_ctz(bits)];
+      if (o.op != op || o.mask != mask || o.width != width) {
+        char c[64];
+        fail_block(w, f, CALL_FMT " while lane %u waits in %s(mask 0x%08x) at %s", CALL_ARGS, o.linear % 32, op_name(o.op),
+                   o.mask, at(o.where, c, sizeof c));
+      }
+    }
+  if (!ws.pending) ws.op = op, ws.mask = mask, ws.width = width;
+  ws.pending |= 1u << lane;
   f.state = F_WARP, f.where = s, f.op = op, f.mask = mask, f.value = value, f.arg = arg, f.width = width;
-  bool complete = true;
-  for (unsigned j = 0; j < 32 && complete; j++)
-    if ((mask >> j & 1u) && w.fibers[base + j].state != F_WARP) complete = false;
-  if (complete) {
+  w.n_warp++;
+  if ((ws.pending & mask) == mask) {
     uint64_t votes = 0;
-    for (unsigned j = 0; j < 32; j++)
-      if ((mask >> j & 1u) && w.fibers[base + j].value) votes |= 1ull << j;
-    for (unsigned j = 0; j < 32; j++) {
-      if (!(mask >> j & 1u)) continue;
+    for (unsigned bits = mask; bits; bits &= bits - 1) {
+      unsigned j = (unsigned)__builtin_ctz(bits);
+      if (w.fibers[base + j].value) votes |= 1ull << j;
+    }
+    for (unsigned bits = mask; bits; bits &= bits - 1) {
+      unsigned j = (unsigned)__builtin_ctz(bits);
       fiber &o = w.fibers[base + j];
       switch (op) {
       case W_SYNC: o.result = 0; break;
@@ -486,11 +515,17 @@ uint64_t warp_collective(warp_op op, unsigned mask, uint64_t value, int arg, int
       }
       }
     }
-    for (unsigned j = 0; j < 32; j++)
-      if (mask >> j & 1u) {
-        w.fibers[base + j].state = F_READY;
-        w.next.push_back(base + j);
-      }
+    for (unsigned bits = mask; bits; bits &= bits - 1) {
+      unsigned j = (unsigned)__builtin_ctz(bits);
+      w.fibers[base + j].state = F_READY;
+      w.next.push_back(base + j);
+    }
+    w.n_warp -= (unsigned)__builtin_popcount(mask);
+    ws.pending &= ~mask;
+    if (ws.pending) { // another group stays: it becomes the representative
+      const fiber &o = w.fibers[base + (unsigned)__builtin_ctz(ws.pending)];
+      ws.op = o.op, ws.mask = o.mask, ws.width = o.width;
+    }
   }
 #undef CALL_FMT
 #undef CALL_ARGS
@@ -503,16 +538,28 @@ static void order_ready(worker &w, const order_mode &m, uint64_t block, uint64_t
 {
   std::vector<unsigned> &r = w.ready;
   if (m.kind == ORDER_FWD) {
-    std::sort(r.begin(), r.end());
+    if (!std::is_sorted(r.begin(), r.end())) std::sort(r.begin(), r.end());
   } else if (m.kind == ORDER_REV) {
-    std::sort(r.begin(), r.end(), [](unsigned a, unsigned b) { return a > b; });
+    if (!std::is_sorted(r.begin(), r.end(), [](unsigned a, unsigned b) { return a > b; }))
+      std::sort(r.begin(), r.end(), [](unsigned a, unsigned b) { return a > b; });
   } else {
-    std::sort(r.begin(), r.end());
+    if (!std::is_sorted(r.begin(), r.end())) std::sort(r.begin(), r.end());
     uint64_t s = splitmix(m.seed ^ splitmix(block * 0x100000001b3ull + phase));
     for (size_t i = r.size(); i > 1; i--) {
       s = splitmix(s);
       std::swap(r[i - 1], r[(size_t)(s % i)]);
     }
+  }
+}
+
+// Every thread of the block may run (the block's start, or a barrier every thread reached).
+static void release_all(worker &w, const order_mode &m)
+{
+  w.n_barrier = 0, w.first_at_barrier = nullptr, w.mismatched = nullptr;
+  w.ready.resize(w.nthreads);
+  for (unsigned i = 0; i < w.nthreads; i++) {
+    w.fibers[i].state = F_READY;
+    w.ready[i] = m.kind == ORDER_REV ? w.nthreads - 1 - i : i;
   }
 }
 
@@ -535,7 +582,33 @@ static std::string deadlock_report(worker &w)
 }
 
 // Runs one block to the end; returns false (with w.error set) if the kernel broke a rule.
+static bool run_block_fibers(worker &w, uint64_t linear_block);
+
+#if defined(__x86_64__)
+static unsigned get_mxcsr(void)
+{
+  unsigned v;
+  __asm__ volatile("stmxcsr %0" : "=m"(v));
+  return v;
+}
+static void set_mxcsr(unsigned v) { __asm__ volatile("ldmxcsr %0" : : "m"(v)); }
+#endif
+
 static bool run_block(worker &w, uint64_t linear_block)
+{
+#if defined(__x86_64__)
+  // the contract's mode for every CUDA thread: round to nearest, no FTZ, no DAZ, exceptions masked
+  unsigned saved = get_mxcsr();
+  set_mxcsr(0x1f80);
+  bool ok = run_block_fibers(w, linear_block);
+  set_mxcsr(saved);
+  return ok;
+#else
+  return run_block_fibers(w, linear_block); // elsewhere the host's default mode is the contract's
+#endif
+}
+
+static bool run_block_fibers(worker &w, uint64_t linear_block)
 {
   const launch_info &li = *w.li;
   const order_mode &m = sched_mode();
@@ -553,6 +626,12 @@ static bool run_block(worker &w, uint64_t linear_block)
   cur_block = &w.blk;
   if (w.fibers.size() < w.nthreads) w.fibers.resize(w.nthreads);
   w.ready.clear(), w.next.clear();
+  w.n_warp = 0, w.n_exited = 0, w.first_exited = nullptr;
+  w.warps.resize((w.nthreads + 31) / 32);
+  for (unsigned k = 0; k < w.warps.size(); k++) {
+    unsigned lanes = w.nthreads - 32 * k < 32 ? w.nthreads - 32 * k : 32;
+    w.warps[k] = warp_state{lanes == 32 ? 0xffffffffu : (1u << lanes) - 1, 0, 0, W_SYNC, 0, 0};
+  }
   for (unsigned i = 0; i < w.nthreads; i++) {
     fiber &f = w.fibers[i];
     f.ts.thread_idx = uint3{i % li.block.x, i / li.block.x % li.block.y, i / (li.block.x * li.block.y)};
@@ -561,8 +640,8 @@ static bool run_block(worker &w, uint64_t linear_block)
       w.error = "cannot allocate a fiber stack (" + std::to_string(stack_bytes() >> 10) + " KiB)";
       return false;
     }
-    w.ready.push_back(i);
   }
+  release_all(w, m);
   for (uint64_t phase = 0;; phase++) {
     order_ready(w, m, linear_block, phase);
     for (size_t k = 0; k < w.ready.size(); k++) {
@@ -575,41 +654,25 @@ static bool run_block(worker &w, uint64_t linear_block)
     w.next.clear();
     if (!w.ready.empty()) continue;
     // nobody can run: the block ended, or every live thread waits at a barrier (or it is stuck)
-    const fiber *first = nullptr, *exited = nullptr;
-    bool in_warp = false;
-    for (unsigned i = 0; i < w.nthreads; i++) {
-      const fiber &f = w.fibers[i];
-      if (f.state == F_EXITED) {
-        if (!exited) exited = &f;
-      } else if (f.state == F_WARP) {
-        in_warp = true;
-      } else if (!first) {
-        first = &f;
-      }
-    }
-    if (!first && !in_warp) return true;
-    if (in_warp) {
+    if (w.n_exited == w.nthreads) return true;
+    if (w.n_warp) {
       w.error = "block " + coords(w.blk.block_idx) + ": deadlock: " + deadlock_report(w);
       return false;
     }
-    if (exited) {
+    const fiber *first = w.first_at_barrier;
+    if (w.n_exited) {
       w.error = "block " + coords(w.blk.block_idx) + ": barrier divergence: " + thread_name(*first) +
-                " waits at __syncthreads at " + where(first->where) + ", but " + thread_name(*exited) + " has exited";
+                " waits at __syncthreads at " + where(first->where) + ", but " + thread_name(*w.first_exited) + " has exited";
       return false;
     }
-    for (unsigned i = 0; i < w.nthreads; i++) {
-      const fiber &f = w.fibers[i];
-      if (f.where.file != first->where.file || f.where.line != first->where.line || f.barriers != first->barriers) {
-        w.error = "block " + coords(w.blk.block_idx) + ": barrier divergence: " + thread_name(*first) +
-                  " is at __syncthreads at " + where(first->where) + " (its barrier #" + std::to_string(first->barriers) +
-                  "), " + thread_name(f) + " at " + where(f.where) + " (its barrier #" + std::to_string(f.barriers) + ")";
-        return false;
-      }
+    if (w.mismatched) {
+      const fiber &f = *w.mismatched;
+      w.error = "block " + coords(w.blk.block_idx) + ": barrier divergence: " + thread_name(*first) +
+                " is at __syncthreads at " + where(first->where) + " (its barrier #" + std::to_string(first->barriers) +
+                "), " + thread_name(f) + " at " + where(f.where) + " (its barrier #" + std::to_string(f.barriers) + ")";
+      return false;
     }
-    for (unsigned i = 0; i < w.nthreads; i++) {
-      w.fibers[i].state = F_READY;
-      w.ready.push_back(i);
-    }
+    release_all(w, m);
   }
 }
 
@@ -775,11 +838,8 @@ static std::string check_config(const launch_info &li)
 
 void run_grid(const launch_info &li, void (*body)(void *), void *ctx)
 {
-  if (me && me->cur) {
-    report(launch_name(li) + ": launched from inside a kernel");
-    set_error(cudaErrorLaunchFailure);
-    return;
-  }
+  if (me && me->cur) // no dynamic parallelism: fail the launching kernel's grid
+    fail_block(*me, *me->cur, "launched kernel %s at %s:%d from inside a kernel", li.name, li.file, li.line);
   std::string bad = check_config(li);
   if (!bad.empty()) {
     report(launch_name(li) + ": invalid configuration: " + bad);
