@@ -1,6 +1,6 @@
-/* fractal-bench: times each op at the shapes of the ms-1.7b UNet (256x256x16 video, guidance batch) on
- * a backend, and with --check compares the backend's bits against the CPU reference first.
- * Output: a table, or JSON lines with --json. */
+/* fractal-bench: times the op cases of perf/op_table.c tagged BENCH (the ms-1.7b UNet's shapes at its batch
+ * of 32 frame-images, and the VAE's) on a backend, optionally against the CPU reference's bits and against
+ * cuBLAS and the device's copy bandwidth; or whole jobs on a model. Output: a table, or JSON lines. */
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
 #include <getopt.h>
 #include <stdio.h>
@@ -9,13 +9,20 @@
 #include <time.h>
 
 #include "fractal/backend.h"
-#include "fractal/half.h"
 #include "fractal/pipeline.h"
 #include "fractal/verify.h"
+#include "op_cases.h"
+
+#if defined(FR_HAVE_CUDA) && !defined(FR_CUDA_EMU)
+#include "cublas_ref.h"
+#define HAVE_REFS 1
+#else
+#define HAVE_REFS 0
+#endif
 
 typedef struct bench_opts {
   const char *backend, *only, *model;
-  int threads, repeat, images, check, json;
+  int threads, repeat, images, check, json, cublas, bandwidth;
   int steps, frames, height, width;
   fr_scheduler scheduler;
   int verify;
@@ -24,11 +31,6 @@ typedef struct bench_opts {
   int plan_only;
   double guidance;
 } bench_opts;
-
-typedef struct op_case {
-  const char *name, *shape;
-  double flops, bytes; /* per call: useful work and minimum memory traffic */
-} op_case;
 
 static double now_s(void)
 {
@@ -43,143 +45,183 @@ static void die(const char *what)
   exit(1);
 }
 
-/* A tensor on the backend filled with deterministic values in [-1, 1). */
-static fr_tensor make(fr_backend *be, fr_dtype dt, int ndim, const int64_t *shape, uint32_t seed)
+static int cmp_double(const void *a, const void *b)
 {
-  fr_tensor t;
-  if (fr_tensor_alloc(be, dt, ndim, shape, &t) != FR_OK) die("alloc");
-  size_t n = (size_t)fr_tensor_numel(&t), es = fr_dtype_size(dt);
-  unsigned char *h = (unsigned char *)malloc(n * es + 1);
-  uint32_t s = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; i++) {
-    s ^= s << 13, s ^= s >> 17, s ^= s << 5;
-    float v = (float)(s >> 8) * 0x1p-23f - 1.0f;
-    if (dt == FR_F16) {
-      uint16_t b = fr_f32_to_f16(v);
-      memcpy(h + 2 * i, &b, 2);
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* One case's measurements. */
+typedef struct report {
+  char shape[160], check[400];
+  double ms, ms_min, ms_max, flops, bytes;
+  double cublas_ms; /* 0: not measured */
+  int gemm_class;
+} report;
+
+/* --check: runs the case on be (already set up as r) and on the CPU reference, and compares the bits. */
+static int check_bits(op_inst *r, fr_backend *cpu, int images, char *msg, size_t n)
+{
+  op_inst ref;
+  op_result want, got;
+  if (op_run(r) != FR_OK || op_fetch(r, &got) != FR_OK)
+    return snprintf(msg, n, "failed: %s", fr_last_error()), 0;
+  fr_status st = op_setup(r->c, cpu, images, &ref);
+  if (st == FR_OK) {
+    st = op_run(&ref);
+    if (st == FR_OK) st = op_fetch(&ref, &want);
+    op_free(&ref);
+  }
+  int same = 0;
+  if (st != FR_OK) snprintf(msg, n, "failed on the CPU reference: %s", fr_last_error());
+  else if ((same = op_same_bits(&want, &got, msg, n))) snprintf(msg, n, "same bits");
+  if (st == FR_OK) op_result_free(&want);
+  op_result_free(&got);
+  return same;
+}
+
+/* One warm-up, then repeat timed runs, each waited for with fr_backend_sync. */
+static fr_status time_case(op_inst *r, int repeat, report *rep)
+{
+  double t[1000];
+  FR_TRY(op_run(r));
+  FR_TRY(fr_backend_sync(r->be));
+  for (int i = 0; i < repeat; i++) {
+    double t0 = now_s();
+    FR_TRY(op_run(r));
+    FR_TRY(fr_backend_sync(r->be));
+    t[i] = (now_s() - t0) * 1e3;
+  }
+  qsort(t, (size_t)repeat, sizeof t[0], cmp_double);
+  rep->ms = t[repeat / 2], rep->ms_min = t[0], rep->ms_max = t[repeat - 1];
+  return FR_OK;
+}
+
+/* A JSON string member: ,"key":"value" with quotes, backslashes and control characters escaped. */
+static void json_member(const char *key, const char *s)
+{
+  printf(",\"%s\":\"", key);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') printf("\\%c", *s);
+    else if ((unsigned char)*s < 0x20) printf("\\u%04x", (unsigned char)*s);
+    else putchar(*s);
+  }
+  putchar('"');
+}
+
+static void print_report(const bench_opts *o, fr_backend *be, const op_case *c, const report *rep, double copy_gbps)
+{
+  double gflops = rep->flops / rep->ms * 1e-6, gbps = rep->bytes / rep->ms * 1e-6;
+  int bw = copy_gbps > 0 && !rep->gemm_class;
+  if (o->json) {
+    printf("{\"op\":\"%s\"", op_kind_name(c->op));
+    json_member("case", c->name);
+    json_member("shape", rep->shape);
+    json_member("backend", fr_backend_name(be));
+    printf(",\"ms\":%.4f,\"ms_min\":%.4f,\"ms_max\":%.4f,\"gflops\":%.3f,\"gbps\":%.3f", rep->ms, rep->ms_min,
+           rep->ms_max, gflops, gbps);
+    if (o->check) json_member("check", rep->check);
+    if (rep->cublas_ms > 0)
+      printf(",\"cublas_ms\":%.4f,\"vs_cublas\":%.3f,\"cublas_fraction\":%.3f", rep->cublas_ms,
+             rep->ms / rep->cublas_ms, rep->cublas_ms / rep->ms);
+    if (bw) printf(",\"copy_gbps\":%.1f,\"bandwidth_fraction\":%.3f", copy_gbps, gbps / copy_gbps);
+    printf("}\n");
+    return;
+  }
+  printf("%-34s %-44s %10.3f ", c->name, rep->shape, rep->ms);
+  if (rep->flops > 0) printf("%9.1f %8.1f", gflops, gbps);
+  else printf("%9s %8.1f", "-", gbps);
+  if (rep->cublas_ms > 0)
+    printf("  cuBLAS %.3f ms: ours at %.1f%% of its speed", rep->cublas_ms, 100 * rep->cublas_ms / rep->ms);
+  if (bw) printf("  %5.1f%% of copy", 100 * gbps / copy_gbps);
+  if (o->check) printf("  %s", rep->check);
+  putchar('\n');
+}
+
+/* The op cases tagged BENCH whose name contains o->only. Returns the exit status: 1 if a case failed or
+ * its bits differ from the CPU reference's. */
+static int bench_ops(const bench_opts *o, fr_backend *be)
+{
+  fr_backend *cpu = NULL;
+  double copy_gbps = 0;
+  if (o->check && fr_backend_open("cpu", o->threads, &cpu) != FR_OK) die("CPU reference backend");
+#if HAVE_REFS
+  cublas_ref *refs = NULL; /* --cublas, --bandwidth */
+  if ((o->cublas || o->bandwidth) &&
+      (cublas_ref_open(fr_backend_device(be) >= 0 ? fr_backend_device(be) : 0, &refs) != FR_OK ||
+       cublas_ref_copy_gbps(refs, o->repeat, &copy_gbps) != FR_OK))
+    die(o->cublas ? "--cublas" : "--bandwidth");
+#endif
+  if (!o->json) {
+    int images = o->images ? o->images : OP_BENCH_IMAGES;
+    printf("backend: %s; image-batched cases at %d frame-image%s; median of %d run%s", fr_backend_name(be), images,
+           images == 1 ? "" : "s", o->repeat, o->repeat == 1 ? "" : "s");
+    if (copy_gbps > 0) printf("; device copy %.1f GB/s (read + write)", copy_gbps);
+    printf("\n%-34s %-44s %10s %9s %8s\n", "case", "shape", "ms", "GFLOP/s", "GB/s");
+  }
+  int failed = 0, matched = 0;
+  for (int i = 0; i < op_case_count; i++) {
+    const op_case *c = &op_cases[i];
+    if (!(c->tags & TAG_BENCH) || (o->only && !strstr(c->name, o->only))) continue;
+    matched++;
+    report rep = {0};
+    op_inst r;
+    op_gemm g[2];
+    fr_status st = op_setup(c, be, o->images, &r);
+    if (st == FR_OK) {
+      op_shape(&r, rep.shape, sizeof rep.shape);
+      int same = o->check ? check_bits(&r, cpu, o->images, rep.check, sizeof rep.check) : 1;
+      failed += !same;
+      st = time_case(&r, o->repeat, &rep);
+      rep.flops = op_flops(&r), rep.bytes = op_bytes(&r);
+      int ng = op_gemms(&r, g);
+      rep.gemm_class = ng > 0;
+      op_free(&r);
+#if HAVE_REFS
+      if (st == FR_OK && o->cublas && ng) st = cublas_ref_gemm_ms(refs, g, ng, o->repeat, &rep.cublas_ms);
+#endif
+    }
+    if (st == FR_OK) {
+      print_report(o, be, c, &rep, copy_gbps);
+      continue;
+    }
+    failed++;
+    if (o->json) {
+      printf("{\"op\":\"%s\"", op_kind_name(c->op));
+      json_member("case", c->name);
+      json_member("error", fr_last_error());
+      printf("}\n");
     } else {
-      memcpy(h + 4 * i, &v, 4);
+      printf("%-34s error: %s\n", c->name, fr_last_error());
     }
   }
-  if (fr_tensor_upload(be, &t, h) != FR_OK) die("upload");
-  free(h);
-  return t;
-}
-
-typedef enum { OP_LINEAR, OP_GEGLU_PROJ, OP_CONV3, OP_CONV1, OP_FRAMES, OP_GN, OP_GN5D, OP_LN, OP_ATTN, OP_COUNT } op_id;
-
-typedef struct op_args {
-  fr_tensor x, w, b, y;
-  fr_tensor q, k, v;
-  int frames;
-} op_args;
-
-static fr_status run_op(fr_backend *be, op_id id, op_args *a)
-{
-  fr_attn_params p = {5, 0.125f, 0, 1};
-  switch (id) {
-  case OP_LINEAR:
-  case OP_GEGLU_PROJ: return fr_linear(be, &a->x, &a->w, &a->b, FR_ACT_NONE, NULL, &a->y);
-  case OP_CONV3: return fr_conv2d(be, &a->x, &a->w, &a->b, 1, 1, NULL, &a->y);
-  case OP_CONV1: return fr_conv2d(be, &a->x, &a->w, &a->b, 1, 0, NULL, &a->y);
-  case OP_FRAMES: return fr_conv_frames(be, &a->x, &a->w, &a->b, a->frames, NULL, &a->y);
-  case OP_GN: return fr_group_norm(be, &a->x, &a->w, &a->b, 32, 1, 1e-5f, FR_ACT_SILU, &a->y);
-  case OP_GN5D: return fr_group_norm(be, &a->x, &a->w, &a->b, 32, a->frames, 1e-6f, FR_ACT_NONE, &a->y);
-  case OP_LN: return fr_layer_norm(be, &a->x, &a->w, &a->b, 1e-5f, &a->y);
-  case OP_ATTN: return fr_attention(be, &a->q, &a->k, &a->v, &p, &a->y);
-  default: return FR_EINVAL;
-  }
-}
-
-/* Builds op id's operands for `images` frame-images of 320 channels at 32x32 (the UNet's first level). */
-static op_case setup(fr_backend *be, op_id id, int images, op_args *a)
-{
-  int64_t n = images, tokens = n * 1024, c = 320;
-  memset(a, 0, sizeof *a);
-  a->frames = images >= 16 ? 16 : images;
-  op_case oc = {"", "", 0, 0};
-  static char shape[128];
-  int64_t s4[4] = {n, c, 32, 32}, s2[2], s1[1] = {c};
-  switch (id) {
-  case OP_LINEAR:
-  case OP_GEGLU_PROJ: {
-    int64_t out = id == OP_LINEAR ? c : 8 * c;
-    s2[0] = tokens, s2[1] = c;
-    a->x = make(be, FR_F32, 2, s2, 1);
-    int64_t ws[2] = {out, c}, bs[1] = {out}, ys[2] = {tokens, out};
-    a->w = make(be, FR_F16, 2, ws, 2), a->b = make(be, FR_F16, 1, bs, 3), a->y = make(be, FR_F32, 2, ys, 4);
-    oc.name = id == OP_LINEAR ? "linear" : "linear_geglu";
-    snprintf(shape, sizeof shape, "[%lld,%lld]x[%lld,%lld]^T f16", (long long)tokens, (long long)c, (long long)out,
-             (long long)c);
-    oc.flops = 2.0 * tokens * c * out, oc.bytes = 4.0 * tokens * (c + out) + 2.0 * out * c;
-    break;
-  }
-  case OP_CONV3:
-  case OP_CONV1: {
-    int64_t k = id == OP_CONV3 ? 3 : 1, ws[4] = {c, c, k, k};
-    a->x = make(be, FR_F32, 4, s4, 1), a->w = make(be, FR_F16, 4, ws, 2), a->b = make(be, FR_F16, 1, s1, 3);
-    a->y = make(be, FR_F32, 4, s4, 4);
-    oc.name = id == OP_CONV3 ? "conv2d_3x3" : "conv2d_1x1";
-    snprintf(shape, sizeof shape, "[%lld,320,32,32] k%lld f16", (long long)n, (long long)k);
-    oc.flops = 2.0 * n * 1024 * c * c * k * k, oc.bytes = 8.0 * n * c * 1024 + 2.0 * c * c * k * k;
-    break;
-  }
-  case OP_FRAMES: {
-    int64_t ws[5] = {c, c, 3, 1, 1};
-    a->x = make(be, FR_F32, 4, s4, 1), a->w = make(be, FR_F16, 5, ws, 2), a->b = make(be, FR_F16, 1, s1, 3);
-    a->y = make(be, FR_F32, 4, s4, 4);
-    oc.name = "conv_frames";
-    snprintf(shape, sizeof shape, "[%lld,320,32,32] F=%d f16", (long long)n, a->frames);
-    oc.flops = 2.0 * n * 1024 * c * c * 3, oc.bytes = 8.0 * n * c * 1024 + 2.0 * c * c * 3;
-    break;
-  }
-  case OP_GN:
-  case OP_GN5D:
-    a->x = make(be, FR_F32, 4, s4, 1), a->w = make(be, FR_F16, 1, s1, 2), a->b = make(be, FR_F16, 1, s1, 3);
-    a->y = make(be, FR_F32, 4, s4, 4);
-    oc.name = id == OP_GN ? "group_norm_silu" : "group_norm_5d";
-    snprintf(shape, sizeof shape, "[%lld,320,32,32] G=32 F=%d", (long long)n, id == OP_GN ? 1 : a->frames);
-    oc.bytes = 12.0 * n * c * 1024; /* read twice for the statistics, once to normalise, write once */
-    break;
-  case OP_LN:
-    s2[0] = tokens, s2[1] = c;
-    a->x = make(be, FR_F32, 2, s2, 1), a->w = make(be, FR_F16, 1, s1, 2), a->b = make(be, FR_F16, 1, s1, 3);
-    a->y = make(be, FR_F32, 2, s2, 4);
-    oc.name = "layer_norm";
-    snprintf(shape, sizeof shape, "[%lld,320]", (long long)tokens);
-    oc.bytes = 12.0 * tokens * c;
-    break;
-  case OP_ATTN: {
-    int64_t qs[3] = {n, 1024, c};
-    a->q = make(be, FR_F32, 3, qs, 1), a->k = make(be, FR_F32, 3, qs, 2), a->v = make(be, FR_F32, 3, qs, 3);
-    a->y = make(be, FR_F32, 3, qs, 4);
-    oc.name = "attention";
-    snprintf(shape, sizeof shape, "[%lld,1024,5x64] self", (long long)n);
-    oc.flops = 4.0 * n * 5 * 1024 * 1024 * 64, oc.bytes = 16.0 * n * 1024 * c;
-    break;
-  }
-  default: break;
-  }
-  oc.shape = shape;
-  return oc;
-}
-
-static void teardown(fr_backend *be, op_args *a)
-{
-  fr_tensor *all[] = {&a->x, &a->w, &a->b, &a->y, &a->q, &a->k, &a->v};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) fr_tensor_free(be, all[i]);
+#if HAVE_REFS
+  cublas_ref_close(refs);
+#endif
+  if (cpu) fr_backend_close(cpu);
+  if (!matched) fprintf(stderr, "fractal-bench: no benchmark case matches \"%s\"\n", o->only ? o->only : "");
+  return failed || !matched ? 1 : 0;
 }
 
 static void usage(FILE *f)
 {
   fprintf(f, "usage: fractal-bench [options]\n"
-             "Times the ops at the ms-1.7b UNet's shapes (320 channels, 32x32 latents).\n"
+             "Times the op cases tagged BENCH in perf/op_table.c: the ms-1.7b UNet's ops at its batch of 32\n"
+             "frame-images (guidance halves x 16 frames; 320 channels at 32x32, 640 and 1280 deeper), and the VAE's.\n"
              "  -b, --backend NAME   cpu, cuda, cuda:N or auto (default auto)\n"
              "  -t, --threads N      CPU threads (default: all cores)\n"
-             "  -n, --images N       frame-images per call (default 2; the full guidance batch is 32)\n"
-             "  -r, --repeat N       timed runs per op, the median is reported (default 5)\n"
-             "  -o, --op NAME        only ops whose name contains NAME\n"
-             "      --check          first compare the backend's output bits with the CPU reference\n"
+             "  -n, --images N       frame-images per call of the image-batched cases (default 32)\n"
+             "  -r, --repeat N       timed runs per case after one warm-up, the median is reported (default 5)\n"
+             "  -o, --op SUBSTR      only cases whose name contains SUBSTR (names start with the op: conv2d_, ...)\n"
+             "      --check          first compare the backend's output bits with the CPU reference's\n"
+             "      --cublas         also time cuBLAS (fp32, TF32 off) on each GEMM-class case's GEMMs: linear,\n"
+             "                       conv (one GEMM per image, without im2col), attention (QK^T and P.V per head\n"
+             "                       and batch); implies --bandwidth. Real CUDA builds only\n"
+             "      --bandwidth      also measure the device's copy bandwidth (cudaMemcpy of 1 GiB, read + write)\n"
+             "                       and give the memory-bound cases' GB/s as a fraction of it. Real CUDA builds only\n"
+             "      --json           one JSON object per case (op, case, shape, backend, ms, ms_min, ms_max, gflops,\n"
+             "                       gbps, check, cublas_ms, vs_cublas, cublas_fraction, copy_gbps,\n"
+             "                       bandwidth_fraction) instead of a table\n"
              "  -m, --model DIR      instead: time whole jobs on this model (text, denoising, decode), with\n"
              "      --steps N --frames N --height H --width W --scheduler ddim|dpm++2m (defaults 2, 16, the\n"
              "                       model's size, dpm++2m); -r runs, the median is reported\n"
@@ -190,36 +232,8 @@ static void usage(FILE *f)
              "                       communicator): traffic per step from the plan, time and speed-up, digests\n"
              "      --plan-only      with --shards: only the plan's traffic (any model size, no computation)\n"
              "      --guidance G     with --shards: the job's guidance scale (default 9; <= 1: no guidance halves)\n"
-             "      --json           one JSON object per op instead of a table\n"
-             "  -h, --help           this text\n");
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Runs op on the CPU reference with the same inputs and compares the outputs bit for bit. */
-static int check_op(fr_backend *be, op_id id, int images)
-{
-  fr_backend *cpu;
-  op_args a, r;
-  if (fr_backend_open("cpu", 0, &cpu) != FR_OK) die("cpu backend");
-  setup(be, id, images, &a);
-  setup(cpu, id, images, &r);
-  int same = -1;
-  if (run_op(be, id, &a) == FR_OK && run_op(cpu, id, &r) == FR_OK) {
-    size_t n = fr_tensor_nbytes(&a.y);
-    unsigned char *h = (unsigned char *)malloc(n);
-    if (fr_tensor_download(be, &a.y, h) != FR_OK) die("download");
-    same = memcmp(h, r.y.data, n) == 0;
-    free(h);
-  }
-  teardown(be, &a);
-  teardown(cpu, &r);
-  fr_backend_close(cpu);
-  return same;
+             "  -h, --help           this text\n"
+             "Exit status 1 if a case fails or its bits differ from the CPU reference's.\n");
 }
 
 typedef struct latents {
@@ -397,9 +411,10 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
   return 0;
 }
 
+
 int main(int argc, char **argv)
 {
-  bench_opts o = {"auto", NULL, NULL, 0, 5, 2, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1, NULL, 0, 9.0};
+  bench_opts o = {"auto", NULL, NULL, 0, 5, 0, 0, 0, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1, NULL, 0, 9.0};
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"images", required_argument, 0, 'n'},  {"repeat", required_argument, 0, 'r'},
@@ -410,8 +425,8 @@ int main(int argc, char **argv)
     {"width", required_argument, 0, 4},     {"scheduler", required_argument, 0, 5},
     {"verify", no_argument, 0, 6},          {"decode-p", required_argument, 0, 7},
     {"shards", required_argument, 0, 8},    {"plan-only", no_argument, 0, 9},
-    {"guidance", required_argument, 0, 10},
-    {0, 0, 0, 0}};
+    {"guidance", required_argument, 0, 10}, {"cublas", no_argument, 0, 11},
+    {"bandwidth", no_argument, 0, 12},      {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "b:t:n:r:o:m:h", longopts, NULL)) != -1) {
     switch (ch) {
@@ -429,9 +444,14 @@ int main(int argc, char **argv)
     case 8: o.shards = optarg; break;
     case 9: o.plan_only = 1; break;
     case 10: o.guidance = atof(optarg); break;
+    case 11: o.cublas = o.bandwidth = 1; break;
+    case 12: o.bandwidth = 1; break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = atoi(optarg); break;
-    case 'n': o.images = atoi(optarg); break;
+    case 'n':
+      o.images = atoi(optarg);
+      if (o.images < 1) return usage(stderr), 2;
+      break;
     case 'r': o.repeat = atoi(optarg); break;
     case 'o': o.only = optarg; break;
     case 'c': o.check = 1; break;
@@ -440,60 +460,21 @@ int main(int argc, char **argv)
     default: usage(stderr); return 2;
     }
   }
-  if (optind != argc || o.images < 1 || o.images > 4096 || o.repeat < 1 || o.repeat > 1000 || o.threads < 0 ||
-      o.steps < 1 || o.steps > 200 || o.frames < 1 || o.frames > 64 || o.height % 8 || o.width % 8 ||
+  if (optind != argc || o.images > 4096 || o.repeat < 1 || o.repeat > 1000 || o.threads < 0 || o.steps < 1 ||
+      o.steps > 200 || o.frames < 1 || o.frames > 64 || o.height % 8 || o.width % 8 ||
       !(o.decode_p >= 0 && o.decode_p <= 1) || (o.verify && !o.model) || (o.shards && !o.model) ||
-      (o.plan_only && !o.shards) || !(o.guidance >= 0 && o.guidance <= 50)) {
+      (o.plan_only && !o.shards) || !(o.guidance >= 0 && o.guidance <= 50) || (o.bandwidth && o.model)) {
     usage(stderr);
+    return 2;
+  }
+  if (o.bandwidth && !HAVE_REFS) {
+    fprintf(stderr, "fractal-bench: --%s is unavailable: this build has %s (it needs real CUDA and cuBLAS)\n",
+            o.cublas ? "cublas" : "bandwidth", fr_cuda_emulated() ? "emulated CUDA" : "no CUDA");
     return 2;
   }
   fr_backend *be;
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) die("backend");
-  if (o.model) {
-    int rc = o.shards ? bench_shards(&o, be) : bench_model(&o, be);
-    fr_backend_close(be);
-    return rc;
-  }
-  if (!o.json) printf("backend: %s, %d image%s per call, median of %d\n", fr_backend_name(be), o.images,
-                      o.images == 1 ? "" : "s", o.repeat);
-  if (!o.json) printf("%-16s %-34s %10s %10s %9s %s\n", "op", "shape", "ms", "GFLOP/s", "GB/s", o.check ? "bits" : "");
-  for (int id = 0; id < OP_COUNT; id++) {
-    op_args a;
-    op_case oc = setup(be, (op_id)id, o.images, &a);
-    if (o.only && !strstr(oc.name, o.only)) {
-      teardown(be, &a);
-      continue;
-    }
-    double times[1000];
-    fr_status st = run_op(be, (op_id)id, &a); /* warm-up */
-    if (st == FR_OK) st = fr_backend_sync(be);
-    for (int r = 0; st == FR_OK && r < o.repeat; r++) {
-      double t0 = now_s();
-      st = run_op(be, (op_id)id, &a);
-      if (st == FR_OK) st = fr_backend_sync(be);
-      times[r] = now_s() - t0;
-    }
-    if (st != FR_OK) {
-      printf(o.json ? "{\"op\":\"%s\",\"error\":\"%s\"}\n" : "%-16s %s\n", oc.name, fr_last_error());
-      teardown(be, &a);
-      continue;
-    }
-    qsort(times, (size_t)o.repeat, sizeof times[0], cmp_double);
-    double t = times[o.repeat / 2];
-    teardown(be, &a);
-    const char *bits = "";
-    if (o.check) {
-      int same = check_op(be, (op_id)id, o.images);
-      bits = same == 1 ? "identical" : same == 0 ? "DIFFERENT" : "failed";
-    }
-    if (o.json)
-      printf("{\"op\":\"%s\",\"shape\":\"%s\",\"backend\":\"%s\",\"ms\":%.4f,\"gflops\":%.3f,\"gbs\":%.3f%s%s%s}\n",
-             oc.name, oc.shape, fr_backend_name(be), t * 1e3, oc.flops / t * 1e-9, oc.bytes / t * 1e-9,
-             o.check ? ",\"bits\":\"" : "", bits, o.check ? "\"" : "");
-    else
-      printf("%-16s %-34s %10.3f %10.2f %9.2f %s\n", oc.name, oc.shape, t * 1e3, oc.flops / t * 1e-9,
-             oc.bytes / t * 1e-9, bits);
-  }
+  int rc = o.model ? (o.shards ? bench_shards(&o, be) : bench_model(&o, be)) : bench_ops(&o, be);
   fr_backend_close(be);
-  return 0;
+  return rc;
 }
