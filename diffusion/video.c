@@ -1,5 +1,28 @@
 /* MP4 through libavformat/libavcodec (RGB converted to yuv420p by libswscale) and PNG sheets through
- * libpng. Output files are written aside and renamed, so a failure leaves nothing half-written. */
+ * libpng. Output files are written aside and renamed, so a failure leaves nothing half-written. A build
+ * configured with -DFRACTAL_VIDEO=OFF has neither and says so. */
+#include "fractal/video.h"
+
+#ifndef FR_HAVE_VIDEO
+static fr_status no_video(const char *path)
+{
+  return fr_fail(FR_EUNSUPPORTED, "%s: this build has no video output (it was configured with -DFRACTAL_VIDEO=OFF)",
+                 path);
+}
+
+fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, int height, int width, int fps,
+                             const char **codec_used)
+{
+  (void)rgb, (void)frames, (void)height, (void)width, (void)fps, (void)codec_used;
+  return no_video(path);
+}
+
+fr_status fr_png_write_sheet(const char *path, const uint8_t *rgb, int frames, int height, int width, int cols)
+{
+  (void)rgb, (void)frames, (void)height, (void)width, (void)cols;
+  return no_video(path);
+}
+#else
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +33,6 @@
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 #include <png.h>
-
-#include "fractal/video.h"
 
 static fr_status av_failed(const char *path, const char *what, int err)
 {
@@ -158,3 +179,4 @@ fr_status fr_png_write_sheet(const char *path, const uint8_t *rgb, int frames, i
   if (rename(tmp, path) != 0) return fr_fail(FR_EIO, "%s: %s", path, strerror(errno));
   return FR_OK;
 }
+#endif

@@ -228,8 +228,8 @@ static void usage(FILE *f)
              "      --verify         with -m: also time a verifier's spot check of every step and of the\n"
              "                       decode, and report a spot check's cost as a fraction of the job\n"
              "      --decode-p P     the chance a spot check also checks the decode (default 0.1)\n"
-             "      --shards LIST    with -m: one job split over each rank count in LIST (e.g. 1,2,4; CPU threads\n"
-             "                       communicator): traffic per step from the plan, time and speed-up, digests\n"
+             "      --shards LIST    with -m: one job split over each rank count in LIST (e.g. 1,2,4; threads sharing\n"
+             "                       the backend's device): traffic per step, time and speed-up, digests\n"
              "      --plan-only      with --shards: only the plan's traffic (any model size, no computation)\n"
              "      --guidance G     with --shards: the job's guidance scale (default 9; <= 1: no guidance halves)\n"
              "  -h, --help           this text\n"
@@ -346,7 +346,8 @@ static void plan_traffic(fr_model *m, const fr_job *j, int ranks, fr_shard_stats
 }
 
 /* One job over 1..N ranks of the threads communicator: the plan's traffic and, unless plan_only, the
- * time (median of repeat), the speed-up over one rank and the digest (which must not change). */
+ * time (median of repeat), the speed-up over one rank and the digest (which must not change: exit 1 if
+ * it does). */
 static int bench_shards(const bench_opts *o, fr_backend *be)
 {
   fr_model *m;
@@ -368,6 +369,7 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
   double base_ms = 0;
   char base_hex[33] = "";
   char list[256];
+  int differs = 0;
   snprintf(list, sizeof list, "%s", o->shards);
   for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
     int ranks = atoi(tok);
@@ -396,6 +398,7 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
       if (!base_ms) base_ms = ms, memcpy(base_hex, hex, sizeof hex);
     }
     const char *same = o->plan_only ? "" : strcmp(hex, base_hex) ? "DIFFERENT" : "same";
+    differs += !o->plan_only && strcmp(hex, base_hex) != 0;
     if (o->json)
       printf("{\"ranks\":%d,\"guidance_ranks\":%d,\"frame_ranks\":%d,\"bytes_per_step\":%.0f,\"bytes_once\":%.0f,"
              "\"collectives_per_step\":%.0f,\"ms\":%.1f,\"speedup\":%.3f,\"digest\":\"%s\"}\n",
@@ -408,7 +411,7 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
              per_step / 1048576.0, once / 1048576.0, colls, ms, base_ms / ms, hex, same);
   }
   fr_model_free(m);
-  return 0;
+  return differs ? 1 : 0;
 }
 
 

@@ -142,6 +142,21 @@ template <int T> __device__ __forceinline__ int tile_pos(int lane16, int i)
   return i < H ? lane16 * H + i : T / 2 + lane16 * H + (i - H);
 }
 
+// One k of the tile: acc[i][j] = fmaf(A[row i][k], B[k][col j], acc[i][j]) for the thread's outputs.
+template <int T>
+__device__ __forceinline__ void multiply_add(const float *a_k, const float *b_k, int tx, int ty,
+                                             float (*acc)[tile<T>::TM])
+{
+  const int TM = tile<T>::TM;
+  float a[TM], b[TM];
+  FR_UNROLL
+  for (int i = 0; i < TM; i++) a[i] = a_k[tile_pos<T>(ty, i)], b[i] = b_k[tile_pos<T>(tx, i)];
+  FR_UNROLL
+  for (int i = 0; i < TM; i++)
+    FR_UNROLL
+    for (int j = 0; j < TM; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+}
+
 template <int MODE, int T> __global__ void __launch_bounds__(GEMM_THREADS) gemm_kernel(gemm_params g)
 {
   const int TM = tile<T>::TM, KP = tile<T>::KP;
@@ -186,25 +201,9 @@ template <int MODE, int T> __global__ void __launch_bounds__(GEMM_THREADS) gemm_
     int kmax = g.k - k0 < BK ? (int)(g.k - k0) : BK;
     if (kmax == BK) {
       FR_UNROLL
-      for (int kk = 0; kk < BK; kk++) {
-        float a[TM], b[TM];
-        FR_UNROLL
-        for (int i = 0; i < TM; i++) a[i] = as[buf][kk][tile_pos<T>(ty, i)], b[i] = bs[buf][kk][tile_pos<T>(tx, i)];
-        FR_UNROLL
-        for (int i = 0; i < TM; i++)
-          FR_UNROLL
-          for (int j = 0; j < TM; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-      }
+      for (int kk = 0; kk < BK; kk++) multiply_add<T>(as[buf][kk], bs[buf][kk], tx, ty, acc);
     } else { // the last, partial tile: exactly k0 .. K-1
-      for (int kk = 0; kk < kmax; kk++) {
-        float a[TM], b[TM];
-        FR_UNROLL
-        for (int i = 0; i < TM; i++) a[i] = as[buf][kk][tile_pos<T>(ty, i)], b[i] = bs[buf][kk][tile_pos<T>(tx, i)];
-        FR_UNROLL
-        for (int i = 0; i < TM; i++)
-          FR_UNROLL
-          for (int j = 0; j < TM; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-      }
+      for (int kk = 0; kk < kmax; kk++) multiply_add<T>(as[buf][kk], bs[buf][kk], tx, ty, acc);
     }
     if (more) {
       store_rows<T>(as[buf ^ 1], ra);
