@@ -35,5 +35,5 @@ cmake -S "$root" -B "$build-emu-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRACTA
   "-DCMAKE_C_FLAGS=$san" "-DCMAKE_CXX_FLAGS=$san" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined"
 cmake --build "$build-emu-asan" -j "$jobs" --target test_emu test_cuda test_cuda_pipeline
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  ctest --test-dir "$build-emu-asan" --output-on-failure -R '^(test_emu|test_emu_out_of_bounds|test_cuda|test_cuda_pipeline)$'
+  ctest --test-dir "$build-emu-asan" --output-on-failure -j "$jobs" -R '^(test_emu|test_emu_out_of_bounds|test_cuda|test_cuda_pipeline)$'
 stage "all passed"

@@ -198,8 +198,15 @@ struct worker {
 
   ~worker()
   {
-    for (fiber &f : fibers)
-      if (f.stack) munmap(f.stack - page, f.stack_size + page);
+    for (fiber &f : fibers) {
+      if (!f.stack) continue;
+#ifdef FR_EMU_ASAN
+      // an ended fiber's last frames never return, so their redzones stay poisoned: clear them, or the
+      // next mapping at this address (another thread's stack or TLS) inherits false reports
+      __asan_unpoison_memory_region(f.stack, f.stack_size);
+#endif
+      munmap(f.stack - page, f.stack_size + page);
+    }
     free(smem);
   }
 };
