@@ -267,6 +267,8 @@ static void test_conv(void)
   test_conv2d_case(2, 40, 12, 12, 20, 3, 1, 1, FR_F32, 1); /* K = 360 spans two k blocks */
   test_conv2d_case(1, 300, 3, 3, 8, 1, 1, 0, FR_F16, 0); /* 1x1 with K > KC */
   test_conv2d_case(1, 4, 20, 20, 100, 3, 1, 1, FR_F32, 0); /* Cout > MC, pixels > NC */
+  test_conv2d_case(2, 3, 13, 11, 7, 9, 1, 4, FR_F16, 1);  /* a 9x9 kernel: over 64 taps, read tap by tap */
+  test_conv2d_case(1, 5, 17, 19, 9, 5, 2, 2, FR_F32, 0);  /* 5x5, stride 2: tap runs broken by the stride */
   test_conv_frames_case(1, 1, 3, 4, 4, 2, FR_F32, 0);
   test_conv_frames_case(2, 5, 6, 3, 5, 7, FR_F32, 1);
   test_conv_frames_case(1, 16, 100, 2, 3, 9, FR_F16, 0); /* K = 300 */

@@ -41,15 +41,19 @@ void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_vali
 
 size_t fr_gemm_scratch_bytes(void)
 {
-  return sizeof(float) * ((size_t)FR_GEMM_MC * FR_GEMM_KC + (size_t)FR_GEMM_KC * FR_GEMM_NC +
-                          (size_t)FR_GEMM_MR * FR_GEMM_NR);
+  return sizeof(float) * ((size_t)FR_GEMM_KC * FR_GEMM_NC + (size_t)FR_GEMM_MR * FR_GEMM_NR);
 }
 
 typedef struct tile_job {
   const fr_gemm *g;
   fr_pool *pool;
   fr_ukernel_fn ukernel;
-  int64_t tiles_m, tiles_n;
+  float *a_packed;       /* k block k0: panels of MR rows at a_packed + k0 * panels_m * MR, kc x MR each */
+  int64_t panels_m;      /* ceil(M / MR) */
+  int64_t tiles_n;       /* column tiles of NC per batch item */
+  int64_t chunks_m;      /* row chunks per column tile */
+  int64_t panels_per_chunk;
+  int64_t a_chunk;       /* A packing: panels per task */
 } tile_job;
 
 /* One micro-tile: bring the accumulators in (zero at k0 == 0), run the kernel, store them back,
@@ -88,38 +92,64 @@ FR_CPU_HOT static void micro_tile(const tile_job *job, int64_t batch, int64_t i0
   }
 }
 
+/* Packs A's panels [q0, q0 + a_chunk) of one k block. */
+static void pack_a_task(void *ctx, int64_t task, int thread)
+{
+  const tile_job *job = (const tile_job *)ctx;
+  const fr_gemm *g = job->g;
+  int64_t chunks = (job->panels_m + job->a_chunk - 1) / job->a_chunk;
+  int64_t k0 = task / chunks * FR_GEMM_KC, q0 = task % chunks * job->a_chunk;
+  int64_t kc = g->k - k0 < FR_GEMM_KC ? g->k - k0 : FR_GEMM_KC;
+  float *block = job->a_packed + k0 * job->panels_m * FR_GEMM_MR;
+  for (int64_t q = q0; q < q0 + job->a_chunk && q < job->panels_m; q++)
+    g->pack_a(g, 0, q * FR_GEMM_MR, k0, kc, block + q * kc * FR_GEMM_MR);
+}
+
+/* One task: a batch item's column tile (NC wide) against a chunk of A's row panels. Per k block the
+ * tile's B panels are packed once and every row panel of the chunk runs against them. */
 static void run_tile(void *ctx, int64_t task, int thread)
 {
   const tile_job *job = (const tile_job *)ctx;
   const fr_gemm *g = job->g;
-  int64_t per_batch = job->tiles_m * job->tiles_n;
+  int64_t per_batch = job->tiles_n * job->chunks_m;
   int64_t batch = task / per_batch, rem = task % per_batch;
-  int64_t i0 = (rem / job->tiles_n) * FR_GEMM_MC, j0 = (rem % job->tiles_n) * FR_GEMM_NC;
-  int64_t mc = g->m - i0 < FR_GEMM_MC ? g->m - i0 : FR_GEMM_MC;
-  int64_t nc = g->n - j0 < FR_GEMM_NC ? g->n - j0 : FR_GEMM_NC;
-  float *ap = (float *)fr_pool_scratch(job->pool, thread);
-  float *bp = ap + (size_t)FR_GEMM_MC * FR_GEMM_KC;
+  int64_t j0 = rem / job->chunks_m * FR_GEMM_NC, q0 = rem % job->chunks_m * job->panels_per_chunk;
+  int64_t q1 = q0 + job->panels_per_chunk < job->panels_m ? q0 + job->panels_per_chunk : job->panels_m;
+  int64_t nc = g->n - j0 < FR_GEMM_NC ? g->n - j0 : FR_GEMM_NC, panels_n = (nc + FR_GEMM_NR - 1) / FR_GEMM_NR;
+  float *bp = (float *)fr_pool_scratch(job->pool, thread);
   float *acc = bp + (size_t)FR_GEMM_KC * FR_GEMM_NC;
-  int64_t panels_m = (mc + FR_GEMM_MR - 1) / FR_GEMM_MR, panels_n = (nc + FR_GEMM_NR - 1) / FR_GEMM_NR;
-
   for (int64_t k0 = 0; k0 < g->k; k0 += FR_GEMM_KC) {
     int64_t kc = g->k - k0 < FR_GEMM_KC ? g->k - k0 : FR_GEMM_KC;
+    const float *ap = job->a_packed + k0 * job->panels_m * FR_GEMM_MR;
     for (int64_t p = 0; p < panels_n; p++) g->pack_b(g, batch, j0 + p * FR_GEMM_NR, k0, kc, bp + p * kc * FR_GEMM_NR);
-    for (int64_t q = 0; q < panels_m; q++) g->pack_a(g, batch, i0 + q * FR_GEMM_MR, k0, kc, ap + q * kc * FR_GEMM_MR);
-    for (int64_t p = 0; p < panels_n; p++) {
-      int cols = (int)(nc - p * FR_GEMM_NR < FR_GEMM_NR ? nc - p * FR_GEMM_NR : FR_GEMM_NR);
-      for (int64_t q = 0; q < panels_m; q++) {
-        int rows = (int)(mc - q * FR_GEMM_MR < FR_GEMM_MR ? mc - q * FR_GEMM_MR : FR_GEMM_MR);
-        micro_tile(job, batch, i0 + q * FR_GEMM_MR, j0 + p * FR_GEMM_NR, rows, cols, k0, kc,
-                   ap + q * kc * FR_GEMM_MR, bp + p * kc * FR_GEMM_NR, acc);
+    for (int64_t q = q0; q < q1; q++) {
+      int rows = (int)(g->m - q * FR_GEMM_MR < FR_GEMM_MR ? g->m - q * FR_GEMM_MR : FR_GEMM_MR);
+      for (int64_t p = 0; p < panels_n; p++) {
+        int cols = (int)(nc - p * FR_GEMM_NR < FR_GEMM_NR ? nc - p * FR_GEMM_NR : FR_GEMM_NR);
+        micro_tile(job, batch, q * FR_GEMM_MR, j0 + p * FR_GEMM_NR, rows, cols, k0, kc, ap + q * kc * FR_GEMM_MR,
+                   bp + p * kc * FR_GEMM_NR, acc);
       }
     }
   }
 }
 
-void fr_gemm_run(fr_pool *pool, const fr_gemm *g)
+fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g)
 {
-  if (g->m == 0 || g->n == 0 || g->batch == 0) return;
-  tile_job job = {g, pool, pick_ukernel(), (g->m + FR_GEMM_MC - 1) / FR_GEMM_MC, (g->n + FR_GEMM_NC - 1) / FR_GEMM_NC};
-  fr_pool_run(pool, g->batch * job.tiles_m * job.tiles_n, run_tile, &job);
+  if (g->m == 0 || g->n == 0 || g->batch == 0) return FR_OK;
+  tile_job job = {g, pool, pick_ukernel(), NULL, (g->m + FR_GEMM_MR - 1) / FR_GEMM_MR, (g->n + FR_GEMM_NC - 1) / FR_GEMM_NC,
+                  1, 0, 0};
+  void *shared;
+  FR_TRY(fr_pool_shared(pool, sizeof(float) * (size_t)(job.panels_m * FR_GEMM_MR * g->k), &shared));
+  job.a_packed = (float *)shared;
+  int64_t kblocks = (g->k + FR_GEMM_KC - 1) / FR_GEMM_KC, threads = fr_pool_threads(pool);
+  job.a_chunk = 16;
+  fr_pool_run(pool, kblocks * ((job.panels_m + job.a_chunk - 1) / job.a_chunk), pack_a_task, &job);
+  /* enough tasks to keep every thread busy, but as few row chunks as that allows: each repacks B */
+  int64_t tiles = g->batch * job.tiles_n, want = 4 * threads;
+  job.chunks_m = tiles >= want ? 1 : (want + tiles - 1) / tiles;
+  if (job.chunks_m > job.panels_m) job.chunks_m = job.panels_m;
+  job.panels_per_chunk = (job.panels_m + job.chunks_m - 1) / job.chunks_m;
+  job.chunks_m = (job.panels_m + job.panels_per_chunk - 1) / job.panels_per_chunk;
+  fr_pool_run(pool, tiles * job.chunks_m, run_tile, &job);
+  return FR_OK;
 }

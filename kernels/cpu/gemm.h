@@ -7,7 +7,11 @@
  *
  * Blocking over k keeps the accumulator in C between blocks (an exact fp32 store and reload), and
  * threads split C into tiles, so neither changes a bit. Operands arrive through packers so that the
- * same engine reads fp16/bf16 weights, implicit im2col columns and frame-shifted views. */
+ * same engine reads fp16/bf16 weights, implicit im2col columns and frame-shifted views.
+ *
+ * Each operand is packed once: A (the same for every batch item: the weights of a convolution, the x of
+ * a linear) whole, before the tiles run, into a buffer all threads read; B by each task for its columns,
+ * once per block of k, then reused across every row of A the task covers. */
 #ifndef FRACTAL_CPU_GEMM_H
 #define FRACTAL_CPU_GEMM_H
 
@@ -19,12 +23,12 @@
 #define FR_GEMM_MR 6  /* rows of C per micro-tile */
 #define FR_GEMM_NR 16 /* columns of C per micro-tile */
 #define FR_GEMM_KC 256
-#define FR_GEMM_MC 96  /* multiple of MR */
 #define FR_GEMM_NC 384 /* multiple of NR */
 
 typedef struct fr_gemm fr_gemm;
 
-/* Fill dst[k][r] (k < kc, r < MR) with A[i0 + r][k0 + k], zero for rows >= M. */
+/* Fill dst[k][r] (k < kc, r < MR) with A[i0 + r][k0 + k], zero for rows >= M (batch is always 0: A
+ * does not depend on the batch item). */
 typedef void (*fr_pack_a_fn)(const fr_gemm *g, int64_t batch, int64_t i0, int64_t k0, int64_t kc, float *dst);
 /* Fill dst[k][c] (k < kc, c < NR) with B[k0 + k][j0 + c], zero for columns >= N. */
 typedef void (*fr_pack_b_fn)(const fr_gemm *g, int64_t batch, int64_t j0, int64_t k0, int64_t kc, float *dst);
@@ -50,8 +54,9 @@ void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_vali
 
 /* Scratch bytes each thread needs for fr_gemm_run. */
 size_t fr_gemm_scratch_bytes(void);
-/* Runs the product on the pool. Each thread's scratch must hold fr_gemm_scratch_bytes(). */
-void fr_gemm_run(fr_pool *pool, const fr_gemm *g);
+/* Runs the product on the pool. Each thread's scratch must hold fr_gemm_scratch_bytes(); A is packed
+ * into the pool's shared buffer (FR_ENOMEM if it cannot grow). */
+fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g);
 
 /* Micro-kernel: acc[r*NR + c] = fmaf(a[k*MR + r], b[k*NR + c], acc[...]) for k = 0..kc-1.
  * Variants for instruction sets compute identical bits; fr_gemm_isa() names the one in use. */

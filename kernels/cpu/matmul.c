@@ -50,8 +50,7 @@ fr_status fr_cpu_linear(fr_backend *be, const fr_linear_dims *d, const fr_tensor
   g.m = d->m, g.n = d->n, g.k = d->k, g.batch = 1;
   g.pack_a = linear_pack_a, g.pack_b = linear_pack_b, g.ctx = operands;
   g.ldc = d->n, g.c_batch_stride = 0, g.bias_per_row = 0;
-  fr_gemm_run(be->pool, &g);
-  return FR_OK;
+  return fr_gemm_run(be->pool, &g);
 }
 
 /* conv: A = w as [Cout][K], the same packer for both convs. */
@@ -59,6 +58,22 @@ static void conv_pack_a(const fr_gemm *g, int64_t batch, int64_t i0, int64_t k0,
 {
   const conv_ctx *c = (const conv_ctx *)g->ctx;
   fr_pack_rows(c->w, c->wdtype, g->k, g->m, i0, k0, kc, FR_GEMM_MR, dst);
+}
+
+#define MAX_TAPS 64 /* kernels up to 8 x 8 get the per-tap offset table; larger ones read tap by tap */
+
+/* B rows k0 .. k0 + kc of image `img`'s im2col matrix, element by element (kernels over MAX_TAPS). */
+static void conv2d_pack_b_any(const fr_conv_dims *d, const float *img, int64_t n, int64_t j0, int64_t k0, int64_t kc,
+                              float *dst)
+{
+  int64_t taps = d->kh * d->kw, plane = d->h * d->w;
+  for (int64_t k = 0; k < kc; k++) {
+    int64_t kk = k0 + k, ci = kk / taps, ky = kk % taps / d->kw, kx = kk % d->kw;
+    for (int j = 0; j < FR_GEMM_NR; j++) {
+      int64_t p = j0 + j, iy = (p / d->wo) * d->stride - d->pad + ky, ix = (p % d->wo) * d->stride - d->pad + kx;
+      dst[k * FR_GEMM_NR + j] = p < n && iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? img[ci * plane + iy * d->w + ix] : 0.0f;
+    }
+  }
 }
 
 /* conv2d: B = the implicit im2col matrix of image `batch`: B[k][p], p = oy * Wo + ox. */
@@ -76,21 +91,33 @@ static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, i
     }
     return;
   }
-  int64_t base_y[FR_GEMM_NR], base_x[FR_GEMM_NR];
-  for (int j = 0; j < FR_GEMM_NR; j++) {
-    int64_t p = j0 + j;
-    base_y[j] = p < g->n ? (p / d->wo) * d->stride - d->pad : INT64_MIN / 2; /* far outside: reads as zero */
-    base_x[j] = p < g->n ? (p % d->wo) * d->stride - d->pad : 0;
-  }
+  /* where each tap of each column reads (-1: padding), and whether a tap's 16 reads are one run */
   int64_t taps = d->kh * d->kw;
+  if (taps > MAX_TAPS) {
+    conv2d_pack_b_any(d, img, g->n, j0, k0, kc, dst);
+    return;
+  }
+  int32_t off[MAX_TAPS][FR_GEMM_NR];
+  int run[MAX_TAPS];
+  for (int64_t t = 0; t < taps; t++) {
+    int64_t ky = t / d->kw, kx = t % d->kw;
+    run[t] = 1;
+    for (int j = 0; j < FR_GEMM_NR; j++) {
+      int64_t p = j0 + j, iy = (p / d->wo) * d->stride - d->pad + ky, ix = (p % d->wo) * d->stride - d->pad + kx;
+      off[t][j] = p < g->n && iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? (int32_t)(iy * d->w + ix) : -1;
+      if (off[t][j] < 0 || off[t][j] != off[t][0] + j) run[t] = 0;
+    }
+  }
+  int64_t ci = k0 / taps, t = k0 % taps;
   for (int64_t k = 0; k < kc; k++) {
-    int64_t kk = k0 + k, ci = kk / taps, ky = (kk % taps) / d->kw, kx = kk % d->kw;
     const float *chan = img + ci * plane;
     float *out = dst + k * FR_GEMM_NR;
-    for (int j = 0; j < FR_GEMM_NR; j++) {
-      int64_t iy = base_y[j] + ky, ix = base_x[j] + kx;
-      out[j] = (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w) ? chan[iy * d->w + ix] : 0.0f;
+    if (run[t]) {
+      memcpy(out, chan + off[t][0], sizeof(float) * FR_GEMM_NR);
+    } else {
+      for (int j = 0; j < FR_GEMM_NR; j++) out[j] = off[t][j] >= 0 ? chan[off[t][j]] : 0.0f;
     }
+    if (++t == taps) t = 0, ci++;
   }
 }
 
@@ -102,8 +129,7 @@ fr_status fr_cpu_conv2d(fr_backend *be, const fr_conv_dims *d, const fr_tensor *
   g.m = d->cout, g.n = d->ho * d->wo, g.k = d->cin * d->kh * d->kw, g.batch = d->n;
   g.pack_a = conv_pack_a, g.pack_b = conv2d_pack_b, g.ctx = &c;
   g.ldc = g.n, g.c_batch_stride = d->cout * g.n, g.bias_per_row = 1;
-  fr_gemm_run(be->pool, &g);
-  return FR_OK;
+  return fr_gemm_run(be->pool, &g);
 }
 
 /* conv_frames: B[k = ci*3 + t][p] = x[sample + t - 1][ci][p], zero past either end of the video. */
@@ -130,6 +156,5 @@ fr_status fr_cpu_conv_frames(fr_backend *be, const fr_conv_dims *d, const fr_ten
   g.m = d->cout, g.n = d->h * d->w, g.k = d->cin * 3, g.batch = d->n;
   g.pack_a = conv_pack_a, g.pack_b = frames_pack_b, g.ctx = &c;
   g.ldc = g.n, g.c_batch_stride = d->cout * g.n, g.bias_per_row = 1;
-  fr_gemm_run(be->pool, &g);
-  return FR_OK;
+  return fr_gemm_run(be->pool, &g);
 }

@@ -20,6 +20,8 @@ struct fr_pool {
   atomic_llong next;
   void **scratch;
   size_t scratch_size;
+  void *shared;
+  size_t shared_size;
 };
 
 typedef struct worker_arg {
@@ -99,6 +101,7 @@ void fr_pool_free(fr_pool *p)
   pthread_cond_destroy(&p->wake);
   pthread_cond_destroy(&p->done);
   free(p->scratch);
+  free(p->shared);
   free(p->workers);
   free(p);
 }
@@ -140,5 +143,18 @@ fr_status fr_pool_reserve(fr_pool *p, size_t nbytes)
     p->scratch[i] = m;
   }
   p->scratch_size = size;
+  return FR_OK;
+}
+
+fr_status fr_pool_shared(fr_pool *p, size_t nbytes, void **out)
+{
+  if (nbytes > p->shared_size) {
+    size_t size = (nbytes + 63) / 64 * 64;
+    void *m = aligned_alloc(64, size);
+    if (!m) return fr_fail(FR_ENOMEM, "out of memory: %zu bytes for a packed operand", size);
+    free(p->shared);
+    p->shared = m, p->shared_size = size;
+  }
+  *out = p->shared;
   return FR_OK;
 }

@@ -23,5 +23,8 @@ void fr_pool_run(fr_pool *p, int64_t ntasks, fr_task_fn fn, void *ctx);
 void *fr_pool_scratch(fr_pool *p, int thread);
 /* Makes every thread's scratch at least nbytes; fails with FR_ENOMEM. */
 fr_status fr_pool_reserve(fr_pool *p, size_t nbytes);
+/* One buffer of at least nbytes (64-byte aligned) that every thread of a run may read (an operand
+ * packed once per call); kept and grown across calls. Call it from the launching thread only. */
+fr_status fr_pool_shared(fr_pool *p, size_t nbytes, void **out);
 
 #endif
