@@ -6,9 +6,9 @@
 #include "fractal/dmath.h"
 
 /* CLIP's quick GELU as transformers writes it: x * sigmoid(1.702 * x). */
-FR_HD FR_INLINE float fr_quick_gelu(float x) { return x * fr_dsigmoid(1.702f * x); }
+FR_DM_CORE float fr_quick_gelu(float x) { return x * fr_dsigmoid(1.702f * x); }
 
-FR_HD FR_INLINE float fr_act_apply(fr_act act, float v)
+FR_DM_CORE float fr_act_apply(fr_act act, float v)
 {
   switch (act) {
   case FR_ACT_SILU: return fr_dsilu(v);

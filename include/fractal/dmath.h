@@ -127,8 +127,9 @@
 
 /* ---- building blocks ---- */
 
-/* The cores shared by several functions are always inlined on the host: a call left inside a loop
- * over exp, sigmoid, SiLU or GELU stops the compiler from vectorising it. */
+/* The cores shared by several functions, and the functions the CPU backend runs in loops (exp, sigmoid,
+ * SiLU, GELU), are always inlined on the host: a call left inside such a loop stops the compiler from
+ * vectorising it. */
 #if !defined(__CUDACC__) && defined(__GNUC__)
 #define FR_DM_CORE FR_HD FR_INLINE __attribute__((always_inline))
 #else
@@ -201,7 +202,7 @@ FR_DM_CORE int fr_dm_exp_core_(float a_hi, float a_lo, float *e_hi, float *e_lo)
 
 /* ---- exp, expm1, log ---- */
 
-FR_HD FR_INLINE float fr_dexp(float x)
+FR_DM_CORE float fr_dexp(float x)
 {
   if (x != x) return x + x;
   if (x > FR_DM_EXP_MAX) return fr_f32_from_bits(0x7f800000u);
@@ -476,7 +477,7 @@ FR_DM_CORE int fr_dm_sigmoid_core_(float x, float *q_hi, float *q_lo)
   return k;
 }
 
-FR_HD FR_INLINE float fr_dsigmoid(float x)
+FR_DM_CORE float fr_dsigmoid(float x)
 {
   if (x != x) return x + x;
   if (x > 120.0f) return 1.0f;
@@ -486,7 +487,7 @@ FR_HD FR_INLINE float fr_dsigmoid(float x)
   return fr_dm_scale_(q_hi + q_lo, k);
 }
 
-FR_HD FR_INLINE float fr_dsilu(float x)
+FR_DM_CORE float fr_dsilu(float x)
 {
   if (x != x) return x + x;
   if (x > 120.0f) return x;
@@ -621,7 +622,7 @@ FR_HD FR_INLINE float fr_drsqrt(float x) { return 1.0f / sqrtf(x); }
  * near 0 and erfc) are computed for every x and the result is picked at the end, each pick a two-way
  * selection: with no branch, a loop over gelu vectorises, and each lane still runs exactly the
  * operations of its own route. */
-FR_HD FR_INLINE float fr_dgelu(float x)
+FR_DM_CORE float fr_dgelu(float x)
 {
   const float ax = fr_dm_abs_(x);
   /* |x| < sqrt(2)/4: x (1/2 + x H(x^2)), with x H as a double float so that x/2 + x^2 H rounds once

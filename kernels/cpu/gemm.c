@@ -10,7 +10,7 @@ static int force_generic;
 
 void fr_gemm_force_generic(int on) { force_generic = on; }
 
-static fr_ukernel_fn pick_ukernel(void)
+fr_ukernel_fn fr_gemm_ukernel(void)
 {
 #if defined(__x86_64__) || defined(_M_X64)
   if (!force_generic && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return fr_ukernel_avx2;
@@ -18,7 +18,7 @@ static fr_ukernel_fn pick_ukernel(void)
   return fr_ukernel_generic;
 }
 
-const char *fr_gemm_isa(void) { return pick_ukernel() == fr_ukernel_generic ? "generic" : "avx2+fma"; }
+const char *fr_gemm_isa(void) { return fr_gemm_ukernel() == fr_ukernel_generic ? "generic" : "avx2+fma"; }
 
 void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0,
                   int64_t kc, int width, float *dst)
@@ -136,7 +136,7 @@ static void run_tile(void *ctx, int64_t task, int thread)
 fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g)
 {
   if (g->m == 0 || g->n == 0 || g->batch == 0) return FR_OK;
-  tile_job job = {g, pool, pick_ukernel(), NULL, (g->m + FR_GEMM_MR - 1) / FR_GEMM_MR, (g->n + FR_GEMM_NC - 1) / FR_GEMM_NC,
+  tile_job job = {g, pool, fr_gemm_ukernel(), NULL, (g->m + FR_GEMM_MR - 1) / FR_GEMM_MR, (g->n + FR_GEMM_NC - 1) / FR_GEMM_NC,
                   1, 0, 0};
   void *shared;
   FR_TRY(fr_pool_shared(pool, sizeof(float) * (size_t)(job.panels_m * FR_GEMM_MR * g->k), &shared));

@@ -66,6 +66,8 @@ void fr_ukernel_generic(int64_t kc, const float *a, const float *b, float *acc);
 void fr_ukernel_avx2(int64_t kc, const float *a, const float *b, float *acc);
 #endif
 const char *fr_gemm_isa(void);
+/* The micro-kernel in use (attention calls it directly). */
+fr_ukernel_fn fr_gemm_ukernel(void);
 /* Tests: force the generic kernel (1) or go back to automatic choice (0). */
 void fr_gemm_force_generic(int on);
 
