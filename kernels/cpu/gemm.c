@@ -33,8 +33,13 @@ void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_vali
     if (dtype == FR_F32) {
       const float *s = (const float *)src + base;
       for (int64_t k = 0; k < kc; k++) dst[k * width + r] = s[k];
-    } else {
-      for (int64_t k = 0; k < kc; k++) dst[k * width + r] = fr_load_f32(dtype, src, base + k);
+    } else { /* widened a run at a time (a vector loop), then transposed */
+      float run[FR_GEMM_KC];
+      for (int64_t k1 = 0; k1 < kc; k1 += FR_GEMM_KC) {
+        int64_t n = kc - k1 < FR_GEMM_KC ? kc - k1 : FR_GEMM_KC;
+        fr_widen_f32(dtype, (const uint16_t *)src + base + k1, run, n);
+        for (int64_t k = 0; k < n; k++) dst[(k1 + k) * width + r] = run[k];
+      }
     }
   }
 }
