@@ -11,6 +11,7 @@
 #include "fractal/backend.h"
 #include "fractal/pipeline.h"
 #include "fractal/verify.h"
+#include "fma_peak.h"
 #include "op_cases.h"
 
 #if defined(FR_HAVE_CUDA) && !defined(FR_CUDA_EMU)
@@ -22,7 +23,7 @@
 
 typedef struct bench_opts {
   const char *backend, *only, *model;
-  int threads, repeat, images, check, json, cublas, bandwidth;
+  int threads, repeat, images, check, json, cublas, bandwidth, peak;
   int steps, frames, height, width;
   fr_scheduler scheduler;
   int verify;
@@ -232,6 +233,7 @@ static void usage(FILE *f)
              "                       the backend's device): traffic per step, time and speed-up, digests\n"
              "      --plan-only      with --shards: only the plan's traffic (any model size, no computation)\n"
              "      --guidance G     with --shards: the job's guidance scale (default 9; <= 1: no guidance halves)\n"
+             "      --peak           instead: the CPU's fp32 FMA peak (a tight AVX2 loop) on 1 and on all threads\n"
              "  -h, --help           this text\n"
              "Exit status 1 if a case fails or its bits differ from the CPU reference's.\n");
 }
@@ -256,7 +258,7 @@ static void bench_verify(const bench_opts *o, fr_model *m, const fr_job *j, doub
 {
   latents l = {{0}, 0};
   fr_observer obs = {&l, NULL, NULL, keep_latent, NULL, NULL};
-  fr_run_options ro = {&obs, NULL, 0};
+  fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
   fr_result res;
   if (fr_generate(m, j, 1, &ro, &res) != FR_OK) die("generation");
   double sum = 0, lo = 1e30, hi = 0, t0;
@@ -417,7 +419,7 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
 
 int main(int argc, char **argv)
 {
-  bench_opts o = {"auto", NULL, NULL, 0, 5, 0, 0, 0, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1, NULL, 0, 9.0};
+  bench_opts o = {"auto", NULL, NULL, 0, 5, 0, 0, 0, 0, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1, NULL, 0, 9.0};
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"images", required_argument, 0, 'n'},  {"repeat", required_argument, 0, 'r'},
@@ -429,7 +431,8 @@ int main(int argc, char **argv)
     {"verify", no_argument, 0, 6},          {"decode-p", required_argument, 0, 7},
     {"shards", required_argument, 0, 8},    {"plan-only", no_argument, 0, 9},
     {"guidance", required_argument, 0, 10}, {"cublas", no_argument, 0, 11},
-    {"bandwidth", no_argument, 0, 12},      {0, 0, 0, 0}};
+    {"bandwidth", no_argument, 0, 12},      {"peak", no_argument, 0, 13},
+    {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "b:t:n:r:o:m:h", longopts, NULL)) != -1) {
     switch (ch) {
@@ -449,6 +452,7 @@ int main(int argc, char **argv)
     case 10: o.guidance = atof(optarg); break;
     case 11: o.cublas = o.bandwidth = 1; break;
     case 12: o.bandwidth = 1; break;
+    case 13: o.peak = 1; break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = atoi(optarg); break;
     case 'n':
@@ -477,6 +481,15 @@ int main(int argc, char **argv)
   }
   fr_backend *be;
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) die("backend");
+  if (o.peak) { /* the fp32 FMA peak this CPU reaches, which the op cases' GFLOP/s can be read against */
+    int n = fr_backend_threads(be);
+    double one = fma_peak_gflops(1), all = fma_peak_gflops(n);
+    if (o.json) printf("{\"fma_peak_gflops_1\":%.1f,\"fma_peak_gflops_all\":%.1f,\"threads\":%d}\n", one, all, n);
+    else printf("fp32 FMA peak (a tight AVX2 loop): %.1f GFLOP/s on 1 thread, %.1f on %d\n", one, all, n);
+    if (one <= 0) fprintf(stderr, "fractal-bench: --peak needs x86-64 with AVX2 and FMA\n");
+    fr_backend_close(be);
+    return one > 0 ? 0 : 1;
+  }
   int rc = o.model ? (o.shards ? bench_shards(&o, be) : bench_model(&o, be)) : bench_ops(&o, be);
   fr_backend_close(be);
   return rc;
