@@ -1,118 +1,20 @@
-// The emulator's scheduler: a grid's blocks are shared out to host threads; a block's CUDA threads are
-// fibers on one host thread, each running until it reaches a barrier, a warp collective or its end.
-// At every rendezvous the emulator checks what CUDA requires (all threads at the same barrier, warp
-// masks naming live lanes that call the same collective) and reports a kernel bug instead of hanging.
-#include <signal.h>
+// The emulator's scheduler: a block's CUDA threads are fibers on one host thread, each running until it
+// reaches a barrier, a warp collective or its end. At every rendezvous the emulator checks what CUDA
+// requires (all threads at the same barrier, warp masks naming live lanes that call the same collective)
+// and reports a kernel bug instead of hanging.
 #include <stdarg.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
+#include <cstring>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "emu_internal.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FR_EMU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FR_EMU_ASAN 1
-#endif
-#endif
-#ifdef FR_EMU_ASAN
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-
-#if !defined(__x86_64__)
-#include <ucontext.h>
-#endif
-
-// ---- context switch ------------------------------------------------------------------------------
-// x86-64 System V: save the callee-saved registers on the old stack, switch stacks, restore them from
-// the new one. The floating-point mode (MXCSR) is the host thread's, which run_block sets to the
-// contract's (round to nearest, no flush-to-zero) for as long as the block's fibers run.
-#if defined(__x86_64__)
-extern "C" void fr_emu_switch(void **save_sp, void *next_sp);
-extern "C" void fr_emu_trampoline(void);
-asm(R"(
-  .text
-  .p2align 4
-  .globl fr_emu_switch
-  .hidden fr_emu_switch
-  .type fr_emu_switch,@function
-fr_emu_switch:
-  pushq %rbp
-  pushq %rbx
-  pushq %r12
-  pushq %r13
-  pushq %r14
-  pushq %r15
-  movq %rsp, (%rdi)
-  movq %rsi, %rsp
-  popq %r15
-  popq %r14
-  popq %r13
-  popq %r12
-  popq %rbx
-  popq %rbp
-  ret
-  .size fr_emu_switch, .-fr_emu_switch
-
-  .p2align 4
-  .globl fr_emu_trampoline
-  .hidden fr_emu_trampoline
-  .type fr_emu_trampoline,@function
-fr_emu_trampoline:
-  movq %r12, %rdi
-  callq *%r13
-  ud2
-  .size fr_emu_trampoline, .-fr_emu_trampoline
-)");
-#endif
-
 namespace fr_emu {
 
-__thread thread_state *cur_thread;
-__thread block_state *cur_block;
-
-enum fiber_state { F_READY, F_BARRIER, F_WARP, F_EXITED };
-
-struct fiber {
-  thread_state ts;
-  unsigned linear; // x + y*bx + z*bx*by: lane = linear % 32
-  fiber_state state;
-  site where;        // the barrier or collective it waits at
-  uint64_t barriers; // barriers passed so far
-  warp_op op;        // pending collective
-  unsigned mask;
-  uint64_t value, result;
-  int arg, width;
-  char *stack; // usable [stack, stack + stack_size)
-  size_t stack_size;
-#if defined(__x86_64__)
-  void *sp;
-#else
-  ucontext_t uc;
-#endif
-  void *asan_fake;
-};
-
-enum { ORDER_FWD, ORDER_REV, ORDER_RAND };
-struct order_mode {
-  int kind;
-  uint64_t seed;
-  char name[48];
-};
-
-static const order_mode &sched_mode()
+const order_mode &sched_mode()
 {
   static const order_mode m = [] {
     order_mode o = {ORDER_FWD, 0, "fwd"};
@@ -140,7 +42,7 @@ static const order_mode &sched_mode()
   return m;
 }
 
-static uint64_t splitmix(uint64_t x)
+uint64_t splitmix(uint64_t x)
 {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -148,89 +50,14 @@ static uint64_t splitmix(uint64_t x)
   return x ^ (x >> 31);
 }
 
-static size_t stack_bytes()
-{
-#ifdef FR_EMU_ASAN
-  size_t dflt = 512;
-#else
-  size_t dflt = 64;
-#endif
-  const char *v = getenv("FRACTAL_EMU_STACK_KB");
-  size_t kb = v && *v ? strtoull(v, nullptr, 10) : dflt;
-  return (kb < 16 ? 16 : kb) << 10;
-}
-
-// A warp's lanes: those the block has, those that ended, those waiting in a collective (and the
-// collective the first of them called).
-struct warp_state {
-  unsigned exist, exited, pending;
-  warp_op op;
-  unsigned mask;
-  int width;
-};
-
-// The host thread's fibers and the block it runs.
-struct worker {
-  std::vector<warp_state> warps;
-  std::vector<fiber> fibers;
-  size_t page = 4096;
-#if defined(__x86_64__)
-  void *sched_sp = nullptr;
-#else
-  ucontext_t sched_uc;
-#endif
-  const void *sched_bottom = nullptr;
-  size_t sched_size = 0;
-  void *sched_fake = nullptr;
-  fiber *cur = nullptr;
-  std::vector<unsigned> ready, next;
-  block_state blk;
-  unsigned char *smem = nullptr;
-  size_t smem_cap = 0;
-  unsigned nthreads = 0;
-  // the block's threads by state (the ready ones are in `ready`/`next`), and the first barrier arrival
-  unsigned n_barrier = 0, n_warp = 0, n_exited = 0;
-  const fiber *first_at_barrier = nullptr, *first_exited = nullptr, *mismatched = nullptr;
-  const launch_info *li = nullptr;
-  void (*body)(void *) = nullptr;
-  void *ctx = nullptr;
-  std::string error; // set: the block failed and is abandoned
-
-  ~worker()
-  {
-    for (fiber &f : fibers) {
-      if (!f.stack) continue;
-#ifdef FR_EMU_ASAN
-      // an ended fiber's last frames never return, so their redzones stay poisoned: clear them, or the
-      // next mapping at this address (another thread's stack or TLS) inherits false reports
-      __asan_unpoison_memory_region(f.stack, f.stack_size);
-#endif
-      munmap(f.stack - page, f.stack_size + page);
-    }
-    free(smem);
-  }
-};
-
-static thread_local worker *me;
-
-static worker &this_worker()
-{
-  static thread_local worker w;
-  if (!me) {
-    w.page = (size_t)sysconf(_SC_PAGESIZE);
-    me = &w;
-  }
-  return *me;
-}
-
-static std::string where(site s)
+std::string where(site s)
 {
   const char *f = s.file ? strrchr(s.file, '/') : nullptr;
   return std::string(f ? f + 1 : (s.file ? s.file : "?")) + ":" + std::to_string(s.line);
 }
 
-static std::string coords(const uint3 &v) { return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")"; }
-static std::string coords(const dim3 &v) { return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")"; }
+std::string coords(const uint3 &v) { return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")"; }
+std::string coords(const dim3 &v) { return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")"; }
 
 static std::string thread_name(const fiber &f) { return "thread " + coords(f.ts.thread_idx); }
 
@@ -248,121 +75,11 @@ static std::string hexmask(unsigned m)
   return b;
 }
 
-// ---- fibers -------------------------------------------------------------------------------------
-static void fiber_main(fiber *f);
-
-static void asan_enter_fiber(worker &w, fiber &f)
-{
-#ifdef FR_EMU_ASAN
-  __sanitizer_start_switch_fiber(&w.sched_fake, f.stack, f.stack_size);
-#else
-  (void)w, (void)f;
-#endif
-}
-
-static void asan_back_in_scheduler(worker &w)
-{
-#ifdef FR_EMU_ASAN
-  __sanitizer_finish_switch_fiber(w.sched_fake, nullptr, nullptr);
-#else
-  (void)w;
-#endif
-}
-
-static void asan_back_in_fiber(worker &w, fiber &f)
-{
-#ifdef FR_EMU_ASAN
-  __sanitizer_finish_switch_fiber(f.asan_fake, &w.sched_bottom, &w.sched_size);
-#else
-  (void)w, (void)f;
-#endif
-}
-
-static void asan_leave_fiber(worker &w, fiber &f, bool exiting)
-{
-#ifdef FR_EMU_ASAN
-  __sanitizer_start_switch_fiber(exiting ? nullptr : &f.asan_fake, w.sched_bottom, w.sched_size);
-#else
-  (void)w, (void)f, (void)exiting;
-#endif
-}
-
-#if !defined(__x86_64__)
-static void fiber_entry_uc(unsigned hi, unsigned lo)
-{
-  fiber_main((fiber *)(((uintptr_t)hi << 32) | lo));
-}
-#endif
-
-static bool fiber_prepare(worker &w, fiber &f)
-{
-  if (!f.stack) {
-    size_t size = stack_bytes();
-    void *mem = mmap(nullptr, size + w.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (mem == MAP_FAILED) return false;
-    mprotect(mem, w.page, PROT_NONE); // a guard page below the stack
-    f.stack = (char *)mem + w.page, f.stack_size = size;
-  }
-#ifdef FR_EMU_ASAN
-  __asan_unpoison_memory_region(f.stack, f.stack_size); // a fiber abandoned mid-frame leaves poison behind
-#endif
-  f.asan_fake = nullptr;
-#if defined(__x86_64__)
-  // The frame fr_emu_switch pops: r15, r14, r13 (entry), r12 (its argument), rbx, rbp, and the return
-  // address (the trampoline, entered with a 16-byte aligned stack). Each fiber's stack top is moved by
-  // a different number of cache lines, so that the hot tops of a thousand stacks do not all fall into
-  // the same cache sets.
-  uintptr_t top = ((uintptr_t)(f.stack + f.stack_size) & ~(uintptr_t)15) - 16 - (f.linear % 61) * 64;
-  uint64_t *frame = (uint64_t *)(top - 56);
-  frame[0] = 0, frame[1] = 0;                 // r15, r14
-  frame[2] = (uint64_t)(uintptr_t)fiber_main; // r13
-  frame[3] = (uint64_t)(uintptr_t)&f;         // r12
-  frame[4] = 0, frame[5] = 0;                 // rbx, rbp
-  frame[6] = (uint64_t)(uintptr_t)fr_emu_trampoline;
-  f.sp = frame;
-#else
-  getcontext(&f.uc);
-  f.uc.uc_stack.ss_sp = f.stack;
-  f.uc.uc_stack.ss_size = f.stack_size;
-  f.uc.uc_link = nullptr;
-  uintptr_t p = (uintptr_t)&f;
-  makecontext(&f.uc, (void (*)())fiber_entry_uc, 2, (unsigned)(p >> 32), (unsigned)p);
-#endif
-  return true;
-}
-
-// Scheduler -> fiber f, until f blocks or ends.
-static void resume(worker &w, fiber &f)
-{
-  w.cur = &f;
-  cur_thread = &f.ts;
-  asan_enter_fiber(w, f);
-#if defined(__x86_64__)
-  fr_emu_switch(&w.sched_sp, f.sp);
-#else
-  swapcontext(&w.sched_uc, &f.uc);
-#endif
-  asan_back_in_scheduler(w);
-  w.cur = nullptr;
-  cur_thread = nullptr;
-}
-
-// Fiber f -> scheduler.
-static void suspend(worker &w, fiber &f, bool exiting)
-{
-  asan_leave_fiber(w, f, exiting);
-#if defined(__x86_64__)
-  fr_emu_switch(&f.sp, w.sched_sp);
-#else
-  swapcontext(&f.uc, &w.sched_uc);
-#endif
-  asan_back_in_fiber(w, f);
-}
-
+// ---- fibers' ends and failures -------------------------------------------------------------------
 // Stops the block: the running fiber goes back to the scheduler, which abandons every fiber (none is
 // resumed) and fails the grid. `who` is the thread the report is about. The fiber's frames are never
 // unwound, so nothing on its stack may own memory: the report is formatted into fixed buffers here.
-[[noreturn]] __attribute__((format(printf, 3, 4))) static void fail_block(worker &w, const fiber &who, const char *fmt, ...)
+[[noreturn]] void fail_block(worker &w, const fiber &who, const char *fmt, ...)
 {
   char text[768];
   va_list ap;
@@ -407,10 +124,9 @@ static void check_exit(worker &w, fiber &f)
   ws.exited |= 1u << lane;
 }
 
-static void fiber_main(fiber *f)
+void fiber_main(fiber *f)
 {
   worker &w = *me;
-  asan_back_in_fiber(w, *f);
   w.body(w.ctx);
   check_exit(w, *f);
   f->state = F_EXITED;
@@ -601,7 +317,7 @@ static unsigned get_mxcsr(void)
 static void set_mxcsr(unsigned v) { __asm__ volatile("ldmxcsr %0" : : "m"(v)); }
 #endif
 
-static bool run_block(worker &w, uint64_t linear_block)
+bool run_block(worker &w, uint64_t linear_block)
 {
 #if defined(__x86_64__)
   // the contract's mode for every CUDA thread: round to nearest, no FTZ, no DAZ, exceptions masked
@@ -683,207 +399,4 @@ static bool run_block_fibers(worker &w, uint64_t linear_block)
   }
 }
 
-// ---- grids ----------------------------------------------------------------------------------------
-struct grid_run {
-  const launch_info *li;
-  void (*body)(void *);
-  void *ctx;
-  uint64_t nblocks, stride, offset; // block k runs as (k * stride + offset) mod nblocks
-  std::atomic<uint64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  std::string error;
-};
-
-static uint64_t gcd(uint64_t a, uint64_t b)
-{
-  while (b) {
-    uint64_t t = a % b;
-    a = b, b = t;
-  }
-  return a;
-}
-
-static void work_on(grid_run &g)
-{
-  worker &w = this_worker();
-  w.li = g.li, w.body = g.body, w.ctx = g.ctx;
-  const order_mode &m = sched_mode();
-  for (;;) {
-    uint64_t k = g.next.fetch_add(1);
-    if (k >= g.nblocks || g.failed.load()) break;
-    uint64_t b = m.kind == ORDER_FWD ? k : m.kind == ORDER_REV ? g.nblocks - 1 - k : (k * g.stride + g.offset) % g.nblocks;
-    w.error.clear();
-    if (!run_block(w, b)) {
-      std::lock_guard<std::mutex> lock(g.mu);
-      if (!g.failed.exchange(true)) g.error = w.error;
-    }
-  }
-  cur_block = nullptr;
-}
-
-// A pool of host threads that help the launching thread run blocks; one grid at a time.
-struct pool {
-  std::mutex mu;
-  std::condition_variable wake, done;
-  grid_run *job = nullptr;
-  uint64_t generation = 0;
-  int busy = 0;
-  std::vector<std::thread> threads;
-  std::mutex launch_mu;
-
-  pool()
-  {
-    const char *v = getenv("FRACTAL_EMU_THREADS");
-    long n = v && *v ? strtol(v, nullptr, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1) n = 1;
-    if (n > 256) n = 256;
-    for (long i = 1; i < n; i++) threads.emplace_back([this] { loop(); });
-  }
-
-  void loop()
-  {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr); // signals belong to the application's threads
-    uint64_t seen = 0;
-    std::unique_lock<std::mutex> lock(mu);
-    for (;;) {
-      wake.wait(lock, [&] { return generation != seen; });
-      seen = generation;
-      if (!job) return; // shutdown
-      grid_run *g = job;
-      lock.unlock();
-      work_on(*g);
-      lock.lock();
-      if (--busy == 0) done.notify_all();
-    }
-  }
-
-  void run(grid_run &g)
-  {
-    std::lock_guard<std::mutex> one_grid(launch_mu);
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      job = &g, generation++, busy = (int)threads.size();
-    }
-    wake.notify_all();
-    work_on(g);
-    std::unique_lock<std::mutex> lock(mu);
-    done.wait(lock, [&] { return busy == 0; });
-    job = nullptr;
-  }
-
-  ~pool()
-  {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      job = nullptr, generation++;
-    }
-    wake.notify_all();
-    for (std::thread &t : threads) t.join();
-  }
-};
-
-static pool &the_pool()
-{
-  static pool p;
-  return p;
-}
-
-static std::mutex attr_mu;
-static std::vector<std::pair<const void *, int>> max_smem; // kernels that opted in to more dynamic smem
-
-cudaError_t set_max_dynamic_smem(const void *kernel, int bytes)
-{
-  if (bytes < 0 || (size_t)bytes > device_props().sharedMemPerBlockOptin) {
-    set_error(cudaErrorInvalidValue);
-    return cudaErrorInvalidValue;
-  }
-  std::lock_guard<std::mutex> lock(attr_mu);
-  for (auto &e : max_smem)
-    if (e.first == kernel) {
-      e.second = bytes;
-      return cudaSuccess;
-    }
-  max_smem.emplace_back(kernel, bytes);
-  return cudaSuccess;
-}
-
-static size_t smem_limit(const void *kernel)
-{
-  std::lock_guard<std::mutex> lock(attr_mu);
-  for (auto &e : max_smem)
-    if (e.first == kernel) return (size_t)e.second;
-  return device_props().sharedMemPerBlock;
-}
-
-static std::string launch_name(const launch_info &li)
-{
-  return std::string("kernel ") + li.name + " launched at " + where(site{li.file, li.line}) + " with grid " +
-         coords(li.grid) + ", block " + coords(li.block) + ", " + std::to_string(li.smem) + " bytes of dynamic shared memory";
-}
-
-static std::string check_config(const launch_info &li)
-{
-  const cudaDeviceProp &p = device_props();
-  uint64_t threads = (uint64_t)li.block.x * li.block.y * li.block.z;
-  if (!li.block.x || !li.block.y || !li.block.z || !li.grid.x || !li.grid.y || !li.grid.z) return "a zero dimension";
-  if (li.block.x > (unsigned)p.maxThreadsDim[0] || li.block.y > (unsigned)p.maxThreadsDim[1] ||
-      li.block.z > (unsigned)p.maxThreadsDim[2])
-    return "a block dimension over the device's limit (1024, 1024, 64)";
-  if (threads > (uint64_t)p.maxThreadsPerBlock) return std::to_string(threads) + " threads per block (at most 1024)";
-  if (li.grid.x > (unsigned)p.maxGridSize[0] || li.grid.y > (unsigned)p.maxGridSize[1] || li.grid.z > (unsigned)p.maxGridSize[2])
-    return "a grid dimension over the device's limit (2^31 - 1, 65535, 65535)";
-  if (li.smem > smem_limit(li.kernel))
-    return std::to_string(li.smem) + " bytes of dynamic shared memory (the limit is " +
-           std::to_string(smem_limit(li.kernel)) + "; more needs cudaFuncSetAttribute, up to " +
-           std::to_string(p.sharedMemPerBlockOptin) + " on sm_75)";
-  if (!stream_valid(li.stream)) return "a stream that does not exist";
-  return "";
-}
-
-void run_grid(const launch_info &li, void (*body)(void *), void *ctx)
-{
-  if (me && me->cur) // no dynamic parallelism: fail the launching kernel's grid
-    fail_block(*me, *me->cur, "launched kernel %s at %s:%d from inside a kernel", li.name, li.file, li.line);
-  std::string bad = check_config(li);
-  if (!bad.empty()) {
-    report(launch_name(li) + ": invalid configuration: " + bad);
-    set_error(cudaErrorInvalidConfiguration);
-    return;
-  }
-  grid_run g;
-  g.li = &li, g.body = body, g.ctx = ctx;
-  g.nblocks = (uint64_t)li.grid.x * li.grid.y * li.grid.z;
-  const order_mode &m = sched_mode();
-  g.stride = 1, g.offset = 0;
-  if (m.kind == ORDER_RAND && g.nblocks > 1) { // a random permutation of the blocks: k -> k*stride + offset
-    uint64_t s = splitmix(m.seed ^ g.nblocks);
-    g.stride = s % g.nblocks;
-    while (gcd(g.stride, g.nblocks) != 1) g.stride = (g.stride + 1) % g.nblocks;
-    g.offset = splitmix(s) % g.nblocks;
-  }
-  the_pool().run(g);
-  if (g.failed.load()) {
-    report(launch_name(li) + ": " + g.error);
-    set_error(cudaErrorLaunchFailure);
-  }
-}
-
 } // namespace fr_emu
-
-extern "C" const char *fr_emu_sched_name(void) { return fr_emu::sched_mode().name; }
-
-#ifdef FR_EMU_ASAN
-// AddressSanitizer names host stack frames; this adds which CUDA thread of which kernel made the access.
-static void say_cuda_thread(void)
-{
-  using namespace fr_emu;
-  if (!me || !me->cur || !me->li) return;
-  fprintf(stderr, "fractal CUDA emulator: the access above was made by CUDA thread %s of block %s in %s\n",
-          coords(me->cur->ts.thread_idx).c_str(), coords(me->blk.block_idx).c_str(), launch_name(*me->li).c_str());
-}
-
-__attribute__((constructor)) static void install_asan_callback(void) { __sanitizer_set_death_callback(say_cuda_thread); }
-#endif
