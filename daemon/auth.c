@@ -104,14 +104,78 @@ fr_status fr_key_load(const char *path, fr_key *k)
   return s;
 }
 
-size_t fr_sign_message(char *buf, size_t n, uint64_t nonce, const char *sender, const char *receiver,
-                       const char *method, const char *path, const void *body, size_t body_len)
+fr_status fr_sign_message(char **msg, size_t *len, uint64_t nonce, const char *sender, const char *receiver,
+                          const char *method, const char *target, const void *body, size_t body_len)
 {
   char body_hex[33];
   fr_hash_hex(fr_hash_bytes(body_len ? body : "", body_len), body_hex);
-  int len = snprintf(buf, n, "fractal-v1\n%llu\n%s\n%s\n%s %s\n%s", (unsigned long long)nonce, sender, receiver,
-                     method, path, body_hex);
-  return len < 0 ? 0 : (size_t)len;
+  const char *fmt = "fractal-v1\n%llu\n%s\n%s\n%s %s\n%s";
+  int n = snprintf(NULL, 0, fmt, (unsigned long long)nonce, sender, receiver, method, target, body_hex);
+  *msg = n < 0 ? NULL : (char *)malloc((size_t)n + 1);
+  if (!*msg) return fr_fail(FR_ENOMEM, "out of memory");
+  *len = (size_t)snprintf(*msg, (size_t)n + 1, fmt, (unsigned long long)nonce, sender, receiver, method, target, body_hex);
+  return FR_OK;
+}
+
+/* Digits only, no sign, no space, no leading zero, at most 2^64 - 1: one spelling per nonce. */
+static int nonce_parse(const char *s, uint64_t *out)
+{
+  size_t n = strlen(s);
+  if (n == 0 || n > 20 || (n > 1 && s[0] == '0')) return -1;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    unsigned d = (unsigned)(s[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) return -1;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+fr_status fr_signed_headers_parse(const char *hotkey, const char *nonce, const char *signature, fr_signed_headers *out)
+{
+  unsigned char sig[64];
+  if (!hotkey || !nonce || !signature)
+    return fr_fail(FR_EFORMAT, "Fractal-Hotkey, Fractal-Nonce and Fractal-Signature are required");
+  if (!fr_hotkey_valid(hotkey)) return fr_fail(FR_EFORMAT, "Fractal-Hotkey must be 64 lowercase hex digits");
+  if (nonce_parse(nonce, &out->nonce) != 0)
+    return fr_fail(FR_EFORMAT, "Fractal-Nonce must be a decimal number below 2^64, without sign, spaces or leading zeros");
+  if (from_hex(signature, sig, 64) != 0) return fr_fail(FR_EFORMAT, "Fractal-Signature must be 128 lowercase hex digits");
+  memcpy(out->hotkey, hotkey, FR_HOTKEY_HEX + 1);
+  memcpy(out->signature, signature, FR_SIGNATURE_HEX + 1);
+  return FR_OK;
+}
+
+static int hex_value(char c)
+{
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+fr_status fr_target_check(const char *target, int allow_query)
+{
+  static const char unreserved[] = "-._~", others[] = "!$&'()*+,;=:@/"; /* RFC 3986 sub-delims, ':', '@', '/' */
+  if (target[0] != '/') return fr_fail(FR_EFORMAT, "the request target must be a path starting with '/'");
+  int in_query = 0;
+  for (const char *p = target; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '?' && !in_query) {
+      if (!allow_query) return fr_fail(FR_EFORMAT, "this endpoint takes no query string");
+      in_query = 1;
+    } else if (c == '%') {
+      int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+      if (lo < 0) return fr_fail(FR_EFORMAT, "a malformed percent-escape in the request target");
+      int v = hi << 4 | lo;
+      if (v == 0) return fr_fail(FR_EFORMAT, "%%00 in the request target");
+      if ((v >= 'a' && v <= 'z') || (v >= 'A' && v <= 'Z') || (v >= '0' && v <= '9') || strchr(unreserved, v))
+        return fr_fail(FR_EFORMAT, "the request target escapes '%c', which must be sent as is", v);
+      p += 2;
+    } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr(unreserved, c) ||
+                 strchr(others, c) || (in_query && c == '?'))) {
+      return fr_fail(FR_EFORMAT, "byte 0x%02x must be percent-escaped in the request target", c);
+    }
+  }
+  return FR_OK;
 }
 
 void fr_sign(const fr_key *k, const char *msg, size_t len, char *sig_hex)

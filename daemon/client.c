@@ -34,39 +34,49 @@ static size_t append(buffer *b, const char *p, size_t n)
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx) { return append((buffer *)ctx, p, size * n); }
 
-void fr_sign_headers(const fr_key *key, const char *peer_hotkey, const char *method, const char *path,
-                     const void *body, size_t len, uint64_t nonce, char hotkey_h[128], char nonce_h[64], char sig_h[192])
+fr_status fr_sign_headers(const fr_key *key, const char *peer_hotkey, const char *method, const char *target,
+                          const void *body, size_t len, uint64_t nonce, char hotkey_h[128], char nonce_h[64], char sig_h[192])
 {
   if (!nonce) nonce = fr_now_ns();
-  char msg[1024], sig[FR_SIGNATURE_HEX + 1];
-  size_t mlen = fr_sign_message(msg, sizeof msg, nonce, key->hotkey, peer_hotkey, method, path, body, len);
+  char *msg, sig[FR_SIGNATURE_HEX + 1];
+  size_t mlen;
+  FR_TRY(fr_sign_message(&msg, &mlen, nonce, key->hotkey, peer_hotkey, method, target, body, len));
   fr_sign(key, msg, mlen, sig);
+  free(msg);
   snprintf(hotkey_h, 128, "Fractal-Hotkey: %s", key->hotkey);
   snprintf(nonce_h, 64, "Fractal-Nonce: %llu", (unsigned long long)nonce);
   snprintf(sig_h, 192, "Fractal-Signature: %s", sig);
+  return FR_OK;
 }
 
 fr_status fr_request(const fr_key *key, const char *peer_hotkey, const char *base_url, const char *method,
                      const char *path, const void *body, size_t len, long timeout_ms, fr_response *out)
 {
-  return fr_request_ex(key, peer_hotkey, base_url, method, path, body, len, timeout_ms, 0, 0, out);
+  return fr_request_ex(key, peer_hotkey, base_url, method, path, body, len, timeout_ms, NULL, out);
 }
 
 fr_status fr_request_ex(const fr_key *key, const char *peer_hotkey, const char *base_url, const char *method,
-                        const char *path, const void *body, size_t len, long timeout_ms, uint64_t nonce,
-                        int flip_signature, fr_response *out)
+                        const char *path, const void *body, size_t len, long timeout_ms,
+                        const fr_request_options *opts, fr_response *out)
 {
+  static const fr_request_options none;
+  if (!opts) opts = &none;
   memset(out, 0, sizeof *out);
   pthread_once(&curl_once, curl_start);
-  CURL *c = curl_easy_init();
-  if (!c) return fr_fail(FR_ENOMEM, "curl_easy_init failed");
-  char url[1024], hk[128], nh[64], sh[192];
-  snprintf(url, sizeof url, "%s%s", base_url, path);
+  char hk[128], nh[64], sh[192];
+  if (key && peer_hotkey)
+    FR_TRY(fr_sign_headers(key, peer_hotkey, method, opts->sign_target ? opts->sign_target : path, body, len,
+                           opts->nonce, hk, nh, sh));
+  if (opts->nonce_header) snprintf(nh, sizeof nh, "Fractal-Nonce: %s", opts->nonce_header);
+  size_t ulen = strlen(base_url) + strlen(path) + 1;
+  char *url = (char *)malloc(ulen);
+  CURL *c = url ? curl_easy_init() : NULL;
+  if (!c) return free(url), fr_fail(FR_ENOMEM, "out of memory");
+  snprintf(url, ulen, "%s%s", base_url, path);
   struct curl_slist *hdr = curl_slist_append(NULL, "Expect:");
   if (body && len) hdr = curl_slist_append(hdr, "Content-Type: application/json");
   if (key && peer_hotkey) {
-    fr_sign_headers(key, peer_hotkey, method, path, body, len, nonce, hk, nh, sh);
-    if (flip_signature) sh[strlen(sh) - 1] = sh[strlen(sh) - 1] == '0' ? '1' : '0';
+    if (opts->flip_signature) sh[strlen(sh) - 1] = sh[strlen(sh) - 1] == '0' ? '1' : '0';
     hdr = curl_slist_append(hdr, hk);
     hdr = curl_slist_append(hdr, nh);
     hdr = curl_slist_append(hdr, sh);
@@ -86,6 +96,7 @@ fr_status fr_request_ex(const fr_key *key, const char *peer_hotkey, const char *
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* the target goes out exactly as signed (no dot-segment removal) */
   CURLcode rc = curl_easy_perform(c);
   fr_status st = FR_OK;
   if (rc != CURLE_OK) {
@@ -99,6 +110,7 @@ fr_status fr_request_ex(const fr_key *key, const char *peer_hotkey, const char *
   }
   curl_slist_free_all(hdr);
   curl_easy_cleanup(c);
+  free(url);
   return st;
 }
 

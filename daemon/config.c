@@ -40,6 +40,9 @@ static const option_def options[] = {
   {"max_steps", T_INT, "200", 1, 200, S(max_steps), "largest job: steps"},
   {"connections", T_INT, "128", 4, 65536, S(connections), "most simultaneous HTTP connections"},
   {"idle_timeout_s", T_INT, "120", 1, 86400, S(idle_timeout_s), "idle HTTP connections are closed after this"},
+  {"request_timeout_s", T_INT, "10", 1, 3600, S(request_timeout_s), "a request (line, headers, body) must arrive within this long of the connection's start or previous answer"},
+  {"connections_per_address", T_INT, "32", 1, 65536, S(connections_per_address), "most connections from one client address (its oldest one still sending a request makes room)"},
+  {"connections_reserve", T_INT, "16", 0, 32768, S(connections_reserve), "connections still sending a request leave this many slots free (at most half of connections)"},
   {"registry_sync_s", T_INT, "60", 0, 86400, S(registry_sync_s), "reload the registry this often (0: only on SIGHUP)"},
   {"log_level", T_STR, "info", 0, 0, S(log_level), "debug, info, warn or error"},
   {"log_file", T_STR, "", 0, 0, S(log_file), "log to this file (default: stderr)"},
@@ -48,6 +51,7 @@ static const option_def options[] = {
   {"max_batch", T_INT, "4", 1, 64, S(max_batch), "prover: most queued jobs of one size run as one batch"},
   {"reveal_cache_jobs", T_INT, "64", 1, 100000, S(reveal_cache_jobs), "prover: recent jobs whose latents /v1/reveal can return"},
   {"reveal_cache_mb", T_INT, "1024", 1, 1048576, S(reveal_cache_mb), "prover: memory for the reveal cache"},
+  {"shutdown_grace_s", T_INT, "30", 0, 86400, S(shutdown_grace_s), "prover: on SIGTERM, jobs get this long to finish before they are canceled"},
   {"fault_corrupt_step", T_INT, "-1", -1, 200, S(fault_corrupt_step), "TESTS ONLY: flip one bit of the latent after this step (-1: off)"},
   {"fault_delay_ms", T_INT, "0", 0, 3600000, S(fault_delay_ms), "TESTS ONLY: delay every challenge answer"},
   {"fault_oom_batches", T_INT, "0", 0, 1000000, S(fault_oom_batches), "TESTS ONLY: fail the first N batches as out of memory"},
@@ -82,6 +86,8 @@ static const option_def options[] = {
   {"organic_tries", T_INT, "3", 1, 100, S(organic_tries), "verifier: provers tried for one organic request"},
   {"organic_any_key", T_BOOL, "false", 0, 1, S(organic_any_key), "verifier: /v1/generate takes requests signed by any key, not only registered ones"},
   {"max_response_mb", T_INT, "256", 1, 65536, S(max_response_mb), "verifier: the largest response taken from a prover"},
+  {"prover_info_s", T_DBL, "60", 0.1, 86400, S(prover_info_s), "verifier: fetch every prover's /v1/info (its limits) again this often"},
+  {"fault_clock_offset_s", T_DBL, "0", -1e9, 1e9, S(fault_clock_offset_s), "TESTS ONLY: verifier: its clock reads this many seconds off"},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -25,6 +25,9 @@ typedef struct fractald_config {
   int max_frames, max_height, max_width, max_steps;
   int connections;
   int idle_timeout_s;
+  int request_timeout_s;
+  int connections_per_address;
+  int connections_reserve;
   int registry_sync_s;
   char log_level[16];
   char log_file[1024];
@@ -34,6 +37,7 @@ typedef struct fractald_config {
   int max_batch;
   int reveal_cache_jobs;
   int reveal_cache_mb;
+  int shutdown_grace_s;
   int fault_corrupt_step; /* tests only: flip a bit of the latent after this step (-1: off) */
   int fault_delay_ms;     /* tests only: sleep before answering a challenge */
   int fault_oom_batches;  /* tests only: the first N batches fail as if the device ran out of memory */
@@ -66,6 +70,8 @@ typedef struct fractald_config {
   int organic_tries;
   int organic_any_key;
   int max_response_mb;
+  double prover_info_s;        /* how often provers' /v1/info (limits, model) is fetched again */
+  double fault_clock_offset_s; /* tests only: the verifier's clock reads this much off */
 } fractald_config;
 
 /* Defaults, then the file (if any), then flags. Returns 0, or -1 with a message in err. */

@@ -12,10 +12,15 @@
 
 static pthread_mutex_t nonce_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long last_nonce;
+static long long clock_offset_ns; /* set once at start, before any request */
+
+void fan_set_clock_offset(double seconds) { clock_offset_ns = (long long)(seconds * 1e9); }
+
+static unsigned long long now_ns(void) { return (unsigned long long)((long long)fr_now_ns() + clock_offset_ns); }
 
 unsigned long long fan_nonce(void)
 {
-  unsigned long long now = (unsigned long long)fr_now_ns();
+  unsigned long long now = now_ns();
   pthread_mutex_lock(&nonce_mu);
   if (now <= last_nonce) now = last_nonce + 1;
   last_nonce = now;
@@ -62,7 +67,11 @@ static void start_one(const fr_key *key, fan_req *r, xfer *x, long timeout_ms, s
   if (!x->easy) return;
   char hk[128], nh[64], sh[192];
   snprintf(x->url, sizeof x->url, "%s%s", r->base_url, r->path);
-  fr_sign_headers(key, r->peer_hotkey, r->method, r->path, r->body, r->len, fan_nonce(), hk, nh, sh);
+  if (fr_sign_headers(key, r->peer_hotkey, r->method, r->path, r->body, r->len, fan_nonce(), hk, nh, sh) != FR_OK) {
+    curl_easy_cleanup(x->easy); /* out of memory: finish_one says so */
+    x->easy = NULL;
+    return;
+  }
   x->hdr = curl_slist_append(NULL, "Expect:");
   if (r->body && r->len) x->hdr = curl_slist_append(x->hdr, "Content-Type: application/json");
   x->hdr = curl_slist_append(x->hdr, hk);
@@ -95,6 +104,7 @@ static void finish_one(fan_req *r, xfer *x, CURLcode rc)
     snprintf(r->error, sizeof r->error, "out of memory");
   } else {
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &r->seconds);
+    r->wall_at = (double)now_ns() * 1e-9;
     if (rc == CURLE_OK) {
       r->answered = 1;
       curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r->status);

@@ -21,6 +21,7 @@ typedef struct fan_req {
   size_t response_len;
   char *headers;    /* raw header lines */
   double seconds;   /* until the response, or until it failed */
+  double wall_at;   /* this node's wall clock (s) when the response came: against its Date header */
   char error[256];  /* why no response came */
 } fan_req;
 
@@ -34,5 +35,8 @@ void fan_free(fan_req *r);
 int fan_header(const fan_req *r, const char *name, char *out, size_t n);
 /* A fresh nonce: the wall clock in ns, but always greater than any nonce this process gave before. */
 unsigned long long fan_nonce(void);
+/* Tests only (fault_clock_offset_s): this node's clock reads this many seconds off, for nonces and
+ * wall_at alike, as a wrong system clock would. */
+void fan_set_clock_offset(double seconds);
 
 #endif

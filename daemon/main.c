@@ -20,8 +20,8 @@ static void usage(FILE *f)
              "  --config FILE     read options from FILE (\"name value\" lines); flags override it\n"
              "  --check-config    print the effective configuration and exit (0 if valid)\n"
              "  --help            this text\n"
-             "Signals: SIGTERM/SIGINT finish the jobs (or the verifier's step) in flight and exit; SIGHUP reloads\n"
-             "the registry.\n\n");
+             "Signals: SIGTERM/SIGINT finish the jobs (or the verifier's step) in flight and exit (a prover cancels\n"
+             "the jobs still running after shutdown_grace_s); SIGHUP reloads the registry.\n\n");
   config_help(f);
 }
 
@@ -130,12 +130,14 @@ int main(int argc, char **argv)
     }
     if (sig == SIGTERM || sig == SIGINT) break;
   }
-  LOG(LOG_INFO, "shutting down: finishing the %s in flight", is_prover ? "jobs" : "step");
+  if (is_prover) LOG(LOG_INFO, "shutting down: finishing the jobs in flight (at most %d s)", n.cfg.shutdown_grace_s);
+  else LOG(LOG_INFO, "shutting down: finishing the step in flight");
   n.draining = 1;
   if (is_prover) prover_stop(&n);
   else verifier_stop(&n);
   http_stop(http);
-  if (!is_prover) verifier_free(&n);
+  if (is_prover) prover_free(&n);
+  else verifier_free(&n);
   for (int d = 0; d < n.ndev; d++) fr_model_free(n.dev[d].model), fr_backend_close(n.dev[d].be);
   fr_nonces_free(n.nonces);
   fr_registry_free(&n.registry);

@@ -46,7 +46,7 @@ void metrics_request(metrics *m, const char *endpoint, int status)
   pthread_mutex_unlock(&m->mu);
 }
 
-void metrics_job(metrics *m, double seconds, int ok)
+void metrics_job(metrics *m, double seconds, fr_status st)
 {
   pthread_mutex_lock(&m->mu);
   int b = 0;
@@ -54,7 +54,8 @@ void metrics_job(metrics *m, double seconds, int ok)
   m->latency_bucket[b]++;
   m->latency_sum += seconds;
   m->latency_count++;
-  if (ok) m->jobs_ok++;
+  if (st == FR_OK) m->jobs_ok++;
+  else if (st == FR_ECANCELED) m->jobs_canceled++;
   else m->jobs_failed++;
   pthread_mutex_unlock(&m->mu);
 }
@@ -67,9 +68,17 @@ void metrics_busy(metrics *m, int dev, double seconds)
   pthread_mutex_unlock(&m->mu);
 }
 
+void metrics_connections(metrics *m, int receiving, int busy, int timed_out, int evicted, int refused)
+{
+  pthread_mutex_lock(&m->mu);
+  m->conn_receiving = receiving, m->conn_busy = busy;
+  m->conn_timed_out += (uint64_t)timed_out, m->conn_evicted += (uint64_t)evicted, m->conn_refused += (uint64_t)refused;
+  pthread_mutex_unlock(&m->mu);
+}
+
 char *metrics_text(metrics *m, const char *const *device_names, int ndev, const char *extra)
 {
-  size_t cap = 16384 + (extra ? strlen(extra) : 0), at = 0;
+  size_t cap = 24576 + (extra ? strlen(extra) : 0), at = 0;
   char *out = (char *)malloc(cap);
   if (!out) return NULL;
 #define OUT(...) (at += (size_t)snprintf(out + at, at < cap ? cap - at : 0, __VA_ARGS__))
@@ -89,14 +98,23 @@ char *metrics_text(metrics *m, const char *const *device_names, int ndev, const 
   OUT("fractal_job_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
   OUT("fractal_job_seconds_sum %.6f\nfractal_job_seconds_count %llu\n", m->latency_sum, (unsigned long long)m->latency_count);
   OUT("# HELP fractal_jobs_total Jobs finished, by outcome.\n# TYPE fractal_jobs_total counter\n");
-  OUT("fractal_jobs_total{outcome=\"ok\"} %llu\nfractal_jobs_total{outcome=\"failed\"} %llu\n",
-      (unsigned long long)m->jobs_ok, (unsigned long long)m->jobs_failed);
+  OUT("fractal_jobs_total{outcome=\"ok\"} %llu\nfractal_jobs_total{outcome=\"failed\"} %llu\n"
+      "fractal_jobs_total{outcome=\"canceled\"} %llu\n",
+      (unsigned long long)m->jobs_ok, (unsigned long long)m->jobs_failed, (unsigned long long)m->jobs_canceled);
   OUT("# HELP fractal_device_busy_seconds_total Time the device spent generating.\n");
   OUT("# TYPE fractal_device_busy_seconds_total counter\n");
   for (int d = 0; d < ndev && d < 16; d++)
     OUT("fractal_device_busy_seconds_total{device=\"%d\",name=\"%s\"} %.6f\n", d, device_names[d], m->busy_seconds[d]);
   OUT("# HELP fractal_batches_total Device batches run.\n# TYPE fractal_batches_total counter\n");
   OUT("fractal_batches_total %llu\n", (unsigned long long)m->batches);
+  OUT("# HELP fractal_http_connections Open HTTP connections: receiving (a request still arriving) or busy.\n");
+  OUT("# TYPE fractal_http_connections gauge\nfractal_http_connections{state=\"receiving\"} %d\n", m->conn_receiving);
+  OUT("fractal_http_connections{state=\"busy\"} %d\n", m->conn_busy);
+  OUT("# HELP fractal_http_connections_closed_total Connections closed or refused to keep slots free, by reason.\n");
+  OUT("# TYPE fractal_http_connections_closed_total counter\n");
+  OUT("fractal_http_connections_closed_total{reason=\"request_timeout\"} %llu\n", (unsigned long long)m->conn_timed_out);
+  OUT("fractal_http_connections_closed_total{reason=\"evicted\"} %llu\n", (unsigned long long)m->conn_evicted);
+  OUT("fractal_http_connections_closed_total{reason=\"refused\"} %llu\n", (unsigned long long)m->conn_refused);
   pthread_mutex_unlock(&m->mu);
   if (extra) OUT("%s", extra);
 #undef OUT

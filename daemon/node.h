@@ -27,14 +27,18 @@ typedef struct metrics {
   double latency_sum;
   uint64_t latency_count;
   double busy_seconds[16]; /* time each device spent generating */
-  uint64_t jobs_ok, jobs_failed, batches;
+  uint64_t jobs_ok, jobs_failed, jobs_canceled, batches;
+  int conn_receiving, conn_busy; /* HTTP connections still sending a request, and being answered */
+  uint64_t conn_timed_out, conn_evicted, conn_refused;
 } metrics;
 
 void metrics_init(metrics *m);
 void metrics_request(metrics *m, const char *endpoint, int status);
-void metrics_job(metrics *m, double seconds, int ok);
+/* A finished job: FR_OK, FR_ECANCELED (its requester left, or shutdown) or a failure. */
+void metrics_job(metrics *m, double seconds, fr_status st);
 void metrics_busy(metrics *m, int dev, double seconds);
-/* Appends the Prometheus text of m plus `extra` (already formatted gauges) to a malloc'd string. */
+/* The HTTP connection gauges now, and connections to add to the closed/refused counters. */
+void metrics_connections(metrics *m, int receiving, int busy, int timed_out, int evicted, int refused);
 /* Appends the Prometheus text of m, per-device lines labelled with device_names, plus `extra`. */
 char *metrics_text(metrics *m, const char *const *device_names, int ndev, const char *extra);
 
@@ -65,10 +69,11 @@ int node_reload_registry(node *n);
 
 /* ---- HTTP ---- */
 typedef struct http_request {
-  const char *method, *path;
+  const char *method, *path; /* path: the request target as sent (canonical, no query: fr_target_check) */
   const char *body;
   size_t len;
   char sender[FR_HOTKEY_HEX + 1]; /* the verified sender of a signed request */
+  int fd;                         /* the connection's socket, for http_client_gone */
 } http_request;
 
 typedef struct http_response {
@@ -94,7 +99,10 @@ typedef struct http_route {
 typedef struct http_server http_server;
 
 http_server *http_start(node *n, const http_route *routes, int nroutes);
+/* Lets answers being sent finish (a few seconds at most), then closes every connection. */
 void http_stop(http_server *s);
+/* From a handler: 1 once the client has closed its connection (it will not read the answer). */
+int http_client_gone(const http_request *req);
 
 /* Response helpers. */
 void http_json(http_response *r, int status, char *json); /* takes ownership of json (malloc'd) */

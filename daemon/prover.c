@@ -1,6 +1,7 @@
 /* The prover: challenges and organic jobs go through a bounded queue to one worker that owns the
  * device; it runs queued jobs of the same size as one batch (each job's bits are what it gets alone).
- * The latents of recent jobs stay in a bounded cache for /v1/reveal. */
+ * A job whose client has gone is dropped from the queue, and a batch none of whose clients waits any
+ * more stops at the next step. The latents of recent jobs stay in a bounded cache for /v1/reveal. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ typedef struct pjob {
   fr_job job;
   char sender[FR_HOTKEY_HEX + 1];
   double t_queued;
+  int abandoned; /* its client closed the connection */
   int done;
   fr_status st;
   char err[512];
@@ -43,6 +45,7 @@ typedef struct prover {
   pjob **queue;
   int count, cap;
   int busy, stop; /* busy: workers running a batch */
+  int cancel_all;  /* shutdown_grace_s is over: running batches stop at the next step */
   pthread_t workers[NODE_MAX_DEVICES];
   int fault_oom_left;
   reveal_entry *cache; /* oldest first */
@@ -97,8 +100,22 @@ static void cache_put(node *n, pjob *j)
 /* ---- the worker ---- */
 
 typedef struct capture {
+  prover *p;
   pjob **jobs;
+  int n;
 } capture;
+
+/* fr_run_options.cancel: a batch stops when no client waits for any of its jobs, or at shutdown. */
+static int batch_canceled(void *ctx)
+{
+  capture *c = (capture *)ctx;
+  pthread_mutex_lock(&c->p->mu);
+  int stop = 1;
+  for (int i = 0; i < c->n; i++) stop &= c->jobs[i]->abandoned;
+  stop |= c->p->cancel_all;
+  pthread_mutex_unlock(&c->p->mu);
+  return stop;
+}
 
 static void on_latent(void *ctx, int job, int step, const float *x, size_t n)
 {
@@ -142,6 +159,8 @@ static fr_status run_jobs(node *n, device *dev, const fr_job *jobs, int nb, cons
 typedef struct worker_arg {
   node *n;
   int dev;
+  fr_job *jobs; /* max_batch of each, on the heap: 64 are ~800 KB, too much for a thread's stack */
+  fr_result *res;
 } worker_arg;
 
 static void *worker_main(void *arg)
@@ -151,6 +170,9 @@ static void *worker_main(void *arg)
   node *n = wa.n;
   device *dev = &n->dev[wa.dev];
   prover *p = P(n);
+  fr_job *jobs = wa.jobs;
+  fr_result *res = wa.res;
+  pjob *batch[64];
   for (;;) {
     pthread_mutex_lock(&p->mu);
     while (!p->count && !p->stop) pthread_cond_wait(&p->work, &p->mu);
@@ -158,7 +180,6 @@ static void *worker_main(void *arg)
       pthread_mutex_unlock(&p->mu);
       break;
     }
-    pjob *batch[64];
     int nb = 0;
     batch[nb++] = p->queue[0];
     int keep = 0;
@@ -172,18 +193,17 @@ static void *worker_main(void *arg)
     if (simulate_oom) p->fault_oom_left--;
     pthread_mutex_unlock(&p->mu);
 
-    fr_job jobs[64];
-    fr_result res[64];
     for (int i = 0; i < nb; i++) jobs[i] = batch[i]->job;
-    capture cap = {batch};
+    capture cap = {p, batch, nb};
     fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
-    fr_run_options ro = {&obs, NULL, 0};
+    fr_run_options ro = {&obs, NULL, 0, batch_canceled, &cap};
     double t0 = mono_s();
     fr_status st = simulate_oom ? fr_fail(FR_ENOMEM, "simulated (fault_oom_batches)") : run_jobs(n, dev, jobs, nb, &ro, res);
     double busy = mono_s() - t0;
     const char *err = st == FR_OK ? "" : fr_last_error();
     metrics_busy(&n->metrics, wa.dev, busy);
-    if (st != FR_OK) LOG(LOG_ERROR, "batch of %d failed: %s", nb, err);
+    if (st == FR_ECANCELED) LOG(LOG_INFO, "batch of %d canceled (%s)", nb, p->cancel_all ? "shutdown" : "no client waits");
+    else if (st != FR_OK) LOG(LOG_ERROR, "batch of %d failed: %s", nb, err);
 
     pthread_mutex_lock(&p->mu);
     for (int i = 0; i < nb; i++) {
@@ -199,13 +219,15 @@ static void *worker_main(void *arg)
       free(j->latents);
       j->latents = NULL;
       j->done = 1;
-      metrics_job(&n->metrics, mono_s() - j->t_queued, st == FR_OK);
+      metrics_job(&n->metrics, mono_s() - j->t_queued, st);
     }
     p->avg_job_s = p->avg_job_s ? 0.8 * p->avg_job_s + 0.2 * busy / nb : busy / nb;
     p->busy--;
     pthread_cond_broadcast(&p->done);
     pthread_mutex_unlock(&p->mu);
   }
+  free(jobs);
+  free(res);
   return NULL;
 }
 
@@ -223,9 +245,9 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
   prover *p = P(n);
   if (n->draining) return http_error(resp, 503, "shutting_down", "this node is shutting down"), -1;
   fr_job_limits lim = limits(n);
-  if (fr_job_parse(req->body, req->len, &lim, &j->job) != FR_OK)
+  if (fr_job_parse_request(req->body, req->len, &lim, &j->job) != FR_OK)
     return http_error(resp, 400, "bad_request", "%s", fr_last_error()), -1;
-  if (j->job.model[0] && strcmp(j->job.model, n->info.digest_hex) != 0)
+  if (strcmp(j->job.model, n->info.digest_hex) != 0)
     return http_error(resp, 422, "model_not_served", "this node serves model %s", n->info.digest_hex), -1;
   if (strcmp(j->job.numerics, FR_NUMERICS) != 0)
     return http_error(resp, 422, "numerics_not_served", "this node computes %s", FR_NUMERICS), -1;
@@ -234,6 +256,10 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
   snprintf(j->sender, sizeof j->sender, "%s", req->sender);
   j->t_queued = mono_s();
   pthread_mutex_lock(&p->mu);
+  if (p->stop || p->cancel_all) { /* SIGTERM came after the check above: no worker will take it */
+    pthread_mutex_unlock(&p->mu);
+    return http_error(resp, 503, "shutting_down", "this node is shutting down"), -1;
+  }
   if (p->count >= p->cap) {
     int wait = (int)ceil((p->avg_job_s > 0 ? p->avg_job_s : 1.0) * (p->count + 1) / (max_batch(n) * n->ndev));
     pthread_mutex_unlock(&p->mu);
@@ -245,8 +271,33 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
   }
   p->queue[p->count++] = j;
   pthread_cond_signal(&p->work);
-  while (!j->done) pthread_cond_wait(&p->done, &p->mu);
+  while (!j->done) { /* looking every 0.2 s whether the client is still there */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 200000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&p->done, &p->mu, &until);
+    if (j->done || j->abandoned) continue;
+    pthread_mutex_unlock(&p->mu);
+    int gone = http_client_gone(req);
+    pthread_mutex_lock(&p->mu);
+    if (!gone || j->done) continue;
+    j->abandoned = 1;
+    for (int i = 0; i < p->count; i++)
+      if (p->queue[i] == j) { /* not started: it leaves the queue now; a running one is the batch's concern */
+        memmove(p->queue + i, p->queue + i + 1, sizeof *p->queue * (size_t)(p->count - i - 1));
+        p->count--;
+        j->done = 1, j->st = FR_ECANCELED;
+        metrics_job(&n->metrics, mono_s() - j->t_queued, FR_ECANCELED);
+        break;
+      }
+  }
+  int shutdown_cancel = p->cancel_all;
   pthread_mutex_unlock(&p->mu);
+  if (j->st == FR_ECANCELED && j->abandoned)
+    return http_error(resp, 503, "canceled", "the client went away; the job was canceled"), -1;
+  if (j->st == FR_ECANCELED && shutdown_cancel)
+    return http_error(resp, 503, "shutting_down", "this node is shutting down: the job was canceled"), -1;
   if (j->st == FR_ENOMEM) return http_error(resp, 503, "out_of_memory", "the device ran out of memory: %s", j->err), -1;
   if (j->st != FR_OK) return http_error(resp, 500, "internal", "generation failed: %s", j->err), -1;
   if (n->cfg.fault_delay_ms > 0) usleep((useconds_t)n->cfg.fault_delay_ms * 1000);
@@ -333,6 +384,10 @@ static void reveal(node *n, const http_request *req, http_response *resp)
     json_decref(root);
     return http_error(resp, 400, "bad_request", "want exactly {\"job_id\": string, \"step\": integer}");
   }
+  if (json_string_length(id) > FR_JOB_ID_MAX) { /* cut short, it would name another job */
+    json_decref(root);
+    return http_error(resp, 400, "bad_request", "job_id is over %d bytes", FR_JOB_ID_MAX);
+  }
   char job_id[FR_JOB_ID_MAX + 1];
   snprintf(job_id, sizeof job_id, "%s", json_string_value(id));
   long long k = json_integer_value(step);
@@ -375,9 +430,9 @@ static void info(node *n, const http_request *req, http_response *resp)
     snprintf(body, len,
              "{\"hotkey\":\"%s\",\"role\":\"prover\",\"model\":\"%s\",\"numerics\":\"%s\",\"devices\":[%s],"
              "\"device_count\":%d,\"shards\":%d,\"queue_depth\":%d,\"queue_capacity\":%d,\"max_batch\":%d,"
-             "\"version\":\"%s\"}",
+             "\"limits\":{\"max_steps\":%d,\"max_frames\":%d,\"max_height\":%d,\"max_width\":%d},\"version\":\"%s\"}",
              n->key.hotkey, n->info.digest_hex, FR_NUMERICS, devs, n->ndev, n->cfg.shards, depth, n->cfg.queue_size,
-             max_batch(n), VERSION);
+             max_batch(n), n->cfg.max_steps, n->cfg.max_frames, n->cfg.max_height, n->cfg.max_width, VERSION);
   http_json(resp, 200, body);
 }
 
@@ -433,8 +488,10 @@ int prover_start(node *n)
   for (int d = 0; d < n->ndev; d++) {
     worker_arg *wa = (worker_arg *)malloc(sizeof *wa);
     if (!wa) return -1;
-    *wa = (worker_arg){n, d};
-    if (pthread_create(&p->workers[d], NULL, worker_main, wa) != 0) return free(wa), -1;
+    *wa = (worker_arg){n, d, (fr_job *)calloc((size_t)max_batch(n), sizeof(fr_job)),
+                       (fr_result *)calloc((size_t)max_batch(n), sizeof(fr_result))};
+    if (!wa->jobs || !wa->res || pthread_create(&p->workers[d], NULL, worker_main, wa) != 0)
+      return free(wa->jobs), free(wa->res), free(wa), -1;
   }
   if (n->cfg.fault_corrupt_step >= 0 || n->cfg.fault_delay_ms > 0 || n->cfg.fault_oom_batches > 0)
     LOG(LOG_WARN, "TEST FAULTS ARE ON: corrupt step %d, delay %d ms, %d simulated out-of-memory batches; this node "
@@ -448,11 +505,33 @@ void prover_stop(node *n)
   prover *p = P(n);
   if (!p) return;
   pthread_mutex_lock(&p->mu);
-  while (p->count || p->busy) pthread_cond_wait(&p->done, &p->mu);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += n->cfg.shutdown_grace_s;
+  while ((p->count || p->busy) && pthread_cond_timedwait(&p->done, &p->mu, &until) != ETIMEDOUT) {
+  }
+  if (p->count || p->busy) {
+    LOG(LOG_WARN, "shutdown_grace_s (%d s) is over: canceling %d queued jobs and the running batches at their next step",
+        n->cfg.shutdown_grace_s, p->count);
+    p->cancel_all = 1;
+    for (int i = 0; i < p->count; i++) {
+      p->queue[i]->done = 1, p->queue[i]->st = FR_ECANCELED;
+      metrics_job(&n->metrics, mono_s() - p->queue[i]->t_queued, FR_ECANCELED);
+    }
+    p->count = 0;
+    pthread_cond_broadcast(&p->done);
+  }
+  while (p->busy) pthread_cond_wait(&p->done, &p->mu);
   p->stop = 1;
   pthread_cond_broadcast(&p->work);
   pthread_mutex_unlock(&p->mu);
   for (int d = 0; d < n->ndev; d++) pthread_join(p->workers[d], NULL);
+}
+
+void prover_free(node *n)
+{
+  prover *p = P(n);
+  if (!p) return;
   for (int i = 0; i < p->ncache; i++) free(p->cache[i].latents);
   free(p->cache);
   free(p->queue);

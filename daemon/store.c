@@ -1,30 +1,15 @@
-/* Redis persistence with a journal (see store.h). */
+/* Redis persistence with a journal (see store.h): records into Redis or the journal, what waits in
+ * memory, reconnects, and writing the whole state back when Redis lost what it had acknowledged. */
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <hiredis/hiredis.h>
-#include <jansson.h>
-
+#include "fractal/auth.h"
 #include "log.h"
-#include "store.h"
-
-#define STORE_SCHEMA 1
-
-struct store {
-  store_opts o;
-  char host[256], password[256], prefix[64], journal[1024];
-  redisContext *c;
-  int journal_lines;  /* records waiting in the journal */
-  uint64_t redis_seq; /* the newest record Redis is known to hold */
-  double next_try, backoff;
-  store_counters n;
-};
+#include "store_impl.h"
 
 static double now_s(void)
 {
@@ -33,150 +18,16 @@ static double now_s(void)
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---- vstate ---- */
-
-int vstate_find(const vstate *st, const char *hotkey)
-{
-  for (int i = 0; i < st->n; i++)
-    if (strcmp(st->hotkey[i], hotkey) == 0) return i;
-  return -1;
-}
-
-int vstate_add(vstate *st, const char *hotkey)
-{
-  int i = vstate_find(st, hotkey);
-  if (i >= 0) return i;
-  if (st->n == st->cap) {
-    int cap = st->cap ? 2 * st->cap : 16;
-    void *h = realloc(st->hotkey, sizeof *st->hotkey * (size_t)cap), *s = realloc(st->stats, sizeof *st->stats * (size_t)cap);
-    if (h) st->hotkey = h;
-    if (s) st->stats = s;
-    if (!h || !s) return -1;
-    st->cap = cap;
-  }
-  snprintf(st->hotkey[st->n], sizeof st->hotkey[st->n], "%s", hotkey);
-  stats_init(&st->stats[st->n]);
-  return st->n++;
-}
-
-void vstate_remove(vstate *st, int i)
-{
-  memmove(st->hotkey + i, st->hotkey + i + 1, sizeof *st->hotkey * (size_t)(st->n - i - 1));
-  memmove(st->stats + i, st->stats + i + 1, sizeof *st->stats * (size_t)(st->n - i - 1));
-  st->n--;
-}
-
-void vstate_free(vstate *st)
-{
-  free(st->hotkey);
-  free(st->stats);
-  memset(st, 0, sizeof *st);
-}
-
-/* ---- records ---- */
-
-static const char *const long_fields[] = {"challenge_attempts", "challenge_successes", "inference_attempts",
-                                          "inference_successes", "total_successes", "interval_successes",
-                                          "request_limit", "last_epoch_step"};
-
-static long *long_field(prover_stats *s, int i)
-{
-  long *f[] = {&s->challenge_attempts, &s->challenge_successes, &s->inference_attempts, &s->inference_successes,
-               &s->total_successes,    &s->interval_successes,  &s->request_limit,      &s->last_epoch_step};
-  return f[i];
-}
-
-static json_t *stats_json(const prover_stats *s)
-{
-  json_t *o = json_object();
-  for (int i = 0; i < 8; i++) json_object_set_new(o, long_fields[i], json_integer(*long_field((prover_stats *)s, i)));
-  json_object_set_new(o, "tier", json_string(tiers[s->tier].name));
-  json_object_set_new(o, "latency_ewma_ms", json_real(s->latency_ewma_ms));
-  return o;
-}
-
-/* A record of the change u; with u NULL, a snapshot of the whole state (every prover and the weights). */
-static json_t *make_record(const vstate *st, const update *u)
-{
-  update all = {0};
-  if (!u) {
-    int *idx = (int *)malloc(sizeof(int) * (size_t)(st->n ? st->n : 1));
-    if (!idx) return NULL;
-    for (int i = 0; i < st->n; i++) idx[i] = i;
-    all.changed = idx, all.nchanged = st->n, all.with_weights = 1;
-    json_t *r = make_record(st, &all);
-    free(idx);
-    return r;
-  }
-  json_t *r = json_object(), *stats = json_object(), *scores = json_object(), *removed = json_array();
-  json_object_set_new(r, "seq", json_integer((json_int_t)st->seq));
-  json_object_set_new(r, "step", json_integer(st->step));
-  json_object_set_new(r, "next_interval_step", json_integer(st->next_interval_step));
-  json_object_set_new(r, "next_epoch_step", json_integer(st->next_epoch_step));
-  for (int k = 0; k < u->nchanged; k++)
-    json_object_set_new(stats, st->hotkey[u->changed[k]], stats_json(&st->stats[u->changed[k]]));
-  for (int i = 0; i < st->n; i++) json_object_set_new(scores, st->hotkey[i], json_real(st->stats[i].score));
-  for (int k = 0; k < u->nremoved; k++) json_array_append_new(removed, json_string(u->removed[k]));
-  json_object_set_new(r, "stats", stats);
-  json_object_set_new(r, "scores", scores);
-  json_object_set_new(r, "removed", removed);
-  if (u->with_weights) {
-    json_t *w = json_object();
-    for (int i = 0; i < st->n; i++) json_object_set_new(w, st->hotkey[i], json_real(st->stats[i].weight));
-    json_object_set_new(r, "weights", w);
-    json_object_set_new(r, "weights_version", json_integer((json_int_t)st->weights_version));
-  }
-  if (u->challenge_json) json_object_set_new(r, "challenge", json_string(u->challenge_json));
-  return r;
-}
-
-/* Applies a record's absolute values to the in-memory state (journal replay at start). */
-static void record_to_state(json_t *r, vstate *st)
-{
-  const char *hk;
-  json_t *v;
-  st->seq = (uint64_t)json_integer_value(json_object_get(r, "seq"));
-  st->step = (long)json_integer_value(json_object_get(r, "step"));
-  st->next_interval_step = (long)json_integer_value(json_object_get(r, "next_interval_step"));
-  st->next_epoch_step = (long)json_integer_value(json_object_get(r, "next_epoch_step"));
-  json_object_foreach(json_object_get(r, "stats"), hk, v)
-  {
-    int i = vstate_add(st, hk);
-    if (i < 0) continue;
-    for (int f = 0; f < 8; f++) *long_field(&st->stats[i], f) = (long)json_integer_value(json_object_get(v, long_fields[f]));
-    int t = tier_by_name(json_string_value(json_object_get(v, "tier")) ? json_string_value(json_object_get(v, "tier")) : "");
-    st->stats[i].tier = t < 0 ? 0 : t;
-    st->stats[i].latency_ewma_ms = json_number_value(json_object_get(v, "latency_ewma_ms"));
-  }
-  json_object_foreach(json_object_get(r, "scores"), hk, v)
-  {
-    int i = vstate_add(st, hk);
-    if (i >= 0) st->stats[i].score = json_number_value(v);
-  }
-  size_t k;
-  json_array_foreach(json_object_get(r, "removed"), k, v)
-  {
-    int i = vstate_find(st, json_string_value(v) ? json_string_value(v) : "");
-    if (i >= 0) vstate_remove(st, i);
-  }
-  json_object_foreach(json_object_get(r, "weights"), hk, v)
-  {
-    int i = vstate_find(st, hk);
-    if (i >= 0) st->stats[i].weight = json_number_value(v);
-  }
-  if (json_object_get(r, "weights_version")) st->weights_version = (uint64_t)json_integer_value(json_object_get(r, "weights_version"));
-}
-
 /* ---- Redis ---- */
 
-static void drop(store *s)
+void store_drop(store *s)
 {
   if (s->c) redisFree(s->c);
   s->c = NULL;
 }
 
 /* A command from printf-style words separated by spaces (no spaces inside words). */
-static redisReply *cmdf(store *s, const char *fmt, ...)
+redisReply *store_cmdf(store *s, const char *fmt, ...)
 {
   if (!s->c) return NULL;
   s->n.commands++, s->n.round_trips++;
@@ -186,12 +37,12 @@ static redisReply *cmdf(store *s, const char *fmt, ...)
   va_end(ap);
   if (!r) {
     LOG(LOG_WARN, "redis: %s", s->c->errstr[0] ? s->c->errstr : "connection lost");
-    drop(s);
+    store_drop(s);
   }
   return r;
 }
 
-static int connect_redis(store *s)
+int store_connect(store *s)
 {
   struct timeval tv = {2, 0};
   redisContext *c = redisConnectWithTimeout(s->host, s->o.port, tv);
@@ -202,22 +53,22 @@ static int connect_redis(store *s)
   redisSetTimeout(c, tv);
   s->c = c;
   if (s->password[0]) {
-    redisReply *r = cmdf(s, "AUTH %s", s->password);
+    redisReply *r = store_cmdf(s, "AUTH %s", s->password);
     int ok = r && r->type != REDIS_REPLY_ERROR;
     if (r && !ok) LOG(LOG_ERROR, "redis AUTH failed: %s", r->str);
     freeReplyObject(r);
-    if (!ok) return drop(s), -1;
+    if (!ok) return store_drop(s), -1;
   }
-  redisReply *r = cmdf(s, "PING");
+  redisReply *r = store_cmdf(s, "PING");
   int ok = r && r->type != REDIS_REPLY_ERROR;
   if (r && !ok) LOG(LOG_ERROR, "redis: %s", r->str); /* e.g. NOAUTH: the server wants a password */
   freeReplyObject(r);
-  if (!ok) return drop(s), -1;
+  if (!ok) return store_drop(s), -1;
   s->n.reconnects++;
   return 0;
 }
 
-static void key(const store *s, char *buf, size_t n, const char *name, const char *hotkey)
+void store_key(const store *s, char *buf, size_t n, const char *name, const char *hotkey)
 {
   snprintf(buf, n, "%s%s%s%s", s->prefix, name, hotkey ? ":" : "", hotkey ? hotkey : "");
 }
@@ -274,19 +125,39 @@ static void bputf(batch *b, const char *fmt, ...)
   va_end(ap);
 }
 
+/* A challenge log entry, with the sequence number of its record (what a write-back compares). */
+static void bput_entry(batch *b, const char *entry, uint64_t seq)
+{
+  char k[256], maxlen[32], seqs[32];
+  store_key(b->s, k, sizeof k, "challenges", NULL);
+  snprintf(maxlen, sizeof maxlen, "%d", b->s->o.stream_maxlen);
+  snprintf(seqs, sizeof seqs, "%llu", (unsigned long long)seq);
+  const char *argv[] = {"XADD", k, "MAXLEN", "~", maxlen, "*", "data", entry, "seq", seqs};
+  size_t lens[] = {4, strlen(k), 6, 1, strlen(maxlen), 1, 4, strlen(entry), 3, strlen(seqs)};
+  bput(b, 10, argv, lens);
+}
+
+static void bput_state(batch *b, long step, long next_interval, long next_epoch, uint64_t seq)
+{
+  char k[256];
+  store_key(b->s, k, sizeof k, "state", NULL);
+  bputf(b, "HSET %s step %ld next_interval_step %ld next_epoch_step %ld schema %d applied_seq %llu verifier %s epoch %s", k,
+        step, next_interval, next_epoch, STORE_SCHEMA, (unsigned long long)seq, b->s->verifier, b->s->epoch);
+}
+
 /* Sends the batch and reads every reply; returns the last one (the caller frees) or NULL if the
  * connection failed (then it is dropped). */
 static redisReply *bsend(batch *b)
 {
   redisReply *last = NULL;
-  if (b->failed || !b->s->c) return drop(b->s), NULL;
+  if (b->failed || !b->s->c) return store_drop(b->s), NULL;
   b->s->n.round_trips++;
   for (int i = 0; i < b->n; i++) {
     void *r = NULL;
     if (redisGetReply(b->s->c, &r) != REDIS_OK || !r) {
       LOG(LOG_WARN, "redis: %s", b->s->c->errstr[0] ? b->s->c->errstr : "connection lost");
       freeReplyObject(last);
-      drop(b->s);
+      store_drop(b->s);
       return NULL;
     }
     freeReplyObject(last);
@@ -295,78 +166,107 @@ static redisReply *bsend(batch *b)
   return last;
 }
 
-/* One record in one optimistic transaction: WATCH the state and read its applied sequence (one round
- * trip), then MULTI, the writes, the new applied sequence, EXEC (a second). 0 applied (or already
- * applied before; `force` applies it anyway), -1 Redis failed, -2 Redis holds less than it had
- * acknowledged (the caller writes the whole state back). */
-static int apply_record(store *s, json_t *r, int force)
+/* The state hash's owner (HMGET applied_seq verifier epoch): ours (then *applied), none, another's, or
+ * damaged (counted; the whole state is written over it). */
+static identity classify(store *s, const redisReply *r, uint64_t *applied, char *why, size_t n)
+{
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return s->n.bad_state++, snprintf(why, n, "has no readable state"), ID_DAMAGED;
+  const redisReply *a = r->element[0], *v = r->element[1], *e = r->element[2];
+  int has_a = a->type == REDIS_REPLY_STRING, has_v = v->type == REDIS_REPLY_STRING, has_e = e->type == REDIS_REPLY_STRING;
+  if (!has_a && !has_v && !has_e) return snprintf(why, n, "holds no state"), ID_EMPTY;
+  if (has_v && fr_hotkey_valid(v->str) && strcmp(v->str, s->verifier) != 0)
+    return snprintf(why, n, "holds the state of another verifier, %.16s... (epoch %.32s)", v->str, has_e ? e->str : "?"), ID_FOREIGN;
+  if (!has_v || !has_e || strlen(e->str) != EPOCH_HEX || !has_a || parse_u64(a->str, applied) != 0) {
+    s->n.bad_state++;
+    LOG(LOG_ERROR, "redis: %sstate is damaged (applied_seq '%.24s', verifier '%.16s', epoch '%.40s')", s->prefix, has_a ? a->str : "",
+        has_v ? v->str : "", has_e ? e->str : "");
+    return snprintf(why, n, "has a damaged state hash"), ID_DAMAGED;
+  }
+  if (strcmp(e->str, s->epoch) != 0)
+    return snprintf(why, n, "holds this verifier's state of another epoch (%s, not %s): restored from another timeline?", e->str, s->epoch),
+           ID_FOREIGN;
+  return ID_MINE;
+}
+
+static void set_foreign(store *s, const char *why)
+{
+  if (!s->foreign)
+    LOG(LOG_ERROR, "redis %s:%d (prefix %s) %s. This verifier does not write over it: its records go to the journal until Redis "
+        "holds its state or none (move the other state away, or give each verifier its own redis_prefix)",
+        s->host, s->o.port, s->prefix, why);
+  s->foreign = 1;
+  snprintf(s->foreign_why, sizeof s->foreign_why, "redis %s", why);
+  store_drop(s);
+}
+
+/* WATCH the state and read its owner and applied sequence (one round trip). */
+static identity watch_state(store *s, uint64_t *applied, char *why, size_t n, int *failed)
 {
   char k[256];
-  uint64_t seq = (uint64_t)json_integer_value(json_object_get(r, "seq"));
+  batch b = {s, 0, 0};
+  store_key(s, k, sizeof k, "state", NULL);
+  bputf(&b, "WATCH %s", k);
+  bputf(&b, "HMGET %s applied_seq verifier epoch", k);
+  redisReply *rp = bsend(&b);
+  *failed = !rp, *applied = 0;
+  identity id = rp ? classify(s, rp, applied, why, n) : ID_DAMAGED;
+  freeReplyObject(rp);
+  return id;
+}
+
+int store_apply(store *s, json_t *r)
+{
+  char k[256], why[320];
+  uint64_t seq = (uint64_t)json_integer_value(json_object_get(r, "seq")), applied;
   for (int attempt = 0; attempt < 5; attempt++) {
-    batch b = {s, 0, 0};
-    key(s, k, sizeof k, "state", NULL);
-    bputf(&b, "WATCH %s", k);
-    bputf(&b, "HGET %s applied_seq", k);
-    redisReply *rp = bsend(&b);
-    if (!rp) return -1;
-    uint64_t applied = rp->type == REDIS_REPLY_STRING ? strtoull(rp->str, NULL, 10) : 0;
-    freeReplyObject(rp);
-    if (applied < s->redis_seq && !force) { /* Redis lost records it had acknowledged */
-      freeReplyObject(cmdf(s, "UNWATCH"));
-      LOG(LOG_ERROR, "redis lost data (it holds record %llu, it had acknowledged %llu): writing the whole state back",
-          (unsigned long long)applied, (unsigned long long)s->redis_seq);
-      s->redis_seq = applied;
+    int failed;
+    identity id = watch_state(s, &applied, why, sizeof why, &failed);
+    if (failed) return -1;
+    if (id != ID_MINE || applied < s->redis_seq) { /* Redis lost records it had acknowledged, or is another's */
+      freeReplyObject(store_cmdf(s, "UNWATCH"));
+      if (id == ID_FOREIGN) return set_foreign(s, why), -3;
+      if (id == ID_MINE) snprintf(why, sizeof why, "holds record %llu, it had acknowledged %llu", (unsigned long long)applied, (unsigned long long)s->redis_seq);
+      LOG(LOG_ERROR, "redis lost data (it %s): writing the whole state back", why);
       return s->c ? -2 : -1;
     }
-    if (applied >= seq && !force) {
-      freeReplyObject(cmdf(s, "UNWATCH"));
+    if (applied >= seq) { /* e.g. an EXEC whose answer was lost, journaled too */
+      freeReplyObject(store_cmdf(s, "UNWATCH"));
       if (s->c && applied > s->redis_seq) s->redis_seq = applied;
       return s->c ? 0 : -1;
     }
-    b = (batch){s, 0, 0};
+    batch b = {s, 0, 0};
     bputf(&b, "MULTI");
     const char *hk;
     json_t *val;
     json_object_foreach(json_object_get(r, "stats"), hk, val)
     {
-      key(s, k, sizeof k, "stats", hk);
+      store_key(s, k, sizeof k, "stats", hk);
       bput_hset_json(&b, k, val);
     }
     size_t i;
     json_array_foreach(json_object_get(r, "removed"), i, val)
     {
       const char *h = json_string_value(val);
-      key(s, k, sizeof k, "stats", h);
+      store_key(s, k, sizeof k, "stats", h);
       bputf(&b, "DEL %s", k);
-      key(s, k, sizeof k, "scores", NULL);
+      store_key(s, k, sizeof k, "scores", NULL);
       bputf(&b, "HDEL %s %s", k, h);
     }
-    key(s, k, sizeof k, "scores", NULL);
+    store_key(s, k, sizeof k, "scores", NULL);
     bput_hset_json(&b, k, json_object_get(r, "scores"));
     json_t *w = json_object_get(r, "weights");
     if (w) {
-      key(s, k, sizeof k, "weights", NULL);
+      store_key(s, k, sizeof k, "weights", NULL);
       bputf(&b, "DEL %s", k);
       bput_hset_json(&b, k, w);
       bputf(&b, "HSET %s version %lld", k, (long long)json_integer_value(json_object_get(r, "weights_version")));
     }
     const char *ch = json_string_value(json_object_get(r, "challenge"));
-    if (ch) {
-      key(s, k, sizeof k, "challenges", NULL);
-      char maxlen[32];
-      snprintf(maxlen, sizeof maxlen, "%d", s->o.stream_maxlen);
-      const char *argv[] = {"XADD", k, "MAXLEN", "~", maxlen, "*", "data", ch};
-      size_t lens[] = {4, strlen(k), 6, 1, strlen(maxlen), 1, 4, strlen(ch)};
-      bput(&b, 8, argv, lens);
-    }
-    key(s, k, sizeof k, "state", NULL);
-    bputf(&b, "HSET %s step %lld next_interval_step %lld next_epoch_step %lld schema %d applied_seq %llu", k,
-          (long long)json_integer_value(json_object_get(r, "step")),
-          (long long)json_integer_value(json_object_get(r, "next_interval_step")),
-          (long long)json_integer_value(json_object_get(r, "next_epoch_step")), STORE_SCHEMA, (unsigned long long)seq);
+    if (ch) bput_entry(&b, ch, seq);
+    bput_state(&b, (long)json_integer_value(json_object_get(r, "step")), (long)json_integer_value(json_object_get(r, "next_interval_step")),
+               (long)json_integer_value(json_object_get(r, "next_epoch_step")), seq);
     bputf(&b, "EXEC");
-    rp = bsend(&b);
+    redisReply *rp = bsend(&b);
     if (!rp) return -1;
     int done = rp->type == REDIS_REPLY_ARRAY, refused = rp->type == REDIS_REPLY_ERROR;
     if (refused) LOG(LOG_ERROR, "redis refused a transaction: %s", rp->str);
@@ -381,238 +281,324 @@ static int apply_record(store *s, json_t *r, int force)
   return -1;
 }
 
-/* ---- the journal ---- */
+/* ---- writing the whole state back ---- */
 
-static int journal_append(store *s, json_t *r)
+typedef struct restore {
+  kept_entry *e;
+  int n, cap;
+  uint64_t after, before; /* journal entries wanted: after < seq < before */
+} restore;
+
+static int restore_add(restore *r, uint64_t seq, const char *json)
 {
-  char *line = json_dumps(r, JSON_COMPACT);
-  if (!line) return -1;
-  int fd = open(s->journal, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  size_t len = strlen(line);
-  int ok = fd >= 0 && write(fd, line, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-  if (fd >= 0) close(fd);
-  free(line);
-  if (!ok) {
-    LOG(LOG_ERROR, "journal %s: %s", s->journal, strerror(errno));
-    return -1;
+  if (r->n == r->cap) {
+    int cap = r->cap ? 2 * r->cap : 64;
+    kept_entry *e = (kept_entry *)realloc(r->e, sizeof *e * (size_t)cap);
+    if (!e) return -1;
+    r->e = e, r->cap = cap;
   }
-  s->journal_lines++;
-  s->n.journaled++;
+  r->e[r->n++] = (kept_entry){seq, (char *)json};
   return 0;
 }
 
-/* Applies every complete journal record in order (to Redis, and to st when given); empties the journal
- * when all are in. A torn last line (a crash mid-write) is ignored. */
-static int journal_replay(store *s, vstate *st)
+static int from_journal(void *ctx, json_t *rec)
 {
-  FILE *f = fopen(s->journal, "r");
-  if (!f) return errno == ENOENT ? (s->journal_lines = 0, 0) : -1;
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t len;
-  int rc = 0, count = 0;
-  while (rc == 0 && (len = getline(&line, &cap, f)) > 0) {
-    if (line[len - 1] != '\n') break; /* torn */
-    json_t *r = json_loads(line, 0, NULL);
-    if (!r) continue;
-    if (st && (uint64_t)json_integer_value(json_object_get(r, "seq")) > st->seq) record_to_state(r, st);
-    rc = apply_record(s, r, 0);
-    if (rc == 0) count++, s->n.replayed++;
-    json_decref(r);
-  }
-  free(line);
-  fclose(f);
-  if (rc != 0) return -1;
-  int fd = open(s->journal, O_WRONLY | O_TRUNC);
-  if (fd >= 0) fsync(fd), close(fd);
-  if (count) LOG(LOG_INFO, "journal: %d records replayed into redis", count);
-  s->journal_lines = 0;
+  restore *r = (restore *)ctx;
+  uint64_t seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+  const char *ch = json_string_value(json_object_get(rec, "challenge"));
+  char *copy = ch && seq > r->after && seq < r->before ? strdup(ch) : NULL;
+  if (copy && restore_add(r, seq, copy) != 0) free(copy);
   return 0;
 }
 
-/* Writes the whole state (every prover, the weights, the step) over whatever Redis holds, labelled as
- * the record before the one being committed, which then applies as usual. */
+static int by_seq(const void *x, const void *y)
+{
+  uint64_t a = ((const kept_entry *)x)->seq, b = ((const kept_entry *)y)->seq;
+  return (a > b) - (a < b);
+}
+
+/* The sequence number of the newest challenge log entry in Redis: 0 when there is none, `fallback` when
+ * it has none (written before entries had one) or a damaged one. */
+static int newest_logged(store *s, uint64_t fallback, uint64_t *seq)
+{
+  char k[256];
+  store_key(s, k, sizeof k, "challenges", NULL);
+  redisReply *r = store_cmdf(s, "XREVRANGE %s + - COUNT 1", k);
+  if (!r) return -1;
+  *seq = 0;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2) {
+    const redisReply *f = r->element[0]->element[1];
+    *seq = fallback;
+    for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2)
+      if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, "seq") == 0 &&
+          (f->element[i + 1]->type != REDIS_REPLY_STRING || parse_u64(f->element[i + 1]->str, seq) != 0)) {
+        s->n.bad_log++, *seq = fallback;
+        LOG(LOG_ERROR, "redis: the newest challenge log entry has a damaged seq: entries are written back from record %llu on",
+            (unsigned long long)fallback + 1);
+      }
+  }
+  freeReplyObject(r);
+  return 0;
+}
+
+int store_scan_stats(store *s, int (*fn)(void *ctx, const char *key), void *ctx)
+{
+  char pattern[300], cursor[32] = "0";
+  snprintf(pattern, sizeof pattern, "%sstats:*", s->prefix);
+  do {
+    redisReply *r = store_cmdf(s, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_ARRAY)
+      return freeReplyObject(r), -1;
+    snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+    int stop = 0;
+    for (size_t i = 0; !stop && i < r->element[1]->elements; i++)
+      if (r->element[1]->element[i]->type == REDIS_REPLY_STRING) stop = fn(ctx, r->element[1]->element[i]->str);
+    freeReplyObject(r);
+    if (stop) return -1;
+  } while (strcmp(cursor, "0") != 0);
+  return 0;
+}
+
+typedef struct stale_keys {
+  const store *s;
+  const vstate *st;
+  char **key;
+  int n, cap;
+} stale_keys;
+
+/* A stats key of a prover the state no longer has (Redis came back from an older state). */
+static int note_stale(void *ctx, const char *key)
+{
+  stale_keys *k = (stale_keys *)ctx;
+  if (vstate_find(k->st, key + strlen(k->s->prefix) + 6) >= 0) return 0;
+  if (k->n == k->cap) {
+    int cap = k->cap ? 2 * k->cap : 16;
+    char **more = (char **)realloc(k->key, sizeof *more * (size_t)cap);
+    if (!more) return -1;
+    k->key = more, k->cap = cap;
+  }
+  return (k->key[k->n] = strdup(key)) ? (k->n++, 0) : -1;
+}
+
+/* Writes the whole state (every prover, the scores, the weights, the step, this identity) over what Redis
+ * holds, with the challenge log entries it lacks (from memory and the journal), in one transaction;
+ * then the journal and what waited in memory are superseded. Refused (-3) over another's state. */
 static int write_back(store *s, const vstate *st)
 {
-  json_t *snap = make_record(st, NULL);
+  char k[256], why[320];
+  uint64_t applied, logged;
+  json_t *snap = snapshot(s, st);
   if (!snap) return -1;
-  json_object_set_new(snap, "seq", json_integer((json_int_t)(st->seq - 1)));
-  int rc = apply_record(s, snap, 1);
+  int rc = -1;
+  for (int attempt = 0; attempt < 5 && rc == -1 && s->c; attempt++) {
+    restore r = {NULL, 0, 0, 0, 0};
+    stale_keys stale = {s, st, NULL, 0, 0};
+    int failed = store_scan_stats(s, note_stale, &stale) != 0;
+    identity id = failed ? ID_DAMAGED : watch_state(s, &applied, why, sizeof why, &failed);
+    failed = failed || newest_logged(s, id == ID_MINE ? applied : 0, &logged) != 0;
+    if (!failed && id == ID_FOREIGN) {
+      freeReplyObject(store_cmdf(s, "UNWATCH"));
+      set_foreign(s, why);
+      rc = -3;
+    }
+    if (failed || rc != -1) {
+      for (int i = 0; i < stale.n; i++) free(stale.key[i]);
+      free(stale.key);
+      break;
+    }
+    uint64_t oldest = st->seq + 1;
+    for (int i = 0; i < s->nkept; i++) {
+      const kept_entry *e = &s->kept[(s->kept_at - s->nkept + i + LOG_KEEP) % LOG_KEEP];
+      if (e->seq < oldest) oldest = e->seq;
+      if (e->seq > logged) restore_add(&r, e->seq, e->json);
+    }
+    r.after = logged, r.before = oldest;
+    if (oldest > logged + 1) journal_each(&s->j, from_journal, &r);
+    qsort(r.e, (size_t)r.n, sizeof *r.e, by_seq);
+    batch b = {s, 0, 0};
+    bputf(&b, "MULTI");
+    for (int i = 0; i < stale.n; i++) bputf(&b, "DEL %s", stale.key[i]);
+    const char *names[] = {"scores", "weights"};
+    for (int i = 0; i < 2; i++) store_key(s, k, sizeof k, names[i], NULL), bputf(&b, "DEL %s", k);
+    const char *hk;
+    json_t *val;
+    json_object_foreach(json_object_get(snap, "stats"), hk, val) store_key(s, k, sizeof k, "stats", hk), bput_hset_json(&b, k, val);
+    store_key(s, k, sizeof k, "scores", NULL);
+    bput_hset_json(&b, k, json_object_get(snap, "scores"));
+    if (st->weights_version) {
+      store_key(s, k, sizeof k, "weights", NULL);
+      bput_hset_json(&b, k, json_object_get(snap, "weights"));
+      bputf(&b, "HSET %s version %llu", k, (unsigned long long)st->weights_version);
+    }
+    for (int i = 0; i < r.n; i++) bput_entry(&b, r.e[i].json, r.e[i].seq);
+    bput_state(&b, st->step, st->next_interval_step, st->next_epoch_step, st->seq);
+    bputf(&b, "EXEC");
+    redisReply *rp = bsend(&b);
+    if (!rp) failed = 1;
+    if (rp && rp->type == REDIS_REPLY_ARRAY) {
+      rc = 0;
+      s->redis_seq = st->seq, s->n.write_backs++, s->n.write_back_entries += (uint64_t)r.n;
+      LOG(LOG_INFO, "redis: the whole state written back (record %llu, step %ld, %d provers) with the %d challenge log entries it lacked%s",
+          (unsigned long long)st->seq, st->step, st->n, r.n,
+          oldest > logged + 1 && s->nkept == LOG_KEEP ? "; entries older than the newest kept in memory and not journaled stay lost" : "");
+    } else if (rp && rp->type == REDIS_REPLY_ERROR) {
+      LOG(LOG_ERROR, "redis refused the write-back: %s", rp->str);
+      failed = 1;
+    }
+    freeReplyObject(rp);
+    for (int i = 0; i < r.n; i++) /* the journal's copies; the kept ones stay kept */
+      if (r.e[i].seq < oldest) free(r.e[i].json);
+    free(r.e);
+    for (int i = 0; i < stale.n; i++) free(stale.key[i]);
+    free(stale.key);
+    if (failed) break; /* a nil EXEC (the state changed under the WATCH) tries again */
+  }
   json_decref(snap);
+  if (rc == 0) {
+    journal_clear(&s->j);
+    for (int i = 0; i < s->nwait; i++) json_decref(s->wait[i]);
+    s->nwait = 0;
+  }
   return rc;
 }
 
-/* Reconnects (with backoff) and brings Redis up to date: the journal in order, and, if Redis lost
- * records it had acknowledged (restarted without persistence, flushed), a snapshot of the whole state. */
+/* ---- reconnecting ---- */
+
+static int replay_one(void *ctx, json_t *r)
+{
+  store *s = (store *)ctx;
+  int rc = store_apply(s, r);
+  if (rc == 0) s->n.replayed++;
+  return rc;
+}
+
+/* Brings a freshly connected Redis up to date: the whole state if it lost what it had acknowledged (or
+ * holds none), else the journal's records in order. -3 if it holds another's state. */
+static int catch_up(store *s, const vstate *st)
+{
+  char why[320];
+  uint64_t applied;
+  int failed;
+  identity id = watch_state(s, &applied, why, sizeof why, &failed);
+  if (failed) return -1;
+  freeReplyObject(store_cmdf(s, "UNWATCH"));
+  if (id == ID_FOREIGN) return set_foreign(s, why), -3;
+  s->foreign = 0;
+  int rc = 0, records = s->j.records;
+  if (id != ID_MINE || applied < s->redis_seq) {
+    if (id == ID_MINE) snprintf(why, sizeof why, "holds record %llu, it had acknowledged %llu", (unsigned long long)applied, (unsigned long long)s->redis_seq);
+    LOG(LOG_ERROR, "redis lost data (it %s): writing the whole state back", why);
+    rc = -2;
+  } else if (records) {
+    rc = journal_each(&s->j, replay_one, s);
+    if (rc == 0 && journal_clear(&s->j) == 0) LOG(LOG_INFO, "journal: %d records replayed into redis", records);
+  }
+  return rc == -2 ? write_back(s, st) : rc;
+}
+
 static int try_reconnect(store *s, const vstate *st)
 {
   if (s->c) return 0;
   double t = now_s();
   if (t < s->next_try) return -1;
-  int ok = connect_redis(s) == 0;
-  if (ok) {
-    redisReply *r = cmdf(s, "HGET %sstate applied_seq", s->prefix);
-    uint64_t applied = r && r->type == REDIS_REPLY_STRING ? strtoull(r->str, NULL, 10) : 0;
-    ok = r != NULL;
-    freeReplyObject(r);
-    int lost = ok && applied < s->redis_seq;
-    if (lost) {
-      LOG(LOG_ERROR, "redis lost data (it holds record %llu, it had acknowledged %llu): writing the whole state back",
-          (unsigned long long)applied, (unsigned long long)s->redis_seq);
-      s->redis_seq = applied;
-    }
-    ok = ok && journal_replay(s, NULL) == 0 && (!lost || write_back(s, st) == 0);
-  }
-  if (ok) {
+  if (store_connect(s) == 0 && catch_up(s, st) == 0) {
     LOG(LOG_INFO, "redis %s:%d is back", s->host, s->o.port);
     s->backoff = 0.5;
     return 0;
   }
-  drop(s);
+  store_drop(s);
   s->next_try = t + s->backoff;
   s->backoff = s->backoff * 2 > 30 ? 30 : s->backoff * 2;
   return -1;
 }
 
-/* ---- loading ---- */
+/* ---- committing ---- */
 
-static int load_state(store *s, vstate *st)
+static void keep_entry(store *s, uint64_t seq, const char *json)
 {
-  char k[256];
-  key(s, k, sizeof k, "state", NULL);
-  redisReply *r = cmdf(s, "HGETALL %s", k);
-  if (!r) return -1;
-  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-    const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
-    if (strcmp(f, "step") == 0) st->step = atol(v);
-    else if (strcmp(f, "next_interval_step") == 0) st->next_interval_step = atol(v);
-    else if (strcmp(f, "next_epoch_step") == 0) st->next_epoch_step = atol(v);
-    else if (strcmp(f, "applied_seq") == 0) st->seq = strtoull(v, NULL, 10);
-  }
-  freeReplyObject(r);
-  char pattern[300], cursor[32] = "0";
-  snprintf(pattern, sizeof pattern, "%sstats:*", s->prefix);
-  do { /* every prover's stats */
-    r = cmdf(s, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return freeReplyObject(r), -1;
-    snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-    for (size_t i = 0; i < r->element[1]->elements; i++) {
-      const char *full = r->element[1]->element[i]->str, *hk = full + strlen(s->prefix) + 6;
-      int idx = vstate_add(st, hk);
-      redisReply *h = cmdf(s, "HGETALL %s", full);
-      if (!h || idx < 0) return freeReplyObject(h), freeReplyObject(r), -1;
-      prover_stats *ps = &st->stats[idx];
-      for (size_t j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
-        const char *f = h->element[j]->str, *v = h->element[j + 1]->str;
-        for (int x = 0; x < 8; x++)
-          if (strcmp(f, long_fields[x]) == 0) *long_field(ps, x) = atol(v);
-        if (strcmp(f, "tier") == 0) ps->tier = tier_by_name(v) < 0 ? 0 : tier_by_name(v);
-        if (strcmp(f, "latency_ewma_ms") == 0) ps->latency_ewma_ms = atof(v);
-      }
-      freeReplyObject(h);
-    }
-    freeReplyObject(r);
-  } while (strcmp(cursor, "0") != 0);
-  key(s, k, sizeof k, "scores", NULL);
-  r = cmdf(s, "HGETALL %s", k);
-  if (!r) return -1;
-  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-    int idx = vstate_find(st, r->element[i]->str);
-    if (idx >= 0) st->stats[idx].score = atof(r->element[i + 1]->str);
-  }
-  freeReplyObject(r);
-  key(s, k, sizeof k, "weights", NULL);
-  r = cmdf(s, "HGETALL %s", k);
-  if (!r) return -1;
-  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-    int idx = vstate_find(st, r->element[i]->str);
-    if (idx >= 0) st->stats[idx].weight = atof(r->element[i + 1]->str);
-    else if (strcmp(r->element[i]->str, "version") == 0) st->weights_version = strtoull(r->element[i + 1]->str, NULL, 10);
-  }
-  freeReplyObject(r);
-  s->redis_seq = st->seq;
-  return s->c ? 0 : -1;
+  char *copy = strdup(json);
+  if (!copy) return;
+  kept_entry *e = &s->kept[s->kept_at];
+  free(e->json);
+  *e = (kept_entry){seq, copy};
+  s->kept_at = (s->kept_at + 1) % LOG_KEEP;
+  if (s->nkept < LOG_KEEP) s->nkept++;
 }
 
-store *store_open(const store_opts *o, double give_up_s, vstate *st, char *err, size_t errn)
+static void pop_wait(store *s)
 {
-  if (!o->password[0] && !o->insecure_no_password) {
-    snprintf(err, errn, "redis_password is required (or redis_insecure_no_password, for a private socket)");
-    return NULL;
-  }
-  store *s = (store *)calloc(1, sizeof *s);
-  if (!s) return snprintf(err, errn, "out of memory"), NULL;
-  s->o = *o;
-  snprintf(s->host, sizeof s->host, "%s", o->host);
-  snprintf(s->password, sizeof s->password, "%s", o->password);
-  snprintf(s->prefix, sizeof s->prefix, "%s", o->prefix);
-  snprintf(s->journal, sizeof s->journal, "%s", o->journal_path);
-  s->backoff = 0.5;
-  s->o.host = s->host, s->o.password = s->password, s->o.prefix = s->prefix, s->o.journal_path = s->journal;
-  double deadline = now_s() + give_up_s, wait = 0.25;
-  while (connect_redis(s) != 0) {
-    if (now_s() > deadline) {
-      snprintf(err, errn, "redis %s:%d does not answer (or refuses the password)", s->host, o->port);
-      free(s);
-      return NULL;
-    }
-    LOG(LOG_WARN, "waiting for redis %s:%d", s->host, o->port);
-    struct timespec ts = {(time_t)wait, (long)((wait - (long)wait) * 1e9)};
-    nanosleep(&ts, NULL);
-    wait = wait * 2 > 5 ? 5 : wait * 2;
-  }
-  memset(st, 0, sizeof *st);
-  if (load_state(s, st) != 0 || journal_replay(s, st) != 0) {
-    snprintf(err, errn, "redis: loading the state failed");
-    drop(s);
-    free(s);
-    vstate_free(st);
-    return NULL;
-  }
-  LOG(LOG_INFO, "state: step %ld, %d provers, record %llu", st->step, st->n, (unsigned long long)st->seq);
-  return s;
+  json_decref(s->wait[0]);
+  memmove(s->wait, s->wait + 1, sizeof *s->wait * (size_t)--s->nwait);
 }
 
-void store_close(store *s)
+int store_flush(store *s, vstate *st)
 {
-  if (!s) return;
-  drop(s);
-  free(s);
+  if ((s->c || try_reconnect(s, st) == 0) && (!s->j.records || catch_up(s, st) == 0))
+    while (s->nwait) {
+      int rc = store_apply(s, s->wait[0]);
+      if (rc == -2) rc = write_back(s, st); /* which supersedes everything waiting */
+      if (rc != 0) break;
+      if (s->nwait) pop_wait(s);
+    }
+  while (s->nwait) {
+    char *line = json_dumps(s->wait[0], JSON_COMPACT);
+    int rc = line ? journal_append(&s->j, line) : -1;
+    free(line);
+    if (rc != 0) break;
+    s->n.journaled++;
+    pop_wait(s);
+  }
+  s->n.waiting = (uint64_t)s->nwait;
+  return s->nwait ? -1 : 0;
 }
 
 int store_commit(store *s, vstate *st, const update *u)
 {
   st->seq++;
-  json_t *r = make_record(st, u);
-  if (!r) return -1;
   s->n.records++;
-  int rc = -1;
-  if ((s->c || try_reconnect(s, st) == 0) && s->journal_lines == 0) {
-    rc = apply_record(s, r, 0);
-    if (rc == -2) rc = write_back(s, st) == 0 ? apply_record(s, r, 0) : -1;
+  if (u->challenge_json) keep_entry(s, st->seq, u->challenge_json);
+  json_t *r = make_record(s, st, u);
+  if (s->nwait == s->capwait) {
+    int cap = s->capwait ? 2 * s->capwait : 8;
+    json_t **w = (json_t **)realloc(s->wait, sizeof *w * (size_t)cap);
+    if (w) s->wait = w, s->capwait = cap;
   }
-  if (rc != 0) rc = journal_append(s, r);
-  json_decref(r);
-  return rc;
+  if (!r || s->nwait == s->capwait) {
+    LOG(LOG_ERROR, "record %llu: out of memory: it is lost unless a later write-back carries it", (unsigned long long)st->seq);
+    json_decref(r);
+    return -1;
+  }
+  s->wait[s->nwait++] = r;
+  return store_flush(s, st);
 }
 
-int store_recent_entries(store *s, int max, void (*fn)(void *ctx, const char *json), void *ctx)
+store_health store_get_health(const store *s, char *why, size_t n)
 {
-  redisReply *r = cmdf(s, "XREVRANGE %schallenges + - COUNT %d", s->prefix, max);
-  if (!r || r->type != REDIS_REPLY_ARRAY) return freeReplyObject(r), -1;
-  int count = 0;
-  for (size_t i = r->elements; i-- > 0;) {
-    redisReply *e = r->element[i];
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY) continue;
-    redisReply *f = e->element[1];
-    for (size_t k = 0; k + 1 < f->elements; k += 2)
-      if (f->element[k]->type == REDIS_REPLY_STRING && strcmp(f->element[k]->str, "data") == 0 &&
-          f->element[k + 1]->type == REDIS_REPLY_STRING)
-        fn(ctx, f->element[k + 1]->str), count++;
+  why[0] = '\0';
+  if (s->nwait) {
+    snprintf(why, n, "%d record(s) wait in memory: %s, and the journal cannot be written (%s)", s->nwait,
+             s->foreign ? s->foreign_why : "redis is unreachable", s->j.error[0] ? s->j.error : "failed");
+    return STORE_DOWN;
   }
-  freeReplyObject(r);
-  return count;
+  if (s->foreign) return snprintf(why, n, "%s: records go to the journal", s->foreign_why), STORE_FOREIGN;
+  if (!s->c || s->j.records) return snprintf(why, n, "redis unreachable: journaling"), STORE_JOURNALING;
+  return STORE_OK;
 }
 
-int store_healthy(const store *s) { return s->c && s->journal_lines == 0; }
-store_counters store_get_counters(const store *s) { return s->n; }
+store_counters store_get_counters(const store *s)
+{
+  store_counters c = s->n;
+  c.journal_unreadable = s->j.unreadable, c.journal_torn_writes = s->j.torn_writes, c.waiting = (uint64_t)s->nwait;
+  return c;
+}
+
+void store_close(store *s)
+{
+  if (!s) return;
+  store_drop(s);
+  for (int i = 0; i < s->nwait; i++) json_decref(s->wait[i]);
+  free(s->wait);
+  for (int i = 0; i < LOG_KEEP; i++) free(s->kept[i].json);
+  free(s);
+}

@@ -28,6 +28,7 @@ static double mono_s(void)
 static int answered_200(answer *a, const fan_req *r, double timeout_s)
 {
   a->has_result = 0, a->success = 0, a->checked_step = -1, a->decode_checked = 0;
+  a->stale_nonce = r->answered && r->status == 409 && r->response && strstr(r->response, "\"stale_nonce\"");
   if (!r->answered) {
     a->seconds = timeout_s;
     snprintf(a->reason, sizeof a->reason, "no answer: %s", r->error);

@@ -20,6 +20,7 @@ typedef struct answer {
   char reason[320]; /* why not, or what was checked */
   int checked_step; /* spot: the step recomputed; -1 none */
   int decode_checked;
+  int stale_nonce; /* the prover refused the request as a stale nonce (its clock and this node's disagree) */
 } answer;
 
 typedef struct checker {

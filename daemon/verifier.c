@@ -16,9 +16,11 @@
 #include "prompts.h"
 #include "verifier.h"
 
-#define VERSION "0.1.0"
+#define CLOCK_MAX_AGE_S 600.0 /* provers' clock offsets older than this are not counted */
 
 static verifier *V(node *n) { return (verifier *)n->role; }
+
+static long info_timeout_ms(const node *n) { return (long)(1e3 * (n->cfg.timeout_s < 5 ? n->cfg.timeout_s : 5)); }
 
 static double mono_s(void)
 {
@@ -30,11 +32,6 @@ static double mono_s(void)
 static double wall_s(void) { return (double)fr_now_ns() * 1e-9; }
 
 /* ---- who may be challenged ---- */
-
-typedef struct candidate {
-  char hotkey[FR_HOTKEY_HEX + 1];
-  char endpoint[256];
-} candidate;
 
 /* Serving nodes from the registry: never this node, never verifiers above vpermit_stake_limit. */
 static int candidates(node *n, candidate **out)
@@ -106,34 +103,6 @@ static char *entry_json(const char *kind, long step, const char *mode, const fr_
   return out;
 }
 
-/* Keeps a malloc'd string in a ring of `cap` (under v->mu); takes ownership. */
-static void ring_put(char **ring, int cap, int *at, int *count, char *s)
-{
-  free(ring[*at]);
-  ring[*at] = s;
-  *at = (*at + 1) % cap;
-  if (*count < cap) (*count)++;
-}
-
-static char *scores_sample(const vstate *st)
-{
-  json_t *o = json_object(), *sc = json_object();
-  for (int i = 0; i < st->n; i++) json_object_set_new(sc, st->hotkey[i], json_real(st->stats[i].score));
-  json_object_set_new(o, "step", json_integer(st->step));
-  json_object_set_new(o, "time", json_real(wall_s()));
-  json_object_set_new(o, "scores", sc);
-  char *s = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  return s;
-}
-
-static void keep_recent(void *ctx, const char *json)
-{
-  verifier *v = (verifier *)ctx;
-  char *copy = strdup(json);
-  if (copy) ring_put(v->recent, RECENT_CHALLENGES, &v->recent_at, &v->nrecent, copy);
-}
-
 /* ---- one step ---- */
 
 static void make_challenge(node *n, long step, fr_job *job)
@@ -148,6 +117,38 @@ static void make_challenge(node *n, long step, fr_job *job)
   job->height = n->cfg.challenge_height, job->width = n->cfg.challenge_width;
   job->guidance = (float)n->cfg.challenge_guidance;
   job->scheduler = (fr_scheduler)fr_scheduler_parse(n->cfg.challenge_scheduler);
+}
+
+/* Takes this node's clock against the provers' (takes v->mu), saying so when it turns out off or right. */
+static clock_view note_clock(verifier *v)
+{
+  node *n = v->n;
+  clock_view cv = peers_clock(&v->peers, n->cfg.nonce_window_s, CLOCK_MAX_AGE_S);
+  pthread_mutex_lock(&v->mu);
+  if (cv.skewed && !v->clock.skewed)
+    LOG(LOG_ERROR, "this node's clock is %.0f s %s the clocks of %d of the %d provers heard from (more than the nonce window, %d s): "
+        "they refuse its nonces as stale, and their stale_nonce answers are not judged until the clocks agree. Fix the clock (NTP)",
+        fabs(cv.median_s), cv.median_s > 0 ? "behind" : "ahead of", cv.off, cv.measured, n->cfg.nonce_window_s);
+  else if (!cv.skewed && v->clock.skewed)
+    LOG(LOG_INFO, "this node's clock agrees with the provers' again (median offset %.0f s)", cv.median_s);
+  v->clock = cv;
+  pthread_mutex_unlock(&v->mu);
+  return cv;
+}
+
+/* While this node's clock is off, a prover's stale_nonce refusal is this node's fault: not judged.
+ * Returns how many answers that made unjudged. */
+static int unjudge_stale(verifier *v, answer *a, int k)
+{
+  clock_view cv = note_clock(v);
+  int count = 0;
+  for (int i = 0; cv.skewed && i < k; i++)
+    if (a[i].stale_nonce && a[i].success == 0) {
+      a[i].success = -1, count++;
+      snprintf(a[i].reason, sizeof a[i].reason, "not judged: stale_nonce while this node's clock is %.0f s off most provers' (nonce window %d s)",
+               fabs(cv.median_s), v->n->cfg.nonce_window_s);
+    }
+  return count;
 }
 
 /* Applies one step's outcome to the state and commits it (under v->mu). */
@@ -203,7 +204,7 @@ static void record_step(verifier *v, long step, const answer *a, int na, const d
   if (all && changed)
     for (int i = nchanged = 0; i < st->n; i++) changed[nchanged++] = i;
   update u = {changed, changed ? nchanged : 0, removed, nremoved, publish, entry};
-  if (store_commit(v->db, st, &u) != 0) LOG(LOG_ERROR, "step %ld could not be recorded, not even in the journal", step);
+  if (store_commit(v->db, st, &u) != 0) LOG(LOG_ERROR, "step %ld: its record waits in memory: neither Redis nor the journal takes it", step);
   if (entry) ring_put(v->recent, RECENT_CHALLENGES, &v->recent_at, &v->nrecent, entry);
   char *sample = scores_sample(st);
   if (sample) ring_put(v->history, SCORE_HISTORY, &v->history_at, &v->nhistory, sample);
@@ -246,10 +247,15 @@ static void run_step(verifier *v)
     snprintf(a[i].endpoint, sizeof a[i].endpoint, "%s", cand[i].endpoint);
   }
   fanout(&n->key, rq, k, (long)(n->cfg.timeout_s * 1e3), (size_t)n->cfg.max_response_mb << 20);
-  for (int i = 0; i < k; i++) answer_from_challenge(&a[i], &rq[i], &job, n->cfg.timeout_s), fan_free(&rq[i]);
+  for (int i = 0; i < k; i++) {
+    peers_observe(&v->peers, cand[i].hotkey, &rq[i]);
+    answer_from_challenge(&a[i], &rq[i], &job, n->cfg.timeout_s), fan_free(&rq[i]);
+  }
   check_counters cc = {0};
   check_answers(&v->chk, &job, a, k, 1.0, &cc);
+  int stale = unjudge_stale(v, a, k);
   pthread_mutex_lock(&v->mu);
+  v->stale_unjudged += (unsigned long long)stale;
   for (int i = 0; i < k; i++) {
     int idx = vstate_find(&v->st, a[i].hotkey);
     tier[i] = idx >= 0 ? v->st.stats[idx].tier : 0;
@@ -275,24 +281,40 @@ out:
   free(body), free(rq), free(a), free(seconds), free(reward), free(ok), free(tier), free(cand);
 }
 
+/* Whether a step may run: not while records wait in memory that neither Redis nor the journal takes
+ * (each would be one more record that a crash loses); then it tries them again (under v->mu). */
+static int store_ready(verifier *v, int *held)
+{
+  char why[512];
+  if (store_get_health(v->db, why, sizeof why) != STORE_DOWN || store_flush(v->db, &v->st) == 0) {
+    if (*held) LOG(LOG_INFO, "every record is durable again: steps go on");
+    return *held = 0, 1;
+  }
+  store_get_health(v->db, why, sizeof why);
+  if (!*held) LOG(LOG_ERROR, "steps wait: %s", why);
+  v->steps_held++;
+  return *held = 1, 0;
+}
+
 static void *loop_main(void *arg)
 {
   verifier *v = (verifier *)arg;
   node *n = v->n;
+  int held = 0;
   for (;;) {
     double t0 = mono_s();
     pthread_mutex_lock(&v->mu);
-    int stop = v->stop;
+    int stop = v->stop, ready = !stop && store_ready(v, &held);
     pthread_mutex_unlock(&v->mu);
     if (stop) break;
-    run_step(v);
+    if (ready) run_step(v);
     pthread_mutex_lock(&v->mu);
     if (n->cfg.run_steps && v->steps_run >= (unsigned long long)n->cfg.run_steps && !v->stop) {
       LOG(LOG_INFO, "ran the %d steps asked for (run_steps): stopping", n->cfg.run_steps);
       v->stop = 1;
       kill(getpid(), SIGTERM);
     }
-    double left = n->cfg.step_seconds - (mono_s() - t0);
+    double period = held && n->cfg.step_seconds < 1 ? 1 : n->cfg.step_seconds, left = period - (mono_s() - t0);
     if (left > 0 && !v->stop) {
       struct timespec until;
       clock_gettime(CLOCK_REALTIME, &until);
@@ -321,6 +343,33 @@ static int by_rank(const void *x, const void *y)
   return (a->latency > b->latency) - (a->latency < b->latency);
 }
 
+/* The candidates that may take job: their /v1/info (fetched now for provers never asked) names this
+ * model and numerics and limits that allow it, or is unknown. -1 (with fr_last_error) when there are
+ * candidates and none may: the job is the client's to change, and no prover's failure. */
+static int servable(verifier *v, const fr_job *job, candidate **out)
+{
+  node *n = v->n;
+  int nc = candidates(n, out), nu = 0, ns = 0;
+  candidate *c = *out, *unasked = (candidate *)calloc((size_t)nc + 1, sizeof *unasked);
+  for (int i = 0; unasked && i < nc; i++)
+    if (!peers_tried(&v->peers, c[i].hotkey)) unasked[nu++] = c[i];
+  if (nu) peers_refresh(&v->peers, &n->key, unasked, nu, info_timeout_ms(n));
+  free(unasked);
+  fr_job_limits big = peers_largest(&v->peers, c, nc);
+  for (int i = 0; i < nc; i++)
+    if (peers_can_serve(&v->peers, c[i].hotkey, job, n->info.digest_hex)) c[ns++] = c[i];
+  if (nc && !ns) {
+    pthread_mutex_lock(&v->mu);
+    v->organic_not_served++;
+    pthread_mutex_unlock(&v->mu);
+    if (!big.max_steps) return fr_fail(FR_EINVAL, "none of the %d provers serves model %s with numerics %s", nc, job->model, job->numerics), -1;
+    return fr_fail(FR_EINVAL, "no prover takes this job (%d steps, %d frames, %dx%d): the largest limits the %d provers publish are %d "
+                   "steps, %d frames, %dx%d", job->steps, job->frames, job->height, job->width, nc, big.max_steps, big.max_frames,
+                   big.max_height, big.max_width), -1;
+  }
+  return ns;
+}
+
 static void generate(node *n, const http_request *req, http_response *resp)
 {
   verifier *v = V(n);
@@ -333,13 +382,22 @@ static void generate(node *n, const http_request *req, http_response *resp)
   if (strcmp(job.numerics, FR_NUMERICS) != 0) return http_error(resp, 422, "numerics_not_served", "this verifier checks %s", FR_NUMERICS);
   if (job.height % n->info.vae_scale || job.width % n->info.vae_scale)
     return http_error(resp, 400, "bad_request", "height and width must be multiples of %d", n->info.vae_scale);
-  char client_id[FR_JOB_ID_MAX + 1];
+  char client_id[FR_JOB_ID_MAX + 1], why[512];
   snprintf(client_id, sizeof client_id, "%s", job.job_id);
   snprintf(job.model, sizeof job.model, "%s", n->info.digest_hex);
   snprintf(job.job_id, sizeof job.job_id, "o-%08x%08x", randombytes_random(), randombytes_random()); /* the prover's cache key */
+  pthread_mutex_lock(&v->mu);
+  int down = store_get_health(v->db, why, sizeof why) == STORE_DOWN;
+  if (down) v->organic_refused++;
+  pthread_mutex_unlock(&v->mu);
+  if (down) {
+    http_error(resp, 503, "unavailable", "this verifier cannot record outcomes now (%s); try again later", why);
+    return http_header(resp, "Retry-After", "10");
+  }
 
   candidate *cand;
-  int nc = candidates(n, &cand), nr = 0;
+  int nc = servable(v, &job, &cand), nr = 0;
+  if (nc < 0) return free(cand), http_error(resp, 422, "job_not_served", "%s", fr_last_error());
   ranked *r = (ranked *)calloc((size_t)nc + 1, sizeof *r);
   if (!r) return free(cand), http_error(resp, 503, "out_of_memory", "out of memory");
   pthread_mutex_lock(&v->mu);
@@ -376,11 +434,13 @@ static void generate(node *n, const http_request *req, http_response *resp)
     snprintf(a.hotkey, sizeof a.hotkey, "%s", r[t].c.hotkey);
     snprintf(a.endpoint, sizeof a.endpoint, "%s", r[t].c.endpoint);
     fanout(&n->key, &rq, 1, (long)(n->cfg.organic_timeout_s * 1e3), (size_t)n->cfg.max_response_mb << 20);
+    peers_observe(&v->peers, a.hotkey, &rq);
     answer_from_generate(&a, &rq, &job, n->cfg.organic_timeout_s);
     check_counters cc = {0};
     check_answers(&v->chk, &job, &a, 1, n->cfg.organic_check_p, &cc);
-    int checked = a.checked_step >= 0 || v->chk.full;
+    int checked = a.checked_step >= 0 || v->chk.full, stale = unjudge_stale(v, &a, 1);
     pthread_mutex_lock(&v->mu);
+    v->stale_unjudged += (unsigned long long)stale;
     if (a.success >= 0) {
       int idx = vstate_add(&v->st, a.hotkey);
       if (idx >= 0) {
@@ -392,7 +452,7 @@ static void generate(node *n, const http_request *req, http_response *resp)
       }
     }
     if (a.success > 0) v->organic_ok++;
-    else v->organic_failed++;
+    else if (a.success == 0) v->organic_failed++;
     v->cc.recomputations += cc.recomputations, v->cc.decodes += cc.decodes, v->cc.generations += cc.generations;
     v->cc.reveals += cc.reveals, v->cc.reveal_bytes += cc.reveal_bytes, v->cc.compute_seconds += cc.compute_seconds;
     pthread_mutex_unlock(&v->mu);
@@ -419,36 +479,8 @@ static void generate(node *n, const http_request *req, http_response *resp)
   if (!served) http_error(resp, 502, "provers_failed", "%d prover(s) tried, none gave a valid answer; the last: %s", tries, last);
 }
 
-/* ---- node endpoints ---- */
-
-static void healthz(node *n, const http_request *req, http_response *resp)
-{
-  verifier *v = V(n);
-  pthread_mutex_lock(&v->mu);
-  int redis = store_healthy(v->db);
-  pthread_mutex_unlock(&v->mu);
-  const char *text = n->draining ? "draining\n" : redis ? "ok\n" : "ok (redis unreachable: journaling)\n";
-  resp->status = n->draining ? 503 : 200, resp->content_type = "text/plain";
-  resp->body = strdup(text);
-  resp->len = resp->body ? strlen(resp->body) : 0;
-}
-
-static void info(node *n, const http_request *req, http_response *resp)
-{
-  verifier *v = V(n);
-  char *body = (char *)malloc(1024);
-  pthread_mutex_lock(&v->mu);
-  if (body)
-    snprintf(body, 1024,
-             "{\"hotkey\":\"%s\",\"role\":\"verifier\",\"model\":\"%s\",\"numerics\":\"%s\",\"verify_mode\":\"%s\","
-             "\"step\":%ld,\"version\":\"%s\"}",
-             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, v->chk.full ? "full" : "spot", v->st.step, VERSION);
-  pthread_mutex_unlock(&v->mu);
-  http_json(resp, 200, body);
-}
-
 static const http_route routes[] = {
-  {"POST", "/v1/generate", HTTP_SIGNED_ANY_KEY, generate},  {"GET", "/v1/info", 1, info},         {"GET", "/healthz", 0, healthz},
+  {"POST", "/v1/generate", HTTP_SIGNED_ANY_KEY, generate},  {"GET", "/v1/info", 1, api_info},     {"GET", "/healthz", 0, api_healthz},
   {"GET", "/metrics", 0, api_metrics},    {"GET", "/v1/provers", 0, api_provers}, {"GET", "/v1/weights", 0, api_weights},
   {"GET", "/v1/history", 0, api_history}, {"GET", "/dashboard", 0, api_dashboard}, {"GET", "/", 0, api_dashboard},
 };
@@ -457,6 +489,30 @@ const http_route *verifier_routes(int *count)
 {
   *count = (int)(sizeof routes / sizeof routes[0]);
   return routes;
+}
+
+/* Fetches every candidate's /v1/info every prover_info_s, until the verifier stops. */
+static void *info_main(void *arg)
+{
+  verifier *v = (verifier *)arg;
+  node *n = v->n;
+  pthread_mutex_lock(&v->mu);
+  while (!v->stop) {
+    pthread_mutex_unlock(&v->mu);
+    candidate *cand;
+    int nc = candidates(n, &cand);
+    peers_refresh(&v->peers, &n->key, cand, nc, info_timeout_ms(n));
+    free(cand);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    double t = (double)until.tv_sec + 1e-9 * (double)until.tv_nsec + n->cfg.prover_info_s;
+    until.tv_sec = (time_t)t, until.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+    pthread_mutex_lock(&v->mu);
+    while (!v->stop && pthread_cond_timedwait(&v->wake, &v->mu, &until) == 0) {
+    }
+  }
+  pthread_mutex_unlock(&v->mu);
+  return NULL;
 }
 
 int verifier_start(node *n)
@@ -477,12 +533,17 @@ int verifier_start(node *n)
                      (size_t)n->cfg.max_response_mb << 20};
   v->speed = strcmp(n->cfg.speed_mode, "minmax") == 0 ? SPEED_MINMAX : SPEED_SIGMOID;
   v->started = wall_s();
+  peers_init(&v->peers);
+  signal(SIGXFSZ, SIG_IGN); /* a journal past the file size limit must fail its write (EFBIG), not end the process */
+  fan_set_clock_offset(n->cfg.fault_clock_offset_s);
+  if (n->cfg.fault_clock_offset_s != 0) LOG(LOG_WARN, "TESTS ONLY: this node's clock reads %+g s off (fault_clock_offset_s)", n->cfg.fault_clock_offset_s);
   store_opts so = {n->cfg.redis_host, n->cfg.redis_port, n->cfg.redis_password, n->cfg.redis_insecure_no_password,
-                   n->cfg.redis_prefix, n->cfg.journal, n->cfg.stream_maxlen};
+                   n->cfg.redis_prefix, n->cfg.journal, n->cfg.stream_maxlen, n->key.hotkey};
   char err[512];
   v->db = store_open(&so, n->cfg.redis_wait_s, &v->st, err, sizeof err);
   if (!v->db) {
     LOG(LOG_ERROR, "%s", err);
+    peers_free(&v->peers);
     free(v);
     return -1;
   }
@@ -494,6 +555,8 @@ int verifier_start(node *n)
       full ? "full" : "spot", v->st.step, v->st.n, v->st.next_interval_step, v->st.next_epoch_step);
   if (pthread_create(&v->loop, NULL, loop_main, v) != 0) return LOG(LOG_ERROR, "cannot start the step loop"), -1;
   v->loop_running = 1;
+  if (pthread_create(&v->info_loop, NULL, info_main, v) != 0) return LOG(LOG_ERROR, "cannot start the provers' info thread"), -1;
+  v->info_running = 1;
   return 0;
 }
 
@@ -506,6 +569,7 @@ void verifier_stop(node *n)
   pthread_cond_broadcast(&v->wake);
   pthread_mutex_unlock(&v->mu);
   if (v->loop_running) pthread_join(v->loop, NULL);
+  if (v->info_running) pthread_join(v->info_loop, NULL);
 }
 
 void verifier_free(node *n)
@@ -514,6 +578,7 @@ void verifier_free(node *n)
   if (!v) return;
   store_close(v->db);
   vstate_free(&v->st);
+  peers_free(&v->peers);
   for (int i = 0; i < RECENT_CHALLENGES; i++) free(v->recent[i]);
   for (int i = 0; i < SCORE_HISTORY; i++) free(v->history[i]);
   pthread_mutex_destroy(&v->mu);

@@ -4,6 +4,7 @@
 #define FRACTALD_VERIFIER_H
 
 #include "node.h"
+#include "peers.h"
 #include "scoring.h"
 #include "store.h"
 #include "verdict.h"
@@ -20,8 +21,10 @@ typedef struct verifier {
   pthread_mutex_t model_mu;
   checker chk;
   speed_mode speed;
-  pthread_t loop;
-  int stop, loop_running;
+  pthread_t loop, info_loop;
+  int stop, loop_running, info_running;
+  peers peers;      /* provers' published limits and clocks (its own lock) */
+  clock_view clock; /* as of the last step */
   char *recent[RECENT_CHALLENGES]; /* challenge log entries (JSON), ring */
   int recent_at, nrecent;
   char *history[SCORE_HISTORY]; /* {"step":N,"scores":{...}}, ring */
@@ -30,7 +33,8 @@ typedef struct verifier {
   /* counters for /metrics */
   check_counters cc;
   unsigned long long steps_run, challenges_sent, verdicts_ok, verdicts_failed, unjudged;
-  unsigned long long organic_ok, organic_failed, organic_unrouted;
+  unsigned long long organic_ok, organic_failed, organic_unrouted, organic_not_served, organic_refused;
+  unsigned long long stale_unjudged, steps_held; /* stale_nonce answers not judged (clock off); steps not run (store down) */
   double challenge_seconds; /* wall time of steps (fan-out, verdicts, record) */
 } verifier;
 
@@ -41,7 +45,15 @@ void verifier_stop(node *n);
 void verifier_free(node *n);
 const http_route *verifier_routes(int *count);
 
+/* verifier_api.c: the dashboard's rings (under v->mu): a malloc'd string kept in a ring of `cap` (taking
+ * ownership), a score sample of the state, a challenge log entry kept (a store_recent_entries callback). */
+void ring_put(char **ring, int cap, int *at, int *count, char *s);
+char *scores_sample(const vstate *st);
+void keep_recent(void *ctx, const char *json);
+
 /* verifier_api.c: the read-only endpoints. */
+void api_healthz(node *n, const http_request *req, http_response *resp);
+void api_info(node *n, const http_request *req, http_response *resp);
 void api_provers(node *n, const http_request *req, http_response *resp);
 void api_weights(node *n, const http_request *req, http_response *resp);
 void api_history(node *n, const http_request *req, http_response *resp);

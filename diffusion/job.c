@@ -257,7 +257,7 @@ static fr_status set_field(fr_job *j, const char *key, const value *v)
   return fr_fail(FR_EINVAL, "job spec: unknown field \"%s\"", key);
 }
 
-fr_status fr_job_parse(const char *json, size_t len, const fr_job_limits *limits, fr_job *out)
+static fr_status parse(const char *json, size_t len, const fr_job_limits *limits, int request, fr_job *out)
 {
   fr_job j;
   fr_job_init(&j);
@@ -304,66 +304,111 @@ fr_status fr_job_parse(const char *json, size_t len, const fr_job_limits *limits
   r.p++;
   skip_ws(&r);
   if (r.p != r.end) return syntax(&r, json, "trailing data after the object");
-  if (!(seen & (1u << 3))) return fr_fail(FR_EINVAL, "job spec: prompt is missing");
-  if (!(seen & (1u << 5))) return fr_fail(FR_EINVAL, "job spec: seed is missing");
+  const unsigned always = 1u << 3 | 1u << 5, on_wire = 1u << 0 | 1u << 1 | 1u << 2; /* prompt, seed; job_id, model, numerics */
+  unsigned need = always | (request ? on_wire : 0);
+  for (int i = 0; fields[i]; i++)
+    if ((need >> i & 1u) && !(seen >> i & 1u)) return fr_fail(FR_EINVAL, "job spec: %s is missing", fields[i]);
+  if (request && !j.job_id[0]) return fr_fail(FR_EINVAL, "job spec: job_id must not be empty");
+  if (request && !j.model[0]) return fr_fail(FR_EINVAL, "job spec: model must be 32 lowercase hex digits");
   FR_TRY(fr_job_validate(&j, limits));
   *out = j;
   return FR_OK;
 }
 
-/* Skips one JSON value starting at p (strings with escapes, nested objects and arrays); NULL if bad. */
-static const char *skip_value(const char *p, const char *end)
+fr_status fr_job_parse(const char *json, size_t len, const fr_job_limits *limits, fr_job *out)
 {
-  if (p >= end) return NULL;
-  if (*p == '"') {
-    for (p++; p < end; p++) {
-      if (*p == '\\') p++;
-      else if (*p == '"') return p + 1;
-    }
-    return NULL;
-  }
-  if (*p == '{' || *p == '[') {
-    int depth = 0;
-    while (p < end) {
-      if (*p == '"') {
-        if (!(p = skip_value(p, end))) return NULL;
-        continue;
+  return parse(json, len, limits, 0, out);
+}
+
+fr_status fr_job_parse_request(const char *json, size_t len, const fr_job_limits *limits, fr_job *out)
+{
+  return parse(json, len, limits, 1, out);
+}
+
+/* ---- whole documents (challenge records): strict JSON, no key twice in any object ---- */
+
+#define DOC_MAX_DEPTH 64
+
+static int by_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static fr_status check_value(reader *r, const char *base, int depth);
+
+/* An object or array at r->p; an object's keys are compared decoded ("a" and "\u0061" are one key).
+ * With `want`, [*found, *found_end) becomes the span of the value of the object's member so named. */
+static fr_status check_container(reader *r, const char *base, int depth, const char *want, const char **found,
+                                 const char **found_end)
+{
+  int is_object = *r->p == '{';
+  char close = is_object ? '}' : ']', **keys = NULL;
+  size_t n = 0, cap = 0;
+  fr_status st = FR_OK;
+  r->p++;
+  skip_ws(r);
+  if (r->p < r->end && *r->p == close) return r->p++, FR_OK;
+  while (st == FR_OK) {
+    skip_ws(r);
+    if (is_object) {
+      value k;
+      if (r->p >= r->end || *r->p != '"') {
+        st = syntax(r, base, "field name expected");
+        break;
       }
-      if (*p == '{' || *p == '[') depth++;
-      else if ((*p == '}' || *p == ']') && --depth == 0) return p + 1;
-      p++;
+      if ((st = read_string(r, base, &k)) != FR_OK) break;
+      char **grown = n < cap ? keys : (char **)realloc(keys, sizeof *keys * (cap = cap ? 2 * cap : 16));
+      if (!grown) {
+        free(k.str);
+        st = fr_fail(FR_ENOMEM, "out of memory");
+        break;
+      }
+      keys = grown, keys[n++] = k.str;
+      skip_ws(r);
+      if (r->p >= r->end || *r->p != ':') {
+        st = syntax(r, base, "':' expected");
+        break;
+      }
+      r->p++;
+      skip_ws(r);
     }
-    return NULL;
+    const char *v = r->p;
+    if ((st = check_value(r, base, depth + 1)) != FR_OK) break;
+    if (want && is_object && strcmp(keys[n - 1], want) == 0) *found = v, *found_end = r->p;
+    skip_ws(r);
+    if (r->p < r->end && *r->p == ',') r->p++;
+    else if (r->p < r->end && *r->p == close) break;
+    else st = syntax(r, base, is_object ? "',' or '}' expected" : "',' or ']' expected");
   }
-  while (p < end && !strchr(",}] \t\r\n", *p)) p++; /* a number, true, false or null */
-  return p;
+  if (st == FR_OK) r->p++;
+  if (st == FR_OK && n > 1) { /* sorted, a repeated key sits next to itself */
+    qsort(keys, n, sizeof *keys, by_key);
+    for (size_t i = 1; st == FR_OK && i < n; i++)
+      if (strcmp(keys[i - 1], keys[i]) == 0) st = fr_fail(FR_EINVAL, "key \"%.100s\" appears twice in one object", keys[i]);
+  }
+  for (size_t i = 0; i < n; i++) free(keys[i]);
+  free(keys);
+  return st;
+}
+
+static fr_status check_value(reader *r, const char *base, int depth)
+{
+  if (depth > DOC_MAX_DEPTH) return syntax(r, base, "nested too deeply");
+  if (r->p < r->end && (*r->p == '{' || *r->p == '[')) return check_container(r, base, depth, NULL, NULL, NULL);
+  value v;
+  fr_status st = read_value(r, base, &v);
+  free(v.str);
+  return st;
 }
 
 fr_status fr_job_parse_member(const char *json, size_t len, const char *key, const fr_job_limits *limits, fr_job *out)
 {
   reader r = {json, json + len};
+  const char *start = NULL, *stop = NULL;
   skip_ws(&r);
   if (r.p >= r.end || *r.p != '{') return fr_fail(FR_EINVAL, "not a JSON object");
-  r.p++;
-  for (;;) {
-    skip_ws(&r);
-    if (r.p >= r.end || *r.p != '"') break;
-    value k;
-    FR_TRY(read_string(&r, json, &k));
-    skip_ws(&r);
-    if (r.p >= r.end || *r.p != ':') return free(k.str), fr_fail(FR_EINVAL, "':' expected after a field name");
-    r.p++;
-    skip_ws(&r);
-    const char *start = r.p, *stop = skip_value(r.p, r.end);
-    int hit = strcmp(k.str, key) == 0;
-    free(k.str);
-    if (!stop) break;
-    if (hit) return fr_job_parse(start, (size_t)(stop - start), limits, out);
-    r.p = stop;
-    skip_ws(&r);
-    if (r.p < r.end && *r.p == ',') r.p++;
-  }
-  return fr_fail(FR_EINVAL, "no \"%s\" object found", key);
+  FR_TRY(check_container(&r, json, 0, key, &start, &stop));
+  skip_ws(&r);
+  if (r.p != r.end) return syntax(&r, json, "trailing data after the object");
+  if (!start) return fr_fail(FR_EINVAL, "no \"%s\" object found", key);
+  return fr_job_parse(start, (size_t)(stop - start), limits, out);
 }
 
 static int is_hex(const char *s)

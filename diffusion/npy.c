@@ -1,22 +1,36 @@
 /* .npy reading and writing (see fractal/npy.h). */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fractal/npy.h"
+
+/* The product of shape[0..ndim) taken left to right, or -1 when a dimension is negative or a partial
+ * product exceeds `limit` (so no multiplication can overflow, in here or in a caller that multiplies the
+ * dimensions in the same order). */
+static int64_t element_count(int ndim, const int64_t *shape, int64_t limit)
+{
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0 || (shape[i] > 0 && n > limit / shape[i])) return -1;
+    n *= shape[i];
+  }
+  return n;
+}
 
 fr_status fr_npy_write(const char *path, fr_dtype dtype, int ndim, const int64_t *shape, const void *data)
 {
   const char *descr = dtype == FR_F32 ? "<f4" : dtype == FR_I32 ? "<i4" : dtype == FR_U8 ? "|u1" : NULL;
   if (!descr || ndim < 0 || ndim > FR_MAX_DIMS) return fr_fail(FR_EINVAL, "%s: unsupported array", path);
+  int64_t n = element_count(ndim, shape, INT64_MAX / (int64_t)fr_dtype_size(dtype));
+  if (n < 0) return fr_fail(FR_EINVAL, "%s: a negative dimension, or more than 2^63 bytes", path);
   char dims[256] = "";
   size_t used = 0;
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++) {
+  for (int i = 0; i < ndim; i++) /* at most 6 dims of 19 digits and ", ": no truncation */
     used += (size_t)snprintf(dims + used, sizeof dims - used, "%lld,%s", (long long)shape[i], i + 1 < ndim ? " " : "");
-    n *= shape[i];
-  }
   if (ndim > 1) dims[used - 1] = '\0'; /* (a, b) has no trailing comma; (a,) keeps it */
   char header[512];
   int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, dims);
@@ -35,7 +49,7 @@ fr_status fr_npy_write(const char *path, fr_dtype dtype, int ndim, const int64_t
   return FR_OK;
 }
 
-/* Parses "(a, b, c)" (or "(a,)" / "()") into shape. */
+/* Parses "(a, b, c)" (or "(a,)" / "()") into shape: decimal digits only, each at most INT64_MAX. */
 static int parse_shape(const char *s, int *ndim, int64_t *shape)
 {
   *ndim = 0;
@@ -43,9 +57,11 @@ static int parse_shape(const char *s, int *ndim, int64_t *shape)
   for (;;) {
     while (*s == ' ') s++;
     if (*s == ')') return 0;
+    if (*s < '0' || *s > '9' || *ndim == FR_MAX_DIMS) return -1;
     char *end;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || v < 0 || *ndim == FR_MAX_DIMS) return -1;
+    if (errno == ERANGE) return -1;
     shape[(*ndim)++] = v;
     s = end;
     while (*s == ' ') s++;
@@ -77,9 +93,17 @@ fr_status fr_npy_read_f32(const char *path, int *ndim, int64_t *shape, float **d
     st = fr_fail(FR_EFORMAT, "%s: Fortran-ordered arrays are not supported", path);
   const char *sh = st == FR_OK ? strstr(header, "'shape': ") : NULL;
   if (st == FR_OK && (!sh || parse_shape(sh + 9, ndim, shape) != 0)) st = fr_fail(FR_EFORMAT, "%s: bad shape", path);
-  int64_t n = 1;
-  for (int i = 0; st == FR_OK && i < *ndim; i++) n *= shape[i];
-  if (st == FR_OK && n > (int64_t)1 << 32) st = fr_fail(FR_EFORMAT, "%s: too large", path);
+  /* The count's bound keeps every product below 2^63, and the file must hold the data before any of it
+   * is allocated: a 100-byte file cannot make us reserve 16 GB. */
+  int64_t n = st == FR_OK ? element_count(*ndim, shape, FR_NPY_MAX_ELEMENTS) : 0;
+  if (st == FR_OK && n < 0)
+    st = fr_fail(FR_EFORMAT, "%s: shape is too large (a product of its dimensions exceeds 2^32 elements)", path);
+  struct stat sb;
+  long at = st == FR_OK ? ftell(f) : -1; /* a pipe has no size: it is read to its end instead */
+  int sized = at >= 0 && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
+  if (st == FR_OK && sized && (sb.st_size < at || n * (int64_t)sizeof(float) > sb.st_size - at))
+    st = fr_fail(FR_EFORMAT, "%s: the data is shorter than its shape says (%lld bytes needed, %lld left)", path,
+                 (long long)n * (long long)sizeof(float), (long long)(sb.st_size > at ? sb.st_size - at : 0));
   float *buf = NULL;
   if (st == FR_OK && !(buf = (float *)malloc(sizeof(float) * (size_t)(n ? n : 1)))) st = fr_fail(FR_ENOMEM, "out of memory");
   if (st == FR_OK && fread(buf, sizeof(float), (size_t)n, f) != (size_t)n)

@@ -238,9 +238,16 @@ fr_hash128 fr_job_digest(const fr_job *job, const fr_hash128 *step_hashes, int s
   return d;
 }
 
+/* The caller's request to stop (fr_run_options.cancel), asked only in the real run: the dry run must
+ * allocate exactly what the real one will. */
+static int stop_requested(const fr_exec *ex, const fr_run_options *o)
+{
+  return !ex->dry && o && o->cancel && o->cancel(o->cancel_ctx);
+}
+
 /* The whole batch, as a dry run (every allocation, no op: the arena's exact size, since first-fit
  * placement depends on the history) or for real. */
-static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_result *res)
+static fr_status run_batch_once(fr_exec *ex, batch *b, const fr_run_options *o, fr_result *res)
 {
   /* every frame rank takes part in the gathers an observer needs; only the result rank calls it */
   const fr_observer *want = o ? o->observer : NULL, *obs = fr_batch_result_rank(b) ? want : NULL;
@@ -261,6 +268,10 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
     if (st == FR_OK && !ex->dry && obs) obs->latent(obs->ctx, i, 0, host, per);
   }
   for (int k = 0; st == FR_OK && k < max_steps; k++) {
+    if (stop_requested(ex, o)) {
+      st = fr_fail(FR_ECANCELED, "canceled before step %d of %d", k + 1, max_steps);
+      break;
+    }
     job_state *act[MAX_BATCH];
     int steps[MAX_BATCH], nact = 0;
     for (int i = 0; i < b->n; i++)
@@ -283,6 +294,7 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
   }
   free(host);
   FR_TRY(st);
+  if (stop_requested(ex, o)) return fr_fail(FR_ECANCELED, "canceled before decoding");
   fr_exec_free(ex, &b->sample), fr_exec_free(ex, &b->out), fr_exec_free(ex, &b->tb);
   double t2 = now_ms();
   for (int i = 0; i < b->n; i++) {
@@ -304,6 +316,16 @@ static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_re
   return FR_OK;
 }
 
+/* A rank of a sharded run that another rank's stop left failing in a collective reports the stop too,
+ * so that every rank, and the run, says FR_ECANCELED. */
+static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_result *res)
+{
+  fr_status st = run_batch_once(ex, b, o, res);
+  if (st != FR_OK && st != FR_ECANCELED && stop_requested(ex, o))
+    return fr_fail_context(FR_ECANCELED, "canceled");
+  return st;
+}
+
 void fr_result_free(fr_result *r)
 {
   free(r->frames);
@@ -314,31 +336,35 @@ void fr_result_free(fr_result *r)
 fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *o, fr_result *res)
 {
   if (njobs < 1 || njobs > MAX_BATCH) return fr_fail(FR_EINVAL, "a batch holds 1..%d jobs, not %d", MAX_BATCH, njobs);
-  job_state js[MAX_BATCH];
+  /* on the heap: a job's state holds its scheduler plan (~80 KB), too much for a thread's stack times 64 */
+  job_state *js = (job_state *)calloc((size_t)njobs, sizeof *js);
+  if (!js) return fr_fail(FR_ENOMEM, "out of memory");
   batch b;
   memset(&b, 0, sizeof b);
   b.m = m, b.js = js, b.n = njobs, b.half = -1;
   b.ch = m->unet.cfg.in_channels, b.frames = b.frames_total = jobs[0].frames;
   int scale = fr_vae_scale(&m->vae.cfg);
   b.lh = jobs[0].height / scale, b.lw = jobs[0].width / scale;
-  for (int i = 0; i < njobs; i++) {
-    FR_TRY(job_setup(m, &jobs[i], &js[i]));
-    if (jobs[i].frames != jobs[0].frames || jobs[i].height != jobs[0].height || jobs[i].width != jobs[0].width)
-      return fr_fail(FR_EINVAL, "jobs in one batch must share frames, height and width (job %d differs)", i);
+  fr_status st = FR_OK;
+  for (int i = 0; st == FR_OK && i < njobs; i++) {
+    st = job_setup(m, &jobs[i], &js[i]);
+    if (st == FR_OK && (jobs[i].frames != jobs[0].frames || jobs[i].height != jobs[0].height || jobs[i].width != jobs[0].width))
+      st = fr_fail(FR_EINVAL, "jobs in one batch must share frames, height and width (job %d differs)", i);
     b.rows += js[i].rows;
   }
   /* size the arena with a dry run, then run for real */
   fr_exec ex;
-  fr_result *dry_res = (fr_result *)calloc((size_t)njobs, sizeof *dry_res);
-  if (!dry_res) return fr_fail(FR_ENOMEM, "out of memory");
+  fr_result *dry_res = st == FR_OK ? (fr_result *)calloc((size_t)njobs, sizeof *dry_res) : NULL;
+  if (st == FR_OK && !dry_res) st = fr_fail(FR_ENOMEM, "out of memory");
+  if (st != FR_OK) return free(js), st;
   fr_exec_dry(&ex, m->be);
-  fr_status st = run_batch(&ex, &b, o, dry_res);
+  st = run_batch(&ex, &b, o, dry_res);
   size_t peak = fr_exec_peak(&ex);
   fr_exec_close(&ex);
   free(dry_res);
   free(b.ids);
   b.ids = NULL;
-  FR_TRY(st);
+  if (st != FR_OK) return free(js), st;
 
   size_t frame_bytes = (size_t)jobs[0].frames * (size_t)jobs[0].height * (size_t)jobs[0].width * 3;
   for (int i = 0; i < njobs; i++) {
@@ -355,6 +381,7 @@ fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_o
     fr_exec_close(&ex);
   }
   free(b.ids);
+  free(js);
   if (st != FR_OK)
     for (int i = 0; i < njobs; i++) fr_result_free(&res[i]);
   return st;

@@ -9,11 +9,21 @@
 #include "fractal/philox.h"
 #include "fractal/verify.h"
 
-static int hash_member(json_t *obj, const char *key, fr_hash128 *out)
+/* 1 if s is n lowercase hex digits: the protocol writes hashes and digests so, and one value must have
+ * one spelling (fr_hash_parse alone also takes uppercase). */
+static int is_lower_hex(const char *s, size_t n)
 {
-  json_t *v = json_object_get(obj, key);
-  return json_is_string(v) && fr_hash_parse(json_string_value(v), out) == 0;
+  size_t i = 0;
+  while (i < n && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) i++;
+  return i == n && s[n] == '\0';
 }
+
+static int hash_value(json_t *v, fr_hash128 *out)
+{
+  return json_is_string(v) && is_lower_hex(json_string_value(v), 32) && fr_hash_parse(json_string_value(v), out) == 0;
+}
+
+static int hash_member(json_t *obj, const char *key, fr_hash128 *out) { return hash_value(json_object_get(obj, key), out); }
 
 static int string_member_is(json_t *obj, const char *key, const char *want)
 {
@@ -33,25 +43,23 @@ fr_status fr_result_parse(const char *json, size_t len, const fr_job *job, fr_re
   out->steps = job->steps;
   if (!json_is_object(root)) st = fr_fail(FR_EINVAL, "result: not a JSON object");
   else if (!string_member_is(root, "job_id", job->job_id)) st = fr_fail(FR_EINVAL, "result: job_id is not \"%s\"", job->job_id);
-  else if (!json_is_string(json_object_get(root, "model")) || strlen(json_string_value(json_object_get(root, "model"))) != 32 ||
+  else if (!json_is_string(json_object_get(root, "model")) || !is_lower_hex(json_string_value(json_object_get(root, "model")), 32) ||
            (job->model[0] && !string_member_is(root, "model", job->model)))
-    st = fr_fail(FR_EINVAL, "result: model is not %s", job->model[0] ? job->model : "a 32-digit digest");
+    st = fr_fail(FR_EINVAL, "result: model is not %s", job->model[0] ? job->model : "a digest of 32 lowercase hex digits");
   else if (!string_member_is(root, "numerics", job->numerics)) st = fr_fail(FR_EINVAL, "result: numerics is not \"%s\"", job->numerics);
   else if (!json_is_array(steps) || (int)json_array_size(steps) != job->steps)
     st = fr_fail(FR_EINVAL, "result: step_hashes must hold %d hashes", job->steps);
-  else if (!hash_member(root, "frames_hash", &out->frames_hash)) st = fr_fail(FR_EINVAL, "result: frames_hash is not 32 hex digits");
-  else if (!hash_member(root, "digest", &out->digest)) st = fr_fail(FR_EINVAL, "result: digest is not 32 hex digits");
+  else if (!hash_member(root, "frames_hash", &out->frames_hash)) st = fr_fail(FR_EINVAL, "result: frames_hash is not 32 lowercase hex digits");
+  else if (!hash_member(root, "digest", &out->digest)) st = fr_fail(FR_EINVAL, "result: digest is not 32 lowercase hex digits");
   else if (frames && (!json_is_array(frames) || (int)json_array_size(frames) != job->frames))
     st = fr_fail(FR_EINVAL, "result: frame_hashes must hold %d hashes", job->frames);
   for (int k = 0; st == FR_OK && k < job->steps; k++) {
-    json_t *v = json_array_get(steps, (size_t)k);
-    if (!json_is_string(v) || fr_hash_parse(json_string_value(v), &out->step_hashes[k]) != 0)
-      st = fr_fail(FR_EINVAL, "result: step_hashes[%d] is not 32 hex digits", k);
+    if (!hash_value(json_array_get(steps, (size_t)k), &out->step_hashes[k]))
+      st = fr_fail(FR_EINVAL, "result: step_hashes[%d] is not 32 lowercase hex digits", k);
   }
   for (int f = 0; st == FR_OK && frames && f < job->frames; f++) {
-    json_t *v = json_array_get(frames, (size_t)f);
-    if (!json_is_string(v) || fr_hash_parse(json_string_value(v), &out->frame_hashes[f]) != 0)
-      st = fr_fail(FR_EINVAL, "result: frame_hashes[%d] is not 32 hex digits", f);
+    if (!hash_value(json_array_get(frames, (size_t)f), &out->frame_hashes[f]))
+      st = fr_fail(FR_EINVAL, "result: frame_hashes[%d] is not 32 lowercase hex digits", f);
   }
   if (st == FR_OK) {
     snprintf(out->job.model, sizeof out->job.model, "%s", json_string_value(json_object_get(root, "model")));
@@ -64,6 +72,24 @@ fr_status fr_result_parse(const char *json, size_t len, const fr_job *job, fr_re
   }
   json_decref(root);
   return st;
+}
+
+fr_status fr_record_parse(const char *json, size_t len, fr_result *out)
+{
+  memset(out, 0, sizeof *out);
+  fr_job job;
+  fr_status st = fr_job_parse_member(json, len, "job", NULL, &job);
+  if (st != FR_OK) return fr_fail_context(st, "record: the job");
+  json_error_t e;
+  json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &e); /* seeds over 2^63 were read above */
+  json_t *res = root ? json_object_get(root, "result") : NULL;
+  char *text = json_is_object(res) ? json_dumps(res, JSON_COMPACT) : NULL;
+  json_decref(root);
+  if (!root) return fr_fail(FR_EINVAL, "record: invalid JSON: %s", e.text);
+  if (!text) return fr_fail(FR_EINVAL, "record: no \"result\" object");
+  st = fr_result_parse(text, strlen(text), &job, out);
+  free(text);
+  return st == FR_OK ? FR_OK : fr_fail_context(st, "record");
 }
 
 int fr_result_digest_ok(const fr_result *claimed)

@@ -30,6 +30,7 @@ fr_status fr_png_write_sheet(const char *path, const uint8_t *rgb, int frames, i
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 #include <png.h>
@@ -46,6 +47,7 @@ typedef struct encoder {
   AVCodecContext *ctx;
   AVStream *stream;
   AVFrame *frame;
+  AVFrame *rgb; /* the input staged with FFmpeg's padding: swscale reads past a row's last pixel */
   AVPacket *pkt;
   struct SwsContext *sws;
 } encoder;
@@ -55,6 +57,7 @@ static void encoder_close(encoder *e)
   sws_freeContext(e->sws);
   av_packet_free(&e->pkt);
   av_frame_free(&e->frame);
+  av_frame_free(&e->rgb);
   avcodec_free_context(&e->ctx);
   if (e->fmt) {
     if (e->fmt->pb) avio_closep(&e->fmt->pb);
@@ -78,6 +81,13 @@ static int encode(encoder *e, AVFrame *frame)
   return rc;
 }
 
+/* swscale converts whole SIMD words, padding included, and drops the extra pixels: zeroed, the padding
+ * brings no uninitialised byte into its arithmetic, whatever the allocator left there. */
+static void zero_padding(AVFrame *f)
+{
+  for (int i = 0; i < AV_NUM_DATA_POINTERS && f->buf[i]; i++) memset(f->buf[i]->data, 0, f->buf[i]->size);
+}
+
 static fr_status open_encoder(encoder *e, const char *tmp, int height, int width, int fps, const char **codec_used)
 {
   int rc = avformat_alloc_output_context2(&e->fmt, NULL, "mp4", tmp);
@@ -89,8 +99,9 @@ static fr_status open_encoder(encoder *e, const char *tmp, int height, int width
   e->stream = avformat_new_stream(e->fmt, NULL);
   e->ctx = avcodec_alloc_context3(codec);
   e->frame = av_frame_alloc();
+  e->rgb = av_frame_alloc();
   e->pkt = av_packet_alloc();
-  if (!e->stream || !e->ctx || !e->frame || !e->pkt) return fr_fail(FR_ENOMEM, "%s: out of memory", tmp);
+  if (!e->stream || !e->ctx || !e->frame || !e->rgb || !e->pkt) return fr_fail(FR_ENOMEM, "%s: out of memory", tmp);
   e->ctx->width = width, e->ctx->height = height;
   e->ctx->time_base = (AVRational){1, fps};
   e->ctx->framerate = (AVRational){fps, 1};
@@ -104,6 +115,11 @@ static fr_status open_encoder(encoder *e, const char *tmp, int height, int width
   e->stream->time_base = e->ctx->time_base;
   e->frame->format = e->ctx->pix_fmt, e->frame->width = width, e->frame->height = height;
   if ((rc = av_frame_get_buffer(e->frame, 0)) < 0) return av_failed(tmp, "frame buffer", rc);
+  /* swscale's RGB readers load whole SIMD words, up to 24 bytes past a row's last pixel, which for the
+   * last row is past the end of the caller's array: they get the aligned, padded rows of FFmpeg's frames. */
+  e->rgb->format = AV_PIX_FMT_RGB24, e->rgb->width = width, e->rgb->height = height;
+  if ((rc = av_frame_get_buffer(e->rgb, 0)) < 0) return av_failed(tmp, "frame buffer", rc);
+  zero_padding(e->rgb);
   e->sws = sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL, NULL, NULL);
   if (!e->sws) return fr_fail(FR_EUNSUPPORTED, "%s: no RGB to YUV converter", tmp);
   if ((rc = avio_open(&e->fmt->pb, tmp, AVIO_FLAG_WRITE)) < 0) return av_failed(tmp, "open", rc);
@@ -131,9 +147,10 @@ fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, i
         st = av_failed(tmp, "frame", rc);
         break;
       }
-      const uint8_t *src[1] = {rgb + (size_t)i * (size_t)height * (size_t)width * 3};
-      int stride[1] = {width * 3};
-      sws_scale(e.sws, src, stride, 0, height, e.frame->data, e.frame->linesize);
+      av_image_copy_plane(e.rgb->data[0], e.rgb->linesize[0], rgb + (size_t)i * (size_t)height * (size_t)width * 3,
+                          width * 3, width * 3, height);
+      sws_scale(e.sws, (const uint8_t *const *)e.rgb->data, e.rgb->linesize, 0, height, e.frame->data,
+                e.frame->linesize);
       e.frame->pts = i;
       f = e.frame;
     }

@@ -19,6 +19,7 @@ const char *fr_status_str(fr_status s)
   case FR_EUNSUPPORTED: return "unsupported";
   case FR_EDEVICE: return "device error";
   case FR_EINTERNAL: return "internal error";
+  case FR_ECANCELED: return "canceled";
   }
   return "unknown status";
 }

@@ -1,7 +1,7 @@
 /* fractal-load: a load generator for a prover. C client threads, each with its own key (a sender's
  * nonces must arrive in order), send signed challenges for a while or a number of times; every answer
  * is checked to belong to its request. Prints counts by status, answered jobs per second and latency
- * percentiles. */
+ * percentiles. Job specs get the prover's model and numerics (GET /v1/info) unless they name them. */
 #include <dirent.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -11,9 +11,11 @@
 #include <time.h>
 
 #include "fractal/client.h"
+#include "fractal/job.h"
 
 typedef struct shared {
   const char *url, *peer, *job;
+  char model[33]; /* the prover's, from /v1/info */
   int requests, no_backoff;
   double deadline;
   long timeout_ms;
@@ -38,6 +40,29 @@ static double now_s(void)
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Request i's job spec: the template's, with the model and numerics the protocol requires added unless
+ * it names them. */
+static void job_body(const shared *s, int i, char *body, size_t n)
+{
+  char spec[4096], extra[128] = "";
+  snprintf(spec, sizeof spec, s->job, i, i);
+  if (spec[0] != '{') return (void)snprintf(body, n, "%s", spec);
+  if (!strstr(spec, "\"model\"")) snprintf(extra, sizeof extra, "\"model\":\"%s\",", s->model);
+  if (!strstr(spec, "\"numerics\"")) strcat(extra, "\"numerics\":\"" FR_NUMERICS "\",");
+  snprintf(body, n, "{%s%s", extra, spec + 1);
+}
+
+/* The prover's model digest, from its /v1/info; 0 if found. */
+static int prover_model(shared *s, const fr_key *key)
+{
+  fr_response r;
+  if (fr_request(key, s->peer, s->url, "GET", "/v1/info", NULL, 0, s->timeout_ms, &r) != FR_OK) return -1;
+  const char *m = r.status == 200 ? strstr(r.body, "\"model\":\"") : NULL;
+  int ok = m && sscanf(m + 9, "%32[0-9a-f]", s->model) == 1 && strlen(s->model) == 32;
+  fr_response_free(&r);
+  return ok ? 0 : -1;
+}
+
 static void *run(void *arg)
 {
   worker *w = (worker *)arg;
@@ -48,8 +73,7 @@ static void *run(void *arg)
     int i = s->next++;
     pthread_mutex_unlock(&s->mu);
     if ((s->requests && i >= s->requests) || (s->deadline && now_s() > s->deadline)) break;
-    /* the template's %d (twice) become the request number: job_id and seed */
-    snprintf(body, sizeof body, s->job, i, i);
+    job_body(s, i, body, sizeof body); /* the template's %d (twice) become the request number: job_id and seed */
     snprintf(want, sizeof want, "\"job_id\":\"load-%d\"", i);
     fr_response r;
     double t0 = now_s();
@@ -136,6 +160,7 @@ int main(int argc, char **argv)
   }
   closedir(d);
   if (!nw) return fprintf(stderr, "fractal-load: no .key files in %s\n", keydir), 2;
+  if (prover_model(&s, &w[0].key) != 0) return fprintf(stderr, "fractal-load: no model digest from %s/v1/info\n", s.url), 2;
   double t0 = now_s();
   if (duration > 0) s.deadline = t0 + duration;
   for (int i = 0; i < nw; i++) pthread_create(&w[i].t, NULL, run, &w[i]);

@@ -2,7 +2,9 @@
 # fractald --role prover over real HTTP on loopback, with real signatures (fractal-client): challenges
 # equal fractal-gen, reveals match the chain and recompute, fractal-replay finds an injected change,
 # a dishonest prover is caught, every bad input gets its status and the daemon keeps serving, the
-# queue answers 429 when full, SIGHUP reloads the registry, SIGTERM finishes in-flight jobs.
+# queue answers 429 when full, SIGHUP reloads the registry, SIGTERM finishes in-flight jobs (and cancels
+# them after shutdown_grace_s), a job whose client went away stops and frees the worker, a job runs in
+# a 4 MB stack, fractal-replay refuses records with repeated keys.
 # Usage: daemon_prover.sh BIN_DIR
 set -u
 bin=$1
@@ -74,10 +76,16 @@ out=$("$bin/fractald" --config good.conf --key stranger.key --check-config 2>&1)
 chmod 600 stranger.key
 
 start main --reveal_cache_jobs 3 --max_body 4096
-JOB='{"job_id":"c1","prompt":"a lighthouse in a storm, waves","seed":18446744073709551615,"steps":4,"frames":3,"height":64,"width":48}'
+M=$(call GET /v1/info 2>/dev/null | sed -n 's/.*"model":"\([0-9a-f]*\)".*/\1/p')
+WIRE="\"job_id\":\"w\",\"model\":\"$M\",\"numerics\":\"f32-v1\"" # what every job on the wire names
+JOB='{"job_id":"c1","model":"'$M'","numerics":"f32-v1","prompt":"a lighthouse in a storm, waves","seed":18446744073709551615,"steps":4,"frames":3,"height":64,"width":48}'
 call -d "$JOB" POST /v1/challenge > res.json 2>/dev/null
 want=$("$bin/fractal-gen" -m tiny -q --seed 18446744073709551615 --steps 4 --frames 3 --height 64 --width 48 --json -o v.mp4 "a lighthouse in a storm, waves")
 printf '%s' "$want" > want.json
+# the pipeline's state lives on the heap: a job runs within a 4 MB stack (ulimit -s 4096)
+out=$(ulimit -s 4096; "$bin/fractal-gen" -m tiny -q --seed 18446744073709551615 --steps 4 --frames 3 --height 64 --width 48 -o s.mp4 "a lighthouse in a storm, waves" 2>&1); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "$(python3 -c "import json; print(json.load(open('want.json'))['digest'])")" ] &&
+  ok "fractal-gen under ulimit -s 4096: the same digest" || bad "fractal-gen under ulimit -s 4096: rc $rc $out"
 for field in step_hashes frames_hash frame_hashes digest; do
   same=$(python3 -c "import json,sys; a=json.load(open('res.json')); b=json.load(open('want.json')); print(a['$field']==b['$field'] and len(str(a['$field']))>30)")
   [ "$same" = True ] && ok "challenge $field equals fractal-gen --json" || bad "challenge $field differs from fractal-gen"
@@ -103,19 +111,34 @@ json.dump(r, open("flip.json", "w"))
 PY
 out=$("$bin/fractal-replay" -m tiny flip.json); rc=$?
 [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "first diverging step is 2 of 4" && ok "fractal-replay finds a one-bit change at step 2" || bad "replay flip: $rc $out"
+# a key twice in a record, at any depth (decoded: "\u006aob" is "job"), is refused, not half-read
+printf '{"job": %s, "job": %s, "result": %s}\n' "$JOB" "$(printf '%s' "$JOB" | sed 's/"seed":[0-9]*/"seed":1/')" "$(cat res.json)" > dup1.json
+printf '{"job": %s, "\\u006aob": %s, "result": %s}\n' "$JOB" "$JOB" "$(cat res.json)" > dup2.json
+python3 -c "import json; r=open('rec.json').read(); print(r.replace('\"digest\":', '\"digest\":\"0\",\"digest\":', 1))" > dup3.json
+for f in dup1 dup2 dup3; do
+  out=$("$bin/fractal-replay" -m tiny $f.json 2>&1); rc=$?
+  [ $rc -eq 2 ] && printf '%s' "$out" | grep -q "appears twice in one object" && ok "fractal-replay refuses a repeated key ($f)" || bad "replay $f: $rc $out"
+done
 
 # the bad-input suite
-expect_status 400 bad_request "malformed JSON" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1' "$URL" POST /v1/challenge
-expect_status 400 bad_request "truncated body" -k verifier.key -p "$P" -d '{"prompt": "x", "se' "$URL" POST /v1/challenge
-expect_status 400 bad_request "unknown field" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "colour": 1}' "$URL" POST /v1/challenge
-expect_status 400 bad_request "wrong type" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": "1"}' "$URL" POST /v1/challenge
-expect_status 400 bad_request "out of range" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "steps": 999}' "$URL" POST /v1/challenge
-expect_status 400 bad_request "invalid UTF-8" -k verifier.key -p "$P" -d "$(printf '{"prompt": "\xff\xfe", "seed": 1}')" "$URL" POST /v1/challenge
+expect_status 400 bad_request "malformed JSON" -k verifier.key -p "$P" -d "{$WIRE, \"prompt\": \"x\", \"seed\": 1" "$URL" POST /v1/challenge
+expect_status 400 bad_request "truncated body" -k verifier.key -p "$P" -d "{$WIRE, \"prompt\": \"x\", \"se" "$URL" POST /v1/challenge
+expect_status 400 bad_request "unknown field" -k verifier.key -p "$P" -d "{$WIRE, \"prompt\": \"x\", \"seed\": 1, \"colour\": 1}" "$URL" POST /v1/challenge
+expect_status 400 bad_request "wrong type" -k verifier.key -p "$P" -d "{$WIRE, \"prompt\": \"x\", \"seed\": \"1\"}" "$URL" POST /v1/challenge
+expect_status 400 bad_request "out of range" -k verifier.key -p "$P" -d "{$WIRE, \"prompt\": \"x\", \"seed\": 1, \"steps\": 999}" "$URL" POST /v1/challenge
+expect_status 400 bad_request "invalid UTF-8" -k verifier.key -p "$P" -d "$(printf '{%s, "prompt": "\xff\xfe", "seed": 1}' "$WIRE")" "$URL" POST /v1/challenge
+# the protocol's required fields (fractal-gen's local job specs may leave them out)
+for f in job_id model numerics; do
+  req=$(printf '%s' "{$WIRE, \"prompt\": \"x\", \"seed\": 1, \"steps\": 1, \"frames\": 1, \"height\": 16, \"width\": 16}" | sed "s/\"$f\":\"[^\"]*\",\{0,1\}//")
+  expect_status 400 bad_request "$f missing" -k verifier.key -p "$P" -d "$req" "$URL" POST /v1/challenge
+  printf '%s' "$body" | grep -q "$f is missing" || bad "$f missing: the message does not say so: $body"
+done
+expect_status 400 bad_request "an empty job_id" -k verifier.key -p "$P" -d "{\"job_id\": \"\", \"model\": \"$M\", \"numerics\": \"f32-v1\", \"prompt\": \"x\", \"seed\": 1, \"steps\": 1, \"frames\": 1, \"height\": 16, \"width\": 16}" "$URL" POST /v1/challenge
 head -c 5000 /dev/zero | tr '\0' 'a' > big.txt
 expect_status 413 body_too_large "oversize body" -k verifier.key -p "$P" -d @big.txt "$URL" POST /v1/challenge
-expect_status 401 unauthorized "missing signature" -d '{"prompt": "x", "seed": 1}' "$URL" POST /v1/challenge
-expect_status 401 unauthorized "forged signature" -k verifier.key -p "$P" --bad-signature -d '{"prompt": "x", "seed": 1}' "$URL" POST /v1/challenge
-expect_status 401 unauthorized "signed for another receiver" -k verifier.key -p "$V" -d '{"prompt": "x", "seed": 1}' "$URL" POST /v1/challenge
+expect_status 401 unauthorized "missing signature" -d "{$WIRE, \"prompt\": \"x\", \"seed\": 1}" "$URL" POST /v1/challenge
+expect_status 401 unauthorized "forged signature" -k verifier.key -p "$P" --bad-signature -d "{$WIRE, \"prompt\": \"x\", \"seed\": 1}" "$URL" POST /v1/challenge
+expect_status 401 unauthorized "signed for another receiver" -k verifier.key -p "$V" -d "{$WIRE, \"prompt\": \"x\", \"seed\": 1}" "$URL" POST /v1/challenge
 now=$(date +%s%N)
 # a nonce a little in the past is fresh; sending it again is a replay (weak.key, so later requests of
 # verifier.key, signed with the current time, are unaffected)
@@ -125,21 +148,27 @@ expect_status 409 replayed_nonce "an older nonce" -k weak.key -p "$P" --nonce $(
 expect_status 409 stale_nonce "stale timestamp" -k verifier.key -p "$P" --nonce $((now - 120000000000)) "$URL" GET /v1/info
 expect_status 409 stale_nonce "timestamp from the future" -k verifier.key -p "$P" --nonce $((now + 120000000000)) "$URL" GET /v1/info
 expect_status 403 forbidden "unregistered sender" -k stranger.key -p "$P" "$URL" GET /v1/info
-expect_status 422 model_not_served "unknown model" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "model": "00000000000000000000000000000000"}' "$URL" POST /v1/challenge
-expect_status 422 numerics_not_served "unknown numerics" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "numerics": "i8-v1"}' "$URL" POST /v1/challenge
+expect_status 422 model_not_served "unknown model" -k verifier.key -p "$P" -d '{"job_id": "m", "numerics": "f32-v1", "prompt": "x", "seed": 1, "model": "00000000000000000000000000000000"}' "$URL" POST /v1/challenge
+expect_status 422 numerics_not_served "unknown numerics" -k verifier.key -p "$P" -d "{\"job_id\": \"m\", \"model\": \"$M\", \"prompt\": \"x\", \"seed\": 1, \"numerics\": \"i8-v1\"}" "$URL" POST /v1/challenge
 expect_status 400 bad_request "reveal body" -k verifier.key -p "$P" -d '{"job_id": "c1", "step": 1, "x": 2}' "$URL" POST /v1/reveal
 expect_status 400 bad_request "reveal step out of range" -k verifier.key -p "$P" -d '{"job_id": "c1", "step": 5}' "$URL" POST /v1/reveal
 expect_status 404 not_found "another sender's job" -k weak.key -p "$P" -d '{"job_id": "c1", "step": 1}' "$URL" POST /v1/reveal
-for i in 2 3 4; do call -d "{\"job_id\":\"e$i\",\"prompt\":\"x\",\"seed\":$i,\"steps\":1,\"frames\":1,\"height\":16,\"width\":16}" POST /v1/challenge >/dev/null 2>&1; done
+# a job_id over 64 bytes is refused, not cut to a cached job's id
+L64=$(head -c 64 /dev/zero | tr '\0' 'k')
+call -d "{\"job_id\":\"$L64\",\"model\":\"$M\",\"numerics\":\"f32-v1\",\"prompt\":\"x\",\"seed\":1,\"steps\":1,\"frames\":1,\"height\":16,\"width\":16}" POST /v1/challenge >/dev/null 2>&1
+expect_status 200 "" "reveal of a 64-byte job_id" -k verifier.key -p "$P" -o /dev/null -d "{\"job_id\": \"$L64\", \"step\": 1}" "$URL" POST /v1/reveal
+expect_status 400 bad_request "reveal of that id plus 'extra' (over 64 bytes)" -k verifier.key -p "$P" -d "{\"job_id\": \"${L64}extra\", \"step\": 1}" "$URL" POST /v1/reveal
+for i in 2 3 4; do call -d "{\"job_id\":\"e$i\",\"model\":\"$M\",\"numerics\":\"f32-v1\",\"prompt\":\"x\",\"seed\":$i,\"steps\":1,\"frames\":1,\"height\":16,\"width\":16}" POST /v1/challenge >/dev/null 2>&1; done
 expect_status 404 not_found "reveal of an evicted job" -k verifier.key -p "$P" -d '{"job_id": "c1", "step": 1}' "$URL" POST /v1/reveal
 expect_status 200 "" "reveal of a job still cached" -k verifier.key -p "$P" -d '{"job_id": "e4", "step": 1}' "$URL" POST /v1/reveal
 expect_status 404 not_found "unknown endpoint" -k verifier.key -p "$P" "$URL" GET /v2/nothing
 expect_status 405 method_not_allowed "wrong method" -k verifier.key -p "$P" "$URL" GET /v1/challenge
 expect_status 200 "" "still serving: /healthz" "$URL" GET /healthz
-expect_status 200 "" "still serving: a challenge" -k verifier.key -p "$P" -d '{"prompt": "x", "seed": 1, "steps": 1, "frames": 1, "height": 16, "width": 16}' "$URL" POST /v1/challenge
-call -o gen.mp4 -d '{"prompt": "x", "seed": 3, "steps": 1, "frames": 4, "height": 32, "width": 32}' POST /v1/generate 2>/dev/null
+expect_status 200 "" "still serving: a challenge" -k verifier.key -p "$P" -d "{$WIRE, \"prompt\": \"x\", \"seed\": 1, \"steps\": 1, \"frames\": 1, \"height\": 16, \"width\": 16}" "$URL" POST /v1/challenge
+call -o gen.mp4 -d "{$WIRE, \"prompt\": \"x\", \"seed\": 3, \"steps\": 1, \"frames\": 4, \"height\": 32, \"width\": 32}" POST /v1/generate 2>/dev/null
+expect_status 400 bad_request "/v1/generate without a model" -k verifier.key -p "$P" -d '{"job_id": "g", "numerics": "f32-v1", "prompt": "x", "seed": 3, "steps": 1, "frames": 1, "height": 16, "width": 16}' "$URL" POST /v1/generate
 ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames -of csv=p=0 gen.mp4 | grep -q "h264,4" && ok "/v1/generate answers a playable MP4" || bad "/v1/generate"
-curl -s "$URL/metrics" | grep -q 'fractal_http_requests_total{endpoint="/v1/challenge",status="400"} 6' && ok "metrics count requests by endpoint and status" || bad "metrics: $(curl -s "$URL/metrics" | head -5)"
+curl -s "$URL/metrics" | grep -q 'fractal_http_requests_total{endpoint="/v1/challenge",status="400"} 10' && ok "metrics count requests by endpoint and status" || bad "metrics: $(curl -s "$URL/metrics" | head -5)"
 
 # SIGHUP reloads the registry: the stranger becomes a registered verifier
 registry ",
@@ -155,10 +184,10 @@ expect_status 200 "" "verifier above min_verifier_stake" -k verifier.key -p "$P"
 kill -TERM "$PID"; wait "$PID" 2>/dev/null
 
 # a full queue answers 429 with Retry-After, and every request gets exactly one answer
-start queue --queue_size 1 --max_batch 1
+start queue --queue_size 1 --max_batch 1 --shutdown_grace_s 600 # SIGTERM below: the job in flight finishes
 clients=()
 for i in 1 2 3 4 5 6; do
-  ( "$bin/fractal-client" -k c$i.key -p "$P" -d "{\"job_id\":\"q$i\",\"prompt\":\"q\",\"seed\":$i,\"steps\":3,\"frames\":4}" \
+  ( "$bin/fractal-client" -k c$i.key -p "$P" -d "{\"job_id\":\"q$i\",\"model\":\"$M\",\"numerics\":\"f32-v1\",\"prompt\":\"q\",\"seed\":$i,\"steps\":3,\"frames\":4}" \
       "$URL" POST /v1/challenge > q$i.out 2> q$i.err ) &
   clients+=($!)
 done
@@ -166,7 +195,7 @@ wait "${clients[@]}"
 n200=$(grep -l "HTTP 200" q*.err | wc -l); n429=$(grep -l "HTTP 429" q*.err | wc -l)
 if [ "$n200" -ge 2 ] && [ "$n429" -ge 1 ] && [ $((n200 + n429)) -eq 6 ]; then ok "queue of 1: $n200 answered, $n429 told to retry (429), none lost"; else bad "queue: $n200 x 200, $n429 x 429"; fi
 for i in 1 2 3; do
-  "$bin/fractal-client" -k c$i.key -p "$P" -d "{\"prompt\":\"q\",\"seed\":$i,\"steps\":3,\"frames\":4}" --header Retry-After \
+  "$bin/fractal-client" -k c$i.key -p "$P" -d "{$WIRE,\"prompt\":\"q\",\"seed\":$i,\"steps\":3,\"frames\":4}" --header Retry-After \
     "$URL" POST /v1/challenge > r$i.out 2>/dev/null &
   clients+=($!)
 done
@@ -175,7 +204,7 @@ retry=$(cat r1.out r2.out r3.out | head -1)
 printf '%s' "$retry" | grep -qE '^[0-9]+$' && ok "429 carries Retry-After" || bad "Retry-After: '$retry'"
 
 # SIGTERM while a job runs: it is still answered, then the daemon exits 0
-( "$bin/fractal-client" -k verifier.key -p "$P" -d '{"job_id":"last","prompt":"q","seed":9,"steps":6,"frames":4}' "$URL" POST /v1/challenge > last.out 2> last.err ) &
+( "$bin/fractal-client" -k verifier.key -p "$P" -d "{\"job_id\":\"last\",\"model\":\"$M\",\"numerics\":\"f32-v1\",\"prompt\":\"q\",\"seed\":9,\"steps\":6,\"frames\":4}" "$URL" POST /v1/challenge > last.out 2> last.err ) &
 client=$!
 sleep 0.5
 kill -TERM "$PID"
@@ -206,7 +235,7 @@ info=$(call GET /v1/info 2>/dev/null)
 printf '%s' "$info" | grep -q '"device_count":1,"shards":3,' && printf '%s' "$info" | grep -q '"max_batch":1,' &&
   ok "/v1/info: 1 device, 3 shards, unbatched" || bad "sharded info: $info"
 call -d "$JOB" POST /v1/challenge > shard.json 2>/dev/null
-call -d '{"job_id":"one","prompt":"q","seed":3,"steps":2,"frames":1}' POST /v1/challenge > shard1.json 2>/dev/null
+call -d "{\"job_id\":\"one\",\"model\":\"$M\",\"numerics\":\"f32-v1\",\"prompt\":\"q\",\"seed\":3,\"steps\":2,\"frames\":1}" POST /v1/challenge > shard1.json 2>/dev/null
 same=$(python3 -c "
 import json
 a=json.load(open('shard.json')); r=json.load(open('res.json')); b=json.load(open('shard1.json'))
@@ -229,6 +258,38 @@ printf '{"job": %s, "result": %s}\n' "$JOB" "$(cat lie.json)" > lierec.json
 out=$("$bin/fractal-replay" -m tiny lierec.json); rc=$?
 [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "first diverging step is 1 of 4" && ok "a prover that corrupts the latent after step 2 is caught there" || bad "liar: $rc $out"
 grep -q "TEST FAULTS ARE ON" liar.log && ok "fault flags are logged loudly" || bad "fault log"
+
+# a client that goes away: its running job stops at the next step, its queued job leaves the queue, and
+# the next challenge is answered at once (a 200-step 16-frame job takes about 30 s here)
+start gone --max_batch 1
+long() { printf '{"job_id":"%s","model":"%s","numerics":"f32-v1","prompt":"q","seed":%d,"steps":200,"frames":16,"height":64,"width":64}' "$1" "$M" "$2"; }
+( "$bin/fractal-client" -t 2 -k c1.key -p "$P" -d "$(long gone1 1)" "$URL" POST /v1/challenge > gone1.out 2>&1 ) &
+sleep 0.5
+( "$bin/fractal-client" -t 1 -k c2.key -p "$P" -d "$(long gone2 2)" "$URL" POST /v1/challenge > gone2.out 2>&1 ) &
+sleep 2.5
+t0=$(date +%s%N)
+"$bin/fractal-client" -t 60 -k c3.key -p "$P" -d "{$WIRE, \"prompt\": \"x\", \"seed\": 1, \"steps\": 1, \"frames\": 1, \"height\": 16, \"width\": 16}" "$URL" POST /v1/challenge > next.out 2> next.err
+dt=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q "HTTP 200" next.err && [ $dt -lt 5000 ] && ok "the next challenge after two abandoned jobs: answered in $dt ms" || bad "after abandoned jobs: $dt ms, $(cat next.err)"
+curl -s "$URL/metrics" | grep -q 'fractal_jobs_total{outcome="canceled"} 2' && ok "metrics: 2 jobs canceled (one running, one queued)" ||
+  bad "canceled jobs: $(curl -s "$URL/metrics" | grep jobs_total)"
+grep -q "batch of 1 canceled (no client waits)" gone.log && ok "the running job stopped between steps" || bad "no cancel in the log: $(tail -3 gone.log)"
+kill -TERM "$PID"; wait "$PID" 2>/dev/null
+
+# SIGTERM with a long job running: it is canceled after shutdown_grace_s, its client gets 503, and
+# fractald exits within the grace period and a step
+start grace --shutdown_grace_s 1
+( "$bin/fractal-client" -t 60 -k c1.key -p "$P" -d "$(long term 3)" "$URL" POST /v1/challenge > term.out 2> term.err ) &
+client=$!
+sleep 1
+t0=$(date +%s%N)
+kill -TERM "$PID"
+wait "$PID"; rc=$?
+dt=$(( ($(date +%s%N) - t0) / 1000000 ))
+wait $client
+[ $rc -eq 0 ] && [ $dt -lt 2500 ] && ok "SIGTERM during a 30 s job: exit 0 after $dt ms (grace 1 s)" || bad "SIGTERM with grace: rc $rc after $dt ms"
+grep -q "HTTP 503" term.err && grep -q '"code":"shutting_down"' term.out && ok "the canceled job's client got 503 shutting_down" ||
+  bad "canceled client: $(cat term.err term.out)"
 
 [ $fails -eq 0 ] && echo "daemon_prover: all passed" || echo "daemon_prover: $fails FAILED"
 exit $((fails > 0))

@@ -3,8 +3,10 @@
 # tiny model: an honest one, one that corrupts a step (test fault flag), a slow one and one that is
 # down. The loop's verdicts, scores, tier moves and weights are checked against an independent model of
 # the rules (verifier_check.py); then Redis stopped mid-run (journal replay), SIGKILL restarts (also
-# mid-journal), provers that answer garbage, hang or close the connection, organic routing, fractal-replay
-# from the challenge log, and the dashboard in headless Chromium (a screenshot is kept).
+# mid-journal), provers that answer garbage, hang or close the connection, organic routing (against the
+# provers' published limits), what the verifier reads back from Redis when it is damaged, fractal-replay
+# from the challenge log, and the dashboard in headless Chromium (a screenshot is kept). Faults of Redis,
+# the disk, the clock and the processes are in daemon_faults.sh.
 # Usage: daemon_verifier.sh BIN_DIR
 set -u
 bin=$(cd "$1" && pwd)
@@ -291,6 +293,67 @@ wait_listening e2
 out=$("$bin/fractal-client" -k client.key -p "$V" -d "$JOB" "$VURL" POST /v1/generate 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "HTTP 403" && ok "organic: an unregistered client is refused without organic_any_key" || bad "organic 403: $out"
 kill -TERM "$VPID"; wait "$VPID"
+
+# ---- G: an organic job no prover's published limits allow is the client's error, no prover's failure ----
+model=$("$bin/fractal-client" -k v.key -p "$K_honest" "$U_honest" GET /v1/info 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["model"])')
+for lim in 2 4; do
+  python3 "$here/bad_prover.py" limited lim$lim.port "$model" $lim > lim$lim.log 2>&1 &
+  pids+=($!)
+  declare "K_lim$lim=$("$bin/fractal-keygen" -o lim$lim.key)"
+done
+for _ in $(seq 50); do [ -s lim2.port ] && [ -s lim4.port ] && break; sleep 0.1; done
+registry lim2="http://127.0.0.1:$(cat lim2.port)" lim4="http://127.0.0.1:$(cat lim4.port)" > registry-g.json
+start_verifier limits --registry registry-g.json --redis_prefix gl: --journal gl.journal --step_seconds 3600 --sample_size 1 \
+  --interval 1000000 --epoch 1000000 --organic_any_key true --organic_check_p 0
+wait_listening limits
+big='{"prompt":"a kite over a dune","seed":3,"steps":2,"frames":8,"height":32,"width":32}'
+out=$("$bin/fractal-client" -k client.key -p "$V" -d "$big" "$VURL" POST /v1/generate 2>&1); rc=$?
+inf() { R HGET "gl:stats:$1" inference_attempts | grep . || echo 0; }
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "HTTP 422" && printf '%s' "$out" | grep -q '"code":"job_not_served"' &&
+  printf '%s' "$out" | grep -q "largest limits the 2 provers publish are 200 steps, 4 frames" &&
+  ok "organic: a job over every prover's published limits is the client's 422 (job_not_served), with the limits" || bad "limits: rc $rc $out"
+[ "$(inf "$K_lim2")" = 0 ] && [ "$(inf "$K_lim4")" = 0 ] && ! grep -qs /v1/generate lim2.port.jobs lim4.port.jobs &&
+  ok "organic: ... sent to no prover and counted against none" || bad "limits stats: $(inf "$K_lim2") $(inf "$K_lim4") $(cat lim*.port.jobs 2>/dev/null | sort | uniq -c)"
+four='{"prompt":"a kite over a dune","seed":3,"steps":2,"frames":4,"height":32,"width":32}'
+"$bin/fractal-client" -k client.key -p "$V" -d "$four" "$VURL" POST /v1/generate > /dev/null 2>&1
+[ "$(grep -c /v1/generate lim4.port.jobs)" = 1 ] && ! grep -qs /v1/generate lim2.port.jobs && [ "$(inf "$K_lim4")" = 1 ] && [ "$(inf "$K_lim2")" = 0 ] &&
+  ok "organic: a 4-frame job goes only to the prover whose limits allow it (its refusal is its failure)" || bad "limits routing: $(inf "$K_lim2") $(inf "$K_lim4")"
+"$bin/fractal-client" "$VURL" GET /metrics 2>/dev/null | grep -q '^fractal_verifier_organic_total{outcome="not_served"} 1$' &&
+  ok "/metrics counts the unservable request" || bad "not_served metric"
+kill -TERM "$VPID"; wait "$VPID"
+
+# ---- H: damaged entries in Redis are skipped, logged and counted, never loaded or served ----
+R XADD gc:challenges '*' data '{"v":1,"kind":"challenge","step":0,"time":1,"mode":"spot","job":{"job_id":"x"},"provers":[]}' >/dev/null
+R XADD gc:challenges '*' data '{"v":1,"kind":"chall' >/dev/null
+R XADD gc:challenges '*' data '[1,2]' >/dev/null
+R HSET gc:stats:$K_honest tier Gold challenge_attempts 12x >/dev/null
+R HSET gc:stats:$K_slow tier Gold total_successes 7 >/dev/null
+R HSET gc:stats:not-a-hotkey tier Gold >/dev/null
+R HSET gc:scores $K_slow 0.25 $K_liar abc >/dev/null
+R HSET gc:weights $K_slow 2.5 version 3 >/dev/null
+start_verifier damaged --registry registry.json --redis_prefix gc: --journal gc.journal --step_seconds 3600 --sample_size 1 --interval 1000000 --epoch 1000000
+wait_listening damaged
+"$bin/fractal-client" "$VURL" GET /v1/history > history.json 2>/dev/null
+python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); assert all("provers" in e for e in h["challenges"]) and any(e["job"].get("job_id")=="x" for e in h["challenges"])' history.json 2>/dev/null &&
+  ok "/v1/history is valid JSON with the valid log entries only" || bad "history: $(head -c 300 history.json)"
+"$bin/fractal-client" "$VURL" GET /metrics > metrics-h.txt 2>/dev/null
+grep -q '^fractal_verifier_redis_invalid_total{what="challenge_log"} 2$' metrics-h.txt && grep -q '^fractal_verifier_redis_invalid_total{what="stats"} 2$' metrics-h.txt &&
+  grep -q '^fractal_verifier_redis_invalid_total{what="scores"} 1$' metrics-h.txt && grep -q '^fractal_verifier_redis_invalid_total{what="weights"} 1$' metrics-h.txt &&
+  ok "/metrics counts the invalid entries: 2 log entries, 2 stats hashes, 1 score, 1 weight" || bad "invalid metrics: $(grep invalid metrics-h.txt)"
+[ "$(grep -c 'error .*not valid\|error .*not a valid entry\|error .*not a prover' damaged.log)" -ge 6 ] && ok "each invalid entry is logged at error level" || bad "invalid log: $(grep -c error damaged.log)"
+"$bin/fractal-client" "$VURL" GET /v1/provers > provers-h.json 2>/dev/null
+python3 - "$K_slow" "$K_honest" provers-h.json <<'PY' && ok "valid stats load (Gold, 7 successes, score 0.25); the damaged ones start afresh" || bad "provers after damage: $(head -c 400 provers-h.json)"
+import json, sys
+p = {x["hotkey"]: x for x in json.load(open(sys.argv[3]))["provers"]}
+slow, honest = p[sys.argv[1]], p[sys.argv[2]]
+assert slow["tier"] == "Gold" and slow["total_successes"] >= 7 and slow["weight"] == 0 and 0.2 < slow["score"] <= 0.25
+assert honest["tier"] == "Bronze" and honest["challenge_attempts"] <= 1
+PY
+kill -TERM "$VPID"; wait "$VPID"
+R HSET gs:state step 12abc >/dev/null
+out=$(timeout 60 "$bin/fractald" "${VFLAGS[@]}" --registry registry.json --redis_prefix gs: --journal gs.journal --run_steps 1 --step_seconds 0 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "field step is '12abc', not a whole number" && ok "a damaged step counter: the verifier does not start, and says why" ||
+  bad "damaged step: rc $rc $(printf '%s' "$out" | tail -2)"
 
 # ---- F: the dashboard in headless Chromium ----
 chrome=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)

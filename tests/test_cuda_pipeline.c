@@ -91,7 +91,7 @@ static void check_verifier_path(side *cpu, side *gpu, const fr_job *job)
 {
   capture cap = {{NULL}, 0};
   fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
-  fr_run_options ro = {&obs, NULL, 0};
+  fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
   fr_result r;
   CHECK_OK(fr_generate(cpu->m, job, 1, &ro, &r));
   float *out = (float *)malloc(cap.n * sizeof(float));

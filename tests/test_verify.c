@@ -46,14 +46,15 @@ static void refuse(const char *json, const fr_job *job, const char *want, const 
 {
   fr_result r;
   fr_status st = json ? fr_result_parse(json, strlen(json), job, &r) : FR_EINVAL;
-  CHECK(json && st == FR_EINVAL && strstr(fr_last_error(), want), "%s: %s", what, json ? fr_last_error() : "edit failed");
+  CHECK(json && st == FR_EINVAL && strstr(fr_last_error(), want), "%s: %s", what,
+        !json ? "edit failed" : st == FR_OK ? "accepted" : fr_last_error());
 }
 
 static void check_chain(fr_model *m, const fr_job *job)
 {
   capture cap = {0};
   fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
-  fr_run_options ro = {&obs, NULL, 0};
+  fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
   fr_result res, parsed;
   CHECK_OK(fr_generate(m, job, 1, &ro, &res));
   CHECK(cap.n == fr_latent_count(m, job), "latent count %zu vs %zu", cap.n, fr_latent_count(m, job));
@@ -128,6 +129,59 @@ static void check_parse_errors(fr_model *m, const fr_job *job)
   refuse(s = edit(json, "\"digest\":\"", "\"digest\":1,\"x\":\""), job, "digest", "a number for the digest"), free(s);
   refuse(s = edit(json, "{", "{\"job_id\":\"dup\","), job, "duplicate", "a duplicate key"), free(s);
   refuse(s = edit(json, "\"frame_hashes\":[", "\"frame_hashes\":[\"00\","), job, "frame_hashes", "bad frame hashes"), free(s);
+
+  /* the protocol writes lowercase hex: one value has one spelling */
+  const fr_hash128 *hashes[4] = {&res.step_hashes[0], &res.frames_hash, &res.frame_hashes[0], &res.digest};
+  static const char *const names[4] = {"step_hashes[0]", "frames_hash", "frame_hashes[0]", "digest"};
+  for (int i = 0; i < 4; i++) {
+    char lower[33], upper[33];
+    fr_hash_hex(*hashes[i], lower);
+    for (int k = 0; k < 33; k++) upper[k] = lower[k] >= 'a' ? (char)(lower[k] - 'a' + 'A') : lower[k];
+    CHECK(strcmp(lower, upper) != 0, "%s has hex letters to change", names[i]);
+    refuse(s = edit(json, lower, upper), job, "lowercase hex", names[i]), free(s);
+  }
+  char model[33], upper_model[33];
+  snprintf(model, sizeof model, "%s", res.job.model);
+  for (int k = 0; k < 33; k++) upper_model[k] = model[k] >= 'a' ? (char)(model[k] - 'a' + 'A') : model[k];
+  CHECK(strcmp(model, upper_model) != 0, "the model digest has hex letters to change");
+  refuse(s = edit(json, model, upper_model), job, "model is not a digest of 32 lowercase hex digits", "an uppercase model"),
+    free(s);
+  refuse(s = edit(json, model, "gggggggggggggggggggggggggggggggg"), job, "model is not", "a model of 32 non-hex letters"), free(s);
+  free(json);
+  fr_result_free(&res);
+}
+
+/* fr_record_parse: fractal-replay's {"job": ..., "result": ...} */
+static void check_record(fr_model *m, const fr_job *job)
+{
+  fr_result res, rec;
+  CHECK_OK(fr_generate(m, job, 1, NULL, &res));
+  char *json = to_json(&res), spec[4096 + 2 * FR_JOB_PROMPT_MAX], text[16384];
+  fr_job_to_json(job, spec, sizeof spec);
+  snprintf(text, sizeof text, "{\"job\": %s, \"result\": %s}", spec, json);
+  CHECK_OK(fr_record_parse(text, strlen(text), &rec));
+  CHECK(rec.job.seed == job->seed && rec.steps == job->steps && fr_hash_equal(rec.digest, res.digest) &&
+            strcmp(rec.job.model, res.job.model) == 0,
+        "a record parses to its job and result");
+  char *s = edit(text, "\"seed\":99", "\"seed\":18446744073709551615");
+  CHECK(s && fr_record_parse(s, strlen(s), &rec) == FR_OK && rec.job.seed == UINT64_MAX, "a 64-bit seed is read exactly: %s",
+        fr_last_error());
+  free(s);
+  static const struct {
+    const char *from, *to, *want;
+  } bad[] = {
+    {"\"result\": {", "\"result\": [{", "invalid JSON"},
+    {"\"result\"", "\"outcome\"", "record: no \"result\" object"},
+    {"\"job\": {", "\"job\": 1, \"x\": {", "record: the job"},
+    {"{\"job\": ", "{\"result\": {}, \"job\": ", "record"}, /* "result" twice */
+    {"\"job_id\":\"v-1\"", "\"job_id\":\"v-2\"", "record: result: job_id is not \"v-2\""},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    s = edit(text, bad[i].from, bad[i].to);
+    fr_status st = s ? fr_record_parse(s, strlen(s), &rec) : FR_OK;
+    CHECK(st == FR_EINVAL && strstr(fr_last_error(), bad[i].want), "record with %s: %s", bad[i].to, fr_last_error());
+    free(s);
+  }
   free(json);
   fr_result_free(&res);
 }
@@ -154,6 +208,7 @@ int main(void)
   j.scheduler = FR_SCHEDULER_DDIM, j.steps = 3, j.guidance = 1.0f;
   check_chain(m, &j);
   check_parse_errors(m, &j);
+  check_record(m, &j);
 
   fr_model_free(m);
   fr_backend_close(be);

@@ -36,7 +36,8 @@ ds=$(gen --backend cuda --shards 2 -o shards.mp4)
 [ -n "$want" ] && [ "$ds" = "$want" ] && ok "fractal-gen --backend cuda --shards 2: the same digest" || bad "--shards 2 on cuda: $ds"
 
 # a record of the CPU's job, replayed on the GPU: whole, and one second-order step from its latents
-JOB='{"job_id":"t1","prompt":"a lighthouse in a storm","seed":0,"steps":3,"frames":3,"height":64,"width":48}'
+M=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['model'])" "$dc" 2>/dev/null)
+JOB='{"job_id":"t1","model":"'$M'","numerics":"f32-v1","prompt":"a lighthouse in a storm","seed":0,"steps":3,"frames":3,"height":64,"width":48}'
 python3 -c "import json,sys; r=json.loads(sys.argv[2]); r['job_id']='t1'; print(json.dumps({'job': json.loads(sys.argv[1]), 'result': r}))" \
   "$JOB" "$dc" > rec.json
 out=$("$bin/fractal-replay" -m tiny --backend cuda rec.json 2>&1) && ok "fractal-replay --backend cuda: the CPU's job matches" ||

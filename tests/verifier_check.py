@@ -6,6 +6,8 @@ Used by daemon_verifier.sh. Talks RESP to redis-server directly (no client libra
            EMA, decay, tiers, epochs, weights) and compares every logged reward and the final Redis state
   log      PORT PASSWORD PREFIX PARAMS.json  -- the log holds steps 1..state.step once each, and the
            counters equal the challenges the log (and the provers) saw
+  exact    PORT PASSWORD PREFIX PARAMS.json  -- both: every counter, score and weight in Redis is the rules'
+           replay of a log that holds every step once (daemon_faults.sh, after each fault)
 Prints "ok ..." / "FAIL ..." lines; the exit status is the number of failures.
 """
 import json
@@ -118,12 +120,15 @@ def scoring(r, prefix, params):
         step = e["step"]
         ps = e["provers"]
         for p in ps:
-            sim.setdefault(p["hotkey"], {f: 0 for f in STATS_FIELDS} | {"tier": 0, "request_limit": 500,
-                                                                          "latency_ewma_ms": 0.0, "score": 0.0})
-        want = rewards(ps, [sim[p["hotkey"]]["tier"] for p in ps], timeout, params.get("speed_mode", "sigmoid"))
+            if p["verdict"] != "unjudged":  # unjudged answers leave a new prover unknown
+                sim.setdefault(p["hotkey"], {f: 0 for f in STATS_FIELDS} | {"tier": 0, "request_limit": 500,
+                                                                              "latency_ewma_ms": 0.0, "score": 0.0})
+        want = rewards(ps, [sim.get(p["hotkey"], {"tier": 0})["tier"] for p in ps], timeout, params.get("speed_mode", "sigmoid"))
         for p, w in zip(ps, want):
             if not near(p["reward"], w):
                 reward_err += 1
+            if p["verdict"] == "unjudged":  # the verifier's own failure (or its clock's): not recorded
+                continue
             s = sim[p["hotkey"]]
             ok = p["verdict"] == "ok"
             s["challenge_attempts"] += 1
@@ -187,7 +192,7 @@ def scoring(r, prefix, params):
     for hk, want in params.get("final_tiers", {}).items():
         check(TIERS[sim[hk]["tier"]][0] == want, "%s ends %s" % (params["names"].get(hk, hk[:8]), want))
     w = r.hash(prefix + "weights")
-    check(int(w.pop("version", -1)) == version, "weights version %d (one per interval end)" % version)
+    check(int(w.pop("version", 0)) == version, "weights version %d (one per interval end)" % version)
     check(set(w) == set(weights) and all(near(float(w[hk]), weights[hk]) for hk in weights),
           "the published weights are the L1-normalised scores of the last interval end")
     order = params.get("score_order", [])
@@ -201,8 +206,8 @@ def scoring(r, prefix, params):
           and int(state["next_interval_step"]) == next_interval and int(state["next_epoch_step"]) == next_epoch,
           "state: step %s, next interval %s, next epoch %s" % (state.get("step"), state.get("next_interval_step"), state.get("next_epoch_step")))
     keys = sorted(r("KEYS", prefix + "*"))
-    want_keys = sorted([prefix + "state", prefix + "scores", prefix + "weights", prefix + "challenges"] +
-                       [prefix + "stats:" + hk for hk in sim])
+    want_keys = sorted([prefix + "state", prefix + "challenges"] + ([prefix + "scores"] if sim else []) +
+                       ([prefix + "weights"] if version else []) + [prefix + "stats:" + hk for hk in sim])
     check(keys == want_keys, "Redis holds exactly the schema's keys (%d)" % len(keys))
     check(r("TYPE", prefix + "challenges") == "stream" and r("TYPE", prefix + "state") == "hash", "key types")
 
@@ -273,6 +278,11 @@ def log_continuity(r, prefix, params):
         hk = next(h for h, nm in params["names"].items() if nm == name)
         logged = attempts.get(hk, 0)
         slack = params.get("count_slack", 0)
+        if "count_extra" in params:
+            extra = params["count_extra"]
+            check(count == logged + extra, "%s: %d challenges received, %d counted%s" % (name, count, logged,
+                  "" if not extra else " (exactly %d more: the steps cut off by SIGKILL)" % extra))
+            continue
         check(logged <= count <= logged + slack, "%s: %d challenges received, %d counted%s" % (name, count, logged,
               "" if not slack else " (at most %d more: steps cut off by SIGKILL)" % slack))
 
@@ -285,5 +295,8 @@ if __name__ == "__main__":
         scoring(r, prefix, params)
         verdicts(r, prefix, params)
     elif cmd == "log":
+        log_continuity(r, prefix, params)
+    elif cmd == "exact":
+        scoring(r, prefix, params)
         log_continuity(r, prefix, params)
     sys.exit(min(fails, 100))

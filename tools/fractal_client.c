@@ -23,6 +23,8 @@ static void usage(FILE *f)
              "  for testing a receiver:\n"
              "      --nonce N         sign with this nonce instead of the current time\n"
              "      --bad-signature   send a signature that does not verify\n"
+             "      --sign-target T   sign the request target T, but send PATH\n"
+             "      --nonce-header V  send V as Fractal-Nonce (the signature covers the nonce signed)\n"
              "Exit status: 0 for a 2xx answer, 1 for any other answer, 2 when no answer came.\n");
 }
 
@@ -49,13 +51,15 @@ int main(int argc, char **argv)
 {
   const char *keyfile = NULL, *peer = NULL, *data = NULL, *output = NULL, *header = NULL, *dump = NULL;
   long timeout = 600;
-  unsigned long long nonce = 0;
-  int bad_sig = 0, ch;
+  fr_request_options ro = {0};
+  int ch;
   static const struct option longopts[] = {{"key", required_argument, 0, 'k'},     {"peer", required_argument, 0, 'p'},
                                            {"data", required_argument, 0, 'd'},    {"output", required_argument, 0, 'o'},
                                            {"timeout", required_argument, 0, 't'}, {"header", required_argument, 0, 'H'},
                                            {"nonce", required_argument, 0, 'n'},   {"bad-signature", no_argument, 0, 'b'},
                                            {"dump-header", required_argument, 0, 'D'},
+                                           {"sign-target", required_argument, 0, 'S'},
+                                           {"nonce-header", required_argument, 0, 'N'},
                                            {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   while ((ch = getopt_long(argc, argv, "k:p:d:o:t:D:h", longopts, NULL)) != -1) {
     switch (ch) {
@@ -66,8 +70,10 @@ int main(int argc, char **argv)
     case 't': timeout = atol(optarg); break;
     case 'H': header = optarg; break;
     case 'D': dump = optarg; break;
-    case 'n': nonce = strtoull(optarg, NULL, 10); break;
-    case 'b': bad_sig = 1; break;
+    case 'n': ro.nonce = strtoull(optarg, NULL, 10); break;
+    case 'b': ro.flip_signature = 1; break;
+    case 'S': ro.sign_target = optarg; break;
+    case 'N': ro.nonce_header = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -87,7 +93,7 @@ int main(int argc, char **argv)
   }
   fr_response r;
   if (fr_request_ex(keyfile ? &key : NULL, peer, argv[optind], argv[optind + 1], argv[optind + 2], body, len,
-                    timeout * 1000, nonce, bad_sig, &r) != FR_OK) {
+                    timeout * 1000, &ro, &r) != FR_OK) {
     free(body);
     return fprintf(stderr, "fractal-client: %s\n", fr_last_error()), 2;
   }

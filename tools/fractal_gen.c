@@ -311,7 +311,7 @@ int main(int argc, char **argv)
   d.t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
   fr_observer obs = {&d, o.dump ? on_tokens : NULL, o.dump ? on_text : NULL, o.dump ? on_latent : NULL,
                      o.dump ? on_noise : NULL, on_progress};
-  fr_run_options ro = {&obs, inits, o.dump != NULL};
+  fr_run_options ro = {&obs, inits, o.dump != NULL, NULL, NULL};
   if (!o.quiet)
     fprintf(stderr, "fractal-gen: %s, model %s, %d frames %dx%d, %d %s steps, seed %llu\n", fr_backend_name(be),
             info.digest_hex, o.job.frames, o.job.width, o.job.height, o.job.steps, fr_scheduler_name(o.job.scheduler),

@@ -45,18 +45,26 @@ static int err(const char *what)
 /* A job and a prover's claimed result, from a JSON text holding {"job": ..., "result": ...}. */
 static int parse_record(const char *text, size_t len, const char *where, fr_result *rec)
 {
-  fr_job job;
-  if (fr_job_parse_member(text, len, "job", NULL, &job) != FR_OK) return fprintf(stderr, "fractal-replay: %s: the job: %s\n", where, fr_last_error()), 2;
-  json_error_t e;
-  json_t *root = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &e); /* seeds over 2^63 are read above */
-  json_t *res = root ? json_object_get(root, "result") : NULL;
-  char *rtext = json_is_object(res) ? json_dumps(res, JSON_COMPACT) : NULL;
-  json_decref(root);
-  if (!rtext) return fprintf(stderr, "fractal-replay: %s: no \"result\" object\n", where), 2;
-  fr_status st = fr_result_parse(rtext, strlen(rtext), &job, rec);
-  free(rtext);
-  if (st != FR_OK) return fprintf(stderr, "fractal-replay: %s: %s\n", where, fr_last_error()), 2;
+  if (fr_record_parse(text, len, rec) != FR_OK) return fprintf(stderr, "fractal-replay: %s: %s\n", where, fr_last_error()), 2;
   return 0;
+}
+
+/* A whole decimal number in lo..hi (atoi would read "abc" as 0 and "3x" as 3). */
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static int bad_option(const char *name, const char *value, const char *want)
+{
+  fprintf(stderr, "fractal-replay: --%s %s: %s\n", name, value, want);
+  usage(stderr);
+  return 2;
 }
 
 static char *read_text(const char *path, size_t *len)
@@ -162,7 +170,8 @@ static redisContext *redis_connect(const char *hostport)
 {
   char host[256];
   const char *colon = strrchr(hostport, ':');
-  int port = colon ? atoi(colon + 1) : 6379;
+  int port = 6379;
+  if (colon && parse_int(colon + 1, 1, 65535, &port) != 0) return bad_option("redis", hostport, "want HOST:PORT, the port in 1..65535"), NULL;
   snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - hostport) : (int)strlen(hostport), hostport);
   struct timeval tv = {5, 0};
   redisContext *c = redisConnectWithTimeout(host, port, tv);
@@ -291,11 +300,11 @@ int main(int argc, char **argv)
   while ((ch = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'm': model = optarg; break;
-    case 's': step = atoi(optarg); break;
+    case 's': if (parse_int(optarg, 0, 199, &step)) return bad_option("step", optarg, "want a step number in 0..199"); break;
     case 'l': latent = optarg; break;
     case 'p': prev = optarg; break;
     case 'b': backend = optarg; break;
-    case 't': threads = atoi(optarg); break;
+    case 't': if (parse_int(optarg, 0, 1024, &threads)) return bad_option("threads", optarg, "want 0..1024 (0: all cores)"); break;
     case 'r': redis = optarg; break;
     case 'x': prefix = optarg; break;
     case 'c': challenge = optarg; break;

@@ -29,15 +29,33 @@ fr_status fr_key_generate(fr_key *k);
 fr_status fr_key_save(const fr_key *k, const char *path, int overwrite);
 fr_status fr_key_load(const char *path, fr_key *k);
 
-/* "fractal-v1\n<nonce>\n<sender>\n<receiver>\n<METHOD> <path>\n<xxh3-128 hex of body>" */
-size_t fr_sign_message(char *buf, size_t n, uint64_t nonce, const char *sender, const char *receiver,
-                       const char *method, const char *path, const void *body, size_t body_len);
+/* The message a request signs, malloc'd into *msg (NUL-terminated; *len excludes the NUL):
+ * "fractal-v1\n<nonce>\n<sender>\n<receiver>\n<METHOD> <target>\n<xxh3-128 hex of body>", where target is
+ * the request target exactly as sent: the path and any query, escapes as they are. */
+fr_status fr_sign_message(char **msg, size_t *len, uint64_t nonce, const char *sender, const char *receiver,
+                          const char *method, const char *target, const void *body, size_t body_len);
 /* Signature as 128 hex digits (+NUL) into sig_hex. */
 void fr_sign(const fr_key *k, const char *msg, size_t len, char *sig_hex);
 /* 0 if sig_hex (128 hex digits) is the sender's signature of msg, -1 otherwise. */
 int fr_verify(const char *sender_hotkey, const char *msg, size_t len, const char *sig_hex);
 /* Checks a hotkey's form: 64 lowercase hex digits. */
 int fr_hotkey_valid(const char *hotkey);
+
+/* The three signature headers of a request, checked for form. */
+typedef struct fr_signed_headers {
+  char hotkey[FR_HOTKEY_HEX + 1];
+  uint64_t nonce;
+  char signature[FR_SIGNATURE_HEX + 1];
+} fr_signed_headers;
+
+/* Parses the values of Fractal-Hotkey (64 lowercase hex digits), Fractal-Nonce (canonical decimal: digits
+ * only, no sign, spaces or leading zeros, below 2^64) and Fractal-Signature (128 lowercase hex digits);
+ * NULL is a missing header. Pure: no signature check, no nonce state. FR_EFORMAT names the bad header. */
+fr_status fr_signed_headers_parse(const char *hotkey, const char *nonce, const char *signature, fr_signed_headers *out);
+/* Checks that a request target as sent is in the one canonical spelling that gets signed: a path of RFC
+ * 3986 characters starting with '/', percent-escapes well formed and only for bytes that need one (never
+ * an unreserved character, never %00), and no query string unless allow_query. FR_EFORMAT says why not. */
+fr_status fr_target_check(const char *target, int allow_query);
 
 typedef enum fr_node_role { FR_ROLE_PROVER = 0, FR_ROLE_VERIFIER = 1 } fr_node_role;
 

@@ -22,21 +22,30 @@ typedef struct fr_response {
 } fr_response;
 
 /* Sends METHOD base_url+path with body, signed by key for the receiver peer_hotkey (both NULL: an
- * unsigned request). Fails only when no HTTP response came (connection refused, timeout...). */
+ * unsigned request); path is the request target as sent and signed (receivers take only the canonical
+ * spelling, fr_target_check). Fails only when no HTTP response came (connection refused, timeout...). */
 fr_status fr_request(const fr_key *key, const char *peer_hotkey, const char *base_url, const char *method,
                      const char *path, const void *body, size_t len, long timeout_ms, fr_response *out);
-/* The same with a chosen nonce (0: now) and, for tests of the receiving side, a deliberately wrong
- * signature (flip_signature). */
+/* What a test of the receiving side may change about a signed request; all zero: a correct one. */
+typedef struct fr_request_options {
+  uint64_t nonce;           /* sign with this nonce (0: the current time) */
+  int flip_signature;       /* send a signature that does not verify */
+  const char *sign_target;  /* sign this target instead of the one sent (NULL: the one sent) */
+  const char *nonce_header; /* send this Fractal-Nonce value instead of the signed nonce's decimal */
+} fr_request_options;
+
+/* fr_request with options (NULL: none). */
 fr_status fr_request_ex(const fr_key *key, const char *peer_hotkey, const char *base_url, const char *method,
-                        const char *path, const void *body, size_t len, long timeout_ms, uint64_t nonce,
-                        int flip_signature, fr_response *out);
+                        const char *path, const void *body, size_t len, long timeout_ms,
+                        const fr_request_options *opts, fr_response *out);
 void fr_response_free(fr_response *r);
 /* A response header's value (case-insensitive name), copied into out; 0 if found, -1 if not. */
 int fr_response_header(const fr_response *r, const char *name, char *out, size_t n);
 
-/* The three signature headers for a request, as "Name: value" lines (for other HTTP stacks). */
-void fr_sign_headers(const fr_key *key, const char *peer_hotkey, const char *method, const char *path,
-                     const void *body, size_t len, uint64_t nonce, char hotkey_h[128], char nonce_h[64], char sig_h[192]);
+/* The three signature headers for a request to `target` (the path and any query, exactly as it will be
+ * sent), as "Name: value" lines (for other HTTP stacks); nonce 0: now. Fails only out of memory. */
+fr_status fr_sign_headers(const fr_key *key, const char *peer_hotkey, const char *method, const char *target,
+                          const void *body, size_t len, uint64_t nonce, char hotkey_h[128], char nonce_h[64], char sig_h[192]);
 
 #ifdef __cplusplus
 }

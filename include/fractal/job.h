@@ -48,8 +48,12 @@ void fr_job_init(fr_job *job);
  * duplicates, wrong types, out-of-range values, invalid UTF-8 and oversize strings are errors
  * (FR_EINVAL, the message names the field). limits NULL: fr_job_default_limits(). */
 fr_status fr_job_parse(const char *json, size_t len, const fr_job_limits *limits, fr_job *out);
+/* fr_job_parse for a job sent over the network (/v1/challenge, /v1/generate): job_id (not empty), model
+ * and numerics are required too, as PROTOCOL.md says; local tools may leave them out. */
+fr_status fr_job_parse_request(const char *json, size_t len, const fr_job_limits *limits, fr_job *out);
 /* Parses the job spec stored as the object under a top-level `key` of a JSON document (a challenge
- * record), exactly (64-bit seeds included). */
+ * record), exactly (64-bit seeds included). The whole document must be strict JSON in which no object
+ * holds a key twice (compared decoded), at any depth. */
 fr_status fr_job_parse_member(const char *json, size_t len, const char *key, const fr_job_limits *limits, fr_job *out);
 /* Checks a job built in code against limits (the same rules as parsing). */
 fr_status fr_job_validate(const fr_job *job, const fr_job_limits *limits);

@@ -58,6 +58,11 @@ typedef struct fr_run_options {
   const fr_observer *observer;       /* nullable */
   const float *const *init_latents;  /* nullable; per job nullable: [1, C, F, h, w] instead of Philox noise */
   int keep_float_frames;             /* also return the frames as float in [0, 1] */
+  /* nullable: asked before every denoising step and before the decode (never in the dry run that sizes
+   * the arena); nonzero stops the run, which then returns FR_ECANCELED. A sharded run asks on every rank's
+   * thread, possibly at once; once it has said stop it must keep saying so. */
+  int (*cancel)(void *ctx);
+  void *cancel_ctx;
 } fr_run_options;
 
 typedef struct fr_timing {
@@ -79,7 +84,8 @@ typedef struct fr_result {
 void fr_result_free(fr_result *r);
 
 /* Runs njobs jobs as one batch (they must share frames, height and width). results[i] belongs to
- * jobs[i] and equals what running jobs[i] alone gives. */
+ * jobs[i] and equals what running jobs[i] alone gives. FR_ECANCELED (no results) when opts->cancel
+ * stopped it. */
 fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *opts, fr_result *results);
 
 /* Sharding one job over several ranks (ARCHITECTURE.md, "Sharding across GPUs"; docs/pipeline.md):

@@ -16,6 +16,7 @@ typedef enum fr_status {
   FR_EUNSUPPORTED, /* valid, but not implemented by this backend or build */
   FR_EDEVICE,      /* the GPU or its runtime failed */
   FR_EINTERNAL,    /* an invariant was broken: a bug */
+  FR_ECANCELED,    /* the caller asked the run to stop (fr_run_options.cancel) */
 } fr_status;
 
 /* Short name of a status code ("invalid argument", ...). */

@@ -15,10 +15,16 @@ extern "C" {
 
 /* Parses a prover's result JSON (PROTOCOL.md "Jobs": job_id, model, numerics, step_hashes, frames_hash,
  * digest, timing; frame_hashes optional) for `job`. FR_EINVAL with a message when it is malformed, names
- * another job, model or numerics, or has the wrong number of hashes. out->job is *job with the model
- * filled in; out->frames is NULL. Whether the digest is that of the content is the caller's check
+ * another job, model or numerics, or has the wrong number of hashes; the model and every hash must be 32
+ * lowercase hex digits, as the protocol writes them (one value, one spelling: uppercase is refused).
+ * out->job is *job with the model filled in; out->frames is NULL. Whether the digest is that of the content is the caller's check
  * (fr_result_digest_ok). */
 fr_status fr_result_parse(const char *json, size_t len, const fr_job *job, fr_result *out);
+
+/* Parses a challenge record, {"job": <job spec>, "result": <a prover's result>} (what fractal-replay reads):
+ * the job as fr_job_parse_member reads it (64-bit seeds exactly), the result as fr_result_parse for it.
+ * FR_EINVAL with a message ("record: ...") otherwise. */
+fr_status fr_record_parse(const char *json, size_t len, fr_result *out);
 
 /* 1 if claimed->digest is fr_job_digest of the claimed job, step hashes and frames hash. */
 int fr_result_digest_ok(const fr_result *claimed);
