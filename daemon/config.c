@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fractal/job.h"
 
 typedef enum { T_STR, T_INT, T_BOOL, T_DBL } opt_type;
 
@@ -18,6 +19,7 @@ typedef struct option_def {
 } option_def;
 
 #define S(field) offsetof(fractald_config, field), sizeof(((fractald_config *)0)->field)
+/* clang-format off */ /* a table: one entry per line */
 static const option_def options[] = {
   {"role", T_STR, "prover", 0, 0, S(role), "prover or verifier"},
   {"listen", T_STR, "127.0.0.1:8091", 0, 0, S(listen), "address:port the HTTP server listens on"},
@@ -34,10 +36,10 @@ static const option_def options[] = {
   {"min_verifier_stake", T_DBL, "0", 0, 1e18, S(min_verifier_stake), "stake needed when force_verifier_permit is on"},
   {"nonce_window_s", T_INT, "60", 1, 3600, S(nonce_window_s), "largest accepted clock difference of a request's nonce"},
   {"max_body", T_INT, "65536", 256, 16777216, S(max_body), "largest request body in bytes"},
-  {"max_frames", T_INT, "64", 1, 64, S(max_frames), "largest job: frames"},
+  {"max_frames", T_INT, "64", 1, FR_JOB_FRAMES_MAX, S(max_frames), "largest job: frames"},
   {"max_height", T_INT, "1024", 8, 8192, S(max_height), "largest job: height (multiple of 8)"},
   {"max_width", T_INT, "1024", 8, 8192, S(max_width), "largest job: width (multiple of 8)"},
-  {"max_steps", T_INT, "200", 1, 200, S(max_steps), "largest job: steps"},
+  {"max_steps", T_INT, "200", 1, FR_JOB_STEPS_MAX, S(max_steps), "largest job: steps"},
   {"connections", T_INT, "128", 4, 65536, S(connections), "most simultaneous HTTP connections"},
   {"idle_timeout_s", T_INT, "120", 1, 86400, S(idle_timeout_s), "idle HTTP connections are closed after this"},
   {"request_timeout_s", T_INT, "10", 1, 3600, S(request_timeout_s), "a request (line, headers, body) must arrive within this long of the connection's start or previous answer"},
@@ -52,7 +54,7 @@ static const option_def options[] = {
   {"reveal_cache_jobs", T_INT, "64", 1, 100000, S(reveal_cache_jobs), "prover: recent jobs whose latents /v1/reveal can return"},
   {"reveal_cache_mb", T_INT, "1024", 1, 1048576, S(reveal_cache_mb), "prover: memory for the reveal cache"},
   {"shutdown_grace_s", T_INT, "30", 0, 86400, S(shutdown_grace_s), "prover: on SIGTERM, jobs get this long to finish before they are canceled"},
-  {"fault_corrupt_step", T_INT, "-1", -1, 200, S(fault_corrupt_step), "TESTS ONLY: flip one bit of the latent after this step (-1: off)"},
+  {"fault_corrupt_step", T_INT, "-1", -1, FR_JOB_STEPS_MAX, S(fault_corrupt_step), "TESTS ONLY: flip one bit of the latent after this step (-1: off)"},
   {"fault_delay_ms", T_INT, "0", 0, 3600000, S(fault_delay_ms), "TESTS ONLY: delay every challenge answer"},
   {"fault_oom_batches", T_INT, "0", 0, 1000000, S(fault_oom_batches), "TESTS ONLY: fail the first N batches as out of memory"},
   {"redis_host", T_STR, "127.0.0.1", 0, 0, S(redis_host), "verifier: Redis host"},
@@ -69,8 +71,8 @@ static const option_def options[] = {
   {"timeout_s", T_DBL, "60", 0.01, 86400, S(timeout_s), "verifier: how long a prover has to answer a challenge"},
   {"verify_mode", T_STR, "auto", 0, 0, S(verify_mode), "verifier: full (generate and compare), spot (one step), auto (full on a GPU, else spot)"},
   {"decode_check_p", T_DBL, "0.1", 0, 1, S(decode_check_p), "verifier: spot mode, chance of also recomputing the final decode"},
-  {"challenge_steps", T_INT, "25", 1, 200, S(challenge_steps), "verifier: challenge jobs: steps"},
-  {"challenge_frames", T_INT, "16", 1, 64, S(challenge_frames), "verifier: challenge jobs: frames"},
+  {"challenge_steps", T_INT, "25", 1, FR_JOB_STEPS_MAX, S(challenge_steps), "verifier: challenge jobs: steps"},
+  {"challenge_frames", T_INT, "16", 1, FR_JOB_FRAMES_MAX, S(challenge_frames), "verifier: challenge jobs: frames"},
   {"challenge_height", T_INT, "256", 8, 8192, S(challenge_height), "verifier: challenge jobs: height"},
   {"challenge_width", T_INT, "256", 8, 8192, S(challenge_width), "verifier: challenge jobs: width"},
   {"challenge_guidance", T_DBL, "9", 0, 50, S(challenge_guidance), "verifier: challenge jobs: guidance"},
@@ -89,6 +91,7 @@ static const option_def options[] = {
   {"prover_info_s", T_DBL, "60", 0.1, 86400, S(prover_info_s), "verifier: fetch every prover's /v1/info (its limits) again this often"},
   {"fault_clock_offset_s", T_DBL, "0", -1e9, 1e9, S(fault_clock_offset_s), "TESTS ONLY: verifier: its clock reads this many seconds off"},
 };
+/* clang-format on */
 #define NOPTIONS (sizeof options / sizeof options[0])
 
 static const option_def *find(const char *name)
@@ -187,7 +190,8 @@ int config_load(fractald_config *c, const char *file, int nflags, char **flags, 
   }
   if (strcmp(c->role, "prover") != 0 && strcmp(c->role, "verifier") != 0)
     return snprintf(err, errn, "role must be prover or verifier, not '%s'", c->role), -1;
-  if (c->max_height % 8 || c->max_width % 8) return snprintf(err, errn, "max_height and max_width must be multiples of 8"), -1;
+  if (c->max_height % 8 || c->max_width % 8)
+    return snprintf(err, errn, "max_height and max_width must be multiples of 8"), -1;
   if (!c->key[0]) return snprintf(err, errn, "key is required (make one with fractal-keygen)"), -1;
   if (!c->model[0]) return snprintf(err, errn, "model is required (a diffusers-layout model folder)"), -1;
   if (!c->registry[0] && !c->allow_unregistered)
@@ -196,7 +200,10 @@ int config_load(fractald_config *c, const char *file, int nflags, char **flags, 
     if (!c->redis_password[0] && getenv("FRACTAL_REDIS_PASSWORD"))
       snprintf(c->redis_password, sizeof c->redis_password, "%s", getenv("FRACTAL_REDIS_PASSWORD"));
     if (!c->redis_password[0] && !c->redis_insecure_no_password)
-      return snprintf(err, errn, "redis_password is required (or $FRACTAL_REDIS_PASSWORD; redis_insecure_no_password only for a private socket)"), -1;
+      return snprintf(
+                 err, errn,
+                 "redis_password is required (or $FRACTAL_REDIS_PASSWORD; redis_insecure_no_password only for a private socket)"),
+             -1;
     if (!c->registry[0]) return snprintf(err, errn, "a verifier needs a registry of provers to challenge"), -1;
     if (strcmp(c->verify_mode, "auto") && strcmp(c->verify_mode, "full") && strcmp(c->verify_mode, "spot"))
       return snprintf(err, errn, "verify_mode must be auto, full or spot, not '%s'", c->verify_mode), -1;
@@ -221,7 +228,10 @@ void config_help(FILE *f)
     char range[64] = "";
     if (o->type == T_INT) snprintf(range, sizeof range, " [%.0f..%.0f]", o->lo, o->hi);
     fprintf(f, "  %-26s %-7s default %-16s %s%s\n", o->name,
-            o->type == T_STR ? "string" : o->type == T_INT ? "integer" : o->type == T_BOOL ? "bool" : "number",
+            o->type == T_STR    ? "string"
+            : o->type == T_INT  ? "integer"
+            : o->type == T_BOOL ? "bool"
+                                : "number",
             *o->def ? o->def : "\"\"", o->help, range);
   }
 }
@@ -231,7 +241,8 @@ void config_print(const fractald_config *c, FILE *f)
   for (size_t i = 0; i < NOPTIONS; i++) {
     const option_def *o = &options[i];
     const void *field = (const char *)c + o->offset;
-    if (o->type == T_STR && strcmp(o->name, "redis_password") == 0) fprintf(f, "%s \"%s\"\n", o->name, *(const char *)field ? "(set)" : "");
+    if (o->type == T_STR && strcmp(o->name, "redis_password") == 0)
+      fprintf(f, "%s \"%s\"\n", o->name, *(const char *)field ? "(set)" : "");
     else if (o->type == T_STR) fprintf(f, "%s \"%s\"\n", o->name, (const char *)field);
     else if (o->type == T_INT) fprintf(f, "%s %d\n", o->name, *(const int *)field);
     else if (o->type == T_BOOL) fprintf(f, "%s %s\n", o->name, *(const int *)field ? "true" : "false");

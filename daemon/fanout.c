@@ -207,7 +207,8 @@ void fanout(const fr_key *key, fan_req *reqs, int n, long timeout_ms, size_t max
     int again = 0;
     for (int i = 0; i < count; i++) {
       fan_req *r = &reqs[which[i]];
-      if (r->answered && r->status == 409 && r->response && strstr(r->response, "replayed_nonce")) which[again++] = which[i];
+      if (r->answered && r->status == 409 && r->response && strstr(r->response, "replayed_nonce"))
+        which[again++] = which[i];
     }
     count = again;
   }

@@ -15,14 +15,14 @@ typedef struct fan_req {
   const void *body;
   size_t len;
   /* out */
-  int answered;     /* an HTTP response came back (any status) */
+  int answered; /* an HTTP response came back (any status) */
   long status;
-  char *response;   /* NUL-terminated; malloc'd (fan_free) */
+  char *response; /* NUL-terminated; malloc'd (fan_free) */
   size_t response_len;
-  char *headers;    /* raw header lines */
-  double seconds;   /* until the response, or until it failed */
-  double wall_at;   /* this node's wall clock (s) when the response came: against its Date header */
-  char error[256];  /* why no response came */
+  char *headers;   /* raw header lines */
+  double seconds;  /* until the response, or until it failed */
+  double wall_at;  /* this node's wall clock (s) when the response came: against its Date header */
+  char error[256]; /* why no response came */
 } fan_req;
 
 /* Sends the requests concurrently, one at a time to any one receiver (its nonces must arrive in order),

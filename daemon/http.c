@@ -27,13 +27,13 @@
 #include "log.h"
 #include "node.h"
 
-#define MAX_TARGET 4096         /* longest request target answered (414 beyond) */
-#define MAX_HEADER_BYTES 16384  /* largest request line and header block answered (431 beyond) */
+#define MAX_TARGET 4096        /* longest request target answered (414 beyond) */
+#define MAX_HEADER_BYTES 16384 /* largest request line and header block answered (431 beyond) */
 /* libmicrohttpd's memory per connection: requests up to our limits reach the handler, which answers
  * them in JSON; only heads beyond this get libmicrohttpd's own (HTML) 414 or 431 */
 #define MHD_MEMORY (64 * 1024)
-#define WATCH_MS 100            /* how often request deadlines are checked */
-#define DRAIN_S 3.0             /* http_stop: the longest wait for answers being sent */
+#define WATCH_MS 100 /* how often request deadlines are checked */
+#define DRAIN_S 3.0  /* http_stop: the longest wait for answers being sent */
 
 typedef enum { SLOT_RECEIVING, SLOT_BUSY, SLOT_CLOSING } slot_state;
 
@@ -50,7 +50,7 @@ struct http_server {
   const http_route *routes;
   int nroutes;
   struct MHD_Daemon *mhd;
-  pthread_mutex_t mu; /* the slots, and stop */
+  pthread_mutex_t mu;  /* the slots, and stop */
   pthread_cond_t wake; /* the watchdog's sleep, cut short by http_stop */
   slot *slots;
   int stop;
@@ -59,8 +59,8 @@ struct http_server {
 };
 
 typedef struct conn_state { /* one request */
-  char *target;           /* as sent; NULL when over MAX_TARGET */
-  int checked;            /* the head: 0 not yet checked (first handler call), 1 good, -1 answered */
+  char *target;             /* as sent; NULL when over MAX_TARGET */
+  int checked;              /* the head: 0 not yet checked (first handler call), 1 good, -1 answered */
   char *body;
   size_t len, cap;
   int too_large;
@@ -143,7 +143,8 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *sa, sockl
   return MHD_YES;
 }
 
-static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code)
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
 {
   http_server *s = (http_server *)cls;
   pthread_mutex_lock(&s->mu);
@@ -278,7 +279,8 @@ void http_header(http_response *r, const char *name, const char *value)
 }
 
 /* The PROTOCOL.md checks; returns 0 with req->sender set, or fills resp and returns -1. */
-static int authenticate(node *n, struct MHD_Connection *c, const http_route *route, http_request *req, http_response *resp)
+static int authenticate(node *n, struct MHD_Connection *c, const http_route *route, http_request *req,
+                        http_response *resp)
 {
   fr_signed_headers h;
   if (fr_signed_headers_parse(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Fractal-Hotkey"),
@@ -287,7 +289,8 @@ static int authenticate(node *n, struct MHD_Connection *c, const http_route *rou
     return http_error(resp, 401, "unauthorized", "%s", fr_last_error()), -1;
   char *msg;
   size_t mlen;
-  if (fr_sign_message(&msg, &mlen, h.nonce, h.hotkey, n->key.hotkey, req->method, req->path, req->body, req->len) != FR_OK)
+  if (fr_sign_message(&msg, &mlen, h.nonce, h.hotkey, n->key.hotkey, req->method, req->path, req->body, req->len) !=
+      FR_OK)
     return http_error(resp, 503, "out_of_memory", "out of memory"), -1;
   int bad = fr_verify(h.hotkey, msg, mlen, h.signature) != 0;
   free(msg);
@@ -305,10 +308,17 @@ static int authenticate(node *n, struct MHD_Connection *c, const http_route *rou
   if (forbidden == 1) return http_error(resp, 403, "forbidden", "sender %.16s... is not in the registry", h.hotkey), -1;
   if (forbidden == 2)
     return http_error(resp, 403, "forbidden", "sender %.16s... is not a verifier with stake >= %g", h.hotkey,
-                      n->cfg.min_verifier_stake), -1;
+                      n->cfg.min_verifier_stake),
+           -1;
   int rc = fr_nonces_accept(n->nonces, h.hotkey, h.nonce, fr_now_ns(), (uint64_t)n->cfg.nonce_window_s * 1000000000ull);
-  if (rc == -1) return http_error(resp, 409, "stale_nonce", "the nonce is more than %d s from this node's clock", n->cfg.nonce_window_s), -1;
-  if (rc == -2) return http_error(resp, 409, "replayed_nonce", "the nonce is not greater than the last one accepted from this sender"), -1;
+  if (rc == -1)
+    return http_error(resp, 409, "stale_nonce", "the nonce is more than %d s from this node's clock",
+                      n->cfg.nonce_window_s),
+           -1;
+  if (rc == -2)
+    return http_error(resp, 409, "replayed_nonce",
+                      "the nonce is not greater than the last one accepted from this sender"),
+           -1;
   return 0;
 }
 
@@ -376,7 +386,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   memset(&req, 0, sizeof req);
   memset(&resp, 0, sizeof resp);
   (void)url, (void)version; /* the target comes from log_target, as sent */
-  if (!cs) return MHD_NO;    /* log_target ran out of memory */
+  if (!cs) return MHD_NO;   /* log_target ran out of memory */
   int head_ok = cs->checked != -1;
   if (!cs->checked) { /* headers only */
     cs->checked = check_head(s, c, method, cs, &resp) == 0 ? 1 : -1;
@@ -411,7 +421,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
       if (strcmp(s->routes[i].method, method) == 0) route = &s->routes[i];
     }
   if (head_ok) {
-    if (cs->too_large) http_error(&resp, 413, "body_too_large", "the body is over max_body (%d bytes)", n->cfg.max_body);
+    if (cs->too_large)
+      http_error(&resp, 413, "body_too_large", "the body is over max_body (%d bytes)", n->cfg.max_body);
     else if (!path_known) http_error(&resp, 404, "not_found", "no endpoint %s", req.path);
     else if (!route) http_error(&resp, 405, "method_not_allowed", "%s does not take %s", req.path, method);
     else if (!route->is_signed || authenticate(n, c, route, &req, &resp) == 0) route->fn(n, &req, &resp);
@@ -419,7 +430,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   if (!resp.status) http_error(&resp, 500, "internal", "no response");
   metrics_request(&n->metrics, route ? route->path : path_known ? req.path : "other", resp.status);
   const char *shown = head_ok ? req.path : "-"; /* a refused target may hold any bytes; the answer has it escaped */
-  if (resp.status >= 400) LOG(LOG_INFO, "%s %s -> %d %.*s", method, shown, resp.status, (int)(resp.len < 200 ? resp.len : 200), resp.body ? resp.body : "");
+  if (resp.status >= 400)
+    LOG(LOG_INFO, "%s %s -> %d %.*s", method, shown, resp.status, (int)(resp.len < 200 ? resp.len : 200),
+        resp.body ? resp.body : "");
   else LOG(LOG_DEBUG, "%s %s -> %d", method, shown, resp.status);
   return respond(c, &resp);
 }
@@ -489,11 +502,11 @@ http_server *http_start(node *n, const http_route *routes, int nroutes)
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   s->mhd = MHD_start_daemon(flags, 0, accept_policy, s, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)n->cfg.connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)n->cfg.idle_timeout_s,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
-                            log_target, s, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)n->cfg.connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)n->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_MEMORY,
+                            MHD_OPTION_URI_LOG_CALLBACK, log_target, s, MHD_OPTION_NOTIFY_CONNECTION, notify_connection,
+                            s, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!s->mhd) {
     LOG(LOG_ERROR, "cannot listen on %s (in use, or no permission)", n->cfg.listen);
@@ -502,8 +515,8 @@ http_server *http_start(node *n, const http_route *routes, int nroutes)
   }
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
   if (di && di->port) /* port 0 asks the system for one: say which */
-    snprintf(n->cfg.listen + (colon - n->cfg.listen) + 1, sizeof n->cfg.listen - (size_t)(colon - n->cfg.listen) - 1, "%u",
-             (unsigned)di->port);
+    snprintf(n->cfg.listen + (colon - n->cfg.listen) + 1, sizeof n->cfg.listen - (size_t)(colon - n->cfg.listen) - 1,
+             "%u", (unsigned)di->port);
   return s;
 }
 

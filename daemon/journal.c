@@ -69,8 +69,8 @@ static char *slurp(const char *path, off_t limit, size_t *n, int *missing)
 
 /* Walks buf: good records to fn (unless NULL), unreadable stretches reported, counted and to bad (unless
  * NULL), or with quiet only counted. Returns what fn returned to stop, else 0. */
-static int scan(journal *j, const char *buf, size_t size, int quiet, int (*fn)(void *, json_t *, const char *, size_t), void *ctx,
-                void (*bad)(void *, const char *, size_t), void *bctx)
+static int scan(journal *j, const char *buf, size_t size, int quiet, int (*fn)(void *, json_t *, const char *, size_t),
+                void *ctx, void (*bad)(void *, const char *, size_t), void *bctx)
 {
   size_t at = 0;
   while (at < size) {
@@ -87,9 +87,12 @@ static int scan(journal *j, const char *buf, size_t size, int quiet, int (*fn)(v
     size_t skip = next ? (size_t)(next - (buf + at)) : size - at;
     j->unreadable++;
     if (!quiet)
-      LOG(LOG_ERROR, "journal %s: bytes %zu..%zu (%zu) are not a readable record (%s): skipped, and kept in %s.rejected", j->path, at,
-        at + skip, skip, next ? "a record in the middle is damaged: what it held is lost" : "a write cut short at the end: that step had not finished",
-        j->path);
+      LOG(LOG_ERROR,
+          "journal %s: bytes %zu..%zu (%zu) are not a readable record (%s): skipped, and kept in %s.rejected", j->path,
+          at, at + skip, skip,
+          next ? "a record in the middle is damaged: what it held is lost"
+               : "a write cut short at the end: that step had not finished",
+          j->path);
     if (bad) bad(bctx, buf + at, skip);
     at += skip;
   }
@@ -145,7 +148,8 @@ int journal_open(journal *j, const char *path, char *err, size_t errn)
   char tmp[1100], rejected[1100], dir[1024];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   snprintf(rejected, sizeof rejected, "%s.rejected", path);
-  rewrite w = {open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600), open(rejected, O_WRONLY | O_CREAT | O_APPEND, 0600), 0, 0};
+  rewrite w = {open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600), open(rejected, O_WRONLY | O_CREAT | O_APPEND, 0600), 0,
+               0};
   j->unreadable = 0; /* scanned again, now saying so, counted once */
   if (w.fd >= 0) scan(j, buf, size, 0, keep_good, &w, keep_bad, &w);
   int ok = w.fd >= 0 && !w.failed && fsync(w.fd) == 0 && (w.rejected < 0 || fsync(w.rejected) == 0);
@@ -156,7 +160,10 @@ int journal_open(journal *j, const char *path, char *err, size_t errn)
   int dfd = ok ? open(dirname(dir), O_RDONLY) : -1;
   if (dfd >= 0) fsync(dfd), close(dfd);
   free(buf);
-  if (!ok) return snprintf(err, errn, "journal %s: cannot set its unreadable bytes aside: %s", path, strerror(errno ? errno : EIO)), -1;
+  if (!ok)
+    return snprintf(err, errn, "journal %s: cannot set its unreadable bytes aside: %s", path,
+                    strerror(errno ? errno : EIO)),
+           -1;
   struct stat sb;
   j->end = stat(path, &sb) == 0 ? sb.st_size : 0;
   j->records = w.records;
@@ -193,9 +200,13 @@ int journal_append(journal *j, const char *json)
   if (done) {
     j->torn_writes++;
     int cut = ftruncate(fd, j->end) == 0 && fsync(fd) == 0;
-    const char *what = cut ? "cut back to the last good record" : "it stays until the next record overwrites it; replay skips it";
-    if (done < total) LOG(LOG_ERROR, "journal %s: a record of %zu bytes was cut short after %zu (%s): %s", j->path, total, done, j->error, what);
-    else LOG(LOG_ERROR, "journal %s: a record of %zu bytes could not be synced (%s): %s", j->path, total, j->error, what);
+    const char *what =
+        cut ? "cut back to the last good record" : "it stays until the next record overwrites it; replay skips it";
+    if (done < total)
+      LOG(LOG_ERROR, "journal %s: a record of %zu bytes was cut short after %zu (%s): %s", j->path, total, done,
+          j->error, what);
+    else
+      LOG(LOG_ERROR, "journal %s: a record of %zu bytes could not be synced (%s): %s", j->path, total, j->error, what);
   } else {
     LOG(LOG_ERROR, "journal %s: cannot write a record: %s", j->path, j->error);
   }

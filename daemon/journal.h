@@ -12,9 +12,9 @@
 
 typedef struct journal {
   char path[1024];
-  off_t end;       /* the end of the last good record: the next one is written here */
-  int records;     /* good records in the file */
-  char error[256]; /* why the last append failed; "" once one succeeds */
+  off_t end;                        /* the end of the last good record: the next one is written here */
+  int records;                      /* good records in the file */
+  char error[256];                  /* why the last append failed; "" once one succeeds */
   uint64_t unreadable, torn_writes; /* stretches that were no readable record; appends cut short */
 } journal;
 

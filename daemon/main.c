@@ -50,7 +50,8 @@ static int start(node *n)
     if (fr_backend_open(spec, n->cfg.threads, &d->be) != FR_OK)
       return LOG(LOG_ERROR, "device %s: %s", spec, fr_last_error()), -1;
     double t0 = mono_s();
-    if (fr_model_load(n->cfg.model, d->be, &mo, &d->model) != FR_OK) return LOG(LOG_ERROR, "model: %s", fr_last_error()), -1;
+    if (fr_model_load(n->cfg.model, d->be, &mo, &d->model) != FR_OK)
+      return LOG(LOG_ERROR, "model: %s", fr_last_error()), -1;
     n->ndev++;
     fr_model_get_info(d->model, &n->info);
     LOG(LOG_INFO, "model %s (%s, %d tensors) loaded on %s in %.1f s", n->info.digest_hex, n->cfg.model,
@@ -59,8 +60,11 @@ static int start(node *n)
   if (!n->ndev) return LOG(LOG_ERROR, "no device"), -1;
   for (int d = 0; n->cfg.shards > 1 && d < n->ndev; d++)
     if (fr_backend_device(n->dev[d].be) != FR_DEVICE_CPU)
-      return LOG(LOG_ERROR, "shards = %d splits jobs over CPU ranks, but device %s is a GPU (the prover does not yet "
-                            "split jobs over GPUs; see README, \"Sharding\")", n->cfg.shards, fr_backend_name(n->dev[d].be)), -1;
+      return LOG(LOG_ERROR,
+                 "shards = %d splits jobs over CPU ranks, but device %s is a GPU (the prover does not yet "
+                 "split jobs over GPUs; see README, \"Sharding\")",
+                 n->cfg.shards, fr_backend_name(n->dev[d].be)),
+             -1;
   return 0;
 }
 
@@ -100,7 +104,8 @@ int main(int argc, char **argv)
     return bad;
   }
   if (log_open(n.cfg.log_level, n.cfg.log_file) != 0) {
-    fprintf(stderr, "fractald: cannot log at level %s to %s\n", n.cfg.log_level, n.cfg.log_file[0] ? n.cfg.log_file : "stderr");
+    fprintf(stderr, "fractald: cannot log at level %s to %s\n", n.cfg.log_level,
+            n.cfg.log_file[0] ? n.cfg.log_file : "stderr");
     return 2;
   }
   int is_prover = strcmp(n.cfg.role, "prover") == 0;

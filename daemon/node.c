@@ -96,7 +96,8 @@ char *metrics_text(metrics *m, const char *const *device_names, int ndev, const 
   }
   cum += m->latency_bucket[LATENCY_BUCKETS];
   OUT("fractal_job_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-  OUT("fractal_job_seconds_sum %.6f\nfractal_job_seconds_count %llu\n", m->latency_sum, (unsigned long long)m->latency_count);
+  OUT("fractal_job_seconds_sum %.6f\nfractal_job_seconds_count %llu\n", m->latency_sum,
+      (unsigned long long)m->latency_count);
   OUT("# HELP fractal_jobs_total Jobs finished, by outcome.\n# TYPE fractal_jobs_total counter\n");
   OUT("fractal_jobs_total{outcome=\"ok\"} %llu\nfractal_jobs_total{outcome=\"failed\"} %llu\n"
       "fractal_jobs_total{outcome=\"canceled\"} %llu\n",
@@ -112,7 +113,8 @@ char *metrics_text(metrics *m, const char *const *device_names, int ndev, const 
   OUT("fractal_http_connections{state=\"busy\"} %d\n", m->conn_busy);
   OUT("# HELP fractal_http_connections_closed_total Connections closed or refused to keep slots free, by reason.\n");
   OUT("# TYPE fractal_http_connections_closed_total counter\n");
-  OUT("fractal_http_connections_closed_total{reason=\"request_timeout\"} %llu\n", (unsigned long long)m->conn_timed_out);
+  OUT("fractal_http_connections_closed_total{reason=\"request_timeout\"} %llu\n",
+      (unsigned long long)m->conn_timed_out);
   OUT("fractal_http_connections_closed_total{reason=\"evicted\"} %llu\n", (unsigned long long)m->conn_evicted);
   OUT("fractal_http_connections_closed_total{reason=\"refused\"} %llu\n", (unsigned long long)m->conn_refused);
   pthread_mutex_unlock(&m->mu);

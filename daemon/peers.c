@@ -69,7 +69,8 @@ static void parse_info(peer *p, const char *body)
   json_t *o = json_loads(body, 0, NULL), *lim = json_object_get(o, "limits");
   if (!json_is_object(o)) return json_decref(o);
   if (!json_is_object(lim)) lim = o;
-  const char *model = json_string_value(json_object_get(o, "model")), *num = json_string_value(json_object_get(o, "numerics"));
+  const char *model = json_string_value(json_object_get(o, "model")),
+             *num = json_string_value(json_object_get(o, "numerics"));
   snprintf(p->model, sizeof p->model, "%s", model ? model : "");
   snprintf(p->numerics, sizeof p->numerics, "%s", num ? num : "");
   const char *names[] = {"max_steps", "max_frames", "max_height", "max_width"};

@@ -6,11 +6,14 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* clang-format off */ /* a table: one entry per line */
 static const char *const adjectives[] = {
   "a small", "a large", "an old", "a young", "a curious", "a tired", "a playful", "a majestic", "a lonely", "a happy",
   "a fluffy", "a wet", "a glowing", "a rusty", "a tiny", "a giant", "a colorful", "a sleepy", "a brave", "a shy",
 };
+/* clang-format on */
 
+/* clang-format off */ /* a table: one entry per line */
 static const char *const subjects[] = {
   "red fox", "golden retriever", "tabby cat", "brown bear", "polar bear", "panda", "horse", "deer", "wolf", "owl",
   "eagle", "hummingbird", "penguin", "dolphin", "sea turtle", "jellyfish", "octopus", "koala", "rabbit", "squirrel",
@@ -20,7 +23,9 @@ static const char *const subjects[] = {
   "hot air balloon", "paper airplane", "lighthouse", "windmill", "campfire", "waterfall", "candle", "sunflower",
   "cherry tree", "kite", "dragon", "spaceship",
 };
+/* clang-format on */
 
+/* clang-format off */ /* a table: one entry per line */
 static const char *const actions[] = {
   "running", "walking slowly", "jumping", "dancing", "sleeping", "playing", "swimming", "flying", "eating", "drinking water",
   "looking around", "spinning", "climbing", "sliding", "floating", "drifting", "glowing softly", "waving", "reading a book",
@@ -28,7 +33,9 @@ static const char *const actions[] = {
   "turning its head", "stretching", "bouncing", "rolling", "resting", "racing", "exploring", "hiding", "searching",
   "watching the stars", "shaking off water", "swaying in the wind", "crossing a bridge", "balancing", "diving",
 };
+/* clang-format on */
 
+/* clang-format off */ /* a table: one entry per line */
 static const char *const places[] = {
   "through fresh snow", "in a sunlit meadow", "on a sandy beach", "in a dense forest", "on a city street", "in a quiet library",
   "on the surface of the moon", "under the sea", "in a wheat field", "on a mountain ridge", "in a neon-lit alley",
@@ -41,28 +48,38 @@ static const char *const places[] = {
   "in a coral reef", "on the savanna", "in a moss-covered ruin", "in a sunflower field", "on a foggy harbor",
   "in a mountain cabin", "in a busy cafe",
 };
+/* clang-format on */
 
+/* clang-format off */ /* a table: one entry per line */
 static const char *const times[] = {
   "at sunrise", "at sunset", "at golden hour", "at night", "under a full moon", "in heavy rain", "in light snow",
   "on a foggy morning", "at noon", "during a thunderstorm", "under the northern lights", "at dusk", "on a windy day",
   "on a clear blue day", "under cherry blossoms", "in the first light of dawn", "under a starry sky", "after the rain",
   "in autumn", "in spring",
 };
+/* clang-format on */
 
+/* clang-format off */ /* a table: one entry per line */
 static const char *const looks[] = {
   "cinematic", "photorealistic", "watercolor painting", "oil painting", "anime style", "claymation", "pixel art",
   "35mm film", "documentary footage", "studio ghibli style", "low poly 3d render", "pencil sketch", "vintage film",
   "high detail, 4k", "soft pastel colors", "dramatic lighting", "black and white", "macro shot", "tilt-shift",
   "dreamy, soft focus",
 };
+/* clang-format on */
 
+/* clang-format off */ /* a table: one entry per line */
 static const char *const cameras[] = {
   "slow motion", "tracking shot", "aerial view", "close-up", "wide shot", "the camera pans left", "the camera pans right",
   "the camera zooms in", "the camera zooms out", "handheld camera", "static camera", "dolly shot", "time-lapse",
   "low angle", "bird's eye view",
 };
+/* clang-format on */
 
-static const char *pick(uint32_t (*uniform)(uint32_t), const char *const *list, size_t n) { return list[uniform((uint32_t)n)]; }
+static const char *pick(uint32_t (*uniform)(uint32_t), const char *const *list, size_t n)
+{
+  return list[uniform((uint32_t)n)];
+}
 
 void prompt_generate(uint32_t (*uniform)(uint32_t), char *out, size_t n)
 {

@@ -45,7 +45,7 @@ typedef struct prover {
   pjob **queue;
   int count, cap;
   int busy, stop; /* busy: workers running a batch */
-  int cancel_all;  /* shutdown_grace_s is over: running batches stop at the next step */
+  int cancel_all; /* shutdown_grace_s is over: running batches stop at the next step */
   pthread_t workers[NODE_MAX_DEVICES];
   int fault_oom_left;
   reveal_entry *cache; /* oldest first */
@@ -198,11 +198,13 @@ static void *worker_main(void *arg)
     fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
     fr_run_options ro = {&obs, NULL, 0, batch_canceled, &cap};
     double t0 = mono_s();
-    fr_status st = simulate_oom ? fr_fail(FR_ENOMEM, "simulated (fault_oom_batches)") : run_jobs(n, dev, jobs, nb, &ro, res);
+    fr_status st =
+        simulate_oom ? fr_fail(FR_ENOMEM, "simulated (fault_oom_batches)") : run_jobs(n, dev, jobs, nb, &ro, res);
     double busy = mono_s() - t0;
     const char *err = st == FR_OK ? "" : fr_last_error();
     metrics_busy(&n->metrics, wa.dev, busy);
-    if (st == FR_ECANCELED) LOG(LOG_INFO, "batch of %d canceled (%s)", nb, p->cancel_all ? "shutdown" : "no client waits");
+    if (st == FR_ECANCELED)
+      LOG(LOG_INFO, "batch of %d canceled (%s)", nb, p->cancel_all ? "shutdown" : "no client waits");
     else if (st != FR_OK) LOG(LOG_ERROR, "batch of %d failed: %s", nb, err);
 
     pthread_mutex_lock(&p->mu);
@@ -399,7 +401,8 @@ static void reveal(node *n, const http_request *req, http_response *resp)
     if (strcmp(p->cache[i].sender, req->sender) == 0 && strcmp(p->cache[i].job_id, job_id) == 0) hit = &p->cache[i];
   if (!hit) {
     pthread_mutex_unlock(&p->mu);
-    return http_error(resp, 404, "not_found", "no latents for job \"%s\" from this sender (unknown or evicted)", job_id);
+    return http_error(resp, 404, "not_found", "no latents for job \"%s\" from this sender (unknown or evicted)",
+                      job_id);
   }
   if (k < 0 || k > hit->steps) {
     int steps = hit->steps;
@@ -448,11 +451,12 @@ static void metrics_ep(node *n, const http_request *req, http_response *resp)
   prover *p = P(n);
   char extra[512];
   pthread_mutex_lock(&p->mu);
-  snprintf(extra, sizeof extra,
-           "# HELP fractal_queue_depth Jobs queued or running.\n# TYPE fractal_queue_depth gauge\nfractal_queue_depth %d\n"
-           "# HELP fractal_reveal_cache_jobs Jobs whose latents /v1/reveal can return.\n"
-           "# TYPE fractal_reveal_cache_jobs gauge\nfractal_reveal_cache_jobs %d\n",
-           p->count + p->busy, p->ncache);
+  snprintf(
+      extra, sizeof extra,
+      "# HELP fractal_queue_depth Jobs queued or running.\n# TYPE fractal_queue_depth gauge\nfractal_queue_depth %d\n"
+      "# HELP fractal_reveal_cache_jobs Jobs whose latents /v1/reveal can return.\n"
+      "# TYPE fractal_reveal_cache_jobs gauge\nfractal_reveal_cache_jobs %d\n",
+      p->count + p->busy, p->ncache);
   pthread_mutex_unlock(&p->mu);
   resp->status = 200, resp->content_type = "text/plain; version=0.0.4";
   const char *names[NODE_MAX_DEVICES];
@@ -461,10 +465,12 @@ static void metrics_ep(node *n, const http_request *req, http_response *resp)
   resp->len = resp->body ? strlen(resp->body) : 0;
 }
 
+/* clang-format off */ /* a table: one entry per line */
 static const http_route routes[] = {
   {"POST", "/v1/challenge", 1, challenge}, {"POST", "/v1/reveal", 1, reveal}, {"POST", "/v1/generate", 1, generate},
   {"GET", "/v1/info", 1, info},           {"GET", "/healthz", 0, healthz},   {"GET", "/metrics", 0, metrics_ep},
 };
+/* clang-format on */
 
 const http_route *prover_routes(int *count)
 {
@@ -494,8 +500,9 @@ int prover_start(node *n)
       return free(wa->jobs), free(wa->res), free(wa), -1;
   }
   if (n->cfg.fault_corrupt_step >= 0 || n->cfg.fault_delay_ms > 0 || n->cfg.fault_oom_batches > 0)
-    LOG(LOG_WARN, "TEST FAULTS ARE ON: corrupt step %d, delay %d ms, %d simulated out-of-memory batches; this node "
-                  "gives wrong, slow or failed answers",
+    LOG(LOG_WARN,
+        "TEST FAULTS ARE ON: corrupt step %d, delay %d ms, %d simulated out-of-memory batches; this node "
+        "gives wrong, slow or failed answers",
         n->cfg.fault_corrupt_step, n->cfg.fault_delay_ms, n->cfg.fault_oom_batches);
   return 0;
 }
@@ -508,10 +515,10 @@ void prover_stop(node *n)
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += n->cfg.shutdown_grace_s;
-  while ((p->count || p->busy) && pthread_cond_timedwait(&p->done, &p->mu, &until) != ETIMEDOUT) {
-  }
+  while ((p->count || p->busy) && pthread_cond_timedwait(&p->done, &p->mu, &until) != ETIMEDOUT) {}
   if (p->count || p->busy) {
-    LOG(LOG_WARN, "shutdown_grace_s (%d s) is over: canceling %d queued jobs and the running batches at their next step",
+    LOG(LOG_WARN,
+        "shutdown_grace_s (%d s) is over: canceling %d queued jobs and the running batches at their next step",
         n->cfg.shutdown_grace_s, p->count);
     p->cancel_all = 1;
     for (int i = 0; i < p->count; i++) {

@@ -4,12 +4,14 @@
 
 #include "scoring.h"
 
+/* clang-format off */ /* a table: one entry per line */
 const tier_def tiers[TIER_COUNT] = {
   {"Bronze", 0.50, 500, 0.444},        {"Silver", 0.60, 1000, 0.555},       {"Gold", 0.70, 5000, 0.666},
   {"Platinum", 0.72, 7500, 0.777},     {"Diamond", 0.74, 10000, 0.888},     {"Emerald", 0.78, 12500, 0.900},
   {"Ruby", 0.82, 15000, 0.920},        {"Jade", 0.88, 17500, 0.940},        {"Master", 0.92, 20000, 0.960},
   {"Grandmaster", 0.96, 22500, 0.980}, {"Challenger", 0.99, 25000, 1.000},
 };
+/* clang-format on */
 
 int tier_by_name(const char *name)
 {
@@ -75,8 +77,7 @@ int interval_end(prover_stats *s)
     if (s->tier + 1 < TIER_COUNT && rate >= tiers[s->tier + 1].success_rate &&
         s->total_successes >= tiers[s->tier + 1].request_limit)
       move = 1;
-    else if (s->tier > 0 && rate < tiers[s->tier].success_rate)
-      move = -1;
+    else if (s->tier > 0 && rate < tiers[s->tier].success_rate) move = -1;
   }
   s->tier += move;
   s->request_limit = tiers[s->tier].request_limit;

@@ -93,7 +93,7 @@ static void bput_hset_json(batch *b, const char *k, json_t *obj)
   if (!count) return;
   const char **argv = (const char **)malloc(sizeof *argv * (2 + 2 * count));
   size_t *lens = (size_t *)malloc(sizeof *lens * (2 + 2 * count));
-  char (*num)[32] = (char (*)[32])malloc(sizeof *num * count);
+  char(*num)[32] = (char(*)[32])malloc(sizeof *num * count);
   if (!argv || !lens || !num) {
     b->failed = 1;
     free(argv), free(lens), free(num);
@@ -141,8 +141,9 @@ static void bput_state(batch *b, long step, long next_interval, long next_epoch,
 {
   char k[256];
   store_key(b->s, k, sizeof k, "state", NULL);
-  bputf(b, "HSET %s step %ld next_interval_step %ld next_epoch_step %ld schema %d applied_seq %llu verifier %s epoch %s", k,
-        step, next_interval, next_epoch, STORE_SCHEMA, (unsigned long long)seq, b->s->verifier, b->s->epoch);
+  bputf(b,
+        "HSET %s step %ld next_interval_step %ld next_epoch_step %ld schema %d applied_seq %llu verifier %s epoch %s",
+        k, step, next_interval, next_epoch, STORE_SCHEMA, (unsigned long long)seq, b->s->verifier, b->s->epoch);
 }
 
 /* Sends the batch and reads every reply; returns the last one (the caller frees) or NULL if the
@@ -170,20 +171,26 @@ static redisReply *bsend(batch *b)
  * damaged (counted; the whole state is written over it). */
 static identity classify(store *s, const redisReply *r, uint64_t *applied, char *why, size_t n)
 {
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return s->n.bad_state++, snprintf(why, n, "has no readable state"), ID_DAMAGED;
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+    return s->n.bad_state++, snprintf(why, n, "has no readable state"), ID_DAMAGED;
   const redisReply *a = r->element[0], *v = r->element[1], *e = r->element[2];
-  int has_a = a->type == REDIS_REPLY_STRING, has_v = v->type == REDIS_REPLY_STRING, has_e = e->type == REDIS_REPLY_STRING;
+  int has_a = a->type == REDIS_REPLY_STRING, has_v = v->type == REDIS_REPLY_STRING,
+      has_e = e->type == REDIS_REPLY_STRING;
   if (!has_a && !has_v && !has_e) return snprintf(why, n, "holds no state"), ID_EMPTY;
   if (has_v && fr_hotkey_valid(v->str) && strcmp(v->str, s->verifier) != 0)
-    return snprintf(why, n, "holds the state of another verifier, %.16s... (epoch %.32s)", v->str, has_e ? e->str : "?"), ID_FOREIGN;
+    return snprintf(why, n, "holds the state of another verifier, %.16s... (epoch %.32s)", v->str,
+                    has_e ? e->str : "?"),
+           ID_FOREIGN;
   if (!has_v || !has_e || strlen(e->str) != EPOCH_HEX || !has_a || parse_u64(a->str, applied) != 0) {
     s->n.bad_state++;
-    LOG(LOG_ERROR, "redis: %sstate is damaged (applied_seq '%.24s', verifier '%.16s', epoch '%.40s')", s->prefix, has_a ? a->str : "",
-        has_v ? v->str : "", has_e ? e->str : "");
+    LOG(LOG_ERROR, "redis: %sstate is damaged (applied_seq '%.24s', verifier '%.16s', epoch '%.40s')", s->prefix,
+        has_a ? a->str : "", has_v ? v->str : "", has_e ? e->str : "");
     return snprintf(why, n, "has a damaged state hash"), ID_DAMAGED;
   }
   if (strcmp(e->str, s->epoch) != 0)
-    return snprintf(why, n, "holds this verifier's state of another epoch (%s, not %s): restored from another timeline?", e->str, s->epoch),
+    return snprintf(why, n,
+                    "holds this verifier's state of another epoch (%s, not %s): restored from another timeline?",
+                    e->str, s->epoch),
            ID_FOREIGN;
   return ID_MINE;
 }
@@ -191,7 +198,8 @@ static identity classify(store *s, const redisReply *r, uint64_t *applied, char 
 static void set_foreign(store *s, const char *why)
 {
   if (!s->foreign)
-    LOG(LOG_ERROR, "redis %s:%d (prefix %s) %s. This verifier does not write over it: its records go to the journal until Redis "
+    LOG(LOG_ERROR,
+        "redis %s:%d (prefix %s) %s. This verifier does not write over it: its records go to the journal until Redis "
         "holds its state or none (move the other state away, or give each verifier its own redis_prefix)",
         s->host, s->o.port, s->prefix, why);
   s->foreign = 1;
@@ -225,7 +233,9 @@ int store_apply(store *s, json_t *r)
     if (id != ID_MINE || applied < s->redis_seq) { /* Redis lost records it had acknowledged, or is another's */
       freeReplyObject(store_cmdf(s, "UNWATCH"));
       if (id == ID_FOREIGN) return set_foreign(s, why), -3;
-      if (id == ID_MINE) snprintf(why, sizeof why, "holds record %llu, it had acknowledged %llu", (unsigned long long)applied, (unsigned long long)s->redis_seq);
+      if (id == ID_MINE)
+        snprintf(why, sizeof why, "holds record %llu, it had acknowledged %llu", (unsigned long long)applied,
+                 (unsigned long long)s->redis_seq);
       LOG(LOG_ERROR, "redis lost data (it %s): writing the whole state back", why);
       return s->c ? -2 : -1;
     }
@@ -263,7 +273,8 @@ int store_apply(store *s, json_t *r)
     }
     const char *ch = json_string_value(json_object_get(r, "challenge"));
     if (ch) bput_entry(&b, ch, seq);
-    bput_state(&b, (long)json_integer_value(json_object_get(r, "step")), (long)json_integer_value(json_object_get(r, "next_interval_step")),
+    bput_state(&b, (long)json_integer_value(json_object_get(r, "step")),
+               (long)json_integer_value(json_object_get(r, "next_interval_step")),
                (long)json_integer_value(json_object_get(r, "next_epoch_step")), seq);
     bputf(&b, "EXEC");
     redisReply *rp = bsend(&b);
@@ -326,14 +337,16 @@ static int newest_logged(store *s, uint64_t fallback, uint64_t *seq)
   redisReply *r = store_cmdf(s, "XREVRANGE %s + - COUNT 1", k);
   if (!r) return -1;
   *seq = 0;
-  if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2) {
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+      r->element[0]->elements == 2) {
     const redisReply *f = r->element[0]->element[1];
     *seq = fallback;
     for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2)
       if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, "seq") == 0 &&
           (f->element[i + 1]->type != REDIS_REPLY_STRING || parse_u64(f->element[i + 1]->str, seq) != 0)) {
         s->n.bad_log++, *seq = fallback;
-        LOG(LOG_ERROR, "redis: the newest challenge log entry has a damaged seq: entries are written back from record %llu on",
+        LOG(LOG_ERROR,
+            "redis: the newest challenge log entry has a damaged seq: entries are written back from record %llu on",
             (unsigned long long)fallback + 1);
       }
   }
@@ -423,7 +436,8 @@ static int write_back(store *s, const vstate *st)
     for (int i = 0; i < 2; i++) store_key(s, k, sizeof k, names[i], NULL), bputf(&b, "DEL %s", k);
     const char *hk;
     json_t *val;
-    json_object_foreach(json_object_get(snap, "stats"), hk, val) store_key(s, k, sizeof k, "stats", hk), bput_hset_json(&b, k, val);
+    json_object_foreach(json_object_get(snap, "stats"), hk, val) store_key(s, k, sizeof k, "stats", hk),
+        bput_hset_json(&b, k, val);
     store_key(s, k, sizeof k, "scores", NULL);
     bput_hset_json(&b, k, json_object_get(snap, "scores"));
     if (st->weights_version) {
@@ -439,9 +453,12 @@ static int write_back(store *s, const vstate *st)
     if (rp && rp->type == REDIS_REPLY_ARRAY) {
       rc = 0;
       s->redis_seq = st->seq, s->n.write_backs++, s->n.write_back_entries += (uint64_t)r.n;
-      LOG(LOG_INFO, "redis: the whole state written back (record %llu, step %ld, %d provers) with the %d challenge log entries it lacked%s",
+      LOG(LOG_INFO,
+          "redis: the whole state written back (record %llu, step %ld, %d provers) with the %d challenge log entries it lacked%s",
           (unsigned long long)st->seq, st->step, st->n, r.n,
-          oldest > logged + 1 && s->nkept == LOG_KEEP ? "; entries older than the newest kept in memory and not journaled stay lost" : "");
+          oldest > logged + 1 && s->nkept == LOG_KEEP
+              ? "; entries older than the newest kept in memory and not journaled stay lost"
+              : "");
     } else if (rp && rp->type == REDIS_REPLY_ERROR) {
       LOG(LOG_ERROR, "redis refused the write-back: %s", rp->str);
       failed = 1;
@@ -487,7 +504,9 @@ static int catch_up(store *s, const vstate *st)
   s->foreign = 0;
   int rc = 0, records = s->j.records;
   if (id != ID_MINE || applied < s->redis_seq) {
-    if (id == ID_MINE) snprintf(why, sizeof why, "holds record %llu, it had acknowledged %llu", (unsigned long long)applied, (unsigned long long)s->redis_seq);
+    if (id == ID_MINE)
+      snprintf(why, sizeof why, "holds record %llu, it had acknowledged %llu", (unsigned long long)applied,
+               (unsigned long long)s->redis_seq);
     LOG(LOG_ERROR, "redis lost data (it %s): writing the whole state back", why);
     rc = -2;
   } else if (records) {
@@ -565,7 +584,8 @@ int store_commit(store *s, vstate *st, const update *u)
     if (w) s->wait = w, s->capwait = cap;
   }
   if (!r || s->nwait == s->capwait) {
-    LOG(LOG_ERROR, "record %llu: out of memory: it is lost unless a later write-back carries it", (unsigned long long)st->seq);
+    LOG(LOG_ERROR, "record %llu: out of memory: it is lost unless a later write-back carries it",
+        (unsigned long long)st->seq);
     json_decref(r);
     return -1;
   }

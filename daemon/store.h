@@ -84,7 +84,7 @@ store_health store_get_health(const store *s, char *why, size_t n);
 /* Counters for /metrics and the docs. */
 typedef struct store_counters {
   uint64_t records, commands, round_trips, journaled, replayed, reconnects, write_backs;
-  uint64_t journal_unreadable, journal_torn_writes, waiting; /* waiting: records durable nowhere now */
+  uint64_t journal_unreadable, journal_torn_writes, waiting;       /* waiting: records durable nowhere now */
   uint64_t bad_state, bad_stats, bad_scores, bad_weights, bad_log; /* invalid entries read from Redis */
   uint64_t write_back_entries; /* challenge log entries written back after Redis lost them */
 } store_counters;

@@ -37,7 +37,8 @@ int vstate_add(vstate *st, const char *hotkey)
   if (i >= 0) return i;
   if (st->n == st->cap) {
     int cap = st->cap ? 2 * st->cap : 16;
-    void *h = realloc(st->hotkey, sizeof *st->hotkey * (size_t)cap), *s = realloc(st->stats, sizeof *st->stats * (size_t)cap);
+    void *h = realloc(st->hotkey, sizeof *st->hotkey * (size_t)cap),
+         *s = realloc(st->stats, sizeof *st->stats * (size_t)cap);
     if (h) st->hotkey = h;
     if (s) st->stats = s;
     if (!h || !s) return -1;
@@ -64,9 +65,9 @@ void vstate_free(vstate *st)
 
 /* ---- records ---- */
 
-static const char *const long_fields[] = {"challenge_attempts", "challenge_successes", "inference_attempts",
-                                          "inference_successes", "total_successes", "interval_successes",
-                                          "request_limit", "last_epoch_step"};
+static const char *const long_fields[] = {"challenge_attempts",  "challenge_successes", "inference_attempts",
+                                          "inference_successes", "total_successes",     "interval_successes",
+                                          "request_limit",       "last_epoch_step"};
 
 static long *long_field(prover_stats *s, int i)
 {
@@ -123,8 +124,10 @@ void record_to_state(json_t *r, vstate *st)
   {
     int i = vstate_add(st, hk);
     if (i < 0) continue;
-    for (int f = 0; f < 8; f++) *long_field(&st->stats[i], f) = (long)json_integer_value(json_object_get(v, long_fields[f]));
-    int t = tier_by_name(json_string_value(json_object_get(v, "tier")) ? json_string_value(json_object_get(v, "tier")) : "");
+    for (int f = 0; f < 8; f++)
+      *long_field(&st->stats[i], f) = (long)json_integer_value(json_object_get(v, long_fields[f]));
+    int t = tier_by_name(json_string_value(json_object_get(v, "tier")) ? json_string_value(json_object_get(v, "tier"))
+                                                                       : "");
     st->stats[i].tier = t < 0 ? 0 : t;
     st->stats[i].latency_ewma_ms = json_number_value(json_object_get(v, "latency_ewma_ms"));
   }
@@ -144,7 +147,8 @@ void record_to_state(json_t *r, vstate *st)
     int i = vstate_find(st, hk);
     if (i >= 0) st->stats[i].weight = json_number_value(v);
   }
-  if (json_object_get(r, "weights_version")) st->weights_version = (uint64_t)json_integer_value(json_object_get(r, "weights_version"));
+  if (json_object_get(r, "weights_version"))
+    st->weights_version = (uint64_t)json_integer_value(json_object_get(r, "weights_version"));
 }
 
 /* The whole state as one record: every prover, the weights. */
@@ -214,24 +218,34 @@ static int load_state_hash(store *s, vstate *st, int *claimed, char *err, size_t
       bad = "(not a string)";
       break;
     }
-    long *lf = !strcmp(f, "step") ? &st->step : !strcmp(f, "next_interval_step") ? &st->next_interval_step
-                                              : !strcmp(f, "next_epoch_step")      ? &st->next_epoch_step : NULL;
-    if ((lf && parse_long(v, 0, lf) != 0) || (!strcmp(f, "applied_seq") && parse_u64(v, &st->seq) != 0)) bad = f, badv = v;
+    long *lf = !strcmp(f, "step")                 ? &st->step
+               : !strcmp(f, "next_interval_step") ? &st->next_interval_step
+               : !strcmp(f, "next_epoch_step")    ? &st->next_epoch_step
+                                                  : NULL;
+    if ((lf && parse_long(v, 0, lf) != 0) || (!strcmp(f, "applied_seq") && parse_u64(v, &st->seq) != 0))
+      bad = f, badv = v;
     else if (!strcmp(f, "verifier")) verifier = v;
     else if (!strcmp(f, "epoch")) epoch = v;
   }
   int rc = -1;
   if (bad) {
     s->n.bad_state++;
-    snprintf(err, errn, "redis: %s field %s is '%.40s', not a whole number: the step counter is damaged, so this verifier does not "
-             "start (restore %s from a backup, or delete it to start from step 0)", k, bad, badv, k);
+    snprintf(
+        err, errn,
+        "redis: %s field %s is '%.40s', not a whole number: the step counter is damaged, so this verifier does not "
+        "start (restore %s from a backup, or delete it to start from step 0)",
+        k, bad, badv, k);
   } else if (verifier && fr_hotkey_valid(verifier) && strcmp(verifier, s->verifier) != 0) {
-    snprintf(err, errn, "redis prefix '%s' holds the state of verifier %.16s... (epoch %.32s), not this verifier's (%.16s...): "
-             "another verifier uses this prefix; give each verifier its own redis_prefix", s->prefix, verifier, epoch ? epoch : "?", s->verifier);
+    snprintf(err, errn,
+             "redis prefix '%s' holds the state of verifier %.16s... (epoch %.32s), not this verifier's (%.16s...): "
+             "another verifier uses this prefix; give each verifier its own redis_prefix",
+             s->prefix, verifier, epoch ? epoch : "?", s->verifier);
   } else if (verifier && (!fr_hotkey_valid(verifier) || !is_epoch(epoch))) {
     s->n.bad_state++;
-    snprintf(err, errn, "redis: %s names no valid owner (verifier '%.64s', epoch '%.40s'): the state is damaged, so this verifier "
-             "does not start (restore %s from a backup, or delete it to start from step 0)", k, verifier, epoch ? epoch : "", k);
+    snprintf(err, errn,
+             "redis: %s names no valid owner (verifier '%.64s', epoch '%.40s'): the state is damaged, so this verifier "
+             "does not start (restore %s from a backup, or delete it to start from step 0)",
+             k, verifier, epoch ? epoch : "", k);
   } else {
     rc = 0;
     *claimed = !verifier;
@@ -280,7 +294,9 @@ static int load_stats(void *ctx, const char *key)
   }
   if (bad) {
     s->n.bad_stats++;
-    LOG(LOG_ERROR, "redis: %s field %.40s is '%.40s', not valid: these stats are skipped (the prover starts afresh at Bronze)", key, bad, badv);
+    LOG(LOG_ERROR,
+        "redis: %s field %.40s is '%.40s', not valid: these stats are skipped (the prover starts afresh at Bronze)",
+        key, bad, badv);
   }
   freeReplyObject(h);
   if (bad) return 0;
@@ -327,12 +343,14 @@ typedef struct jcheck {
 static int check_record(void *ctx, json_t *r)
 {
   jcheck *c = (jcheck *)ctx;
-  const char *v = json_string_value(json_object_get(r, "verifier")), *e = json_string_value(json_object_get(r, "epoch"));
+  const char *v = json_string_value(json_object_get(r, "verifier")),
+             *e = json_string_value(json_object_get(r, "epoch"));
   uint64_t seq = (uint64_t)json_integer_value(json_object_get(r, "seq"));
   if (!c->first) c->first = seq;
   c->last = seq;
   if ((!v || !e || strcmp(v, c->s->verifier) != 0 || strcmp(e, c->s->epoch) != 0) && !c->mismatched++)
-    snprintf(c->epoch, sizeof c->epoch, "%.32s%s", e ? e : "?", v && strcmp(v, c->s->verifier) != 0 ? " of another verifier" : "");
+    snprintf(c->epoch, sizeof c->epoch, "%.32s%s", e ? e : "?",
+             v && strcmp(v, c->s->verifier) != 0 ? " of another verifier" : "");
   if (seq > c->applied && !c->first_after) c->first_after = seq;
   return 0;
 }
@@ -352,36 +370,50 @@ static int open_state(store *s, vstate *st, char *err, size_t errn)
   int claimed = 0;
   if (load_state_hash(s, st, &claimed, err, errn) != 0) return -1;
   loader l = {s, st, 0};
-  if (store_scan_stats(s, load_stats, &l) != 0 || load_numbers(s, st, "scores") != 0 || load_numbers(s, st, "weights") != 0)
+  if (store_scan_stats(s, load_stats, &l) != 0 || load_numbers(s, st, "scores") != 0 ||
+      load_numbers(s, st, "weights") != 0)
     return snprintf(err, errn, "redis: loading the provers' stats, scores and weights failed"), -1;
   s->redis_seq = st->seq;
   if (journal_open(&s->j, s->o.journal_path, err, errn) != 0) return -1;
   jcheck c = {s, st->seq, 0, 0, 0, 0, ""};
-  if (s->j.records && journal_each(&s->j, check_record, &c) != 0) return snprintf(err, errn, "journal %s cannot be read", s->o.journal_path), -1;
+  if (s->j.records && journal_each(&s->j, check_record, &c) != 0)
+    return snprintf(err, errn, "journal %s cannot be read", s->o.journal_path), -1;
   if (c.mismatched && claimed)
-    return snprintf(err, errn, "redis holds no state of this verifier under '%s', but its journal %s holds %d records (%llu..%llu, epoch %s) "
-                    "that continue one: Redis lost that state. Restore Redis' data (its AOF or RDB), or move the journal away to start "
-                    "from what Redis holds", s->prefix, s->o.journal_path, s->j.records, (unsigned long long)c.first,
-                    (unsigned long long)c.last, c.epoch), -1;
+    return snprintf(
+               err, errn,
+               "redis holds no state of this verifier under '%s', but its journal %s holds %d records (%llu..%llu, epoch %s) "
+               "that continue one: Redis lost that state. Restore Redis' data (its AOF or RDB), or move the journal away to start "
+               "from what Redis holds",
+               s->prefix, s->o.journal_path, s->j.records, (unsigned long long)c.first, (unsigned long long)c.last,
+               c.epoch),
+           -1;
   if (c.mismatched)
-    return snprintf(err, errn, "the journal %s holds %d records (%llu..%llu) of epoch %s, but redis holds this verifier's state of "
-                    "epoch %s (step %ld, record %llu): they are of different timelines (Redis restored from another?). Nothing was "
-                    "changed: restore the Redis data the journal continues, or move the journal away to keep what Redis holds",
-                    s->o.journal_path, s->j.records, (unsigned long long)c.first, (unsigned long long)c.last, c.epoch, s->epoch, st->step,
-                    (unsigned long long)st->seq), -1;
+    return snprintf(
+               err, errn,
+               "the journal %s holds %d records (%llu..%llu) of epoch %s, but redis holds this verifier's state of "
+               "epoch %s (step %ld, record %llu): they are of different timelines (Redis restored from another?). Nothing was "
+               "changed: restore the Redis data the journal continues, or move the journal away to keep what Redis holds",
+               s->o.journal_path, s->j.records, (unsigned long long)c.first, (unsigned long long)c.last, c.epoch,
+               s->epoch, st->step, (unsigned long long)st->seq),
+           -1;
   if (c.first_after && c.first_after != st->seq + 1)
-    return snprintf(err, errn, "redis is behind the journal %s: it holds record %llu of epoch %s, the journal continues from record "
-                    "%llu, so Redis lost records it had acknowledged. Restore Redis' newest data, or move the journal away to keep what "
-                    "Redis holds", s->o.journal_path, (unsigned long long)st->seq, s->epoch, (unsigned long long)c.first_after), -1;
+    return snprintf(
+               err, errn,
+               "redis is behind the journal %s: it holds record %llu of epoch %s, the journal continues from record "
+               "%llu, so Redis lost records it had acknowledged. Restore Redis' newest data, or move the journal away to keep what "
+               "Redis holds",
+               s->o.journal_path, (unsigned long long)st->seq, s->epoch, (unsigned long long)c.first_after),
+           -1;
   if (claimed) {
     char k[256];
     store_key(s, k, sizeof k, "state", NULL);
-    redisReply *r = store_cmdf(s, "HSET %s verifier %s epoch %s schema %d applied_seq %llu", k, s->verifier, s->epoch, STORE_SCHEMA,
-                               (unsigned long long)st->seq);
+    redisReply *r = store_cmdf(s, "HSET %s verifier %s epoch %s schema %d applied_seq %llu", k, s->verifier, s->epoch,
+                               STORE_SCHEMA, (unsigned long long)st->seq);
     int ok = r && r->type != REDIS_REPLY_ERROR;
     freeReplyObject(r);
     if (!ok) return snprintf(err, errn, "redis: writing this verifier's identity into %s failed", k), -1;
-    LOG(LOG_INFO, "redis prefix '%s' held no verifier's state: it is this verifier's from now on (epoch %s)", s->prefix, s->epoch);
+    LOG(LOG_INFO, "redis prefix '%s' held no verifier's state: it is this verifier's from now on (epoch %s)", s->prefix,
+        s->epoch);
   }
   if (s->j.records) {
     int records = s->j.records;
@@ -427,7 +459,8 @@ store *store_open(const store_opts *o, double give_up_s, vstate *st, char *err, 
     vstate_free(st);
     return NULL;
   }
-  LOG(LOG_INFO, "state: step %ld, %d provers, record %llu, epoch %s", st->step, st->n, (unsigned long long)st->seq, s->epoch);
+  LOG(LOG_INFO, "state: step %ld, %d provers, record %llu, epoch %s", st->step, st->n, (unsigned long long)st->seq,
+      s->epoch);
   return s;
 }
 
@@ -436,9 +469,9 @@ store *store_open(const store_opts *o, double give_up_s, vstate *st, char *err, 
 static int valid_entry(const char *text)
 {
   json_t *e = text ? json_loads(text, JSON_DECODE_INT_AS_REAL, NULL) : NULL;
-  int ok = json_is_object(e) && json_number_value(json_object_get(e, "v")) == 1 && json_is_string(json_object_get(e, "kind")) &&
-           json_is_number(json_object_get(e, "step")) && json_is_object(json_object_get(e, "job")) &&
-           json_is_array(json_object_get(e, "provers"));
+  int ok = json_is_object(e) && json_number_value(json_object_get(e, "v")) == 1 &&
+           json_is_string(json_object_get(e, "kind")) && json_is_number(json_object_get(e, "step")) &&
+           json_is_object(json_object_get(e, "job")) && json_is_array(json_object_get(e, "provers"));
   json_decref(e);
   return ok;
 }
@@ -453,12 +486,14 @@ int store_recent_entries(store *s, int max, void (*fn)(void *ctx, const char *js
   for (size_t i = r->elements; i-- > 0;) {
     const redisReply *e = r->element[i], *f = NULL, *id = NULL;
     const char *data = NULL;
-    if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[1]->type == REDIS_REPLY_ARRAY) id = e->element[0], f = e->element[1];
+    if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[1]->type == REDIS_REPLY_ARRAY)
+      id = e->element[0], f = e->element[1];
     for (size_t j = 0; f && j + 1 < f->elements; j += 2)
       if (str_of(f->element[j]) && strcmp(f->element[j]->str, "data") == 0) data = str_of(f->element[j + 1]);
     if (!valid_entry(data)) {
       s->n.bad_log++;
-      LOG(LOG_ERROR, "redis: challenge log entry %s of %s is not a valid entry: skipped", str_of(id) ? id->str : "?", k);
+      LOG(LOG_ERROR, "redis: challenge log entry %s of %s is not a valid entry: skipped", str_of(id) ? id->str : "?",
+          k);
       continue;
     }
     fn(ctx, data), count++;

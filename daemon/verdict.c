@@ -27,7 +27,7 @@ static double mono_s(void)
 /* Common to both kinds of reply: was there an answer, and a 200? */
 static int answered_200(answer *a, const fan_req *r, double timeout_s)
 {
-  a->has_result = 0, a->success = 0, a->checked_step = -1, a->decode_checked = 0;
+  a->has_result = 0, a->verdict = VERDICT_FAIL, a->checked_step = -1, a->decode_checked = 0;
   a->stale_nonce = r->answered && r->status == 409 && r->response && strstr(r->response, "\"stale_nonce\"");
   if (!r->answered) {
     a->seconds = timeout_s;
@@ -74,10 +74,14 @@ void answer_from_generate(answer *a, const fan_req *r, const fr_job *job, double
   a->res.job = *job, a->res.steps = job->steps;
   const char *bad = NULL;
   if (fan_header(r, "Content-Type", type, sizeof type) || strcmp(type, "video/mp4") != 0) bad = "not video/mp4";
-  else if (fan_header(r, "Fractal-Model", model, sizeof model) || strcmp(model, job->model) != 0) bad = "Fractal-Model is not the job's model";
-  else if (fan_header(r, "Fractal-Digest", digest, sizeof digest) || fr_hash_parse(digest, &a->res.digest)) bad = "no valid Fractal-Digest";
-  else if (fan_header(r, "Fractal-Frames-Hash", frames, sizeof frames) || fr_hash_parse(frames, &a->res.frames_hash)) bad = "no valid Fractal-Frames-Hash";
-  else if (fan_header(r, "Fractal-Step-Hashes", chain, cap) || strlen(chain) != (size_t)job->steps * 33 - 1) bad = "Fractal-Step-Hashes is not the job's chain";
+  else if (fan_header(r, "Fractal-Model", model, sizeof model) || strcmp(model, job->model) != 0)
+    bad = "Fractal-Model is not the job's model";
+  else if (fan_header(r, "Fractal-Digest", digest, sizeof digest) || fr_hash_parse(digest, &a->res.digest))
+    bad = "no valid Fractal-Digest";
+  else if (fan_header(r, "Fractal-Frames-Hash", frames, sizeof frames) || fr_hash_parse(frames, &a->res.frames_hash))
+    bad = "no valid Fractal-Frames-Hash";
+  else if (fan_header(r, "Fractal-Step-Hashes", chain, cap) || strlen(chain) != (size_t)job->steps * 33 - 1)
+    bad = "Fractal-Step-Hashes is not the job's chain";
   else if (r->response_len == 0) bad = "an empty video";
   for (int k = 0; !bad && k < job->steps; k++) {
     char h[33];
@@ -108,12 +112,13 @@ static void check_full(const checker *c, const fr_job *job, answer *a, int n, ch
   for (int i = 0; i < n; i++) {
     if (!a[i].has_result) continue;
     if (st != FR_OK) {
-      snprintf(a[i].reason, sizeof a[i].reason, "not judged: the verifier's own generation failed: %s", fr_last_error());
-      a[i].has_result = 0, a[i].success = -1;
+      snprintf(a[i].reason, sizeof a[i].reason, "not judged: the verifier's own generation failed: %s",
+               fr_last_error());
+      a[i].has_result = 0, a[i].verdict = VERDICT_UNJUDGED;
       continue;
     }
-    a[i].success = fr_hash_equal(mine.digest, a[i].res.digest);
-    if (a[i].success) {
+    a[i].verdict = fr_hash_equal(mine.digest, a[i].res.digest) ? VERDICT_OK : VERDICT_FAIL;
+    if (a[i].verdict == VERDICT_OK) {
       snprintf(a[i].reason, sizeof a[i].reason, "the digest matches the verifier's generation");
       continue;
     }
@@ -136,11 +141,13 @@ static void check_group(const checker *c, const fr_job *job, answer *a, const in
   if (prev && s - 1 >= 1) want[nw++] = s - 1;
   if (decode) want[nw++] = steps;
   fan_req *rq = (fan_req *)calloc((size_t)(m * nw + 1), sizeof *rq);
-  char (*body)[160] = (char (*)[160])calloc((size_t)(m * nw + 1), sizeof *body);
+  char(*body)[160] = (char(*)[160])calloc((size_t)(m * nw + 1), sizeof *body);
   float *noise = (float *)malloc(nl * sizeof(float));
   int *ok = (int *)calloc((size_t)m, sizeof(int));
   if (!rq || !body || !noise || !ok) {
-    for (int j = 0; j < m; j++) a[mem[j]].success = -1, snprintf(a[mem[j]].reason, sizeof a[mem[j]].reason, "not judged: out of memory");
+    for (int j = 0; j < m; j++)
+      a[mem[j]].verdict = VERDICT_UNJUDGED,
+      snprintf(a[mem[j]].reason, sizeof a[mem[j]].reason, "not judged: out of memory");
     free(rq), free(body), free(noise), free(ok);
     return;
   }
@@ -159,12 +166,16 @@ static void check_group(const checker *c, const fr_job *job, answer *a, const in
     for (int w = 0; w < nw && ok[j]; w++) {
       fan_req *r = &rq[j * nw + w];
       cnt->reveals++, cnt->reveal_bytes += r->response_len;
-      const char *why = !r->answered ? r->error : r->status != 200 ? "refused" : r->response_len != nl * sizeof(float) ? "wrong size" : NULL;
-      if (!why && !fr_latent_in_chain(&aj->res, want[w], (const float *)r->response, nl)) why = "not the latent the chain claims";
+      const char *why = !r->answered                            ? r->error
+                        : r->status != 200                      ? "refused"
+                        : r->response_len != nl * sizeof(float) ? "wrong size"
+                                                                : NULL;
+      if (!why && !fr_latent_in_chain(&aj->res, want[w], (const float *)r->response, nl))
+        why = "not the latent the chain claims";
       if (why) {
         char http[32] = "";
         if (r->answered && r->status != 200) snprintf(http, sizeof http, " (HTTP %ld)", r->status);
-        ok[j] = 0, aj->success = 0;
+        ok[j] = 0, aj->verdict = VERDICT_FAIL;
         snprintf(aj->reason, sizeof aj->reason, "reveal of the latent entering step %d: %s%s", want[w], why, http);
       }
     }
@@ -172,14 +183,15 @@ static void check_group(const checker *c, const fr_job *job, answer *a, const in
   }
   if (first >= 0) {
     fr_initial_noise(job->seed, noise, nl);
-    const float *lat[201] = {0};
+    const float *lat[FR_JOB_STEPS_MAX + 1] = {0};
     lat[0] = noise;
     for (int w = 0; w < nw; w++) lat[want[w]] = (const float *)rq[first * nw + w].response;
     fr_check step_check, dec_check = {FR_CHECK_OK, ""};
     double t0 = mono_s();
     pthread_mutex_lock(c->model_mu);
     fr_status st = fr_check_step(c->model, &a[mem[first]].res, s, prev ? lat[s - 1] : NULL, lat[s], &step_check);
-    if (st == FR_OK && step_check.verdict == FR_CHECK_OK && decode) st = fr_check_decode(c->model, &a[mem[first]].res, lat[steps], &dec_check);
+    if (st == FR_OK && step_check.verdict == FR_CHECK_OK && decode)
+      st = fr_check_decode(c->model, &a[mem[first]].res, lat[steps], &dec_check);
     pthread_mutex_unlock(c->model_mu);
     cnt->recomputations++, cnt->decodes += decode, cnt->compute_seconds += mono_s() - t0;
     if (st != FR_OK) LOG(LOG_ERROR, "spot check of job %s: %s", job->job_id, fr_last_error());
@@ -188,14 +200,15 @@ static void check_group(const checker *c, const fr_job *job, answer *a, const in
       answer *aj = &a[mem[j]];
       aj->checked_step = s, aj->decode_checked = decode;
       if (st != FR_OK) {
-        aj->success = -1;
+        aj->verdict = VERDICT_UNJUDGED;
         snprintf(aj->reason, sizeof aj->reason, "not judged: the verifier's recomputation failed: %s", fr_last_error());
       } else if (step_check.verdict != FR_CHECK_OK) {
-        aj->success = 0;
+        aj->verdict = VERDICT_FAIL;
         snprintf(aj->reason, sizeof aj->reason, "%s", step_check.message);
       } else {
-        aj->success = dec_check.verdict == FR_CHECK_OK;
-        snprintf(aj->reason, sizeof aj->reason, "%s%s%s", step_check.message, decode ? "; " : "", decode ? dec_check.message : "");
+        aj->verdict = dec_check.verdict == FR_CHECK_OK ? VERDICT_OK : VERDICT_FAIL;
+        snprintf(aj->reason, sizeof aj->reason, "%s%s%s", step_check.message, decode ? "; " : "",
+                 decode ? dec_check.message : "");
       }
     }
   }
@@ -207,14 +220,15 @@ void check_answers(const checker *c, const fr_job *job, answer *a, int n, double
 {
   int any = 0;
   for (int i = 0; i < n; i++) {
-    a[i].success = 0, a[i].checked_step = -1, a[i].decode_checked = 0;
+    a[i].verdict = VERDICT_FAIL, a[i].checked_step = -1, a[i].decode_checked = 0;
     any |= a[i].has_result;
   }
   if (!any) return;
   if (c->full) return check_full(c, job, a, n, cnt);
   int *mem = (int *)malloc(sizeof(int) * (size_t)n), *done = (int *)calloc((size_t)n, sizeof(int));
   if (!mem || !done) {
-    for (int i = 0; i < n; i++) a[i].success = -1, snprintf(a[i].reason, sizeof a[i].reason, "not judged: out of memory");
+    for (int i = 0; i < n; i++)
+      a[i].verdict = VERDICT_UNJUDGED, snprintf(a[i].reason, sizeof a[i].reason, "not judged: out of memory");
     free(mem), free(done);
     return;
   }
@@ -224,7 +238,8 @@ void check_answers(const checker *c, const fr_job *job, answer *a, int n, double
     for (int j = i; j < n; j++)
       if (a[j].has_result && !done[j] && same_chain(&a[i].res, &a[j].res)) mem[m++] = j, done[j] = 1;
     if (spot_p < 1 && random_unit() >= spot_p) {
-      for (int j = 0; j < m; j++) a[mem[j]].success = 1, snprintf(a[mem[j]].reason, sizeof a[mem[j]].reason, "not spot-checked");
+      for (int j = 0; j < m; j++)
+        a[mem[j]].verdict = VERDICT_OK, snprintf(a[mem[j]].reason, sizeof a[mem[j]].reason, "not spot-checked");
       continue;
     }
     check_group(c, job, a, mem, m, cnt);

@@ -10,13 +10,17 @@
 #include "fanout.h"
 #include "fractal/pipeline.h"
 
+/* A verdict on one answer. UNJUDGED is the verifier's own failure (its generation or memory, or its clock
+ * making provers refuse its nonces): it is not recorded against the prover. */
+typedef enum verdict { VERDICT_FAIL, VERDICT_OK, VERDICT_UNJUDGED } verdict;
+
 typedef struct answer {
   char hotkey[FR_HOTKEY_HEX + 1];
   char endpoint[256];
   int has_result; /* a well-formed result came back */
   fr_result res;  /* its hashes (no frames) */
   double seconds; /* until the answer (the timeout when none came) */
-  int success;      /* 1 passed, 0 failed, -1 not judged (the verifier's own failure: not recorded) */
+  verdict verdict;
   char reason[320]; /* why not, or what was checked */
   int checked_step; /* spot: the step recomputed; -1 none */
   int decode_checked;
@@ -42,7 +46,7 @@ void answer_from_challenge(answer *a, const fan_req *r, const fr_job *job, doubl
 /* The same from a /v1/generate reply: the chain and digest come in its headers. */
 void answer_from_generate(answer *a, const fan_req *r, const fr_job *job, double timeout_s);
 
-/* Decides every answer's verdict (a->success, reason, checked_step, decode_checked). spot_p is the
+/* Decides every answer's verdict (a->verdict, reason, checked_step, decode_checked). spot_p is the
  * chance each group of identical chains is checked at all (1 for challenges); unchecked answers with a
  * well-formed result succeed. */
 void check_answers(const checker *c, const fr_job *job, answer *a, int n, double spot_p, check_counters *cnt);

@@ -62,7 +62,7 @@ static int in_registry(node *n, const char *hotkey)
 
 /* ---- the challenge log entry ---- */
 
-static const char *verdict_name(int success) { return success > 0 ? "ok" : success == 0 ? "fail" : "unjudged"; }
+static const char *verdict_name(verdict v) { return v == VERDICT_OK ? "ok" : v == VERDICT_FAIL ? "fail" : "unjudged"; }
 
 /* {"v":1,"kind","step","time","mode","job":<canonical job>,"provers":[...]} (the job is spliced in as
  * text: its seed may not fit a JSON library's signed integers). */
@@ -71,7 +71,7 @@ static char *entry_json(const char *kind, long step, const char *mode, const fr_
 {
   json_t *provers = json_array();
   for (int i = 0; i < n; i++) {
-    json_t *p = json_pack("{s:s,s:s,s:s,s:f,s:i,s:b}", "hotkey", a[i].hotkey, "verdict", verdict_name(a[i].success),
+    json_t *p = json_pack("{s:s,s:s,s:s,s:f,s:i,s:b}", "hotkey", a[i].hotkey, "verdict", verdict_name(a[i].verdict),
                           "reason", a[i].reason, "latency_ms", a[i].seconds * 1e3, "checked_step", a[i].checked_step,
                           "decode_checked", a[i].decode_checked);
     if (reward) json_object_set_new(p, "reward", json_real(reward[i]));
@@ -96,8 +96,10 @@ static char *entry_json(const char *kind, long step, const char *mode, const fr_
     size_t len = strlen(ptext) + jlen + 512;
     out = (char *)malloc(len);
     if (out)
-      snprintf(out, len, "{\"v\":1,\"kind\":\"%s\",\"step\":%ld,\"time\":%.3f,\"mode\":\"%s\"%s%s%s,\"job\":%s,\"provers\":%s}", kind,
-               step, wall_s(), mode, client ? ",\"client\":\"" : "", client ? client : "", client ? "\"" : "", jtext, ptext);
+      snprintf(out, len,
+               "{\"v\":1,\"kind\":\"%s\",\"step\":%ld,\"time\":%.3f,\"mode\":\"%s\"%s%s%s,\"job\":%s,\"provers\":%s}",
+               kind, step, wall_s(), mode, client ? ",\"client\":\"" : "", client ? client : "", client ? "\"" : "",
+               jtext, ptext);
   }
   free(ptext), free(jtext);
   return out;
@@ -126,7 +128,8 @@ static clock_view note_clock(verifier *v)
   clock_view cv = peers_clock(&v->peers, n->cfg.nonce_window_s, CLOCK_MAX_AGE_S);
   pthread_mutex_lock(&v->mu);
   if (cv.skewed && !v->clock.skewed)
-    LOG(LOG_ERROR, "this node's clock is %.0f s %s the clocks of %d of the %d provers heard from (more than the nonce window, %d s): "
+    LOG(LOG_ERROR,
+        "this node's clock is %.0f s %s the clocks of %d of the %d provers heard from (more than the nonce window, %d s): "
         "they refuse its nonces as stale, and their stale_nonce answers are not judged until the clocks agree. Fix the clock (NTP)",
         fabs(cv.median_s), cv.median_s > 0 ? "behind" : "ahead of", cv.off, cv.measured, n->cfg.nonce_window_s);
   else if (!cv.skewed && v->clock.skewed)
@@ -143,9 +146,10 @@ static int unjudge_stale(verifier *v, answer *a, int k)
   clock_view cv = note_clock(v);
   int count = 0;
   for (int i = 0; cv.skewed && i < k; i++)
-    if (a[i].stale_nonce && a[i].success == 0) {
-      a[i].success = -1, count++;
-      snprintf(a[i].reason, sizeof a[i].reason, "not judged: stale_nonce while this node's clock is %.0f s off most provers' (nonce window %d s)",
+    if (a[i].stale_nonce && a[i].verdict == VERDICT_FAIL) {
+      a[i].verdict = VERDICT_UNJUDGED, count++;
+      snprintf(a[i].reason, sizeof a[i].reason,
+               "not judged: stale_nonce while this node's clock is %.0f s off most provers' (nonce window %d s)",
                fabs(cv.median_s), v->n->cfg.nonce_window_s);
     }
   return count;
@@ -157,7 +161,7 @@ static void record_step(verifier *v, long step, const answer *a, int na, const d
   node *n = v->n;
   vstate *st = &v->st;
   int *changed = (int *)malloc(sizeof(int) * (size_t)(st->n + na + 1));
-  char (*removed)[HOTKEY_LEN + 1] = NULL;
+  char(*removed)[HOTKEY_LEN + 1] = NULL;
   int nremoved = 0, nchanged = 0, all = 0, publish = 0;
   for (int i = st->n - 1; i >= 0; i--) /* a hotkey that leaves the registry loses its score */
     if (!in_registry(n, st->hotkey[i])) {
@@ -169,10 +173,10 @@ static void record_step(verifier *v, long step, const answer *a, int na, const d
       vstate_remove(st, i);
     }
   for (int i = 0; i < na; i++) {
-    if (a[i].success < 0) continue; /* not judged */
+    if (a[i].verdict == VERDICT_UNJUDGED) continue;
     int k = vstate_add(st, a[i].hotkey);
     if (k < 0 || !changed) continue;
-    record_challenge(&st->stats[k], a[i].success, a[i].seconds, reward[i], n->cfg.alpha);
+    record_challenge(&st->stats[k], a[i].verdict == VERDICT_OK, a[i].seconds, reward[i], n->cfg.alpha);
     changed[nchanged++] = k;
   }
   for (int i = 0; i < st->n; i++) st->stats[i].score = decayed(st->stats[i].score, n->cfg.decay);
@@ -181,10 +185,12 @@ static void record_step(verifier *v, long step, const answer *a, int na, const d
     all = publish = 1;
     for (int i = 0; i < st->n; i++) {
       int from = st->stats[i].tier, move = interval_end(&st->stats[i]);
-      if (move) LOG(LOG_INFO, "prover %.16s...: %s -> %s", st->hotkey[i], tiers[from].name, tiers[st->stats[i].tier].name);
+      if (move)
+        LOG(LOG_INFO, "prover %.16s...: %s -> %s", st->hotkey[i], tiers[from].name, tiers[st->stats[i].tier].name);
     }
     st->next_interval_step = step + n->cfg.interval;
-    double *sc = (double *)malloc(sizeof(double) * (size_t)(st->n + 1)), *w = (double *)malloc(sizeof(double) * (size_t)(st->n + 1));
+    double *sc = (double *)malloc(sizeof(double) * (size_t)(st->n + 1)),
+           *w = (double *)malloc(sizeof(double) * (size_t)(st->n + 1));
     if (sc && w) {
       for (int i = 0; i < st->n; i++) sc[i] = st->stats[i].score;
       weights_from_scores(st->n, sc, w);
@@ -204,7 +210,8 @@ static void record_step(verifier *v, long step, const answer *a, int na, const d
   if (all && changed)
     for (int i = nchanged = 0; i < st->n; i++) changed[nchanged++] = i;
   update u = {changed, changed ? nchanged : 0, removed, nremoved, publish, entry};
-  if (store_commit(v->db, st, &u) != 0) LOG(LOG_ERROR, "step %ld: its record waits in memory: neither Redis nor the journal takes it", step);
+  if (store_commit(v->db, st, &u) != 0)
+    LOG(LOG_ERROR, "step %ld: its record waits in memory: neither Redis nor the journal takes it", step);
   if (entry) ring_put(v->recent, RECENT_CHALLENGES, &v->recent_at, &v->nrecent, entry);
   char *sample = scores_sample(st);
   if (sample) ring_put(v->history, SCORE_HISTORY, &v->history_at, &v->nhistory, sample);
@@ -226,14 +233,16 @@ static void run_step(verifier *v)
     candidate t = cand[i];
     cand[i] = cand[j], cand[j] = t;
   }
-  if (nc < n->cfg.sample_size) LOG(LOG_WARN, "step %ld: only %d provers to challenge (sample_size %d)", step, nc, n->cfg.sample_size);
+  if (nc < n->cfg.sample_size)
+    LOG(LOG_WARN, "step %ld: only %d provers to challenge (sample_size %d)", step, nc, n->cfg.sample_size);
   fr_job job;
   make_challenge(n, step, &job);
   size_t jlen = fr_job_to_json(&job, NULL, 0) + 1;
   char *body = (char *)malloc(jlen);
   fan_req *rq = (fan_req *)calloc((size_t)k + 1, sizeof *rq);
   answer *a = (answer *)calloc((size_t)k + 1, sizeof *a);
-  double *seconds = (double *)calloc((size_t)k + 1, sizeof(double)), *reward = (double *)calloc((size_t)k + 1, sizeof(double));
+  double *seconds = (double *)calloc((size_t)k + 1, sizeof(double)),
+         *reward = (double *)calloc((size_t)k + 1, sizeof(double));
   int *ok = (int *)calloc((size_t)k + 1, sizeof(int)), *tier = (int *)calloc((size_t)k + 1, sizeof(int));
   if (!body || !rq || !a || !seconds || !reward || !ok || !tier) {
     LOG(LOG_ERROR, "step %ld: out of memory", step);
@@ -241,8 +250,12 @@ static void run_step(verifier *v)
   }
   fr_job_to_json(&job, body, jlen);
   for (int i = 0; i < k; i++) {
-    rq[i] = (fan_req){.base_url = cand[i].endpoint, .peer_hotkey = cand[i].hotkey, .method = "POST", .path = "/v1/challenge",
-                      .body = body, .len = strlen(body)};
+    rq[i] = (fan_req){.base_url = cand[i].endpoint,
+                      .peer_hotkey = cand[i].hotkey,
+                      .method = "POST",
+                      .path = "/v1/challenge",
+                      .body = body,
+                      .len = strlen(body)};
     snprintf(a[i].hotkey, sizeof a[i].hotkey, "%s", cand[i].hotkey);
     snprintf(a[i].endpoint, sizeof a[i].endpoint, "%s", cand[i].endpoint);
   }
@@ -259,15 +272,15 @@ static void run_step(verifier *v)
   for (int i = 0; i < k; i++) {
     int idx = vstate_find(&v->st, a[i].hotkey);
     tier[i] = idx >= 0 ? v->st.stats[idx].tier : 0;
-    ok[i] = a[i].success > 0, seconds[i] = a[i].seconds;
+    ok[i] = a[i].verdict == VERDICT_OK, seconds[i] = a[i].seconds;
   }
   challenge_rewards(k, ok, seconds, tier, n->cfg.timeout_s, v->speed, reward);
   char *entry = entry_json("challenge", step, v->chk.full ? "full" : "spot", &job, a, reward, k, NULL);
   record_step(v, step, a, k, reward, entry);
   v->steps_run++, v->challenges_sent += (unsigned long long)k;
   for (int i = 0; i < k; i++) {
-    if (a[i].success > 0) v->verdicts_ok++;
-    else if (a[i].success == 0) v->verdicts_failed++;
+    if (a[i].verdict == VERDICT_OK) v->verdicts_ok++;
+    else if (a[i].verdict == VERDICT_FAIL) v->verdicts_failed++;
     else v->unjudged++;
   }
   v->cc.recomputations += cc.recomputations, v->cc.decodes += cc.decodes, v->cc.generations += cc.generations;
@@ -275,8 +288,8 @@ static void run_step(verifier *v)
   v->challenge_seconds += mono_s() - t0;
   pthread_mutex_unlock(&v->mu);
   for (int i = 0; i < k; i++)
-    LOG(a[i].success > 0 ? LOG_DEBUG : LOG_INFO, "step %ld: %.16s... %s in %.3f s: %s", step, a[i].hotkey,
-        verdict_name(a[i].success), a[i].seconds, a[i].reason);
+    LOG(a[i].verdict == VERDICT_OK ? LOG_DEBUG : LOG_INFO, "step %ld: %.16s... %s in %.3f s: %s", step, a[i].hotkey,
+        verdict_name(a[i].verdict), a[i].seconds, a[i].reason);
 out:
   free(body), free(rq), free(a), free(seconds), free(reward), free(ok), free(tier), free(cand);
 }
@@ -320,8 +333,7 @@ static void *loop_main(void *arg)
       clock_gettime(CLOCK_REALTIME, &until);
       double t = (double)until.tv_sec + 1e-9 * (double)until.tv_nsec + left;
       until.tv_sec = (time_t)t, until.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
-      while (!v->stop && pthread_cond_timedwait(&v->wake, &v->mu, &until) == 0) {
-      }
+      while (!v->stop && pthread_cond_timedwait(&v->wake, &v->mu, &until) == 0) {}
     }
     pthread_mutex_unlock(&v->mu);
   }
@@ -362,10 +374,17 @@ static int servable(verifier *v, const fr_job *job, candidate **out)
     pthread_mutex_lock(&v->mu);
     v->organic_not_served++;
     pthread_mutex_unlock(&v->mu);
-    if (!big.max_steps) return fr_fail(FR_EINVAL, "none of the %d provers serves model %s with numerics %s", nc, job->model, job->numerics), -1;
-    return fr_fail(FR_EINVAL, "no prover takes this job (%d steps, %d frames, %dx%d): the largest limits the %d provers publish are %d "
-                   "steps, %d frames, %dx%d", job->steps, job->frames, job->height, job->width, nc, big.max_steps, big.max_frames,
-                   big.max_height, big.max_width), -1;
+    if (!big.max_steps)
+      return fr_fail(FR_EINVAL, "none of the %d provers serves model %s with numerics %s", nc, job->model,
+                     job->numerics),
+             -1;
+    return fr_fail(
+               FR_EINVAL,
+               "no prover takes this job (%d steps, %d frames, %dx%d): the largest limits the %d provers publish are %d "
+               "steps, %d frames, %dx%d",
+               job->steps, job->frames, job->height, job->width, nc, big.max_steps, big.max_frames, big.max_height,
+               big.max_width),
+           -1;
   }
   return ns;
 }
@@ -376,16 +395,19 @@ static void generate(node *n, const http_request *req, http_response *resp)
   if (n->draining) return http_error(resp, 503, "shutting_down", "this node is shutting down");
   fr_job_limits lim = {n->cfg.max_steps, n->cfg.max_frames, n->cfg.max_height, n->cfg.max_width};
   fr_job job;
-  if (fr_job_parse(req->body, req->len, &lim, &job) != FR_OK) return http_error(resp, 400, "bad_request", "%s", fr_last_error());
+  if (fr_job_parse(req->body, req->len, &lim, &job) != FR_OK)
+    return http_error(resp, 400, "bad_request", "%s", fr_last_error());
   if (job.model[0] && strcmp(job.model, n->info.digest_hex) != 0)
     return http_error(resp, 422, "model_not_served", "this verifier routes model %s", n->info.digest_hex);
-  if (strcmp(job.numerics, FR_NUMERICS) != 0) return http_error(resp, 422, "numerics_not_served", "this verifier checks %s", FR_NUMERICS);
+  if (strcmp(job.numerics, FR_NUMERICS) != 0)
+    return http_error(resp, 422, "numerics_not_served", "this verifier checks %s", FR_NUMERICS);
   if (job.height % n->info.vae_scale || job.width % n->info.vae_scale)
     return http_error(resp, 400, "bad_request", "height and width must be multiples of %d", n->info.vae_scale);
   char client_id[FR_JOB_ID_MAX + 1], why[512];
   snprintf(client_id, sizeof client_id, "%s", job.job_id);
   snprintf(job.model, sizeof job.model, "%s", n->info.digest_hex);
-  snprintf(job.job_id, sizeof job.job_id, "o-%08x%08x", randombytes_random(), randombytes_random()); /* the prover's cache key */
+  snprintf(job.job_id, sizeof job.job_id, "o-%08x%08x", randombytes_random(),
+           randombytes_random()); /* the prover's cache key */
   pthread_mutex_lock(&v->mu);
   int down = store_get_health(v->db, why, sizeof why) == STORE_DOWN;
   if (down) v->organic_refused++;
@@ -417,7 +439,8 @@ static void generate(node *n, const http_request *req, http_response *resp)
     pthread_mutex_lock(&v->mu);
     v->organic_unrouted++;
     pthread_mutex_unlock(&v->mu);
-    http_error(resp, 503, "no_provers", "no prover can take the request now (none registered, or all at their request limit)");
+    http_error(resp, 503, "no_provers",
+               "no prover can take the request now (none registered, or all at their request limit)");
     http_header(resp, "Retry-After", "10");
     return;
   }
@@ -428,8 +451,12 @@ static void generate(node *n, const http_request *req, http_response *resp)
   int tries = nr < n->cfg.organic_tries ? nr : n->cfg.organic_tries, served = 0;
   char last[400] = "";
   for (int t = 0; t < tries && !served; t++) {
-    fan_req rq = {.base_url = r[t].c.endpoint, .peer_hotkey = r[t].c.hotkey, .method = "POST", .path = "/v1/generate",
-                  .body = body, .len = strlen(body)};
+    fan_req rq = {.base_url = r[t].c.endpoint,
+                  .peer_hotkey = r[t].c.hotkey,
+                  .method = "POST",
+                  .path = "/v1/generate",
+                  .body = body,
+                  .len = strlen(body)};
     answer a = {0};
     snprintf(a.hotkey, sizeof a.hotkey, "%s", r[t].c.hotkey);
     snprintf(a.endpoint, sizeof a.endpoint, "%s", r[t].c.endpoint);
@@ -441,22 +468,24 @@ static void generate(node *n, const http_request *req, http_response *resp)
     int checked = a.checked_step >= 0 || v->chk.full, stale = unjudge_stale(v, &a, 1);
     pthread_mutex_lock(&v->mu);
     v->stale_unjudged += (unsigned long long)stale;
-    if (a.success >= 0) {
+    if (a.verdict != VERDICT_UNJUDGED) {
       int idx = vstate_add(&v->st, a.hotkey);
       if (idx >= 0) {
-        record_inference(&v->st.stats[idx], a.success, a.seconds);
-        char *entry = checked ? entry_json("organic", v->st.step, v->chk.full ? "full" : "spot", &job, &a, NULL, 1, req->sender) : NULL;
+        record_inference(&v->st.stats[idx], a.verdict == VERDICT_OK, a.seconds);
+        char *entry =
+            checked ? entry_json("organic", v->st.step, v->chk.full ? "full" : "spot", &job, &a, NULL, 1, req->sender)
+                    : NULL;
         update u = {&idx, 1, NULL, 0, 0, entry};
         store_commit(v->db, &v->st, &u);
         if (entry) ring_put(v->recent, RECENT_CHALLENGES, &v->recent_at, &v->nrecent, entry);
       }
     }
-    if (a.success > 0) v->organic_ok++;
-    else if (a.success == 0) v->organic_failed++;
+    if (a.verdict == VERDICT_OK) v->organic_ok++;
+    else if (a.verdict == VERDICT_FAIL) v->organic_failed++;
     v->cc.recomputations += cc.recomputations, v->cc.decodes += cc.decodes, v->cc.generations += cc.generations;
     v->cc.reveals += cc.reveals, v->cc.reveal_bytes += cc.reveal_bytes, v->cc.compute_seconds += cc.compute_seconds;
     pthread_mutex_unlock(&v->mu);
-    if (a.success > 0) {
+    if (a.verdict == VERDICT_OK) {
       char hex[33];
       resp->status = 200, resp->content_type = "video/mp4", resp->body = rq.response, resp->len = rq.response_len;
       rq.response = NULL;
@@ -470,20 +499,23 @@ static void generate(node *n, const http_request *req, http_response *resp)
       http_header(resp, "Fractal-Checked", checked ? (v->chk.full ? "full" : "spot") : "no");
       served = 1;
     } else {
-      LOG(LOG_WARN, "organic request: prover %.16s... %s: %s", a.hotkey, verdict_name(a.success), a.reason);
+      LOG(LOG_WARN, "organic request: prover %.16s... %s: %s", a.hotkey, verdict_name(a.verdict), a.reason);
       snprintf(last, sizeof last, "%.16s...: %s", a.hotkey, a.reason);
     }
     fan_free(&rq);
   }
   free(body), free(r);
-  if (!served) http_error(resp, 502, "provers_failed", "%d prover(s) tried, none gave a valid answer; the last: %s", tries, last);
+  if (!served)
+    http_error(resp, 502, "provers_failed", "%d prover(s) tried, none gave a valid answer; the last: %s", tries, last);
 }
 
+/* clang-format off */ /* a table: one entry per line */
 static const http_route routes[] = {
   {"POST", "/v1/generate", HTTP_SIGNED_ANY_KEY, generate},  {"GET", "/v1/info", 1, api_info},     {"GET", "/healthz", 0, api_healthz},
   {"GET", "/metrics", 0, api_metrics},    {"GET", "/v1/provers", 0, api_provers}, {"GET", "/v1/weights", 0, api_weights},
   {"GET", "/v1/history", 0, api_history}, {"GET", "/dashboard", 0, api_dashboard}, {"GET", "/", 0, api_dashboard},
 };
+/* clang-format on */
 
 const http_route *verifier_routes(int *count)
 {
@@ -508,8 +540,7 @@ static void *info_main(void *arg)
     double t = (double)until.tv_sec + 1e-9 * (double)until.tv_nsec + n->cfg.prover_info_s;
     until.tv_sec = (time_t)t, until.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
     pthread_mutex_lock(&v->mu);
-    while (!v->stop && pthread_cond_timedwait(&v->wake, &v->mu, &until) == 0) {
-    }
+    while (!v->stop && pthread_cond_timedwait(&v->wake, &v->mu, &until) == 0) {}
   }
   pthread_mutex_unlock(&v->mu);
   return NULL;
@@ -519,7 +550,9 @@ int verifier_start(node *n)
 {
   if (sodium_init() < 0) return LOG(LOG_ERROR, "libsodium failed to initialise"), -1;
   if (n->cfg.challenge_height % n->info.vae_scale || n->cfg.challenge_width % n->info.vae_scale)
-    return LOG(LOG_ERROR, "challenge_height and challenge_width must be multiples of %d for this model", n->info.vae_scale), -1;
+    return LOG(LOG_ERROR, "challenge_height and challenge_width must be multiples of %d for this model",
+               n->info.vae_scale),
+           -1;
   if (n->ndev > 1) LOG(LOG_WARN, "a verifier computes on its first device only (%s)", fr_backend_name(n->dev[0].be));
   verifier *v = (verifier *)calloc(1, sizeof *v);
   if (!v) return -1;
@@ -529,16 +562,22 @@ int verifier_start(node *n)
   pthread_cond_init(&v->wake, NULL);
   int full = strcmp(n->cfg.verify_mode, "full") == 0 ||
              (strcmp(n->cfg.verify_mode, "auto") == 0 && strncmp(fr_backend_name(n->dev[0].be), "cuda", 4) == 0);
-  v->chk = (checker){&n->key, n->dev[0].model, &v->model_mu, full, n->cfg.timeout_s, n->cfg.decode_check_p,
+  v->chk = (checker){&n->key,
+                     n->dev[0].model,
+                     &v->model_mu,
+                     full,
+                     n->cfg.timeout_s,
+                     n->cfg.decode_check_p,
                      (size_t)n->cfg.max_response_mb << 20};
   v->speed = strcmp(n->cfg.speed_mode, "minmax") == 0 ? SPEED_MINMAX : SPEED_SIGMOID;
   v->started = wall_s();
   peers_init(&v->peers);
   signal(SIGXFSZ, SIG_IGN); /* a journal past the file size limit must fail its write (EFBIG), not end the process */
   fan_set_clock_offset(n->cfg.fault_clock_offset_s);
-  if (n->cfg.fault_clock_offset_s != 0) LOG(LOG_WARN, "TESTS ONLY: this node's clock reads %+g s off (fault_clock_offset_s)", n->cfg.fault_clock_offset_s);
-  store_opts so = {n->cfg.redis_host, n->cfg.redis_port, n->cfg.redis_password, n->cfg.redis_insecure_no_password,
-                   n->cfg.redis_prefix, n->cfg.journal, n->cfg.stream_maxlen, n->key.hotkey};
+  if (n->cfg.fault_clock_offset_s != 0)
+    LOG(LOG_WARN, "TESTS ONLY: this node's clock reads %+g s off (fault_clock_offset_s)", n->cfg.fault_clock_offset_s);
+  store_opts so = {n->cfg.redis_host,   n->cfg.redis_port, n->cfg.redis_password, n->cfg.redis_insecure_no_password,
+                   n->cfg.redis_prefix, n->cfg.journal,    n->cfg.stream_maxlen,  n->key.hotkey};
   char err[512];
   v->db = store_open(&so, n->cfg.redis_wait_s, &v->st, err, sizeof err);
   if (!v->db) {
@@ -555,7 +594,8 @@ int verifier_start(node *n)
       full ? "full" : "spot", v->st.step, v->st.n, v->st.next_interval_step, v->st.next_epoch_step);
   if (pthread_create(&v->loop, NULL, loop_main, v) != 0) return LOG(LOG_ERROR, "cannot start the step loop"), -1;
   v->loop_running = 1;
-  if (pthread_create(&v->info_loop, NULL, info_main, v) != 0) return LOG(LOG_ERROR, "cannot start the provers' info thread"), -1;
+  if (pthread_create(&v->info_loop, NULL, info_main, v) != 0)
+    return LOG(LOG_ERROR, "cannot start the provers' info thread"), -1;
   v->info_running = 1;
   return 0;
 }

@@ -23,8 +23,8 @@ typedef struct verifier {
   speed_mode speed;
   pthread_t loop, info_loop;
   int stop, loop_running, info_running;
-  peers peers;      /* provers' published limits and clocks (its own lock) */
-  clock_view clock; /* as of the last step */
+  peers peers;                     /* provers' published limits and clocks (its own lock) */
+  clock_view clock;                /* as of the last step */
   char *recent[RECENT_CHALLENGES]; /* challenge log entries (JSON), ring */
   int recent_at, nrecent;
   char *history[SCORE_HISTORY]; /* {"step":N,"scores":{...}}, ring */
@@ -34,7 +34,8 @@ typedef struct verifier {
   check_counters cc;
   unsigned long long steps_run, challenges_sent, verdicts_ok, verdicts_failed, unjudged;
   unsigned long long organic_ok, organic_failed, organic_unrouted, organic_not_served, organic_refused;
-  unsigned long long stale_unjudged, steps_held; /* stale_nonce answers not judged (clock off); steps not run (store down) */
+  unsigned long long stale_unjudged,
+      steps_held;           /* stale_nonce answers not judged (clock off); steps not run (store down) */
   double challenge_seconds; /* wall time of steps (fan-out, verdicts, record) */
 } verifier;
 

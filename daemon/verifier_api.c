@@ -33,11 +33,13 @@ void api_healthz(node *n, const http_request *req, http_response *resp)
   else if (!bad) snprintf(text, sizeof text, h == STORE_JOURNALING ? "ok (%s)\n" : "ok\n", why);
   else {
     size_t at = (size_t)snprintf(text, sizeof text, "unhealthy: ");
-    if (h == STORE_DOWN || h == STORE_FOREIGN) at += (size_t)snprintf(text + at, sizeof text - at, "%s%s", why, cv.skewed ? "; " : "");
+    if (h == STORE_DOWN || h == STORE_FOREIGN)
+      at += (size_t)snprintf(text + at, sizeof text - at, "%s%s", why, cv.skewed ? "; " : "");
     if (cv.skewed)
-      snprintf(text + at, sizeof text - at, "clock: this node's clock is %.0f s %s the clocks of %d of %d provers (nonce window %d s): "
-               "their stale_nonce answers are not judged", fabs(cv.median_s), cv.median_s > 0 ? "behind" : "ahead of", cv.off,
-               cv.measured, n->cfg.nonce_window_s);
+      snprintf(text + at, sizeof text - at,
+               "clock: this node's clock is %.0f s %s the clocks of %d of %d provers (nonce window %d s): "
+               "their stale_nonce answers are not judged",
+               fabs(cv.median_s), cv.median_s > 0 ? "behind" : "ahead of", cv.off, cv.measured, n->cfg.nonce_window_s);
     snprintf(text + strlen(text), sizeof text - strlen(text), "\n");
   }
   resp->status = n->draining || bad ? 503 : 200, resp->content_type = "text/plain";
@@ -81,7 +83,8 @@ static json_t *prover_json(const char *hotkey, const prover_stats *s, const fr_n
   json_object_set_new(p, "challenge_attempts", json_integer(s->challenge_attempts));
   json_object_set_new(p, "challenge_successes", json_integer(s->challenge_successes));
   json_object_set_new(p, "success_rate",
-                      s->challenge_attempts ? json_real((double)s->challenge_successes / (double)s->challenge_attempts) : json_null());
+                      s->challenge_attempts ? json_real((double)s->challenge_successes / (double)s->challenge_attempts)
+                                            : json_null());
   json_object_set_new(p, "inference_attempts", json_integer(s->inference_attempts));
   json_object_set_new(p, "inference_successes", json_integer(s->inference_successes));
   json_object_set_new(p, "interval_successes", json_integer(s->interval_successes));
@@ -131,7 +134,8 @@ void api_provers(node *n, const http_request *req, http_response *resp)
   pthread_rwlock_rdlock(&n->registry_lock);
   const vstate *st = &v->st;
   for (int i = 0; i < st->n; i++)
-    json_array_append_new(list, prover_json(st->hotkey[i], &st->stats[i], fr_registry_find(&n->registry, st->hotkey[i])));
+    json_array_append_new(list,
+                          prover_json(st->hotkey[i], &st->stats[i], fr_registry_find(&n->registry, st->hotkey[i])));
   for (int i = 0; i < n->registry.n; i++) { /* registered provers not challenged yet */
     const fr_node *e = &n->registry.nodes[i];
     if (e->role != FR_ROLE_PROVER || vstate_find(st, e->hotkey) >= 0 || strcmp(e->hotkey, n->key.hotkey) == 0) continue;
@@ -170,7 +174,8 @@ void api_weights(node *n, const http_request *req, http_response *resp)
 }
 
 /* Appends ring entries, oldest first (or newest first), as a JSON array to a growing string. */
-static char *ring_array(char *const *ring, int cap, int at, int count, int newest_first, char *out, size_t *len, size_t *size)
+static char *ring_array(char *const *ring, int cap, int at, int count, int newest_first, char *out, size_t *len,
+                        size_t *size)
 {
   for (int k = 0; k < count && out; k++) {
     int idx = newest_first ? (at - 1 - k + 2 * cap) % cap : (at - count + k + 2 * cap) % cap;
@@ -228,16 +233,19 @@ void api_metrics(node *n, const http_request *req, http_response *resp)
   OUT("fractal_verifier_verdicts_total{verdict=\"ok\"} %llu\nfractal_verifier_verdicts_total{verdict=\"fail\"} %llu\n"
       "fractal_verifier_verdicts_total{verdict=\"unjudged\"} %llu\n",
       v->verdicts_ok, v->verdicts_failed, v->unjudged);
-  METRIC("fractal_verifier_organic_total", "counter", "Organic requests, by outcome (one per prover tried; not_served: no prover's limits allow the job).");
+  METRIC("fractal_verifier_organic_total", "counter",
+         "Organic requests, by outcome (one per prover tried; not_served: no prover's limits allow the job).");
   OUT("fractal_verifier_organic_total{outcome=\"ok\"} %llu\nfractal_verifier_organic_total{outcome=\"failed\"} %llu\n"
       "fractal_verifier_organic_total{outcome=\"unrouted\"} %llu\nfractal_verifier_organic_total{outcome=\"not_served\"} %llu\n"
       "fractal_verifier_organic_total{outcome=\"refused\"} %llu\n",
       v->organic_ok, v->organic_failed, v->organic_unrouted, v->organic_not_served, v->organic_refused);
   METRIC("fractal_verifier_step_seconds_total", "counter", "Wall time spent in steps (fan-out, verdicts, record).");
   OUT("fractal_verifier_step_seconds_total %.6f\n", v->challenge_seconds);
-  METRIC("fractal_verifier_compute_seconds_total", "counter", "Device time spent recomputing, decoding and generating.");
+  METRIC("fractal_verifier_compute_seconds_total", "counter",
+         "Device time spent recomputing, decoding and generating.");
   OUT("fractal_verifier_compute_seconds_total %.6f\n", v->cc.compute_seconds);
-  METRIC("fractal_verifier_recomputations_total", "counter", "Spot checks computed (one per group of identical chains).");
+  METRIC("fractal_verifier_recomputations_total", "counter",
+         "Spot checks computed (one per group of identical chains).");
   OUT("fractal_verifier_recomputations_total{kind=\"step\"} %llu\nfractal_verifier_recomputations_total{kind=\"decode\"} %llu\n"
       "fractal_verifier_recomputations_total{kind=\"generation\"} %llu\n",
       v->cc.recomputations, v->cc.decodes, v->cc.generations);
@@ -247,32 +255,41 @@ void api_metrics(node *n, const http_request *req, http_response *resp)
   OUT("fractal_verifier_reveal_bytes_total %llu\n", v->cc.reveal_bytes);
   METRIC("fractal_verifier_redis_up", "gauge", "1 when Redis answers and the journal is empty.");
   OUT("fractal_verifier_redis_up %d\n", h == STORE_OK);
-  METRIC("fractal_verifier_store_state", "gauge", "1 for the store's state: ok, journaling, foreign (Redis holds another state) or down.");
+  METRIC("fractal_verifier_store_state", "gauge",
+         "1 for the store's state: ok, journaling, foreign (Redis holds another state) or down.");
   const char *states[] = {"ok", "journaling", "foreign", "down"};
   for (int i = 0; i < 4; i++) OUT("fractal_verifier_store_state{state=\"%s\"} %d\n", states[i], (int)h == i);
-  METRIC("fractal_verifier_records_waiting", "gauge", "Records durable nowhere yet (neither Redis nor the journal takes them).");
+  METRIC("fractal_verifier_records_waiting", "gauge",
+         "Records durable nowhere yet (neither Redis nor the journal takes them).");
   OUT("fractal_verifier_records_waiting %llu\n", (unsigned long long)sc.waiting);
   METRIC("fractal_verifier_steps_held_total", "counter", "Step slots skipped because records were waiting in memory.");
   OUT("fractal_verifier_steps_held_total %llu\n", v->steps_held);
-  METRIC("fractal_verifier_write_backs_total", "counter", "Whole-state write-backs after Redis lost records or held none.");
+  METRIC("fractal_verifier_write_backs_total", "counter",
+         "Whole-state write-backs after Redis lost records or held none.");
   OUT("fractal_verifier_write_backs_total %llu\n", (unsigned long long)sc.write_backs);
   METRIC("fractal_verifier_write_back_entries_total", "counter", "Challenge log entries written back with them.");
   OUT("fractal_verifier_write_back_entries_total %llu\n", (unsigned long long)sc.write_back_entries);
-  METRIC("fractal_verifier_journal_unreadable_total", "counter", "Journal stretches that were no readable record (reported, kept in JOURNAL.rejected).");
+  METRIC("fractal_verifier_journal_unreadable_total", "counter",
+         "Journal stretches that were no readable record (reported, kept in JOURNAL.rejected).");
   OUT("fractal_verifier_journal_unreadable_total %llu\n", (unsigned long long)sc.journal_unreadable);
-  METRIC("fractal_verifier_journal_torn_writes_total", "counter", "Journal appends cut short (a full disk), cut back to the last good record.");
+  METRIC("fractal_verifier_journal_torn_writes_total", "counter",
+         "Journal appends cut short (a full disk), cut back to the last good record.");
   OUT("fractal_verifier_journal_torn_writes_total %llu\n", (unsigned long long)sc.journal_torn_writes);
-  METRIC("fractal_verifier_redis_invalid_total", "counter", "Entries read from Redis that were not valid: skipped (or, for the state, refused).");
+  METRIC("fractal_verifier_redis_invalid_total", "counter",
+         "Entries read from Redis that were not valid: skipped (or, for the state, refused).");
   OUT("fractal_verifier_redis_invalid_total{what=\"state\"} %llu\nfractal_verifier_redis_invalid_total{what=\"stats\"} %llu\n"
       "fractal_verifier_redis_invalid_total{what=\"scores\"} %llu\nfractal_verifier_redis_invalid_total{what=\"weights\"} %llu\n"
       "fractal_verifier_redis_invalid_total{what=\"challenge_log\"} %llu\n",
       (unsigned long long)sc.bad_state, (unsigned long long)sc.bad_stats, (unsigned long long)sc.bad_scores,
       (unsigned long long)sc.bad_weights, (unsigned long long)sc.bad_log);
-  METRIC("fractal_verifier_clock_offset_seconds", "gauge", "Median of the provers' clocks minus this node's (their answers' Date headers).");
+  METRIC("fractal_verifier_clock_offset_seconds", "gauge",
+         "Median of the provers' clocks minus this node's (their answers' Date headers).");
   OUT("fractal_verifier_clock_offset_seconds %.1f\n", v->clock.median_s);
-  METRIC("fractal_verifier_clock_skewed", "gauge", "1 when most provers' clocks are more than nonce_window_s from this node's.");
+  METRIC("fractal_verifier_clock_skewed", "gauge",
+         "1 when most provers' clocks are more than nonce_window_s from this node's.");
   OUT("fractal_verifier_clock_skewed %d\n", v->clock.skewed);
-  METRIC("fractal_verifier_stale_unjudged_total", "counter", "stale_nonce answers not judged while this node's clock was off.");
+  METRIC("fractal_verifier_stale_unjudged_total", "counter",
+         "stale_nonce answers not judged while this node's clock was off.");
   OUT("fractal_verifier_stale_unjudged_total %llu\n", v->stale_unjudged);
   METRIC("fractal_verifier_records_total", "counter", "State changes recorded (one Redis transaction each).");
   OUT("fractal_verifier_records_total %llu\n", (unsigned long long)sc.records);
@@ -285,9 +302,11 @@ void api_metrics(node *n, const http_request *req, http_response *resp)
   METRIC("fractal_verifier_replayed_total", "counter", "Journal records replayed into Redis.");
   OUT("fractal_verifier_replayed_total %llu\n", (unsigned long long)sc.replayed);
   METRIC("fractal_prover_score", "gauge", "Each prover's score.");
-  for (int i = 0; i < v->st.n; i++) OUT("fractal_prover_score{hotkey=\"%s\"} %.9g\n", v->st.hotkey[i], v->st.stats[i].score);
+  for (int i = 0; i < v->st.n; i++)
+    OUT("fractal_prover_score{hotkey=\"%s\"} %.9g\n", v->st.hotkey[i], v->st.stats[i].score);
   METRIC("fractal_prover_tier", "gauge", "Each prover's tier (0 Bronze ... 10 Challenger).");
-  for (int i = 0; i < v->st.n; i++) OUT("fractal_prover_tier{hotkey=\"%s\"} %d\n", v->st.hotkey[i], v->st.stats[i].tier);
+  for (int i = 0; i < v->st.n; i++)
+    OUT("fractal_prover_tier{hotkey=\"%s\"} %d\n", v->st.hotkey[i], v->st.stats[i].tier);
 #undef METRIC
 #undef OUT
   pthread_mutex_unlock(&v->mu);
@@ -306,5 +325,6 @@ void api_dashboard(node *n, const http_request *req, http_response *resp)
   memcpy(resp->body, dashboard_html, dashboard_html_len);
   resp->status = 200, resp->content_type = "text/html; charset=utf-8", resp->len = dashboard_html_len;
   http_header(resp, "Cache-Control", "no-store");
-  http_header(resp, "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+  http_header(resp, "Content-Security-Policy",
+              "default-src 'self'; img-src 'self' data:; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
 }

@@ -41,8 +41,10 @@ fr_status fr_backend_open(const char *spec, int threads, fr_backend **out)
     return fr_cuda_backend_open(device, threads, out);
 #else
     (void)device;
-    return fr_fail(FR_EUNSUPPORTED, "backend '%s': this build has no CUDA backend (rebuild with nvcc available and "
-                                    "-DFRACTAL_CUDA=on)", spec);
+    return fr_fail(FR_EUNSUPPORTED,
+                   "backend '%s': this build has no CUDA backend (rebuild with nvcc available and "
+                   "-DFRACTAL_CUDA=on)",
+                   spec);
 #endif
   }
   return fr_fail(FR_EINVAL, "unknown backend '%s' (want cpu, cuda, cuda:N or auto)", spec);

@@ -11,8 +11,6 @@
 extern "C" {
 #endif
 
-typedef struct fr_pool fr_pool;
-
 /* Dimensions derived and checked by ops.c before a backend sees an op. */
 typedef struct fr_linear_dims {
   int64_t m, n, k;
@@ -44,8 +42,8 @@ typedef struct fr_backend_ops {
 
   fr_status (*linear)(fr_backend *be, const fr_linear_dims *d, const fr_tensor *x, const fr_tensor *w,
                       const fr_tensor *b, fr_act act, const fr_tensor *residual, fr_tensor *y);
-  fr_status (*conv2d)(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w,
-                      const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+  fr_status (*conv2d)(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b,
+                      const fr_tensor *residual, fr_tensor *y);
   fr_status (*conv_frames)(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w,
                            const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
   fr_status (*group_norm)(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
@@ -69,8 +67,7 @@ typedef struct fr_backend_ops {
   fr_status (*concat)(fr_backend *be, int64_t outer, int64_t ca, int64_t cb, int64_t inner, const fr_tensor *a,
                       const fr_tensor *b, fr_tensor *y);
   /* y[i] = a[i] + b[(i / b_div) % b_mod] */
-  fr_status (*add)(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_tensor *a, const fr_tensor *b,
-                   fr_tensor *y);
+  fr_status (*add)(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_tensor *a, const fr_tensor *b, fr_tensor *y);
   fr_status (*scale)(fr_backend *be, const fr_tensor *x, float s, fr_tensor *y);
   fr_status (*permute)(fr_backend *be, const fr_tensor *x, const int *perm, fr_tensor *y);
   fr_status (*embedding)(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y);
@@ -92,8 +89,7 @@ struct fr_backend {
   char name[160];
   int device;  /* FR_DEVICE_CPU or the CUDA ordinal */
   int threads; /* host worker threads */
-  fr_pool *pool;
-  void *impl; /* backend-private state */
+  void *impl;  /* backend-private state (the CPU backend's worker pool) */
 };
 
 /* Backend constructors (kernels/cpu/cpu_backend.c, kernels/cuda/cuda_backend.cu). */

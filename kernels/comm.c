@@ -133,11 +133,13 @@ fr_status fr_comm_alltoallv(fr_comm *c, const void *send, const size_t *scounts,
   if (fr_comm_count(c, send, scounts, recv)) return FR_OK;
   if (!send || !recv) return fr_fail(FR_EINVAL, "fr_comm_alltoallv: send and recv must both be given or both NULL");
   if (scounts[me] != rcounts[me])
-    return fr_fail(FR_EINVAL, "fr_comm_alltoallv: rank %d sends itself %zu bytes but expects %zu", me, scounts[me], rcounts[me]);
+    return fr_fail(FR_EINVAL, "fr_comm_alltoallv: rank %d sends itself %zu bytes but expects %zu", me, scounts[me],
+                   rcounts[me]);
 #ifdef FR_HAVE_NCCL
   if (c->stream) return fr_comm_nccl_alltoallv(c, send, scounts, sdispls, recv, rcounts, rdispls);
 #endif
-  fr_status moved = move(c, OWN, (unsigned char *)recv + rdispls[me], (const unsigned char *)send + sdispls[me], scounts[me]);
+  fr_status moved =
+      move(c, OWN, (unsigned char *)recv + rdispls[me], (const unsigned char *)send + sdispls[me], scounts[me]);
   if (moved != FR_OK) return fr_comm_abort(c), moved;
   group *g = c->g;
   if (!g) return FR_OK;
@@ -190,7 +192,8 @@ fr_status fr_comm_alltoallv(fr_comm *c, const void *send, const size_t *scounts,
     g->head[q] = m->next;
     if (!g->head[q]) g->tail[q] = NULL;
     if (m->bytes != rcounts[p]) {
-      st = fr_fail(FR_EINTERNAL, "rank %d expected %zu bytes from rank %d, which sent %zu", me, rcounts[p], p, m->bytes);
+      st =
+          fr_fail(FR_EINTERNAL, "rank %d expected %zu bytes from rank %d, which sent %zu", me, rcounts[p], p, m->bytes);
       g->aborted = 1;
       pthread_cond_broadcast(&g->arrived);
     } else if ((st = move(c, IN, (unsigned char *)recv + rdispls[p], m->data, m->bytes)) != FR_OK) {
@@ -224,7 +227,10 @@ static fr_status no_nccl(void)
   return fr_fail(FR_EUNSUPPORTED, "this build has no NCCL (it needs the CUDA toolkit's NCCL at build time)");
 }
 
-fr_status fr_comm_nccl_group(int n, const int *devices, fr_comm **ranks) { return (void)n, (void)devices, (void)ranks, no_nccl(); }
+fr_status fr_comm_nccl_group(int n, const int *devices, fr_comm **ranks)
+{
+  return (void)n, (void)devices, (void)ranks, no_nccl();
+}
 fr_status fr_comm_nccl_id(unsigned char id[FR_NCCL_ID_BYTES]) { return (void)id, no_nccl(); }
 fr_status fr_comm_nccl_rank(const unsigned char id[FR_NCCL_ID_BYTES], int n, int rank, int device, fr_comm **out)
 {

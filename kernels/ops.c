@@ -11,8 +11,8 @@
 static fr_status no_overlap(const char *op, const char *name, const fr_tensor *in, const fr_tensor *y);
 
 /* A backend may not have every op yet (the CUDA twin grows op by op): say so instead of crashing. */
-#define DISPATCH(be, opname, ...)                                                                  \
-  ((be)->ops->opname ? (be)->ops->opname((be), __VA_ARGS__)                                        \
+#define DISPATCH(be, opname, ...)                                                                                      \
+  ((be)->ops->opname ? (be)->ops->opname((be), __VA_ARGS__)                                                            \
                      : fr_fail(FR_EUNSUPPORTED, "the %s backend does not implement " #opname " yet", (be)->name))
 
 static fr_status check_tensor(const fr_backend *be, const char *op, const char *name, const fr_tensor *t)
@@ -31,8 +31,7 @@ static fr_status check_tensor(const fr_backend *be, const char *op, const char *
 static fr_status check_f32(const fr_backend *be, const char *op, const char *name, const fr_tensor *t)
 {
   FR_TRY(check_tensor(be, op, name, t));
-  if (t->dtype != FR_F32)
-    return fr_fail(FR_EINVAL, "%s: %s must be F32, got %s", op, name, fr_dtype_name(t->dtype));
+  if (t->dtype != FR_F32) return fr_fail(FR_EINVAL, "%s: %s must be F32, got %s", op, name, fr_dtype_name(t->dtype));
   return FR_OK;
 }
 
@@ -117,8 +116,8 @@ fr_status fr_linear(fr_backend *be, const fr_tensor *x, const fr_tensor *w, cons
   return DISPATCH(be, linear, &d, x, w, b, act, residual, y);
 }
 
-static fr_status conv_common(fr_backend *be, const char *op, const fr_tensor *x, const fr_tensor *w,
-                             const fr_tensor *b, const fr_tensor *residual, const fr_tensor *y)
+static fr_status conv_common(fr_backend *be, const char *op, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b,
+                             const fr_tensor *residual, const fr_tensor *y)
 {
   FR_TRY(check_f32(be, op, "x", x));
   FR_TRY(check_weight(be, op, "w", w));
@@ -165,16 +164,16 @@ fr_status fr_conv_frames(fr_backend *be, const fr_tensor *x, const fr_tensor *w,
   const char *op = "fr_conv_frames";
   char bx[96], bw[96];
   FR_TRY(check_tensor(be, op, "w", w));
-  int w_ok = (w->ndim == 3 && w->shape[2] == 3) || (w->ndim == 5 && w->shape[2] == 3 && w->shape[3] == 1 &&
-                                                    w->shape[4] == 1);
+  int w_ok =
+      (w->ndim == 3 && w->shape[2] == 3) || (w->ndim == 5 && w->shape[2] == 3 && w->shape[3] == 1 && w->shape[4] == 1);
   if (!w_ok) return fr_fail(FR_EINVAL, "%s: w is %s, want [Cout, Cin, 3, 1, 1] or [Cout, Cin, 3]", op, SHAPE(w, bw));
   FR_TRY(conv_common(be, op, x, w, b, residual, y));
   if (w->shape[1] != x->shape[1] || w->shape[1] == 0)
     return fr_fail(FR_EINVAL, "%s: x %s has %lld channels but w %s wants %lld", op, SHAPE(x, bx),
                    (long long)x->shape[1], SHAPE(w, bw), (long long)w->shape[1]);
   if (frames < 1 || x->shape[0] % frames != 0)
-    return fr_fail(FR_EINVAL, "%s: %lld samples are not a whole number of %d-frame videos", op,
-                   (long long)x->shape[0], frames);
+    return fr_fail(FR_EINVAL, "%s: %lld samples are not a whole number of %d-frame videos", op, (long long)x->shape[0],
+                   frames);
   fr_conv_dims d = {0};
   d.n = x->shape[0], d.cin = x->shape[1], d.h = d.ho = x->shape[2], d.w = d.wo = x->shape[3];
   d.cout = w->shape[0], d.kh = 3, d.kw = 1, d.stride = 1, d.pad = 1, d.frames = frames;
@@ -198,8 +197,8 @@ fr_status fr_group_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gam
   if (groups < 1 || d.channels % groups != 0)
     return fr_fail(FR_EINVAL, "%s: %lld channels do not split into %d groups", op, (long long)d.channels, groups);
   if (frames < 1 || d.samples % frames != 0)
-    return fr_fail(FR_EINVAL, "%s: %lld samples are not a whole number of %d-frame runs", op,
-                   (long long)d.samples, frames);
+    return fr_fail(FR_EINVAL, "%s: %lld samples are not a whole number of %d-frame runs", op, (long long)d.samples,
+                   frames);
   if (gamma) FR_TRY(check_vector(be, op, "gamma", gamma, d.channels));
   if (beta) FR_TRY(check_vector(be, op, "beta", beta, d.channels));
   if (!(eps >= 0.0f)) return fr_fail(FR_EINVAL, "%s: eps must be >= 0", op);
@@ -326,12 +325,11 @@ fr_status fr_attention(fr_backend *be, const fr_tensor *q, const fr_tensor *k, c
   if (!p || p->heads < 1 || p->kv_group < 1) return fr_fail(FR_EINVAL, "%s: heads and kv_group must be >= 1", op);
   fr_attn_dims d = {q->shape[0], k->shape[0], q->shape[1], k->shape[1], p->heads, 0, 0};
   if (q->shape[2] % p->heads || v->shape[2] % p->heads || q->shape[2] == 0 || v->shape[2] == 0)
-    return fr_fail(FR_EINVAL, "%s: channels of q %s / v %s do not split into %d heads", op, SHAPE(q, bq),
-                   SHAPE(v, bv), p->heads);
+    return fr_fail(FR_EINVAL, "%s: channels of q %s / v %s do not split into %d heads", op, SHAPE(q, bq), SHAPE(v, bv),
+                   p->heads);
   d.dk = q->shape[2] / p->heads, d.dv = v->shape[2] / p->heads;
   if (k->shape[2] != q->shape[2] || v->shape[0] != k->shape[0] || v->shape[1] != k->shape[1] || d.lk == 0)
-    return fr_fail(FR_EINVAL, "%s: q %s, k %s, v %s do not fit together", op, SHAPE(q, bq), SHAPE(k, bk),
-                   SHAPE(v, bv));
+    return fr_fail(FR_EINVAL, "%s: q %s, k %s, v %s do not fit together", op, SHAPE(q, bq), SHAPE(k, bk), SHAPE(v, bv));
   if (d.bq != d.bk * p->kv_group)
     return fr_fail(FR_EINVAL, "%s: %lld query batches != %lld key batches x kv_group %d", op, (long long)d.bq,
                    (long long)d.bk, p->kv_group);
@@ -439,7 +437,7 @@ fr_status fr_add(fr_backend *be, const fr_tensor *a, const fr_tensor *b, fr_tens
   FR_TRY(alias_or_apart(op, "a", a, y));
   if (an == bn) FR_TRY(alias_or_apart(op, "b", b, y));
   else FR_TRY(no_overlap(op, "b", b, y));
-  if (suffix) return DISPATCH(be, add, 1, bn ? bn : 1, a, b, y); /* b repeats over a's leading dims */
+  if (suffix) return DISPATCH(be, add, 1, bn ? bn : 1, a, b, y);                /* b repeats over a's leading dims */
   if (prefix) return DISPATCH(be, add, bn ? an / bn : 1, bn ? bn : 1, a, b, y); /* b spans trailing dims */
   return fr_fail(FR_EINVAL, "%s: b %s is neither a suffix nor a prefix of a %s", op, SHAPE(b, bb), SHAPE(a, ba));
 }
@@ -511,7 +509,8 @@ fr_status fr_frames_u8(fr_backend *be, const fr_tensor *x, fr_tensor *frames, fr
   FR_TRY(check_f32(be, op, "x", x));
   FR_TRY(check_tensor(be, op, "frames", frames));
   FR_TRY(check_ndim(op, "x", x, 4));
-  if (frames->dtype != FR_U8) return fr_fail(FR_EINVAL, "%s: frames must be U8, got %s", op, fr_dtype_name(frames->dtype));
+  if (frames->dtype != FR_U8)
+    return fr_fail(FR_EINVAL, "%s: frames must be U8, got %s", op, fr_dtype_name(frames->dtype));
   if (x->shape[1] < 1) return fr_fail(FR_EINVAL, "%s: x %s has no channels", op, SHAPE(x, bx));
   int64_t fs[4] = {x->shape[0], x->shape[2], x->shape[3], 3};
   FR_TRY(check_shape(op, "frames", frames, 4, fs));

@@ -6,6 +6,7 @@
 #include "fractal/half.h"
 #include "fractal/tensor.h"
 
+/* clang-format off */ /* a table: one entry per line */
 static const struct {
   const char *name;
   size_t size;
@@ -16,6 +17,7 @@ static const struct {
   [FR_I16] = {"I16", 2, 0}, [FR_I32] = {"I32", 4, 0}, [FR_I64] = {"I64", 8, 0},
   [FR_BOOL] = {"BOOL", 1, 0},
 };
+/* clang-format on */
 
 size_t fr_dtype_size(fr_dtype t) { return (unsigned)t < FR_DTYPE_COUNT ? dtype_info[t].size : 0; }
 const char *fr_dtype_name(fr_dtype t) { return (unsigned)t < FR_DTYPE_COUNT ? dtype_info[t].name : "?"; }

@@ -65,8 +65,7 @@ static int check_bits(op_inst *r, fr_backend *cpu, int images, char *msg, size_t
 {
   op_inst ref;
   op_result want, got;
-  if (op_run(r) != FR_OK || op_fetch(r, &got) != FR_OK)
-    return snprintf(msg, n, "failed: %s", fr_last_error()), 0;
+  if (op_run(r) != FR_OK || op_fetch(r, &got) != FR_OK) return snprintf(msg, n, "failed: %s", fr_last_error()), 0;
   fr_status st = op_setup(r->c, cpu, images, &ref);
   if (st == FR_OK) {
     st = op_run(&ref);
@@ -266,7 +265,8 @@ static void bench_verify(const bench_opts *o, fr_model *m, const fr_job *j, doub
     fr_check c;
     int prev = fr_step_needs_previous(m, j, k);
     t0 = now_s();
-    if (fr_check_step(m, &res, k, prev ? l.x[k - 1] : NULL, l.x[k], &c) != FR_OK || c.verdict != FR_CHECK_OK) die("step check");
+    if (fr_check_step(m, &res, k, prev ? l.x[k - 1] : NULL, l.x[k], &c) != FR_OK || c.verdict != FR_CHECK_OK)
+      die("step check");
     double t = (now_s() - t0) * 1e3;
     sum += t, lo = t < lo ? t : lo, hi = t > hi ? t : hi;
   }
@@ -318,10 +318,11 @@ static int bench_model(const bench_opts *o, fr_backend *be)
   qsort(total, (size_t)o->repeat, sizeof(double), cmp_double);
   int mid = o->repeat / 2;
   if (o->json)
-    printf("{\"model\":\"%s\",\"backend\":\"%s\",\"frames\":%d,\"height\":%d,\"width\":%d,\"steps\":%d,"
-           "\"load_s\":%.3f,\"text_ms\":%.1f,\"step_ms\":%.1f,\"decode_ms\":%.1f,\"total_ms\":%.1f,\"digest\":\"%s\"}\n",
-           info.digest_hex, fr_backend_name(be), j.frames, j.height, j.width, j.steps, load_s, text[mid], step[mid],
-           decode[mid], total[mid], hex);
+    printf(
+        "{\"model\":\"%s\",\"backend\":\"%s\",\"frames\":%d,\"height\":%d,\"width\":%d,\"steps\":%d,"
+        "\"load_s\":%.3f,\"text_ms\":%.1f,\"step_ms\":%.1f,\"decode_ms\":%.1f,\"total_ms\":%.1f,\"digest\":\"%s\"}\n",
+        info.digest_hex, fr_backend_name(be), j.frames, j.height, j.width, j.steps, load_s, text[mid], step[mid],
+        decode[mid], total[mid], hex);
   else
     printf("model %s (%d tensors, %.2f GB) on %s, loaded in %.2f s\n"
            "job: %d frames %dx%d, %d %s steps, guidance 9 (UNet batch 2); median of %d\n"
@@ -366,8 +367,8 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
     printf("model %s on %s (%d threads in all); job: %d frames %dx%d, %d %s steps, guidance %g\n"
            "%6s %12s %14s %12s %12s %10s %9s  %s\n",
            info.digest_hex, fr_backend_name(be), fr_backend_threads(be), j.frames, j.width, j.height, j.steps,
-           fr_scheduler_name(j.scheduler), o->guidance, "ranks", "guid x frame", "MiB per step", "MiB once", "colls/step",
-           o->plan_only ? "" : "ms", o->plan_only ? "" : "speed-up", o->plan_only ? "" : "digest");
+           fr_scheduler_name(j.scheduler), o->guidance, "ranks", "guid x frame", "MiB per step", "MiB once",
+           "colls/step", o->plan_only ? "" : "ms", o->plan_only ? "" : "speed-up", o->plan_only ? "" : "digest");
   double base_ms = 0;
   char base_hex[33] = "";
   char list[256];
@@ -416,10 +417,10 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
   return differs ? 1 : 0;
 }
 
-
 int main(int argc, char **argv)
 {
   bench_opts o = {"auto", NULL, NULL, 0, 5, 0, 0, 0, 0, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1, NULL, 0, 9.0};
+  /* clang-format off */ /* a table: one entry per line */
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"images", required_argument, 0, 'n'},  {"repeat", required_argument, 0, 'r'},
@@ -433,6 +434,7 @@ int main(int argc, char **argv)
     {"guidance", required_argument, 0, 10}, {"cublas", no_argument, 0, 11},
     {"bandwidth", no_argument, 0, 12},      {"peak", no_argument, 0, 13},
     {0, 0, 0, 0}};
+  /* clang-format on */
   int ch;
   while ((ch = getopt_long(argc, argv, "b:t:n:r:o:m:h", longopts, NULL)) != -1) {
     switch (ch) {
@@ -468,7 +470,7 @@ int main(int argc, char **argv)
     }
   }
   if (optind != argc || o.images > 4096 || o.repeat < 1 || o.repeat > 1000 || o.threads < 0 || o.steps < 1 ||
-      o.steps > 200 || o.frames < 1 || o.frames > 64 || o.height % 8 || o.width % 8 ||
+      o.steps > FR_JOB_STEPS_MAX || o.frames < 1 || o.frames > FR_JOB_FRAMES_MAX || o.height % 8 || o.width % 8 ||
       !(o.decode_p >= 0 && o.decode_p <= 1) || (o.verify && !o.model) || (o.shards && !o.model) ||
       (o.plan_only && !o.shards) || !(o.guidance >= 0 && o.guidance <= 50) || (o.bandwidth && o.model)) {
     usage(stderr);

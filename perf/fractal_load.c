@@ -20,10 +20,10 @@ typedef struct shared {
   double deadline;
   long timeout_ms;
   pthread_mutex_t mu;
-  int next;                /* next request number */
-  long status[600];        /* counts by HTTP status */
+  int next;         /* next request number */
+  long status[600]; /* counts by HTTP status */
   long no_answer, mismatched;
-  double *lat;             /* latencies of 200s */
+  double *lat; /* latencies of 200s */
   long nlat, cap;
 } shared;
 
@@ -123,10 +123,14 @@ int main(int argc, char **argv)
   const char *keydir = NULL;
   double duration = 0;
   int ch;
-  static const struct option longopts[] = {{"url", required_argument, 0, 'u'},   {"peer", required_argument, 0, 'p'},
-                                           {"keys", required_argument, 0, 'k'},  {"requests", required_argument, 0, 'n'},
-                                           {"duration", required_argument, 0, 'd'}, {"job", required_argument, 0, 'j'},
-                                           {"no-backoff", no_argument, 0, 'b'},  {"help", no_argument, 0, 'h'},
+  static const struct option longopts[] = {{"url", required_argument, 0, 'u'},
+                                           {"peer", required_argument, 0, 'p'},
+                                           {"keys", required_argument, 0, 'k'},
+                                           {"requests", required_argument, 0, 'n'},
+                                           {"duration", required_argument, 0, 'd'},
+                                           {"job", required_argument, 0, 'j'},
+                                           {"no-backoff", no_argument, 0, 'b'},
+                                           {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   while ((ch = getopt_long(argc, argv, "u:p:k:n:d:j:h", longopts, NULL)) != -1) {
     switch (ch) {
@@ -144,7 +148,8 @@ int main(int argc, char **argv)
       return ch == 'h' ? 0 : 2;
     }
   }
-  if (!s.url || !s.peer || !keydir || (!s.requests && duration <= 0)) return fprintf(stderr, "fractal-load: see --help\n"), 2;
+  if (!s.url || !s.peer || !keydir || (!s.requests && duration <= 0))
+    return fprintf(stderr, "fractal-load: see --help\n"), 2;
   DIR *d = opendir(keydir);
   if (!d) return fprintf(stderr, "fractal-load: %s: cannot open\n", keydir), 2;
   worker *w = (worker *)calloc(1024, sizeof *w);
@@ -160,7 +165,8 @@ int main(int argc, char **argv)
   }
   closedir(d);
   if (!nw) return fprintf(stderr, "fractal-load: no .key files in %s\n", keydir), 2;
-  if (prover_model(&s, &w[0].key) != 0) return fprintf(stderr, "fractal-load: no model digest from %s/v1/info\n", s.url), 2;
+  if (prover_model(&s, &w[0].key) != 0)
+    return fprintf(stderr, "fractal-load: no model digest from %s/v1/info\n", s.url), 2;
   double t0 = now_s();
   if (duration > 0) s.deadline = t0 + duration;
   for (int i = 0; i < nw; i++) pthread_create(&w[i].t, NULL, run, &w[i]);

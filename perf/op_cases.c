@@ -12,11 +12,13 @@
 
 enum role { DATA, WEIGHT, POSITIVE }; /* POSITIVE: a weight drawn as |v| + 1/2 (given rstd) */
 
+/* clang-format off */ /* a table: one entry per line */
 static const char *const kind_names[OP_KIND_COUNT] = {
   "linear", "conv2d", "conv_frames", "group_norm", "group_norm_partials", "group_norm_apply", "copy_region",
   "layer_norm", "softmax", "attention", "activate", "geglu", "upsample_nearest", "concat", "add", "scale",
   "permute", "embedding", "timestep_embedding", "fill_normal", "guidance", "sched_ddim", "sched_dpm_x0",
   "sched_dpm_update", "frames_u8"};
+/* clang-format on */
 
 const char *op_kind_name(op_kind k) { return (unsigned)k < OP_KIND_COUNT ? kind_names[k] : "?"; }
 
@@ -187,9 +189,7 @@ static fr_status setup_other(op_inst *r)
   switch (c->op) {
   case OP_SOFTMAX:
   case OP_ACTIVATE:
-  case OP_SCALE:
-    FR_TRY(make(r, 0, FR_F32, nd, s, DATA));
-    return make(r, OUT(0), FR_F32, nd, s, DATA);
+  case OP_SCALE: FR_TRY(make(r, 0, FR_F32, nd, s, DATA)); return make(r, OUT(0), FR_F32, nd, s, DATA);
   case OP_FILL_NORMAL: return make(r, OUT(0), FR_F32, nd, s, DATA);
   case OP_GUIDANCE:
   case OP_DDIM:
@@ -285,8 +285,16 @@ fr_status op_run(op_inst *r)
   const op_case *c = r->c;
   fr_backend *be = r->be;
   fr_tensor *in = r->in, *y = &r->out[0];
-  static const fr_sched_coeffs k = {.sb = 0.8660254f, .sa = 0.5f, .sap = 0.6f, .dir = 0.8f, .s = 0.8660254f,
-                                    .a = 0.5f, .ratio = 0.9f, .c = 0.3f, .k = 0.5f, .c2 = 0.25f};
+  static const fr_sched_coeffs k = {.sb = 0.8660254f,
+                                    .sa = 0.5f,
+                                    .sap = 0.6f,
+                                    .dir = 0.8f,
+                                    .s = 0.8660254f,
+                                    .a = 0.5f,
+                                    .ratio = 0.9f,
+                                    .c = 0.3f,
+                                    .k = 0.5f,
+                                    .c2 = 0.25f};
   fr_sched_coeffs kc = k;
   kc.clip = c->flags & F_CLIP ? 1.0f : 0.0f, kc.v_prediction = (c->flags & F_VPRED) != 0;
   switch (c->op) {
@@ -314,8 +322,7 @@ fr_status op_run(op_inst *r)
   case OP_SCALE: return fr_scale(be, &in[0], c->s, y);
   case OP_PERMUTE: return fr_permute(be, &in[0], c->perm, y);
   case OP_EMBEDDING: return fr_embedding(be, &r->ids, &in[1], y);
-  case OP_TIMESTEP:
-    return fr_timestep_embedding(be, r->t, (int)r->d[0], (c->flags & F_FLIP) != 0, c->s, 10000.0f, y);
+  case OP_TIMESTEP: return fr_timestep_embedding(be, r->t, (int)r->d[0], (c->flags & F_FLIP) != 0, c->s, 10000.0f, y);
   case OP_FILL_NORMAL: return fr_fill_normal(be, name_hash(c->name), (uint64_t)c->arg, y);
   case OP_GUIDANCE: return fr_guidance(be, &in[0], &in[1], c->s, y);
   case OP_DDIM: return fr_sched_ddim(be, &in[0], &in[1], &kc, y);
@@ -392,8 +399,8 @@ int op_same_bits(const op_result *want, const op_result *got, char *msg, size_t 
       int wn, gn;
       uint32_t w = bits_at(dt, want->data[o], i, &wn), g = bits_at(dt, got->data[o], i, &gn);
       if (w == g || (wn && gn)) continue;
-      snprintf(msg, n, "output %d index %lld: want %.9g (0x%0*x), got %.9g (0x%0*x)", o, (long long)i,
-               value_of(dt, w), digits, w, value_of(dt, g), digits, g);
+      snprintf(msg, n, "output %d index %lld: want %.9g (0x%0*x), got %.9g (0x%0*x)", o, (long long)i, value_of(dt, w),
+               digits, w, value_of(dt, g), digits, g);
       return 0;
     }
   }
@@ -427,7 +434,7 @@ double op_bytes(const op_inst *r)
   for (int i = 0; i < OP_MAX_OUT; i++) b += nbytes(&r->out[i]);
   switch (r->c->op) {
   case OP_COPY_REGION: return 8.0 * (double)(r->d[0] * r->d[1] * r->d[2]); /* only the region moves */
-  case OP_EMBEDDING: /* the rows read, not the whole table */
+  case OP_EMBEDDING:                                                       /* the rows read, not the whole table */
     return nbytes(&r->out[0]) + elems(&r->out[0]) * (double)fr_dtype_size(r->c->wdt) + 4.0 * elems(&r->ids);
   case OP_TIMESTEP:
   case OP_FILL_NORMAL: return nbytes(&r->out[0]);
@@ -480,9 +487,7 @@ const char *op_shape(const op_inst *r, char *buf, size_t n)
     snprintf(buf, n, "[%lld, %lld, %lld]%s", (long long)d[0], (long long)d[1], (long long)d[2],
              c->flags & F_TRANSPOSE ? " transposed" : "");
     break;
-  case OP_CONCAT:
-    snprintf(buf, n, "%s + %d on dim %d%s", dims, c->arg2, c->arg, dt_tag(c->wdt));
-    break;
+  case OP_CONCAT: snprintf(buf, n, "%s + %d on dim %d%s", dims, c->arg2, c->arg, dt_tag(c->wdt)); break;
   case OP_PERMUTE: {
     char perm[FR_MAX_DIMS + 1] = "";
     for (int i = 0; i < r->in[0].ndim; i++) perm[i] = (char)('0' + c->perm[i]);
@@ -491,9 +496,7 @@ const char *op_shape(const op_inst *r, char *buf, size_t n)
   }
   case OP_TIMESTEP:
   case OP_FILL_NORMAL:
-  case OP_EMBEDDING:
-    fr_shape_str(&r->out[0], buf, n);
-    break;
+  case OP_EMBEDDING: fr_shape_str(&r->out[0], buf, n); break;
   default: snprintf(buf, n, "%s%s%s", dims, dt_tag(r->in[0].dtype), act_tag(c->act)); break;
   }
   return buf;

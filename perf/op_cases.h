@@ -51,20 +51,20 @@ typedef enum op_fill {
 
 /* Case flags. */
 enum {
-  F_BIAS = 1 << 0,      /* linear, conv: a bias */
-  F_RESIDUAL = 1 << 1,  /* linear, conv: a residual */
-  F_AFFINE = 1 << 2,    /* norms: gamma and beta */
-  F_CAUSAL = 1 << 3,    /* attention */
-  F_MEAN = 1 << 4,      /* group_norm_partials: squared deviations from a given mean */
-  F_V01 = 1 << 5,       /* frames_u8: also the clamped values */
-  F_FLIP = 1 << 6,      /* timestep_embedding: flip_sin_to_cos */
-  F_VPRED = 1 << 7,     /* scheduler ops: v-prediction */
-  F_CLIP = 1 << 8,      /* DDIM: clip x0 to [-1, 1] */
-  F_SECOND = 1 << 9,    /* DPM update: second order (m1) */
-  F_W3 = 1 << 10,       /* conv_frames: w [Cout, Cin, 3] instead of [Cout, Cin, 3, 1, 1] */
+  F_BIAS = 1 << 0,       /* linear, conv: a bias */
+  F_RESIDUAL = 1 << 1,   /* linear, conv: a residual */
+  F_AFFINE = 1 << 2,     /* norms: gamma and beta */
+  F_CAUSAL = 1 << 3,     /* attention */
+  F_MEAN = 1 << 4,       /* group_norm_partials: squared deviations from a given mean */
+  F_V01 = 1 << 5,        /* frames_u8: also the clamped values */
+  F_FLIP = 1 << 6,       /* timestep_embedding: flip_sin_to_cos */
+  F_VPRED = 1 << 7,      /* scheduler ops: v-prediction */
+  F_CLIP = 1 << 8,       /* DDIM: clip x0 to [-1, 1] */
+  F_SECOND = 1 << 9,     /* DPM update: second order (m1) */
+  F_W3 = 1 << 10,        /* conv_frames: w [Cout, Cin, 3] instead of [Cout, Cin, 3, 1, 1] */
   F_TRANSPOSE = 1 << 11, /* copy_region: the destination is the region transposed */
-  F_PREFIX = 1 << 12,   /* add: b is a prefix of a's shape (else a suffix, or all of it) */
-  F_IMAGES = 1 << 13,   /* d[0] is the batch of OP_BENCH_IMAGES frame-images: -n scales it in proportion */
+  F_PREFIX = 1 << 12,    /* add: b is a prefix of a's shape (else a suffix, or all of it) */
+  F_IMAGES = 1 << 13,    /* d[0] is the batch of OP_BENCH_IMAGES frame-images: -n scales it in proportion */
 };
 
 enum { TAG_TEST = 1, TAG_SLOW = 2, TAG_BENCH = 4 };
@@ -118,12 +118,12 @@ const char *op_kind_name(op_kind k); /* "linear", "conv2d", ... */
 typedef struct op_inst {
   const op_case *c;
   fr_backend *be;
-  int64_t d[8];  /* the case's d with the batch scaled to the images asked for */
-  int frames;    /* conv_frames, group_norm: frames per video, fitted to the batch */
-  int kv_group;  /* attention */
+  int64_t d[8];                             /* the case's d with the batch scaled to the images asked for */
+  int frames;                               /* conv_frames, group_norm: frames per video, fitted to the batch */
+  int kv_group;                             /* attention */
   fr_tensor in[OP_MAX_IN], out[OP_MAX_OUT]; /* on be; absent ones have no data */
-  fr_tensor ids; /* embedding: host I32 */
-  float *t;      /* timestep: host times */
+  fr_tensor ids;                            /* embedding: host I32 */
+  float *t;                                 /* timestep: host times */
   int64_t src_strides[3], dst_strides[3], src_off, dst_off; /* copy_region */
 } op_inst;
 

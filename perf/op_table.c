@@ -18,6 +18,7 @@
 #define BF16 FR_BF16
 
 /* name, op, d, weight dtype, flags, fill, tags, act, s, arg, arg2, perm */
+/* clang-format off */ /* a table: one entry per line */
 const op_case op_cases[] = {
   /* linear: {batch, rows, n, k} */
   {"linear_1x1x1", OP_LINEAR, {1, 1, 1, 1}, F32, 0, FILL_UNIFORM, TEST},
@@ -302,5 +303,6 @@ const op_case op_cases[] = {
   {"frames_u8_nan_inf_v01", OP_FRAMES_U8, {1, 3, 9, 9}, F32, F_V01, FILL_SPECIAL, TEST},
   {"frames_u8_256x256", OP_FRAMES_U8, {16, 3, 256, 256}, F32, F_V01, FILL_UNIFORM, BENCH},
 };
+/* clang-format on */
 
 const int op_case_count = (int)(sizeof op_cases / sizeof op_cases[0]);

@@ -13,22 +13,22 @@
 static int check_failures;
 static long check_count;
 
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    check_count++;                                                                                 \
-    if (!(cond)) {                                                                                 \
-      check_failures++;                                                                            \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-    }                                                                                              \
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    check_count++;                                                                                                     \
+    if (!(cond)) {                                                                                                     \
+      check_failures++;                                                                                                \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                                         \
+      fprintf(stderr, __VA_ARGS__);                                                                                    \
+      fputc('\n', stderr);                                                                                             \
+    }                                                                                                                  \
   } while (0)
 
 /* Asserts an fr_status is FR_OK, printing the library's message otherwise. */
-#define CHECK_OK(expr)                                                                             \
-  do {                                                                                             \
-    fr_status check_s_ = (expr);                                                                   \
-    CHECK(check_s_ == FR_OK, "%s -> %s: %s", #expr, fr_status_str(check_s_), fr_last_error());     \
+#define CHECK_OK(expr)                                                                                                 \
+  do {                                                                                                                 \
+    fr_status check_s_ = (expr);                                                                                       \
+    CHECK(check_s_ == FR_OK, "%s -> %s: %s", #expr, fr_status_str(check_s_), fr_last_error());                         \
   } while (0)
 
 /* Compares two float arrays bit for bit and reports the first difference. Returns 1 if equal. */

@@ -51,35 +51,35 @@ static double ulp_err(float y, double r)
 
 /* ---- scan ---- */
 typedef struct {
-  uint64_t lo, hi; /* bit patterns [lo, hi) */
+  uint64_t lo, hi;          /* bit patterns [lo, hi) */
   double max_err, max_norm; /* over all results, over results with |ref| >= FLT_MIN */
   uint32_t max_at, norm_at;
   uint64_t bad; /* wrong special results */
   uint32_t bad_at;
 } scan_part;
 
-#define DEF_SCAN(fn, ref)                                                                          \
-  static void *scan_##fn(void *arg)                                                                \
-  {                                                                                                \
-    scan_part *sp = arg;                                                                           \
-    for (uint64_t i = sp->lo; i < sp->hi; i++) {                                                   \
-      float x = fr_f32_from_bits((uint32_t)i);                                                     \
-      double r = ref((double)x);                                                                   \
-      double e = ulp_err(fn(x), r);                                                                \
-      if (e < 0) {                                                                                 \
-        if (!sp->bad++) sp->bad_at = (uint32_t)i;                                                  \
-        continue;                                                                                  \
-      }                                                                                            \
-      if (e > sp->max_err) {                                                                       \
-        sp->max_err = e;                                                                           \
-        sp->max_at = (uint32_t)i;                                                                  \
-      }                                                                                            \
-      if (e > sp->max_norm && fabs(r) >= FLT_MIN) {                                                \
-        sp->max_norm = e;                                                                          \
-        sp->norm_at = (uint32_t)i;                                                                 \
-      }                                                                                            \
-    }                                                                                              \
-    return NULL;                                                                                   \
+#define DEF_SCAN(fn, ref)                                                                                              \
+  static void *scan_##fn(void *arg)                                                                                    \
+  {                                                                                                                    \
+    scan_part *sp = arg;                                                                                               \
+    for (uint64_t i = sp->lo; i < sp->hi; i++) {                                                                       \
+      float x = fr_f32_from_bits((uint32_t)i);                                                                         \
+      double r = ref((double)x);                                                                                       \
+      double e = ulp_err(fn(x), r);                                                                                    \
+      if (e < 0) {                                                                                                     \
+        if (!sp->bad++) sp->bad_at = (uint32_t)i;                                                                      \
+        continue;                                                                                                      \
+      }                                                                                                                \
+      if (e > sp->max_err) {                                                                                           \
+        sp->max_err = e;                                                                                               \
+        sp->max_at = (uint32_t)i;                                                                                      \
+      }                                                                                                                \
+      if (e > sp->max_norm && fabs(r) >= FLT_MIN) {                                                                    \
+        sp->max_norm = e;                                                                                              \
+        sp->norm_at = (uint32_t)i;                                                                                     \
+      }                                                                                                                \
+    }                                                                                                                  \
+    return NULL;                                                                                                       \
   }
 
 DEF_SCAN(fr_dexp, exp)
@@ -97,6 +97,7 @@ DEF_SCAN(fr_dsilu, ref_silu)
 DEF_SCAN(fr_dgelu, ref_gelu)
 
 /* bound: the max ulp error that dmath.h's table states for the function */
+/* clang-format off */ /* a table: one entry per line */
 static const struct {
   const char *name;
   void *(*scan)(void *);
@@ -110,6 +111,7 @@ static const struct {
   {"fr_dsigmoid", scan_fr_dsigmoid, 0.758}, {"fr_dsilu", scan_fr_dsilu, 0.778},
   {"fr_dgelu", scan_fr_dgelu, 0.837},
 };
+/* clang-format on */
 
 int main(int argc, char **argv)
 {

@@ -17,14 +17,14 @@
 #define VECTOR __attribute__((target("arch=x86-64-v3"), noinline))
 #define SCALAR __attribute__((optimize("no-tree-vectorize"), noinline))
 
-#define PAIR(name, expr)                                                                           \
-  VECTOR static void name##_vector(const float *x, float *y, int64_t n)                            \
-  {                                                                                                \
-    for (int64_t i = 0; i < n; i++) {                                                              \
-      float v = x[i];                                                                              \
-      y[i] = (expr);                                                                               \
-    }                                                                                              \
-  }                                                                                                \
+#define PAIR(name, expr)                                                                                               \
+  VECTOR static void name##_vector(const float *x, float *y, int64_t n)                                                \
+  {                                                                                                                    \
+    for (int64_t i = 0; i < n; i++) {                                                                                  \
+      float v = x[i];                                                                                                  \
+      y[i] = (expr);                                                                                                   \
+    }                                                                                                                  \
+  }                                                                                                                    \
   SCALAR static float name##_scalar(float v) { return (expr); }
 
 PAIR(exp, fr_dexp(v))
@@ -59,8 +59,8 @@ static uint64_t compare(const fn *f, const uint32_t *bits, int64_t n, float *x, 
     memcpy(&a, &want, 4), memcpy(&b, &y[i], 4);
     if (a == b || (is_nan(a) && is_nan(b))) continue;
     if (diff++ < 3)
-      fprintf(stderr, "%s(0x%08x): scalar 0x%08x (%.9g), vectorised 0x%08x (%.9g)\n", f->name, bits[i], a, (double)want, b,
-              (double)y[i]);
+      fprintf(stderr, "%s(0x%08x): scalar 0x%08x (%.9g), vectorised 0x%08x (%.9g)\n", f->name, bits[i], a, (double)want,
+              b, (double)y[i]);
   }
   return diff;
 }

@@ -16,7 +16,10 @@ typedef struct rank_arg {
 
 /* rank p sends rank r (p + 1) * (r + 2) + round bytes, each byte = (p * 31 + r * 7 + i + round) & 255 */
 static size_t count(int p, int r, int round) { return (size_t)((p + 1) * (r + 2) + round); }
-static unsigned char byte(int p, int r, size_t i, int round) { return (unsigned char)((p * 31 + r * 7 + (int)i + round) & 255); }
+static unsigned char byte(int p, int r, size_t i, int round)
+{
+  return (unsigned char)((p * 31 + r * 7 + (int)i + round) & 255);
+}
 
 static void *rank_main(void *arg)
 {
@@ -75,12 +78,14 @@ static void run(int n, int rounds, int bad_rank)
     want += 100u * (uint64_t)(n - 1);
     CHECK(a[0].stats.bytes_sent == want && a[0].stats.planned_bytes == 100u * (uint64_t)(n - 1) &&
               a[0].stats.collectives == (uint64_t)(2 * rounds + 1),
-          "%d ranks: rank 0 counted %llu bytes in %llu collectives (want %llu)", n, (unsigned long long)a[0].stats.bytes_sent,
-          (unsigned long long)a[0].stats.collectives, (unsigned long long)want);
+          "%d ranks: rank 0 counted %llu bytes in %llu collectives (want %llu)", n,
+          (unsigned long long)a[0].stats.bytes_sent, (unsigned long long)a[0].stats.collectives,
+          (unsigned long long)want);
   } else {
     int failed = 0;
     for (int r = 0; r < n; r++) failed += a[r].errors > 0;
-    CHECK(failed == n && wrong == 0, "a count mismatch on rank %d: %d of %d ranks fail (none may hang)", bad_rank, failed, n);
+    CHECK(failed == n && wrong == 0, "a count mismatch on rank %d: %d of %d ranks fail (none may hang)", bad_rank,
+          failed, n);
   }
   for (int r = 0; r < n; r++) fr_comm_free(c[r]);
 }

@@ -103,7 +103,8 @@ static int test_job(int n)
   int skip = 0;
   if (st == FR_EUNSUPPORTED) {
     printf("SKIP (job part): the CUDA backend cannot run the pipeline yet (%s); the digest over NCCL ranks is "
-           "unverified\n", fr_last_error());
+           "unverified\n",
+           fr_last_error());
     skip = 1;
   } else {
     CHECK(st == FR_OK && fr_hash_equal(alone.digest, want.digest), "the CUDA backend's digest differs from the CPU's");

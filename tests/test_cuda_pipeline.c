@@ -106,7 +106,8 @@ static void check_verifier_path(side *cpu, side *gpu, const fr_job *job)
   uint8_t *frames = (uint8_t *)malloc(bytes);
   CHECK_OK(fr_decode_latent(gpu->m, job, cap.lat[job->steps], frames));
   CHECK(memcmp(frames, r.frames, bytes) == 0, "the GPU's decode of the final latent differs from the CPU's frames");
-  if (!bad && memcmp(frames, r.frames, bytes) == 0) printf("ok   %-44s every step and the decode\n", "verifier spot checks on the GPU");
+  if (!bad && memcmp(frames, r.frames, bytes) == 0)
+    printf("ok   %-44s every step and the decode\n", "verifier spot checks on the GPU");
   free(frames), free(out);
   for (int k = 0; k < 8; k++) free(cap.lat[k]);
   fr_result_free(&r);

@@ -69,6 +69,7 @@ typedef struct {
 } range;
 
 #define NFUNC 13
+/* clang-format off */ /* a table: one entry per line */
 static const struct {
   const char *name;
   float (*f)(float);
@@ -90,9 +91,11 @@ static const struct {
   {"fr_dsilu", t_silu, ref_silu, 0.778, {{-125.0f, 125.0f, 2000000}, {-20.0f, 20.0f, 2000000}}},
   {"fr_dgelu", t_gelu, ref_gelu, 0.837, {{-15.0f, 9.0f, 2000000}, {-3.0f, 3.0f, 2000000}}},
 };
+/* clang-format on */
 
 /* Edge cases, tested for every function with their neighbours at +-1 and +-2 ulps, both signs:
  * special values, the range limits, and every point where some implementation switches branch. */
+/* clang-format off */ /* a table: one entry per line */
 static const float edges[] = {
   0.0f, 0x1p-149f, 0x1.fffffcp-127f, FLT_MIN, FLT_MAX, 1.0f, 2.0f, 0.5f, 0.25f,
   0x1p-60f, 0x1p-25f, 0x1p-12f,                               /* tiny-argument shortcuts */
@@ -105,6 +108,7 @@ static const float edges[] = {
   1.41421354f, 2.82842708f, 4.94974747f, 8.48528137f,         /* gelu: erfc intervals in x */
   120.0f, 108.6603f, 103.972f, 16.6355f,                       /* sigmoid / silu */
 };
+/* clang-format on */
 
 /* ---- deterministic inputs: input i of function f ---- */
 static uint64_t mix64(uint64_t z)
@@ -222,13 +226,16 @@ static void accuracy(void)
 
 /* ---- golden bit patterns ---- */
 #define NGOLD 32
+/* clang-format off */ /* a table: one entry per line */
 static const float gold_in[NGOLD] = {
   0.1f, -0.1f, 0.3f, -0.3f, 0.45f, -0.6f, 0.7f, -0.9f, 1.5f, -1.5f, 2.5f, -2.7f, 3.7f, -4.2f, 5.0f, -7.0f,
   9.3f, -12.0f, 14.0f, -50.0f, 95.0f, -100.0f, 1e-5f, -3e-7f, 1e-20f, 3e-39f, 123456.7f, -3e8f, 1e30f, -2e38f,
   0x1p-140f, 33.3f,
 };
+/* clang-format on */
 
 /* gold_out[f][i] = bits of funcs[f].f(gold_in[i]), printed by --print-golden */
+/* clang-format off */ /* a table: one entry per line */
 static const uint32_t gold_out[NFUNC][NGOLD] = {
   {/* fr_dexp */
    0x3f8d763eu, 0x3f67a36du, 0x3facc82cu, 0x3f3da643u, 0x3fc8be74u, 0x3f0c7eebu, 0x4000e153u, 0x3ed029e6u,
@@ -309,6 +316,7 @@ static const uint32_t gold_out[NFUNC][NGOLD] = {
    0x1dbce508u, 0x00105564u, 0x47f1205au, 0x80000000u, 0x7149f2cau, 0x80000000u, 0x00000100u, 0x42053333u,
   },
 };
+/* clang-format on */
 
 static void print_golden(void)
 {

@@ -6,8 +6,7 @@
 #include "fractal/philox.h"
 #include "testutil.h"
 
-static void same_on_both(const char *what, fr_status (*fn)(fr_backend *, void *, fr_tensor *), void *ctx,
-                         fr_tensor *y)
+static void same_on_both(const char *what, fr_status (*fn)(fr_backend *, void *, fr_tensor *), void *ctx, fr_tensor *y)
 {
   fr_tensor y1 = tensor_new(y->dtype, y->ndim, y->shape);
   CHECK_OK(fn(be_2t, ctx, y));
@@ -28,7 +27,10 @@ typedef struct ew_ctx {
   const int *perm;
 } ew_ctx;
 
-static fr_status run_act(fr_backend *be, void *c, fr_tensor *y) { return fr_activate(be, ((ew_ctx *)c)->act, ((ew_ctx *)c)->a, y); }
+static fr_status run_act(fr_backend *be, void *c, fr_tensor *y)
+{
+  return fr_activate(be, ((ew_ctx *)c)->act, ((ew_ctx *)c)->a, y);
+}
 
 static void test_activations(void)
 {
@@ -48,7 +50,7 @@ static void test_activations(void)
         break;
       }
       double x64 = xd[i];
-      double ref = a == FR_ACT_SILU ? x64 / (1.0 + exp(-x64))
+      double ref = a == FR_ACT_SILU   ? x64 / (1.0 + exp(-x64))
                    : a == FR_ACT_GELU ? 0.5 * x64 * erfc(-x64 / sqrt(2.0))
                                       : x64 / (1.0 + exp(-(double)(1.702f * xd[i]))); /* of the rounded 1.702x */
       double e = ulp_error(yd[i], ref);
@@ -71,7 +73,10 @@ static void test_activations(void)
   tensor_free(&x), tensor_free(&y), tensor_free(&h), tensor_free(&g);
 }
 
-static fr_status run_add(fr_backend *be, void *c, fr_tensor *y) { return fr_add(be, ((ew_ctx *)c)->a, ((ew_ctx *)c)->b, y); }
+static fr_status run_add(fr_backend *be, void *c, fr_tensor *y)
+{
+  return fr_add(be, ((ew_ctx *)c)->a, ((ew_ctx *)c)->b, y);
+}
 
 /* Addition is one correctly rounded operation: y must equal the float64 sum rounded to float. */
 static void check_add(const char *what, const fr_tensor *a, const fr_tensor *b, const fr_tensor *y, int64_t div,
@@ -148,7 +153,8 @@ static void test_upsample_case(int64_t n, int64_t c, int64_t h, int64_t w, int64
     for (int64_t oy = 0; oy < ho; oy++)
       for (int64_t ox = 0; ox < wo; ox++) {
         /* PyTorch legacy nearest: src = floor(dst * (in / out)) */
-        int64_t sy = (int64_t)floor((double)oy * (double)h / (double)ho), sx = (int64_t)floor((double)ox * (double)w / (double)wo);
+        int64_t sy = (int64_t)floor((double)oy * (double)h / (double)ho),
+                sx = (int64_t)floor((double)ox * (double)w / (double)wo);
         float want = xd[(p * h + sy) * w + sx], got = yd[(p * ho + oy) * wo + ox];
         if (want != got) {
           CHECK(0, "upsample %lldx%lld->%lldx%lld: y(%lld,%lld) wrong", (long long)h, (long long)w, (long long)ho,
@@ -216,7 +222,8 @@ static void test_movement(void)
             for (int64_t b = 0; b < ys[1]; b++)
               for (int64_t c = 0; c < ys[2]; c++)
                 for (int64_t d = 0; d < ys[3]; d++, yi++) {
-                  int64_t src = a * xstride[perm[0]] + b * xstride[perm[1]] + c * xstride[perm[2]] + d * xstride[perm[3]];
+                  int64_t src =
+                      a * xstride[perm[0]] + b * xstride[perm[1]] + c * xstride[perm[2]] + d * xstride[perm[3]];
                   if (((float *)y.data)[yi] != (float)src) ok = 0;
                 }
           CHECK(ok, "permute (%d %d %d %d) wrong", perm[0], perm[1], perm[2], perm[3]);
@@ -239,8 +246,7 @@ static void test_embedding(void)
   CHECK_OK(fr_embedding(be_2t, &ids, &table, &y));
   int ok = 1;
   for (int l = 0; l < 4; l++)
-    for (int c = 0; c < 7; c++)
-      ok &= tensor_get(&table, idv[l] * 7 + c) == ((float *)y.data)[l * 7 + c];
+    for (int c = 0; c < 7; c++) ok &= tensor_get(&table, idv[l] * 7 + c) == ((float *)y.data)[l * 7 + c];
   CHECK(ok, "embedding rows are not the table's rows");
   idv[2] = 50;
   CHECK(fr_embedding(be_2t, &ids, &table, &y) == FR_EINVAL && strstr(fr_last_error(), "id 50 at position 2"),
@@ -345,7 +351,9 @@ static void test_copy_region(void)
   for (int64_t i = 0; i < 2; i++)
     for (int64_t j = 0; j < 3; j++)
       for (int64_t k = 0; k < 4; k++)
-        for (int64_t l = 0; l < 6; l++) w[doff + i * ds[0] + j * ds[1] + k * ds[2] + l * ds[3]] = src[off + i * ss[0] + j * ss[1] + k * ss[2] + l * ss[3]];
+        for (int64_t l = 0; l < 6; l++)
+          w[doff + i * ds[0] + j * ds[1] + k * ds[2] + l * ds[3]] =
+              src[off + i * ss[0] + j * ss[1] + k * ss[2] + l * ss[3]];
   CHECK_OK(fr_copy_region(be_2t, &a, off, ss, &b, doff, ds, 4, shape));
   check_same_bits("copy_region (strided destination)", w, (const float *)b.data, (long)bs[0]);
   int64_t flat[2] = {3, 5 * 7 * 9}, fs[2] = {5 * 7 * 9, 1}, fd[2] = {5 * 7 * 9, 1};
@@ -353,11 +361,13 @@ static void test_copy_region(void)
   CHECK_OK(fr_copy_region(be_1t, &a, 0, fs, &b, 0, fd, 2, flat));
   check_same_bits("copy_region (contiguous rows)", (const float *)a.data, (const float *)b.data, 3 * 5 * 7 * 9);
   int64_t big[4] = {3, 3, 4, 6};
-  CHECK(fr_copy_region(be_1t, &a, off, ss, &b, doff, ds, 4, big) == FR_EINVAL && strstr(fr_last_error(), "source region"),
+  CHECK(fr_copy_region(be_1t, &a, off, ss, &b, doff, ds, 4, big) == FR_EINVAL &&
+            strstr(fr_last_error(), "source region"),
         "a region past the end of src: %s", fr_last_error());
   int64_t far[4] = {2, 3, 4, 60};
   CHECK(fr_copy_region(be_1t, &a, 0, ss, &b, 0, ds, 4, far) == FR_EINVAL, "a region past the end: %s", fr_last_error());
-  CHECK(fr_copy_region(be_1t, &a, 0, ss, &a, 5, ds, 4, shape) == FR_EINVAL, "overlapping src and dst: %s", fr_last_error());
+  CHECK(fr_copy_region(be_1t, &a, 0, ss, &a, 5, ds, 4, shape) == FR_EINVAL, "overlapping src and dst: %s",
+        fr_last_error());
   tensor_free(&a), tensor_free(&b), tensor_free(&want);
 }
 

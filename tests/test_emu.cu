@@ -22,8 +22,8 @@ static void expect_failure(const char *what, cudaError_t want, const char *words
 {
   cudaError_t e = cudaGetLastError();
   CHECK(e == want, "%s: want %s, got %s", what, cudaGetErrorName(want), cudaGetErrorName(e));
-  CHECK(strstr(fr_emu_last_report(), words) != nullptr, "%s: the report \"%s\" lacks \"%s\"", what, fr_emu_last_report(),
-        words);
+  CHECK(strstr(fr_emu_last_report(), words) != nullptr, "%s: the report \"%s\" lacks \"%s\"", what,
+        fr_emu_last_report(), words);
 }
 
 // ---- semantics ---------------------------------------------------------------------------------------
@@ -92,7 +92,8 @@ static void test_order_exposes_races(void)
   cudaMemcpy(x, host, sizeof host, cudaMemcpyHostToDevice);
   FR_LAUNCH(tree_kernel, blocks, 256, 0, 0)(x, y);
   cudaMemcpy(got, y, sizeof got, cudaMemcpyDeviceToHost);
-  CHECK(memcmp(got, want, sizeof got) == 0, "the tree sum differs from the host's: %g vs %g", (double)got[0], (double)want[0]);
+  CHECK(memcmp(got, want, sizeof got) == 0, "the tree sum differs from the host's: %g vs %g", (double)got[0],
+        (double)want[0]);
   FR_LAUNCH(racy_tree_kernel, blocks, 256, 0, 0)(x, y);
   cudaMemcpy(racy, y, sizeof racy, cudaMemcpyDeviceToHost);
   // forward order: thread 0 runs its whole loop before thread 1 starts, so it adds stale partials
@@ -130,8 +131,13 @@ static void test_shuffles_and_votes(void)
   for (int w = 0; w < 2; w++)
     for (int l = 0; l < 32; l++) {
       const int *o = h + w * 256 + l * 8;
-      int want[8] = {(31 - l) * 10, l + 3 < 32 ? (l + 3) * 10 : l * 10, l >= 5 ? (l - 5) * 10 : l * 10, (l ^ 6) * 10,
-                     (l % 16) + 3 < 16 ? (l + 3) * 10 : l * 10, (int)ballot, 3,
+      int want[8] = {(31 - l) * 10,
+                     l + 3 < 32 ? (l + 3) * 10 : l * 10,
+                     l >= 5 ? (l - 5) * 10 : l * 10,
+                     (l ^ 6) * 10,
+                     (l % 16) + 3 < 16 ? (l + 3) * 10 : l * 10,
+                     (int)ballot,
+                     3,
                      l < 16 ? (l / 8) * 8 + 2 : -((l / 8) * 8 + 1)};
       for (int k = 0; k < 8; k++)
         if (o[k] != want[k]) {
@@ -205,8 +211,9 @@ static void test_fp_mode_is_the_contracts(void)
   FR_LAUNCH(fp_mode_kernel, 1, 1, 0, 0)(d, o);
   _mm_setcsr(saved);
   cudaMemcpy(out, o, sizeof out, cudaMemcpyDeviceToHost);
-  CHECK(memcmp(out, want, sizeof out) == 0, "kernel arithmetic followed the host thread's mode: %a %a %a (want %a %a %a)",
-        (double)out[0], (double)out[1], (double)out[2], (double)want[0], (double)want[1], (double)want[2]);
+  CHECK(memcmp(out, want, sizeof out) == 0,
+        "kernel arithmetic followed the host thread's mode: %a %a %a (want %a %a %a)", (double)out[0], (double)out[1],
+        (double)out[2], (double)want[0], (double)want[1], (double)want[2]);
   CHECK(want[0] != 0.0f && want[1] == 1.0f && want[2] > 1.0f, "the test's expectations are wrong");
   cudaFree(d), cudaFree(o);
 }
@@ -221,7 +228,8 @@ static void test_memory_rules(void)
   CHECK(cudaMemcpy(host, d, sizeof host, cudaMemcpyHostToDevice) == cudaErrorInvalidValue,
         "a device-to-host copy marked host-to-device was accepted");
   expect_failure("copy direction", cudaErrorInvalidValue, "marked host to device");
-  CHECK(cudaMemcpy(d, host, 64, cudaMemcpyHostToDevice) == cudaErrorInvalidValue, "a copy past the allocation was accepted");
+  CHECK(cudaMemcpy(d, host, 64, cudaMemcpyHostToDevice) == cudaErrorInvalidValue,
+        "a copy past the allocation was accepted");
   cudaGetLastError();
   CHECK(cudaFree(host) == cudaErrorInvalidValue, "cudaFree of host memory was accepted");
   cudaGetLastError();
@@ -267,10 +275,7 @@ __global__ void exited_lane_kernel(float *y)
 
 __global__ void mask_without_self_kernel(float *y) { y[threadIdx.x] = __shfl_sync(0x1u, 2.0f, 0); }
 
-__global__ void reads_outside_mask_kernel(float *y)
-{
-  y[threadIdx.x] = __shfl_sync(0x0000ffffu, 2.0f, 20);
-}
+__global__ void reads_outside_mask_kernel(float *y) { y[threadIdx.x] = __shfl_sync(0x0000ffffu, 2.0f, 20); }
 
 __global__ void nested_launch_kernel(float *y)
 {

@@ -35,6 +35,7 @@ int main(void)
   CHECK(memcmp(&back, &j, sizeof j) == 0, "to_json then parse gives the same job: %s", buf);
   CHECK(fr_job_to_json(&j, NULL, 0) == n, "size query");
 
+  /* clang-format off */ /* a table: one entry per line */
   struct {
     const char *json, *want;
   } bad[] = {
@@ -72,6 +73,7 @@ int main(void)
     {"{\"prompt\": \"x\", \"seed\": 1", "',' or '}' expected"},
     {"{\"prompt\": \"abc", "unterminated string"},
   };
+  /* clang-format on */
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     fr_job_init(&j);
     fr_job before = j;

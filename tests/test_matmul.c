@@ -99,8 +99,7 @@ static void test_linear_case(int64_t m, int64_t k, int64_t n, fr_dtype wdt, int 
       if (act == FR_ACT_NONE && !with_res) {
         double err = fabs((double)yd[i * n + j] - exact), bound = gamma_n(k + 1) * mag;
         if (!within_bound(err, bound)) {
-          CHECK(0, "%s: y[%lld][%lld] error %.3g exceeds the bound %.3g", what, (long long)i, (long long)j, err,
-                bound);
+          CHECK(0, "%s: y[%lld][%lld] error %.3g exceeds the bound %.3g", what, (long long)i, (long long)j, err, bound);
           goto done;
         }
       }
@@ -112,8 +111,8 @@ done:
 
 static void test_linear(void)
 {
-  static const int64_t shapes[][3] = {{1, 1, 1},   {7, 13, 5},    {77, 64, 33},  {130, 300, 70},
-                                      {103, 257, 53}, {64, 1024, 96}, {6, 16, 16}, {200, 600, 400}};
+  static const int64_t shapes[][3] = {{1, 1, 1},      {7, 13, 5},     {77, 64, 33}, {130, 300, 70},
+                                      {103, 257, 53}, {64, 1024, 96}, {6, 16, 16},  {200, 600, 400}};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
     test_linear_case(shapes[s][0], shapes[s][1], shapes[s][2], FR_F32, 1, FR_ACT_NONE, 0);
   test_linear_case(37, 300, 41, FR_F16, 1, FR_ACT_NONE, 0);
@@ -147,9 +146,9 @@ static void test_conv2d_case(int64_t n, int64_t cin, int64_t h, int64_t w_, int6
                              int pad, fr_dtype wdt, int with_res)
 {
   char what[160];
-  snprintf(what, sizeof what, "conv2d N=%lld Cin=%lld %lldx%lld Cout=%lld k=%lld s=%d p=%d w=%s res=%d",
-           (long long)n, (long long)cin, (long long)h, (long long)w_, (long long)cout, (long long)ks, stride, pad,
-           fr_dtype_name(wdt), with_res);
+  snprintf(what, sizeof what, "conv2d N=%lld Cin=%lld %lldx%lld Cout=%lld k=%lld s=%d p=%d w=%s res=%d", (long long)n,
+           (long long)cin, (long long)h, (long long)w_, (long long)cout, (long long)ks, stride, pad, fr_dtype_name(wdt),
+           with_res);
   int64_t ho = (h + 2 * pad - ks) / stride + 1, wo = (w_ + 2 * pad - ks) / stride + 1;
   int64_t xs[4] = {n, cin, h, w_}, ws[4] = {cout, cin, ks, ks}, ys[4] = {n, cout, ho, wo}, bs[1] = {cout};
   fr_tensor x = tensor_new(FR_F32, 4, xs), w = tensor_new(wdt, 4, ws), b = tensor_new(wdt, 1, bs);
@@ -260,15 +259,15 @@ static void test_conv(void)
 {
   test_conv2d_case(1, 1, 5, 5, 1, 3, 1, 1, FR_F32, 0);
   test_conv2d_case(2, 3, 7, 9, 5, 3, 1, 1, FR_F32, 0);
-  test_conv2d_case(2, 4, 8, 8, 6, 3, 2, 1, FR_F32, 0);   /* Downsample2D */
-  test_conv2d_case(3, 5, 9, 7, 4, 3, 2, 1, FR_F16, 0);   /* odd sizes, stride 2: ceil(h/2) */
-  test_conv2d_case(2, 6, 6, 5, 7, 1, 1, 0, FR_BF16, 1);  /* 1x1 shortcut */
-  test_conv2d_case(1, 2, 4, 4, 3, 3, 1, 0, FR_F32, 0);   /* no padding */
+  test_conv2d_case(2, 4, 8, 8, 6, 3, 2, 1, FR_F32, 0);     /* Downsample2D */
+  test_conv2d_case(3, 5, 9, 7, 4, 3, 2, 1, FR_F16, 0);     /* odd sizes, stride 2: ceil(h/2) */
+  test_conv2d_case(2, 6, 6, 5, 7, 1, 1, 0, FR_BF16, 1);    /* 1x1 shortcut */
+  test_conv2d_case(1, 2, 4, 4, 3, 3, 1, 0, FR_F32, 0);     /* no padding */
   test_conv2d_case(2, 40, 12, 12, 20, 3, 1, 1, FR_F32, 1); /* K = 360 spans two k blocks */
-  test_conv2d_case(1, 300, 3, 3, 8, 1, 1, 0, FR_F16, 0); /* 1x1 with K > KC */
+  test_conv2d_case(1, 300, 3, 3, 8, 1, 1, 0, FR_F16, 0);   /* 1x1 with K > KC */
   test_conv2d_case(1, 4, 20, 20, 100, 3, 1, 1, FR_F32, 0); /* Cout > MC, pixels > NC */
-  test_conv2d_case(2, 3, 13, 11, 7, 9, 1, 4, FR_F16, 1);  /* a 9x9 kernel: over 64 taps, read tap by tap */
-  test_conv2d_case(1, 5, 17, 19, 9, 5, 2, 2, FR_F32, 0);  /* 5x5, stride 2: tap runs broken by the stride */
+  test_conv2d_case(2, 3, 13, 11, 7, 9, 1, 4, FR_F16, 1);   /* a 9x9 kernel: over 64 taps, read tap by tap */
+  test_conv2d_case(1, 5, 17, 19, 9, 5, 2, 2, FR_F32, 0);   /* 5x5, stride 2: tap runs broken by the stride */
   test_conv_frames_case(1, 1, 3, 4, 4, 2, FR_F32, 0);
   test_conv_frames_case(2, 5, 6, 3, 5, 7, FR_F32, 1);
   test_conv_frames_case(1, 16, 100, 2, 3, 9, FR_F16, 0); /* K = 300 */

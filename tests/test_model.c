@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "diffusion/clip.h"
-#include "diffusion/unet.h"
-#include "diffusion/vae.h"
+#include "diffusion/model/clip.h"
+#include "diffusion/model/unet.h"
+#include "diffusion/model/vae.h"
 #include "fractal/modelgen.h"
 #include "fractal/pipeline.h"
 #include "fractal/safetensors.h"
@@ -60,8 +60,8 @@ static void test_ms17b_names(void)
   static fr_vae v;
   static fr_clip c;
   static listed l;
-  fr_unet_config uc = {4, 4, 4, {320, 640, 1280, 1280}, {1, 1, 1, 0}, {0, 1, 1, 1}, {64, 64, 64, 64}, 2, 32, 1e-5f,
-                       1024, 32};
+  fr_unet_config uc = {4,     4,    4, {320, 640, 1280, 1280}, {1, 1, 1, 0}, {0, 1, 1, 1}, {64, 64, 64, 64}, 2, 32,
+                       1e-5f, 1024, 32};
   fr_vae_config vc = {4, 3, 4, {128, 256, 512, 512}, 2, 32, 1, 1, 0.18215};
   fr_clip_config cc = {49408, 1024, 4096, 23, 16, 77, 0, 1e-5f};
   fr_binder b;
@@ -134,7 +134,8 @@ static void test_loading(const char *tmp)
 
   /* legacy VAE attention names load, with the same digest */
   snprintf(p, sizeof p, "%s/vae/diffusion_pytorch_model.safetensors", dir);
-  static const char *const pairs[4][2] = {{"to_q", "query"}, {"to_k", "key"}, {"to_v", "value"}, {"to_out.0", "proj_attn"}};
+  static const char *const pairs[4][2] = {
+      {"to_q", "query"}, {"to_k", "key"}, {"to_v", "value"}, {"to_out.0", "proj_attn"}};
   edit ed[8];
   char names[8][128], renamed[8][128];
   for (int i = 0; i < 8; i++) {
@@ -152,7 +153,8 @@ static void test_loading(const char *tmp)
 
   /* every problem in one message: two missing tensors, one wrong shape, in two components */
   snprintf(p, sizeof p, "%s/unet/diffusion_pytorch_model.safetensors", dir);
-  edit broken[3] = {{"conv_in.bias", NULL, 1, 0}, {"down_blocks.0.attentions.0.proj_in.weight", NULL, 0, 0},
+  edit broken[3] = {{"conv_in.bias", NULL, 1, 0},
+                    {"down_blocks.0.attentions.0.proj_in.weight", NULL, 0, 0},
                     {"time_embedding.linear_1.weight", NULL, 0, 1}};
   broken[1].drop = 1;
   rewrite(p, broken, 3);
@@ -177,14 +179,18 @@ static void test_loading(const char *tmp)
   CHECK(fr_model_load(dir, be, NULL, &m) == FR_EFORMAT && strstr(fr_last_error(), "unet/config.json") &&
             strstr(fr_last_error(), "norm_num_groups 7"),
         "bad unet config: %s", fr_last_error());
-  snprintf(cmd, sizeof cmd, "sed -i 's/\"norm_num_groups\": 7/\"norm_num_groups\": 8/' '%s/unet/config.json' && rm '%s/tokenizer/vocab.json'", dir, dir);
+  snprintf(
+      cmd, sizeof cmd,
+      "sed -i 's/\"norm_num_groups\": 7/\"norm_num_groups\": 8/' '%s/unet/config.json' && rm '%s/tokenizer/vocab.json'",
+      dir, dir);
   sh(cmd);
   CHECK(fr_model_load(dir, be, NULL, &m) != FR_OK && strstr(fr_last_error(), "vocab.json"), "no vocab: %s",
         fr_last_error());
   CHECK_OK(fr_modelgen_write(dir, &mo));
   snprintf(cmd, sizeof cmd, "truncate -s 100000 '%s/unet/diffusion_pytorch_model.safetensors'", dir);
   sh(cmd);
-  CHECK(fr_model_load(dir, be, NULL, &m) == FR_EFORMAT && strstr(fr_last_error(), "diffusion_pytorch_model.safetensors"),
+  CHECK(fr_model_load(dir, be, NULL, &m) == FR_EFORMAT &&
+            strstr(fr_last_error(), "diffusion_pytorch_model.safetensors"),
         "truncated weights: %s", fr_last_error());
   snprintf(cmd, sizeof cmd, "rm '%s/vae/diffusion_pytorch_model.safetensors'", dir);
   sh(cmd);

@@ -140,12 +140,13 @@ static void test_layer_norm_case(int64_t rows, int64_t dim, fr_dtype pdt, float 
       float v = fmaf((xr[i] - mean) * rstd, tensor_get(&g, i), tensor_get(&b, i));
       float got = yd[r * dim + i];
       if (memcmp(&v, &got, 4) != 0) {
-        CHECK(0, "%s: y[%lld][%lld] = %.9g, the definition gives %.9g", what, (long long)r, (long long)i,
-              (double)got, (double)v);
+        CHECK(0, "%s: y[%lld][%lld] = %.9g, the definition gives %.9g", what, (long long)r, (long long)i, (double)got,
+              (double)v);
         goto done;
       }
       double t64 = (xr[i] - mu) / sigma, gv = tensor_get(&g, i), bv = tensor_get(&b, i);
-      double bound = 4.0 * ((double)dim / 1024.0 + 16.0) * U32 * (fabs(gv) * (fabs(t64) + mad / sigma + 1.0) + fabs(bv));
+      double bound =
+          4.0 * ((double)dim / 1024.0 + 16.0) * U32 * (fabs(gv) * (fabs(t64) + mad / sigma + 1.0) + fabs(bv));
       if (!bounded(&worst_norm, fabs(got - (t64 * gv + bv)), bound)) {
         CHECK(0, "%s: y[%lld][%lld] beyond the float64 bound", what, (long long)r, (long long)i);
         goto done;
@@ -160,12 +161,12 @@ done:
 static void test_norms(void)
 {
   test_group_norm_case(2, 8, 3, 5, 4, 1, FR_F32, 3, FR_ACT_NONE, -2, 2);
-  test_group_norm_case(4, 64, 16, 16, 4, 1, FR_F32, 3, FR_ACT_NONE, -1, 3);  /* 4096 values per group */
-  test_group_norm_case(6, 32, 4, 4, 32, 3, FR_F16, 3, FR_ACT_SILU, -2, 2);   /* cross-frame, 2 videos */
-  test_group_norm_case(8, 64, 9, 7, 32, 8, FR_BF16, 3, FR_ACT_NONE, 0, 4);   /* cross-frame, one video */
-  test_group_norm_case(3, 6, 2, 2, 3, 1, FR_F32, 1, FR_ACT_NONE, -2, 2);     /* gamma only */
-  test_group_norm_case(3, 6, 2, 2, 3, 1, FR_F32, 2, FR_ACT_NONE, -2, 2);     /* beta only */
-  test_group_norm_case(3, 6, 2, 2, 3, 3, FR_F32, 0, FR_ACT_SILU, -2, 2);     /* neither */
+  test_group_norm_case(4, 64, 16, 16, 4, 1, FR_F32, 3, FR_ACT_NONE, -1, 3); /* 4096 values per group */
+  test_group_norm_case(6, 32, 4, 4, 32, 3, FR_F16, 3, FR_ACT_SILU, -2, 2);  /* cross-frame, 2 videos */
+  test_group_norm_case(8, 64, 9, 7, 32, 8, FR_BF16, 3, FR_ACT_NONE, 0, 4);  /* cross-frame, one video */
+  test_group_norm_case(3, 6, 2, 2, 3, 1, FR_F32, 1, FR_ACT_NONE, -2, 2);    /* gamma only */
+  test_group_norm_case(3, 6, 2, 2, 3, 1, FR_F32, 2, FR_ACT_NONE, -2, 2);    /* beta only */
+  test_group_norm_case(3, 6, 2, 2, 3, 3, FR_F32, 0, FR_ACT_SILU, -2, 2);    /* neither */
   test_layer_norm_case(7, 1, FR_F32, -1, 1);
   test_layer_norm_case(77, 320, FR_F32, -2, 2);
   test_layer_norm_case(33, 1024, FR_F16, -1, 3);
@@ -190,7 +191,8 @@ static void test_softmax_case(int64_t rows, int64_t cols, float lo, float hi)
 {
   char what[96];
   snprintf(what, sizeof what, "softmax rows=%lld cols=%lld", (long long)rows, (long long)cols);
-  fr_tensor x = tensor_new2(FR_F32, rows, cols), y = tensor_new2(FR_F32, rows, cols), y1 = tensor_new2(FR_F32, rows, cols);
+  fr_tensor x = tensor_new2(FR_F32, rows, cols), y = tensor_new2(FR_F32, rows, cols),
+            y1 = tensor_new2(FR_F32, rows, cols);
   tensor_fill(&x, lo, hi);
   CHECK_OK(fr_softmax(be_2t, &x, &y));
   CHECK_OK(fr_softmax(be_1t, &x, &y1));
@@ -325,9 +327,9 @@ done:
 
 static void test_attention(void)
 {
-  test_attention_case(2, 1, 16, 16, 2, 64, 64, 0);  /* temporal: F tokens */
-  test_attention_case(2, 3, 9, 77, 3, 8, 8, 0);     /* cross-attention: text rows shared by frames */
-  test_attention_case(2, 1, 77, 77, 4, 16, 16, 1);  /* CLIP: causal */
+  test_attention_case(2, 1, 16, 16, 2, 64, 64, 0);   /* temporal: F tokens */
+  test_attention_case(2, 3, 9, 77, 3, 8, 8, 0);      /* cross-attention: text rows shared by frames */
+  test_attention_case(2, 1, 77, 77, 4, 16, 16, 1);   /* CLIP: causal */
   test_attention_case(1, 1, 40, 40, 1, 512, 512, 0); /* VAE mid-block: one head of 512 */
   test_attention_case(1, 2, 100, 300, 2, 64, 32, 0); /* long keys, dk != dv */
   test_attention_case(1, 1, 1, 1, 1, 1, 1, 0);
@@ -359,7 +361,8 @@ static void test_group_norm_pieces(int videos, int frames, const int *split, int
   float eps = 1e-5f;
   CHECK_OK(fr_group_norm(be_2t, &x, &g, &b, groups, frames, eps, act, &want));
   int64_t per = c * h * w, block = c / groups * h * w;
-  float *sums = (float *)calloc((size_t)(n * groups), sizeof(float)), *mean = (float *)calloc((size_t)(n * groups), sizeof(float));
+  float *sums = (float *)calloc((size_t)(n * groups), sizeof(float)),
+        *mean = (float *)calloc((size_t)(n * groups), sizeof(float));
   float *rstd = (float *)calloc((size_t)(n * groups), sizeof(float));
   /* a piece: rank r's frames of video v, gathered contiguously as its own [frames_r, C, H, W] tensor */
   for (int pass = 0; pass < 3; pass++) {
@@ -389,7 +392,8 @@ static void test_group_norm_pieces(int videos, int frames, const int *split, int
       }
   }
   char what[128];
-  snprintf(what, sizeof what, "group_norm pieces: %d videos, %d frames in %d pieces, act %d", videos, frames, nsplit, (int)act);
+  snprintf(what, sizeof what, "group_norm pieces: %d videos, %d frames in %d pieces, act %d", videos, frames, nsplit,
+           (int)act);
   check_same_bits(what, (const float *)want.data, (const float *)got.data, (long)fr_tensor_numel(&x));
   free(sums), free(mean), free(rstd);
   tensor_free(&x), tensor_free(&want), tensor_free(&got), tensor_free(&g), tensor_free(&b);
@@ -402,7 +406,8 @@ static void test_group_norm_piece_errors(void)
   CHECK(fr_group_norm_partials(be_1t, &x, 4, NULL, &s3) == FR_EINVAL && strstr(fr_last_error(), "out"),
         "partials into a [2, 3] for 4 groups: %s", fr_last_error());
   CHECK(fr_group_norm_partials(be_1t, &x, 3, NULL, &s4) == FR_EINVAL, "8 channels in 3 groups: %s", fr_last_error());
-  CHECK(fr_group_norm_apply(be_1t, &x, NULL, NULL, 4, &s4, &s3, FR_ACT_NONE, &x) == FR_EINVAL && strstr(fr_last_error(), "rstd"),
+  CHECK(fr_group_norm_apply(be_1t, &x, NULL, NULL, 4, &s4, &s3, FR_ACT_NONE, &x) == FR_EINVAL &&
+            strstr(fr_last_error(), "rstd"),
         "apply with a wrong rstd shape: %s", fr_last_error());
   CHECK(fr_group_norm_apply(be_1t, &x, NULL, NULL, 4, &s4, &s4, FR_ACT_GELU, &x) == FR_EINVAL, "apply with GELU");
   tensor_free(&x), tensor_free(&s3), tensor_free(&s4);

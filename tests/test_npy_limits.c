@@ -67,8 +67,8 @@ int main(void)
   round_trip("a vector", 1, s8, 8);
 
   /* 4 * 4611686018427387912 is 2^64 + 32: wrapped, it is 32 elements, and a 128-byte file "fits" */
-  refuse("a shape whose count wraps to 32", "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4611686018427387912), }",
-         128, "shape is too large");
+  refuse("a shape whose count wraps to 32",
+         "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4611686018427387912), }", 128, "shape is too large");
   refuse("a partial product that overflows before a zero",
          "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4611686018427387904, 0), }", 0,
          "shape is too large");
@@ -76,15 +76,17 @@ int main(void)
          "shape is too large");
   refuse("2^32 + 65536 elements", "{'descr': '<f4', 'fortran_order': False, 'shape': (65537, 65536), }", 0,
          "shape is too large");
-  refuse("a dimension past INT64_MAX", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", 0,
-         "bad shape");
+  refuse("a dimension past INT64_MAX", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
+         0, "bad shape");
   refuse("a negative dimension", "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 4), }", 0, "bad shape");
   refuse("a signed dimension", "{'descr': '<f4', 'fortran_order': False, 'shape': (+4,), }", 16, "bad shape");
-  refuse("seven dimensions", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 1, 1), }", 4, "bad shape");
+  refuse("seven dimensions", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 1, 1), }", 4,
+         "bad shape");
   /* 2^32 floats in a tiny file: refused before 16 GiB are allocated for them */
   refuse("2^32 elements in 16 bytes", "{'descr': '<f4', 'fortran_order': False, 'shape': (65536, 65536), }", 16,
          "17179869184 bytes needed, 16 left");
-  refuse("one value short", "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 3), }", 32, "36 bytes needed, 32 left");
+  refuse("one value short", "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 3), }", 32,
+         "36 bytes needed, 32 left");
   refuse("one value over", "{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }", 32, "trailing bytes");
   refuse("float64", "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }", 32, "descr must be '<f4'");
 
@@ -93,7 +95,8 @@ int main(void)
   float one = 1.0f;
   int64_t neg[2] = {2, -3}, huge[3] = {(int64_t)1 << 62, (int64_t)1 << 62, 0}, wide[2] = {(int64_t)1 << 61, 4};
   CHECK(fr_npy_write(path, FR_F32, 2, neg, &one) == FR_EINVAL, "a negative dimension is not written");
-  CHECK(fr_npy_write(path, FR_F32, 3, huge, &one) == FR_EINVAL, "a shape whose partial product overflows is not written");
+  CHECK(fr_npy_write(path, FR_F32, 3, huge, &one) == FR_EINVAL,
+        "a shape whose partial product overflows is not written");
   CHECK(fr_npy_write(path, FR_F32, 2, wide, &one) == FR_EINVAL, "2^63 elements of 4 bytes are not written");
 
   char cmd[128];

@@ -122,8 +122,7 @@ int main(void)
     CHECK_OK(fr_recompute_step(m1, &a, k, need ? cap.lat[0][k - 1] : NULL, cap.lat[0][k], out));
     CHECK(fr_hash_equal(fr_hash_f32(out, cap.n), ra.step_hashes[k]), "recomputed DPM++ step %d differs", k);
   }
-  CHECK(fr_recompute_step(m1, &a, 1, NULL, cap.lat[0][1], out) == FR_EINVAL &&
-            strstr(fr_last_error(), "second-order"),
+  CHECK(fr_recompute_step(m1, &a, 1, NULL, cap.lat[0][1], out) == FR_EINVAL && strstr(fr_last_error(), "second-order"),
         "a second-order step without the previous latent: %s", fr_last_error());
   capture_free(&cap);
   fr_result_free(&rb); /* run b again, capturing its latents */
@@ -152,6 +151,40 @@ int main(void)
   mixed[1].frames = 4;
   CHECK(fr_generate(m2, mixed, 2, NULL, batch) == FR_EINVAL && strstr(fr_last_error(), "share frames"),
         "a batch of different sizes: %s", fr_last_error());
+
+  /* the scheduler config is read at load for both schedulers: a file one scheduler cannot use still serves
+   * the other, and jobs for the first get the reason; a file neither can use stops the load */
+  char path[512];
+  snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", model_dir);
+  FILE *f = fopen(path, "rb");
+  CHECK(f != NULL, "open %s", path);
+  char text[8192];
+  size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+  if (f) fclose(f);
+  text[len] = 0;
+  char *brace = strchr(text, '{');
+  CHECK(brace != NULL, "scheduler_config.json is an object");
+  for (int pass = 0; pass < 2 && brace; pass++) {
+    const char *extra = pass == 0 ? "\"algorithm_type\": \"sde-dpmsolver++\", " : "\"prediction_type\": \"sample\", ";
+    f = fopen(path, "wb");
+    if (f) fprintf(f, "{%s%s", extra, brace + 1), fclose(f);
+    fr_model *m3 = NULL;
+    fr_status st = fr_model_load(model_dir, be1, NULL, &m3);
+    if (pass == 0) {
+      CHECK(st == FR_OK, "a config only DPM-Solver++ cannot use must load: %s", fr_last_error());
+      fr_result r3;
+      if (m3) {
+        CHECK(fr_generate(m3, &b, 1, NULL, &r3) == FR_OK, "a DDIM job on it: %s", fr_last_error());
+        fr_result_free(&r3);
+        CHECK(fr_generate(m3, &a, 1, NULL, &r3) != FR_OK && strstr(fr_last_error(), "algorithm_type"),
+              "a DPM-Solver++ job on it must fail naming algorithm_type: %s", fr_last_error());
+      }
+    } else {
+      CHECK(st != FR_OK && strstr(fr_last_error(), "prediction_type"),
+            "a config neither scheduler can use must stop the load, naming prediction_type: %s", fr_last_error());
+    }
+    fr_model_free(m3);
+  }
 
   /* golden digests: the numeric definition, pinned (see the file comment) */
   char hex[33];

@@ -14,7 +14,8 @@ int main(void)
   prompt_generate(first, p, sizeof p);
   CHECK(strcmp(p, "a red fox running through fresh snow, cinematic") == 0, "first draws: '%s'", p);
   prompt_generate(last, p, sizeof p);
-  CHECK(strcmp(p, "a shy spaceship diving in a busy cafe in spring, dreamy, soft focus, bird's eye view") == 0, "last draws: '%s'", p);
+  CHECK(strcmp(p, "a shy spaceship diving in a busy cafe in spring, dreamy, soft focus, bird's eye view") == 0,
+        "last draws: '%s'", p);
   char tiny[12];
   prompt_generate(last, tiny, sizeof tiny);
   CHECK(strcmp(tiny, "a shy space") == 0, "a short buffer is cut and terminated: '%s'", tiny);

@@ -8,6 +8,7 @@
 static void test_philox_kat(void)
 {
   /* Random123 kat_vectors: philox4x32 10 <ctr x4> <key x2> -> <out x4> */
+  /* clang-format off */ /* a table: one entry per line */
   static const uint32_t kat[3][10] = {
     {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
     {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0x408f276d, 0x41c83b0e, 0xa20bc7c6,
@@ -15,6 +16,7 @@ static void test_philox_kat(void)
     {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09, 0x94fdcceb, 0x5001e420,
      0x24126ea1},
   };
+  /* clang-format on */
   for (int i = 0; i < 3; i++) {
     fr_philox4 ctr = {{kat[i][0], kat[i][1], kat[i][2], kat[i][3]}};
     fr_philox4 out = fr_philox4x32_10(ctr, kat[i][4], kat[i][5]);

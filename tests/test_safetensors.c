@@ -161,26 +161,30 @@ static void test_round_trip(void)
   static const float f32[6] = {1.0f, -2.5f, 3.25f, 1e-40f, -0.0f, 65504.0f};
   /* F16: smallest and largest subnormal, -0, 1, max, inf, -inf, NaN with payload, -subnormal */
   static const uint16_t f16[9] = {0x0001, 0x03ff, 0x8000, 0x3c00, 0x7bff, 0x7c00, 0xfc00, 0x7e01, 0x8201};
-  static const float f16_want_in[9] = {0x1p-24f, 0x3ffp-24f, -0.0f,     1.0f,       65504.0f,
+  static const float f16_want_in[9] = {0x1p-24f, 0x3ffp-24f, -0.0f,       1.0f,       65504.0f,
                                        INFINITY, -INFINITY,  0 /* NaN */, -0x201p-24f};
   /* BF16: 1, subnormal, -inf, NaN with payload, -0, 3.140625 */
   static const uint16_t bf16[6] = {0x3f80, 0x0001, 0xff80, 0x7fc1, 0x8000, 0x4049};
   static const int64_t i64[4] = {INT64_MIN, -1, 0, INT64_MAX};
   static const uint8_t u8[5] = {0, 1, 127, 128, 255};
   static const float scalar = 42.0f;
+  /* clang-format off */ /* a table: one entry per line */
   const tcase cases[] = {
     {"weights.f32", FR_F32, 2, {2, 3}, f32, sizeof f32},    {"half", FR_F16, 1, {9}, f16, sizeof f16},
     {"brain.bf16", FR_BF16, 3, {1, 2, 3}, bf16, sizeof bf16}, {"ids", FR_I64, 2, {2, 2}, i64, sizeof i64},
     {"bytes", FR_U8, 1, {5}, u8, sizeof u8},                  {"empty", FR_F32, 2, {0, 3}, NULL, 0},
     {"scalar", FR_F32, 0, {0}, &scalar, 4},
   };
+  /* clang-format on */
   const int n = (int)(sizeof cases / sizeof cases[0]);
   const char *path = tmp_path("round.safetensors");
   fr_st_writer *w = fr_st_writer_new();
   CHECK_OK(fr_st_writer_metadata(w, "format", "pt"));
   for (int i = 0; i < n; i++)
     CHECK_OK(fr_st_writer_add(w, cases[i].name, cases[i].dtype, cases[i].ndim, cases[i].shape, cases[i].data));
-  CHECK_OK(fr_st_writer_metadata(w, "note", "\xc3\xbcnic\xc3\xb6" "de"));
+  CHECK_OK(fr_st_writer_metadata(w, "note",
+                                 "\xc3\xbcnic\xc3\xb6"
+                                 "de"));
   CHECK_OK(fr_st_writer_save(w, path));
   fr_st_writer_free(w);
   CHECK(access(tmp_path("round.safetensors.tmp"), F_OK) != 0, "temporary file left behind");
@@ -210,7 +214,9 @@ static void test_round_trip(void)
   CHECK(fr_st_count(f) == n, "count %d", fr_st_count(f));
   CHECK(strcmp(fr_st_path(f), path) == 0, "path");
   CHECK(fr_st_metadata(f, "format") && strcmp(fr_st_metadata(f, "format"), "pt") == 0, "metadata format");
-  CHECK(fr_st_metadata(f, "note") && strcmp(fr_st_metadata(f, "note"), "\xc3\xbcnic\xc3\xb6" "de") == 0, "note");
+  CHECK(fr_st_metadata(f, "note") && strcmp(fr_st_metadata(f, "note"), "\xc3\xbcnic\xc3\xb6"
+                                                                       "de") == 0,
+        "note");
   CHECK(fr_st_metadata(f, "missing") == NULL, "missing metadata key");
   CHECK(fr_st_find(f, "nope") == NULL && fr_st_find(f, "") == NULL && fr_st_find(f, "__metadata__") == NULL, "find");
   for (int i = 0; i < n; i++) check_entry(f, &cases[i]);
@@ -343,7 +349,8 @@ static void test_writer_errors(void)
   /* A failed save reports the path and strerror and leaves nothing behind. */
   const char *bad = tmp_path("no/such/dir/x.safetensors");
   CHECK(fr_st_writer_save(w, bad) == FR_EIO && strstr(fr_last_error(), "x.safetensors.tmp") &&
-            strstr(fr_last_error(), "No such file"), "save into a missing directory: %s", fr_last_error());
+            strstr(fr_last_error(), "No such file"),
+        "save into a missing directory: %s", fr_last_error());
   /* Saving over an existing file replaces it. */
   const char *p = tmp_path("replace.safetensors");
   write_bytes(p, "junk", 4);
@@ -461,8 +468,9 @@ static void test_bad_extents(void)
   expect_bad("{" T("a", "F32", "[4]", "[0,16]") "," T("b", "F32", "[4]", "[24,40]") "}", 40,
              "bytes [16, 24) of the data blob are not covered by any tensor (before 'b')");
   expect_bad("{" T("a", "F32", "[4]", "[8,24]") "}", 24, "bytes [0, 8) of the data blob are not covered");
-  expect_bad("{" T("a", "F32", "[4]", "[0,16]") "}", 24, "bytes [16, 24) of the data blob are not covered by any "
-                                                         "tensor (after the last tensor)");
+  expect_bad("{" T("a", "F32", "[4]", "[0,16]") "}", 24,
+             "bytes [16, 24) of the data blob are not covered by any "
+             "tensor (after the last tensor)");
   expect_bad("{}", 8, "bytes [0, 8) of the data blob are not covered by any tensor (the header lists none)");
   expect_bad("{\"__metadata__\":\"x\"}", 0, "\"__metadata__\" is a string, not an object of strings");
   expect_bad("{\"__metadata__\":[]}", 0, "\"__metadata__\" is an array");
@@ -477,8 +485,9 @@ static void test_good_edges(void)
   f = expect_good("{\"__metadata__\":{}}                                   ", 0, 0); /* space padding */
   fr_st_close(f);
   /* zero-element tensors at the start, in the middle and at the very end of the file */
-  f = expect_good("{" T("c", "F16", "[0]", "[3,3]") "," T("b", "U8", "[3]", "[0,3]") "," T("a", "F32", "[0,3]", "[0,0]")
-                  "," T("d", "BOOL", "[2,0,5]", "[3,3]") "}  ", 3, 4);
+  f = expect_good("{" T("c", "F16", "[0]", "[3,3]") "," T("b", "U8", "[3]", "[0,3]") "," T(
+                      "a", "F32", "[0,3]", "[0,0]") "," T("d", "BOOL", "[2,0,5]", "[3,3]") "}  ",
+                  3, 4);
   if (f) {
     const char *order[4] = {"a", "b", "c", "d"}; /* by offset, then size, then name */
     for (int i = 0; i < 4; i++)

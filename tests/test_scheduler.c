@@ -1,15 +1,15 @@
 /* Schedulers: the noise schedule and timesteps against the model spec's check values, diffusers'
  * from_config rules, refusal of unsupported settings, and the per-element updates against their
  * written-out definitions. */
-#include "diffusion/scheduler.h"
+#include "diffusion/model/scheduler.h"
 #include "fractal/sched_math.h"
 #include "testutil.h"
 
 static const char *ms_config =
-  "{\"_class_name\": \"DDIMScheduler\", \"_diffusers_version\": \"0.15.0\", \"beta_end\": 0.012,"
-  " \"beta_schedule\": \"scaled_linear\", \"beta_start\": 0.00085, \"clip_sample\": false,"
-  " \"num_train_timesteps\": 1000, \"prediction_type\": \"epsilon\", \"set_alpha_to_one\": false,"
-  " \"skip_prk_steps\": true, \"steps_offset\": 1, \"trained_betas\": null}";
+    "{\"_class_name\": \"DDIMScheduler\", \"_diffusers_version\": \"0.15.0\", \"beta_end\": 0.012,"
+    " \"beta_schedule\": \"scaled_linear\", \"beta_start\": 0.00085, \"clip_sample\": false,"
+    " \"num_train_timesteps\": 1000, \"prediction_type\": \"epsilon\", \"set_alpha_to_one\": false,"
+    " \"skip_prk_steps\": true, \"steps_offset\": 1, \"trained_betas\": null}";
 
 static fr_sched_config cfg;
 static fr_sched_plan plan;
@@ -23,15 +23,14 @@ static void test_schedule_values(void)
   static const struct {
     int t;
     uint32_t bits;
-  } acp[] = {{0, 1065338955u},  {1, 1065324628u},   {21, 1065024058u}, {500, 1049459571u},
+  } acp[] = {{0, 1065338955u},   {1, 1065324628u},   {21, 1065024058u}, {500, 1049459571u},
              {961, 1005493123u}, {981, 1002258527u}, {999, 999863222u}};
   for (size_t i = 0; i < sizeof acp / sizeof acp[0]; i++)
     CHECK(fr_f32_bits(cfg.alphas_cumprod[acp[i].t]) == acp[i].bits, "alphas_cumprod[%d] = %.9g (0x%08x), torch 0x%08x",
           acp[i].t, cfg.alphas_cumprod[acp[i].t], fr_f32_bits(cfg.alphas_cumprod[acp[i].t]), acp[i].bits);
   double sigma999 = sqrt((1.0 - cfg.alphas_cumprod[999]) / cfg.alphas_cumprod[999]);
   CHECK(fabs(sigma999 - 14.6147) < 1e-4, "sigma[999] = %.6f", sigma999);
-  CHECK(cfg.clip_sample == 0 && cfg.set_alpha_to_one == 0 && cfg.steps_offset == 1 &&
-            cfg.spacing == FR_SPACING_LEADING,
+  CHECK(cfg.clip_sample == 0 && cfg.set_alpha_to_one == 0 && cfg.steps_offset == 1 && cfg.spacing == FR_SPACING_LEADING,
         "DDIM keeps the file's clip_sample/set_alpha_to_one/steps_offset and its own leading spacing");
 }
 
@@ -71,8 +70,8 @@ static void test_timesteps(void)
   CHECK_OK(fr_sched_plan_make(&cfg, 25, &plan));
   CHECK(plan.step[0].timestep == 951 && plan.step[1].timestep == 913 && plan.step[23].timestep == 77 &&
             plan.step[24].timestep == 39,
-        "DPM++ leading: %lld %lld ... %lld %lld", (long long)plan.step[0].timestep,
-        (long long)plan.step[1].timestep, (long long)plan.step[23].timestep, (long long)plan.step[24].timestep);
+        "DPM++ leading: %lld %lld ... %lld %lld", (long long)plan.step[0].timestep, (long long)plan.step[1].timestep,
+        (long long)plan.step[23].timestep, (long long)plan.step[24].timestep);
   static const char *trailing = "{\"timestep_spacing\": \"trailing\"}";
   CHECK_OK(fr_sched_config_parse(trailing, "trailing", FR_SCHEDULER_DDIM, &cfg));
   CHECK_OK(fr_sched_plan_make(&cfg, 3, &plan));
@@ -85,6 +84,7 @@ static void test_timesteps(void)
 
 static void test_refusals(void)
 {
+  /* clang-format off */ /* a table: one entry per line */
   struct {
     const char *json, *want;
     fr_scheduler kind;
@@ -99,6 +99,7 @@ static void test_refusals(void)
     {"[1, 2]", "not a JSON object", FR_SCHEDULER_DDIM},
     {"{\"a\": 1,}", "line 1", FR_SCHEDULER_DDIM},
   };
+  /* clang-format on */
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     fr_status st = fr_sched_config_parse(bad[i].json, "cfg.json", bad[i].kind, &cfg);
     CHECK(st != FR_OK && strstr(fr_last_error(), bad[i].want) && strstr(fr_last_error(), "cfg.json"),

@@ -36,7 +36,8 @@ static void test_scores(void)
   CHECK(near(s.score, 0.04) && s.challenge_attempts == 1 && s.total_successes == 1 && near(s.latency_ewma_ms, 2000),
         "first challenge: score %.6f", s.score);
   record_challenge(&s, 0, 60.0, -0.01, 0.05); /* 0.05 * -0.01 + 0.95 * 0.04 */
-  CHECK(near(s.score, 0.0375) && s.challenge_attempts == 2 && s.challenge_successes == 1 && near(s.latency_ewma_ms, 2000),
+  CHECK(near(s.score, 0.0375) && s.challenge_attempts == 2 && s.challenge_successes == 1 &&
+            near(s.latency_ewma_ms, 2000),
         "a failure: score %.6f, latency unchanged", s.score);
   record_challenge(&s, 1, 1.0, 0.5, 0.05);
   CHECK(near(s.latency_ewma_ms, 0.8 * 2000 + 0.2 * 1000), "latency EWMA");
@@ -47,7 +48,8 @@ static void test_scores(void)
             near(s.latency_ewma_ms, 0.8 * lat + 0.2 * 3000),
         "an organic success counts and times, but does not score");
   record_inference(&s, 0, 9.0);
-  CHECK(s.inference_attempts == 2 && s.inference_successes == 1 && s.total_successes == total + 1 && s.challenge_attempts == 3,
+  CHECK(s.inference_attempts == 2 && s.inference_successes == 1 && s.total_successes == total + 1 &&
+            s.challenge_attempts == 3,
         "an organic failure counts as an attempt only");
   CHECK(near(decayed(0.0375, 0.001), 0.0365) && decayed(0.0005, 0.001) == 0.0, "decay is floored at 0");
 }
@@ -71,7 +73,8 @@ static void test_tiers(void)
   CHECK(interval_end(&s) == 0 && s.tier == 0, "nothing below Bronze");
   s.tier = 10, s.challenge_attempts = 100, s.challenge_successes = 100, s.total_successes = 1 << 30;
   CHECK(interval_end(&s) == 0 && s.tier == 10, "nothing above Challenger");
-  s.tier = 5, s.challenge_attempts = 100, s.challenge_successes = 80, s.total_successes = 12000; /* 80% >= Ruby's 82%? no */
+  s.tier = 5, s.challenge_attempts = 100, s.challenge_successes = 80,
+  s.total_successes = 12000; /* 80% >= Ruby's 82%? no */
   CHECK(interval_end(&s) == 0 && s.tier == 5, "80%% keeps Emerald (78%%), not enough for Ruby (82%%)");
 }
 

@@ -44,11 +44,13 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
         fr_result r;
         fr_shard_stats st;
         fr_status s = fr_generate_sharded(m, &j, ranks, 2, NULL, &r, &st);
-        CHECK(s == FR_OK, "%s %s %d frames, %d ranks: %s", preset, fr_scheduler_name(j.scheduler), j.frames, ranks, fr_last_error());
+        CHECK(s == FR_OK, "%s %s %d frames, %d ranks: %s", preset, fr_scheduler_name(j.scheduler), j.frames, ranks,
+              fr_last_error());
         if (s != FR_OK) continue;
         int k;
         CHECK(same(&one, &r, &k), "%s %s %d frames guidance %g, %d ranks (%d x %d): differs (first step %d)", preset,
-              fr_scheduler_name(j.scheduler), j.frames, (double)j.guidance, ranks, st.guidance_ranks, st.frame_ranks, k);
+              fr_scheduler_name(j.scheduler), j.frames, (double)j.guidance, ranks, st.guidance_ranks, st.frame_ranks,
+              k);
         CHECK(ranks == 1 || (st.sent_bytes > 0 && st.sent_bytes == st.planned_bytes),
               "%d ranks: sent %llu bytes, the plan said %llu", ranks, (unsigned long long)st.sent_bytes,
               (unsigned long long)st.planned_bytes);
@@ -66,7 +68,8 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
   CHECK_OK(fr_generate(m, &j, 1, NULL, &one));
   CHECK_OK(fr_generate_sharded(m, &j, 2, 2, NULL, &two, &st));
   int k = -1;
-  CHECK(st.guidance_ranks == 2 && same(&one, &two, &k), "%s: 1 frame on 2 guidance ranks differs (first step %d)", preset, k);
+  CHECK(st.guidance_ranks == 2 && same(&one, &two, &k), "%s: 1 frame on 2 guidance ranks differs (first step %d)",
+        preset, k);
   fr_result_free(&one), fr_result_free(&two);
   fr_job_init(&j);
   snprintf(j.prompt, sizeof j.prompt, "x");
@@ -81,8 +84,10 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
 /* The most ranks a job's plan can use: guidance halves pair up, each frame rank needs a frame. */
 static void check_fit(void)
 {
+  /* clang-format off */ /* a table: one entry per line */
   static const struct { int frames; float guidance; int ranks, want; } cases[] = {
     {1, 9.0f, 3, 2}, {1, 9.0f, 2, 2}, {1, 1.0f, 4, 1}, {5, 1.0f, 8, 5}, {2, 9.0f, 5, 4}, {3, 9.0f, 7, 6}, {16, 9.0f, 1, 1}};
+  /* clang-format on */
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fr_job j;
     fr_job_init(&j);

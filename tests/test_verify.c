@@ -47,7 +47,9 @@ static void refuse(const char *json, const fr_job *job, const char *want, const 
   fr_result r;
   fr_status st = json ? fr_result_parse(json, strlen(json), job, &r) : FR_EINVAL;
   CHECK(json && st == FR_EINVAL && strstr(fr_last_error(), want), "%s: %s", what,
-        !json ? "edit failed" : st == FR_OK ? "accepted" : fr_last_error());
+        !json         ? "edit failed"
+        : st == FR_OK ? "accepted"
+                      : fr_last_error());
 }
 
 static void check_chain(fr_model *m, const fr_job *job)
@@ -64,14 +66,17 @@ static void check_chain(fr_model *m, const fr_job *job)
   CHECK(fr_hash_equal(parsed.digest, res.digest) && fr_hash_equal(parsed.frames_hash, res.frames_hash) &&
             strcmp(parsed.job.model, res.job.model) == 0 && parsed.steps == job->steps,
         "the result parses back");
-  for (int k = 0; k < job->steps; k++) CHECK(fr_hash_equal(parsed.step_hashes[k], res.step_hashes[k]), "step hash %d", k);
-  for (int f = 0; f < job->frames; f++) CHECK(fr_hash_equal(parsed.frame_hashes[f], res.frame_hashes[f]), "frame hash %d", f);
+  for (int k = 0; k < job->steps; k++)
+    CHECK(fr_hash_equal(parsed.step_hashes[k], res.step_hashes[k]), "step hash %d", k);
+  for (int f = 0; f < job->frames; f++)
+    CHECK(fr_hash_equal(parsed.frame_hashes[f], res.frame_hashes[f]), "frame hash %d", f);
   CHECK(fr_result_digest_ok(&parsed), "an honest digest is the digest of its content");
 
   float *noise = (float *)malloc(cap.n * sizeof(float));
   fr_initial_noise(job->seed, noise, cap.n);
   CHECK(memcmp(noise, cap.lat[0], cap.n * sizeof(float)) == 0, "fr_initial_noise is the job's initial latent");
-  for (int k = 0; k <= job->steps; k++) CHECK(fr_latent_in_chain(&parsed, k, cap.lat[k], cap.n), "latent %d is in the chain", k);
+  for (int k = 0; k <= job->steps; k++)
+    CHECK(fr_latent_in_chain(&parsed, k, cap.lat[k], cap.n), "latent %d is in the chain", k);
   CHECK(!fr_latent_in_chain(&parsed, 1, cap.lat[2], cap.n) && !fr_latent_in_chain(&parsed, 0, cap.lat[1], cap.n) &&
             !fr_latent_in_chain(&parsed, job->steps + 1, cap.lat[1], cap.n),
         "latents of other steps are not");
@@ -84,7 +89,8 @@ static void check_chain(fr_model *m, const fr_job *job)
   }
   int last = job->steps - 1, p = fr_step_needs_previous(m, job, last);
   CHECK_OK(fr_check_step(m, &parsed, last, p ? cap.lat[last - 1] : NULL, cap.lat[last - 1], &c));
-  CHECK(c.verdict == FR_CHECK_BAD_LATENT && strstr(c.message, "entering step"), "a latent of another step: %s", c.message);
+  CHECK(c.verdict == FR_CHECK_BAD_LATENT && strstr(c.message, "entering step"), "a latent of another step: %s",
+        c.message);
   if (job->steps > 2 && fr_step_needs_previous(m, job, 1)) {
     CHECK_OK(fr_check_step(m, &parsed, 1, cap.lat[1], cap.lat[1], &c));
     CHECK(c.verdict == FR_CHECK_BAD_LATENT && strstr(c.message, "step 0"), "a wrong previous latent: %s", c.message);
@@ -128,7 +134,8 @@ static void check_parse_errors(fr_model *m, const fr_job *job)
   refuse(s = edit(json, "\"frames_hash\":\"", "\"frames_hash\":\"g"), job, "frames_hash", "a bad frames hash"), free(s);
   refuse(s = edit(json, "\"digest\":\"", "\"digest\":1,\"x\":\""), job, "digest", "a number for the digest"), free(s);
   refuse(s = edit(json, "{", "{\"job_id\":\"dup\","), job, "duplicate", "a duplicate key"), free(s);
-  refuse(s = edit(json, "\"frame_hashes\":[", "\"frame_hashes\":[\"00\","), job, "frame_hashes", "bad frame hashes"), free(s);
+  refuse(s = edit(json, "\"frame_hashes\":[", "\"frame_hashes\":[\"00\","), job, "frame_hashes", "bad frame hashes"),
+      free(s);
 
   /* the protocol writes lowercase hex: one value has one spelling */
   const fr_hash128 *hashes[4] = {&res.step_hashes[0], &res.frames_hash, &res.frame_hashes[0], &res.digest};
@@ -144,9 +151,12 @@ static void check_parse_errors(fr_model *m, const fr_job *job)
   snprintf(model, sizeof model, "%s", res.job.model);
   for (int k = 0; k < 33; k++) upper_model[k] = model[k] >= 'a' ? (char)(model[k] - 'a' + 'A') : model[k];
   CHECK(strcmp(model, upper_model) != 0, "the model digest has hex letters to change");
-  refuse(s = edit(json, model, upper_model), job, "model is not a digest of 32 lowercase hex digits", "an uppercase model"),
-    free(s);
-  refuse(s = edit(json, model, "gggggggggggggggggggggggggggggggg"), job, "model is not", "a model of 32 non-hex letters"), free(s);
+  refuse(s = edit(json, model, upper_model), job, "model is not a digest of 32 lowercase hex digits",
+         "an uppercase model"),
+      free(s);
+  refuse(s = edit(json, model, "gggggggggggggggggggggggggggggggg"), job, "model is not",
+         "a model of 32 non-hex letters"),
+      free(s);
   free(json);
   fr_result_free(&res);
 }
@@ -164,9 +174,10 @@ static void check_record(fr_model *m, const fr_job *job)
             strcmp(rec.job.model, res.job.model) == 0,
         "a record parses to its job and result");
   char *s = edit(text, "\"seed\":99", "\"seed\":18446744073709551615");
-  CHECK(s && fr_record_parse(s, strlen(s), &rec) == FR_OK && rec.job.seed == UINT64_MAX, "a 64-bit seed is read exactly: %s",
-        fr_last_error());
+  CHECK(s && fr_record_parse(s, strlen(s), &rec) == FR_OK && rec.job.seed == UINT64_MAX,
+        "a 64-bit seed is read exactly: %s", fr_last_error());
   free(s);
+  /* clang-format off */ /* a table: one entry per line */
   static const struct {
     const char *from, *to, *want;
   } bad[] = {
@@ -176,6 +187,7 @@ static void check_record(fr_model *m, const fr_job *job)
     {"{\"job\": ", "{\"result\": {}, \"job\": ", "record"}, /* "result" twice */
     {"\"job_id\":\"v-1\"", "\"job_id\":\"v-2\"", "record: result: job_id is not \"v-2\""},
   };
+  /* clang-format on */
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     s = edit(text, bad[i].from, bad[i].to);
     fr_status st = s ? fr_record_parse(s, strlen(s), &rec) : FR_OK;

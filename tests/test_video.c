@@ -31,7 +31,8 @@ static void encode_at_the_edge(int frames, int height, int width)
 {
   size_t n = (size_t)frames * (size_t)height * (size_t)width * 3, page = (size_t)sysconf(_SC_PAGESIZE);
   size_t span = (n + page - 1) / page * page;
-  unsigned char *map = (unsigned char *)mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  unsigned char *map =
+      (unsigned char *)mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (map == MAP_FAILED || mprotect(map + span, page, PROT_NONE) != 0) {
     CHECK(0, "cannot map a guarded buffer");
     return;
@@ -45,8 +46,8 @@ static void encode_at_the_edge(int frames, int height, int width)
   CHECK_OK(fr_video_write_mp4(b, plain, frames, height, width, 8, NULL));
   size_t na, nb;
   unsigned char *fa = read_all(a, &na), *fb = read_all(b, &nb);
-  CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0, "%d frames of %dx%d: the same MP4 from either buffer (%zu, %zu bytes)",
-        frames, width, height, na, nb);
+  CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0,
+        "%d frames of %dx%d: the same MP4 from either buffer (%zu, %zu bytes)", frames, width, height, na, nb);
   free(fa), free(fb), free(plain);
   munmap(map, span + page);
 }

@@ -53,14 +53,19 @@ int main(int argc, char **argv)
   long timeout = 600;
   fr_request_options ro = {0};
   int ch;
-  static const struct option longopts[] = {{"key", required_argument, 0, 'k'},     {"peer", required_argument, 0, 'p'},
-                                           {"data", required_argument, 0, 'd'},    {"output", required_argument, 0, 'o'},
-                                           {"timeout", required_argument, 0, 't'}, {"header", required_argument, 0, 'H'},
-                                           {"nonce", required_argument, 0, 'n'},   {"bad-signature", no_argument, 0, 'b'},
+  static const struct option longopts[] = {{"key", required_argument, 0, 'k'},
+                                           {"peer", required_argument, 0, 'p'},
+                                           {"data", required_argument, 0, 'd'},
+                                           {"output", required_argument, 0, 'o'},
+                                           {"timeout", required_argument, 0, 't'},
+                                           {"header", required_argument, 0, 'H'},
+                                           {"nonce", required_argument, 0, 'n'},
+                                           {"bad-signature", no_argument, 0, 'b'},
                                            {"dump-header", required_argument, 0, 'D'},
                                            {"sign-target", required_argument, 0, 'S'},
                                            {"nonce-header", required_argument, 0, 'N'},
-                                           {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
   while ((ch = getopt_long(argc, argv, "k:p:d:o:t:D:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'k': keyfile = optarg; break;
@@ -80,7 +85,8 @@ int main(int argc, char **argv)
   }
   if (optind + 3 != argc || timeout < 1) return usage(stderr), 2;
   fr_key key;
-  if (keyfile && fr_key_load(keyfile, &key) != FR_OK) return fprintf(stderr, "fractal-client: %s\n", fr_last_error()), 2;
+  if (keyfile && fr_key_load(keyfile, &key) != FR_OK)
+    return fprintf(stderr, "fractal-client: %s\n", fr_last_error()), 2;
   if (keyfile && !peer) return fprintf(stderr, "fractal-client: --peer HOTKEY is needed to sign\n"), 2;
   char *body = NULL;
   size_t len = 0;

@@ -97,8 +97,27 @@ static int parse_devices(const char *s, int *dev, int *n)
 /* Parses argv; returns 0 to go on, or an exit code. */
 static int parse_args(int argc, char **argv, gen_opts *o)
 {
-  enum { NEG = 256, SEED, STEPS, GUID, SCHED, FRAMES, HEIGHT, WIDTH, FPS, SHEET, BACKEND, THREADS, VARIANT, INIT, DUMP, JSON,
-         SHARDS, DEVICES };
+  enum {
+    NEG = 256,
+    SEED,
+    STEPS,
+    GUID,
+    SCHED,
+    FRAMES,
+    HEIGHT,
+    WIDTH,
+    FPS,
+    SHEET,
+    BACKEND,
+    THREADS,
+    VARIANT,
+    INIT,
+    DUMP,
+    JSON,
+    SHARDS,
+    DEVICES
+  };
+  /* clang-format off */ /* a table: one entry per line */
   static const struct option longopts[] = {
     {"model", required_argument, 0, 'm'},    {"output", required_argument, 0, 'o'}, {"negative", required_argument, 0, NEG},
     {"seed", required_argument, 0, SEED},    {"steps", required_argument, 0, STEPS}, {"guidance", required_argument, 0, GUID},
@@ -109,6 +128,7 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     {"shards", required_argument, 0, SHARDS}, {"devices", required_argument, 0, DEVICES},
     {"init-latents", required_argument, 0, INIT}, {"dump", required_argument, 0, DUMP}, {"json", no_argument, 0, JSON},
     {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+  /* clang-format on */
   int ch;
   char *end;
   while ((ch = getopt_long(argc, argv, "m:o:qh", longopts, NULL)) != -1) {
@@ -122,9 +142,12 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     case SEED:
       errno = 0;
       o->job.seed = strtoull(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-') return bad_option("seed", optarg, "want 0..18446744073709551615");
+      if (errno || end == optarg || *end || optarg[0] == '-')
+        return bad_option("seed", optarg, "want 0..18446744073709551615");
       break;
-    case STEPS: if (parse_int(optarg, 1, 200, &o->job.steps)) return bad_option("steps", optarg, "want 1..200"); break;
+    case STEPS:
+      if (parse_int(optarg, 1, FR_JOB_STEPS_MAX, &o->job.steps)) return bad_option("steps", optarg, "want 1..200");
+      break;
     case GUID: {
       double g = strtod(optarg, &end);
       if (end == optarg || *end || !(g >= 0 && g <= 50)) return bad_option("guidance", optarg, "want 0..50");
@@ -135,22 +158,33 @@ static int parse_args(int argc, char **argv, gen_opts *o)
       if (fr_scheduler_parse(optarg) < 0) return bad_option("scheduler", optarg, "want ddim or dpm++2m");
       o->job.scheduler = (fr_scheduler)fr_scheduler_parse(optarg);
       break;
-    case FRAMES: if (parse_int(optarg, 1, 64, &o->job.frames)) return bad_option("frames", optarg, "want 1..64"); break;
+    case FRAMES:
+      if (parse_int(optarg, 1, FR_JOB_FRAMES_MAX, &o->job.frames)) return bad_option("frames", optarg, "want 1..64");
+      break;
     case HEIGHT:
-      if (parse_int(optarg, 8, 8192, &o->job.height) || o->job.height % 8) return bad_option("height", optarg, "want a multiple of 8");
+      if (parse_int(optarg, 8, 8192, &o->job.height) || o->job.height % 8)
+        return bad_option("height", optarg, "want a multiple of 8");
       o->have_height = 1;
       break;
     case WIDTH:
-      if (parse_int(optarg, 8, 8192, &o->job.width) || o->job.width % 8) return bad_option("width", optarg, "want a multiple of 8");
+      if (parse_int(optarg, 8, 8192, &o->job.width) || o->job.width % 8)
+        return bad_option("width", optarg, "want a multiple of 8");
       o->have_width = 1;
       break;
-    case FPS: if (parse_int(optarg, 1, 240, &o->fps)) return bad_option("fps", optarg, "want 1..240"); break;
+    case FPS:
+      if (parse_int(optarg, 1, 240, &o->fps)) return bad_option("fps", optarg, "want 1..240");
+      break;
     case SHEET: o->sheet = optarg; break;
     case BACKEND: o->backend = optarg; break;
-    case THREADS: if (parse_int(optarg, 1, 1024, &o->threads)) return bad_option("threads", optarg, "want 1..1024"); break;
-    case SHARDS: if (parse_int(optarg, 1, 64, &o->shards)) return bad_option("shards", optarg, "want 1..64"); break;
+    case THREADS:
+      if (parse_int(optarg, 1, 1024, &o->threads)) return bad_option("threads", optarg, "want 1..1024");
+      break;
+    case SHARDS:
+      if (parse_int(optarg, 1, 64, &o->shards)) return bad_option("shards", optarg, "want 1..64");
+      break;
     case DEVICES:
-      if (parse_devices(optarg, o->devices, &o->ndevices)) return bad_option("devices", optarg, "want CUDA device numbers, e.g. 0,1");
+      if (parse_devices(optarg, o->devices, &o->ndevices))
+        return bad_option("devices", optarg, "want CUDA device numbers, e.g. 0,1");
       break;
     case VARIANT: o->variant = optarg; break;
     case INIT: o->init_latents = optarg; break;
@@ -162,14 +196,16 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     }
   }
   if (optind != argc - 1) {
-    fprintf(stderr, optind == argc ? "fractal-gen: no prompt given\n" : "fractal-gen: one prompt expected (quote it)\n");
+    fprintf(stderr,
+            optind == argc ? "fractal-gen: no prompt given\n" : "fractal-gen: one prompt expected (quote it)\n");
     usage(stderr);
     return 2;
   }
   if (strlen(argv[optind]) > FR_JOB_PROMPT_MAX) return bad_option("prompt", "...", "at most 2000 bytes");
   if (o->ndevices && o->shards > 1) return bad_option("shards", "with --devices", "give one or the other");
   if (o->ndevices && !fr_comm_nccl_available()) {
-    fprintf(stderr, "fractal-gen: --devices needs NCCL, which this build does not have (build with the CUDA toolkit's NCCL)\n");
+    fprintf(stderr,
+            "fractal-gen: --devices needs NCCL, which this build does not have (build with the CUDA toolkit's NCCL)\n");
     return 2;
   }
   if ((o->ndevices || o->shards > 1) && o->dump) {
@@ -190,8 +226,10 @@ static int demo_model(char *dir, size_t n)
   else snprintf(root, sizeof root, "%s/.cache/fractal", home && *home ? home : "/tmp");
   snprintf(dir, n, "%s/demo-tiny", root);
   snprintf(path, sizeof path, "%s/model_index.json", dir);
-  fprintf(stderr, "fractal-gen: no model given (-m or FRACTAL_MODEL): using the built-in demo model, random weights, "
-                  "at %s\n", dir);
+  fprintf(stderr,
+          "fractal-gen: no model given (-m or FRACTAL_MODEL): using the built-in demo model, random weights, "
+          "at %s\n",
+          dir);
   if (access(path, R_OK) == 0) return 0;
   char parent[1000];
   snprintf(parent, sizeof parent, "%s", root);
@@ -288,14 +326,16 @@ int main(int argc, char **argv)
 
   float *init = NULL;
   const float *inits[1] = {NULL};
-  int64_t lshape[5] = {1, info.latent_channels, o.job.frames, o.job.height / info.vae_scale, o.job.width / info.vae_scale};
+  int64_t lshape[5] = {1, info.latent_channels, o.job.frames, o.job.height / info.vae_scale,
+                       o.job.width / info.vae_scale};
   if (o.init_latents) {
     int nd;
     int64_t sh[FR_MAX_DIMS];
     if (fr_npy_read_f32(o.init_latents, &nd, sh, &init) != FR_OK) return die("--init-latents");
     if (nd != 5 || memcmp(sh, lshape, sizeof lshape) != 0) {
       fprintf(stderr, "fractal-gen: --init-latents %s: shape must be (%lld, %lld, %lld, %lld, %lld)\n", o.init_latents,
-              (long long)lshape[0], (long long)lshape[1], (long long)lshape[2], (long long)lshape[3], (long long)lshape[4]);
+              (long long)lshape[0], (long long)lshape[1], (long long)lshape[2], (long long)lshape[3],
+              (long long)lshape[4]);
       return 1;
     }
     inits[0] = init;
@@ -309,8 +349,12 @@ int main(int argc, char **argv)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   d.t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-  fr_observer obs = {&d, o.dump ? on_tokens : NULL, o.dump ? on_text : NULL, o.dump ? on_latent : NULL,
-                     o.dump ? on_noise : NULL, on_progress};
+  fr_observer obs = {&d,
+                     o.dump ? on_tokens : NULL,
+                     o.dump ? on_text : NULL,
+                     o.dump ? on_latent : NULL,
+                     o.dump ? on_noise : NULL,
+                     on_progress};
   fr_run_options ro = {&obs, inits, o.dump != NULL, NULL, NULL};
   if (!o.quiet)
     fprintf(stderr, "fractal-gen: %s, model %s, %d frames %dx%d, %d %s steps, seed %llu\n", fr_backend_name(be),
@@ -329,8 +373,9 @@ int main(int argc, char **argv)
   }
   if (gst != FR_OK) return die("generation");
   if (!o.quiet && (o.ndevices || o.shards > 1))
-    fprintf(stderr, "fractal-gen: %d ranks (%d guidance x %d frame), %.2f MiB exchanged in %llu collectives\n", ss.ranks,
-            ss.guidance_ranks, ss.frame_ranks, (double)ss.sent_bytes / 1048576.0, (unsigned long long)ss.collectives);
+    fprintf(stderr, "fractal-gen: %d ranks (%d guidance x %d frame), %.2f MiB exchanged in %llu collectives\n",
+            ss.ranks, ss.guidance_ranks, ss.frame_ranks, (double)ss.sent_bytes / 1048576.0,
+            (unsigned long long)ss.collectives);
   free(init);
   if (d.st != FR_OK) return die("--dump");
   if (o.dump) {

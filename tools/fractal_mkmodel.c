@@ -24,15 +24,19 @@ static void usage(FILE *f)
 
 static void progress(void *ctx, const char *component, int done, int total)
 {
-  if (done == total || done % 64 == 0) fprintf(stderr, "\r%-13s %5d/%d tensors%s", component, done, total, done == total ? "\n" : "");
+  if (done == total || done % 64 == 0)
+    fprintf(stderr, "\r%-13s %5d/%d tensors%s", component, done, total, done == total ? "\n" : "");
 }
 
 int main(int argc, char **argv)
 {
   fr_modelgen_options o = {"tiny", 0, FR_F32, NULL, progress, NULL};
-  static const struct option longopts[] = {{"preset", required_argument, 0, 'p'}, {"seed", required_argument, 0, 's'},
-                                           {"dtype", required_argument, 0, 'd'},  {"bpe", required_argument, 0, 'b'},
-                                           {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+  static const struct option longopts[] = {{"preset", required_argument, 0, 'p'},
+                                           {"seed", required_argument, 0, 's'},
+                                           {"dtype", required_argument, 0, 'd'},
+                                           {"bpe", required_argument, 0, 'b'},
+                                           {"quiet", no_argument, 0, 'q'},
+                                           {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   int ch;
   char *end;

@@ -45,7 +45,8 @@ static int err(const char *what)
 /* A job and a prover's claimed result, from a JSON text holding {"job": ..., "result": ...}. */
 static int parse_record(const char *text, size_t len, const char *where, fr_result *rec)
 {
-  if (fr_record_parse(text, len, rec) != FR_OK) return fprintf(stderr, "fractal-replay: %s: %s\n", where, fr_last_error()), 2;
+  if (fr_record_parse(text, len, rec) != FR_OK)
+    return fprintf(stderr, "fractal-replay: %s: %s\n", where, fr_last_error()), 2;
   return 0;
 }
 
@@ -95,7 +96,9 @@ static float *load_latent(const char *path, size_t n)
     float *x;
     if (fr_npy_read_f32(path, &nd, sh, &x) != FR_OK) return err(path), NULL;
     for (int i = 0; i < nd; i++) count *= sh[i];
-    if ((size_t)count != n) return fprintf(stderr, "fractal-replay: %s has %lld values, the job's latent %zu\n", path, (long long)count, n), free(x), NULL;
+    if ((size_t)count != n)
+      return fprintf(stderr, "fractal-replay: %s has %lld values, the job's latent %zu\n", path, (long long)count, n),
+             free(x), NULL;
     return x;
   }
   FILE *f = fopen(path, "rb");
@@ -104,17 +107,23 @@ static float *load_latent(const char *path, size_t n)
   size_t got = x ? fread(x, sizeof(float), n, f) : 0;
   int extra = fgetc(f) != EOF;
   fclose(f);
-  if (got != n || extra) return fprintf(stderr, "fractal-replay: %s is not %zu float32 values\n", path, n), free(x), NULL;
+  if (got != n || extra)
+    return fprintf(stderr, "fractal-replay: %s is not %zu float32 values\n", path, n), free(x), NULL;
   return x;
 }
 
 static int check_step(fr_model *m, const fr_result *rec, int step, const char *latent_file, const char *prev_file)
 {
   size_t n = fr_latent_count(m, &rec->job);
-  if (step < 0 || step >= rec->steps) return fprintf(stderr, "fractal-replay: --step must be in 0..%d\n", rec->steps - 1), 2;
+  if (step < 0 || step >= rec->steps)
+    return fprintf(stderr, "fractal-replay: --step must be in 0..%d\n", rec->steps - 1), 2;
   int need_prev = fr_step_needs_previous(m, &rec->job, step);
   if (need_prev && !prev_file)
-    return fprintf(stderr, "fractal-replay: step %d is a second-order DPM-Solver++ step: give --prev (the latent entering step %d)\n", step, step - 1), 2;
+    return fprintf(
+               stderr,
+               "fractal-replay: step %d is a second-order DPM-Solver++ step: give --prev (the latent entering step %d)\n",
+               step, step - 1),
+           2;
   float *x = load_latent(latent_file, n), *prev = need_prev ? load_latent(prev_file, n) : NULL;
   int rc = 2;
   fr_check c;
@@ -171,7 +180,8 @@ static redisContext *redis_connect(const char *hostport)
   char host[256];
   const char *colon = strrchr(hostport, ':');
   int port = 6379;
-  if (colon && parse_int(colon + 1, 1, 65535, &port) != 0) return bad_option("redis", hostport, "want HOST:PORT, the port in 1..65535"), NULL;
+  if (colon && parse_int(colon + 1, 1, 65535, &port) != 0)
+    return bad_option("redis", hostport, "want HOST:PORT, the port in 1..65535"), NULL;
   snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - hostport) : (int)strlen(hostport), hostport);
   struct timeval tv = {5, 0};
   redisContext *c = redisConnectWithTimeout(host, port, tv);
@@ -205,7 +215,8 @@ static int entry_job_id_is(const char *data, const char *id)
 {
   json_t *root = json_loads(data, JSON_DECODE_INT_AS_REAL, NULL);
   json_t *job = root ? json_object_get(root, "job") : NULL;
-  int yes = json_is_string(json_object_get(job, "job_id")) && strcmp(json_string_value(json_object_get(job, "job_id")), id) == 0;
+  int yes = json_is_string(json_object_get(job, "job_id")) &&
+            strcmp(json_string_value(json_object_get(job, "job_id")), id) == 0;
   json_decref(root);
   return yes;
 }
@@ -247,7 +258,8 @@ static int check_entry(fr_model *m, const char *data, const char *only_prover)
   fr_job job;
   if (fr_job_parse_member(data, strlen(data), "job", NULL, &job) != FR_OK)
     return fprintf(stderr, "fractal-replay: the log entry's job: %s\n", fr_last_error()), 2;
-  json_t *root = json_loads(data, JSON_DECODE_INT_AS_REAL, NULL), *provers = root ? json_object_get(root, "provers") : NULL;
+  json_t *root = json_loads(data, JSON_DECODE_INT_AS_REAL, NULL),
+         *provers = root ? json_object_get(root, "provers") : NULL;
   if (!json_is_array(provers)) {
     json_decref(root);
     return fprintf(stderr, "fractal-replay: the log entry has no provers\n"), 2;
@@ -263,8 +275,10 @@ static int check_entry(fr_model *m, const char *data, const char *only_prover)
     if (!hk || (only_prover && strcmp(hk, only_prover) != 0)) continue;
     checked++;
     json_t *res = json_object_get(p, "result");
-    const char *logged = json_string_value(json_object_get(p, "verdict")), *reason = json_string_value(json_object_get(p, "reason"));
-    printf("prover %s (logged verdict: %s%s%s):\n", hk, logged ? logged : "?", reason ? ", " : "", reason ? reason : "");
+    const char *logged = json_string_value(json_object_get(p, "verdict")),
+               *reason = json_string_value(json_object_get(p, "reason"));
+    printf("prover %s (logged verdict: %s%s%s):\n", hk, logged ? logged : "?", reason ? ", " : "",
+           reason ? reason : "");
     if (!json_is_object(res)) {
       printf("MISMATCH: no result to check\n");
       rc = rc > 1 ? rc : 1;
@@ -274,9 +288,11 @@ static int check_entry(fr_model *m, const char *data, const char *only_prover)
     fr_result claimed;
     int r = 2;
     if (!text) fprintf(stderr, "fractal-replay: out of memory\n");
-    else if (fr_result_parse(text, strlen(text), &job, &claimed) != FR_OK) fprintf(stderr, "fractal-replay: the logged result: %s\n", fr_last_error());
+    else if (fr_result_parse(text, strlen(text), &job, &claimed) != FR_OK)
+      fprintf(stderr, "fractal-replay: the logged result: %s\n", fr_last_error());
     else if (strcmp(claimed.job.model, info.digest_hex) != 0)
-      fprintf(stderr, "fractal-replay: the job is for model %s, the loaded model is %s\n", claimed.job.model, info.digest_hex);
+      fprintf(stderr, "fractal-replay: the job is for model %s, the loaded model is %s\n", claimed.job.model,
+              info.digest_hex);
     else r = check_all(m, &claimed);
     free(text);
     fflush(stdout);
@@ -292,19 +308,25 @@ int main(int argc, char **argv)
   const char *model = NULL, *backend = "auto", *latent = NULL, *prev = NULL, *redis = NULL, *prefix = "fractal:";
   const char *challenge = NULL, *prover = NULL;
   int step = -1, threads = 0, ch;
+  /* clang-format off */ /* a table: one entry per line */
   static const struct option longopts[] = {
     {"model", required_argument, 0, 'm'},     {"step", required_argument, 0, 's'},   {"latent", required_argument, 0, 'l'},
     {"prev", required_argument, 0, 'p'},      {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"redis", required_argument, 0, 'r'},     {"prefix", required_argument, 0, 'x'},  {"challenge", required_argument, 0, 'c'},
     {"prover", required_argument, 0, 'v'},    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+  /* clang-format on */
   while ((ch = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'm': model = optarg; break;
-    case 's': if (parse_int(optarg, 0, 199, &step)) return bad_option("step", optarg, "want a step number in 0..199"); break;
+    case 's':
+      if (parse_int(optarg, 0, 199, &step)) return bad_option("step", optarg, "want a step number in 0..199");
+      break;
     case 'l': latent = optarg; break;
     case 'p': prev = optarg; break;
     case 'b': backend = optarg; break;
-    case 't': if (parse_int(optarg, 0, 1024, &threads)) return bad_option("threads", optarg, "want 0..1024 (0: all cores)"); break;
+    case 't':
+      if (parse_int(optarg, 0, 1024, &threads)) return bad_option("threads", optarg, "want 0..1024 (0: all cores)");
+      break;
     case 'r': redis = optarg; break;
     case 'x': prefix = optarg; break;
     case 'c': challenge = optarg; break;
@@ -314,7 +336,8 @@ int main(int argc, char **argv)
     }
   }
   int from_redis = redis != NULL;
-  if (!model || (step >= 0) != (latent != NULL) || (from_redis ? (optind != argc || !challenge || step >= 0) : (optind != argc - 1)))
+  if (!model || (step >= 0) != (latent != NULL) ||
+      (from_redis ? (optind != argc || !challenge || step >= 0) : (optind != argc - 1)))
     return usage(stderr), 2;
   char *text = NULL;
   size_t len = 0;

@@ -13,15 +13,17 @@
 #  5. the host code under ThreadSanitizer (-DFRACTAL_SANITIZE=thread, BUILD_DIR-tsan): the unit tests;
 #  6. the libFuzzer targets (clang, -DFRACTAL_FUZZ=ON, BUILD_DIR-fuzz), each for a few seconds from its seed
 #     corpus (docs/fuzzing.md has the long runs).
+#  0. (before them) every source in .clang-format's layout (tools/dev/format.sh --check).
 # Usage: tools/test.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 jobs=$(nproc)
 "$root/tools/install-deps.sh"
-# The fuzz stage's compiler and libFuzzer (Debian's libclang-rt-dev), and valgrind for the MP4 encoder's test.
+# The fuzz stage's compiler and libFuzzer (Debian's libclang-rt-dev), valgrind for the MP4 encoder's test,
+# and the clang-format whose layout the sources follow.
 extra=()
-for p in clang libclang-rt-dev valgrind; do
+for p in clang libclang-rt-dev valgrind clang-format-14; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || extra+=("$p")
 done
 if [ ${#extra[@]} -gt 0 ]; then
@@ -31,6 +33,9 @@ if [ ${#extra[@]} -gt 0 ]; then
 fi
 
 stage() { printf '\n== tools/test.sh: %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+stage "layout: tools/dev/format.sh --check"
+"$root/tools/dev/format.sh" --check
 
 stage "normal build"
 archs=()

@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define FR_HOTKEY_HEX 64    /* 32-byte public key, lowercase hex */
+#define FR_HOTKEY_HEX 64     /* 32-byte public key, lowercase hex */
 #define FR_SIGNATURE_HEX 128 /* 64-byte Ed25519 signature */
 
 typedef struct fr_key {

@@ -147,7 +147,7 @@ fr_status fr_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tens
 /* Classifier-free guidance: y = uncond + s * (cond - uncond), three roundings per element. */
 fr_status fr_guidance(fr_backend *be, const fr_tensor *uncond, const fr_tensor *cond, float s, fr_tensor *y);
 
-/* Scheduler updates, elementwise, with the coefficients the host computed (diffusion/scheduler.c).
+/* Scheduler updates, elementwise, with the coefficients the host computed (diffusion/model/scheduler.c).
  * Each line is one rounding per operation, in this order:
  *   DDIM, epsilon:   x0 = (x - sb*e) / sa, clamped to [-clip, clip] when clip > 0; y = sap*x0 + dir*e
  *   DDIM, v:         x0 = sa*x - sb*e;  e' = sa*e + sb*x;                         y = sap*x0 + dir*e'

@@ -17,7 +17,7 @@ typedef struct fr_response {
   long status;
   char *body; /* NUL-terminated for convenience; len excludes the NUL */
   size_t len;
-  char *headers; /* raw response header lines */
+  char *headers;  /* raw response header lines */
   double seconds; /* total time */
 } fr_response;
 
@@ -36,8 +36,8 @@ typedef struct fr_request_options {
 
 /* fr_request with options (NULL: none). */
 fr_status fr_request_ex(const fr_key *key, const char *peer_hotkey, const char *base_url, const char *method,
-                        const char *path, const void *body, size_t len, long timeout_ms,
-                        const fr_request_options *opts, fr_response *out);
+                        const char *path, const void *body, size_t len, long timeout_ms, const fr_request_options *opts,
+                        fr_response *out);
 void fr_response_free(fr_response *r);
 /* A response header's value (case-insensitive name), copied into out; 0 if found, -1 if not. */
 int fr_response_header(const fr_response *r, const char *name, char *out, size_t n);
@@ -45,7 +45,8 @@ int fr_response_header(const fr_response *r, const char *name, char *out, size_t
 /* The three signature headers for a request to `target` (the path and any query, exactly as it will be
  * sent), as "Name: value" lines (for other HTTP stacks); nonce 0: now. Fails only out of memory. */
 fr_status fr_sign_headers(const fr_key *key, const char *peer_hotkey, const char *method, const char *target,
-                          const void *body, size_t len, uint64_t nonce, char hotkey_h[128], char nonce_h[64], char sig_h[192]);
+                          const void *body, size_t len, uint64_t nonce, char hotkey_h[128], char nonce_h[64],
+                          char sig_h[192]);
 
 #ifdef __cplusplus
 }

@@ -62,8 +62,8 @@ fr_status fr_comm_allgatherv(fr_comm *c, const void *send, size_t bytes, void *r
 void fr_comm_abort(fr_comm *c);
 
 typedef struct fr_comm_stats {
-  uint64_t collectives; /* calls made */
-  uint64_t bytes_sent;  /* to other ranks (a rank's copy to itself is not traffic) */
+  uint64_t collectives;   /* calls made */
+  uint64_t bytes_sent;    /* to other ranks (a rank's copy to itself is not traffic) */
   uint64_t planned_bytes; /* bytes_sent counted by NULL-buffer (dry) calls */
 } fr_comm_stats;
 

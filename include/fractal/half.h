@@ -35,8 +35,8 @@ FR_HD FR_INLINE uint16_t fr_f32_to_f16(float f)
   uint32_t a = u & 0x7fffffffu;
   if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
   if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65520: inf */
-  if (a < 0x38800000u) {                                    /* below 2^-14: subnormal or zero */
-    if (a < 0x33000000u) return (uint16_t)sign;             /* below 2^-25: rounds to zero */
+  if (a < 0x38800000u) {                                   /* below 2^-14: subnormal or zero */
+    if (a < 0x33000000u) return (uint16_t)sign;            /* below 2^-25: rounds to zero */
     uint32_t e = a >> 23;
     uint32_t m = (a & 0x7fffffu) | 0x800000u;
     uint32_t shift = 126u - e; /* 14..24 */

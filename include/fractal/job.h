@@ -13,6 +13,8 @@ extern "C" {
 #endif
 
 #define FR_JOB_ID_MAX 64
+#define FR_JOB_STEPS_MAX 200 /* the protocol's largest job; a node may serve less (fr_job_limits) */
+#define FR_JOB_FRAMES_MAX 64
 #define FR_JOB_PROMPT_MAX 2000
 #define FR_NUMERICS "f32-v1"
 
@@ -32,12 +34,12 @@ typedef struct fr_job {
 } fr_job;
 
 typedef struct fr_job_limits {
-  int max_steps;  /* at most 200 */
-  int max_frames; /* at most 64 */
+  int max_steps;             /* at most FR_JOB_STEPS_MAX */
+  int max_frames;            /* at most FR_JOB_FRAMES_MAX */
   int max_height, max_width; /* multiples of 8 */
 } fr_job_limits;
 
-/* The protocol's limits: 200 steps, 64 frames, 1024 x 1024. */
+/* The default limits: FR_JOB_STEPS_MAX steps, FR_JOB_FRAMES_MAX frames, 1024 x 1024. */
 fr_job_limits fr_job_default_limits(void);
 
 /* Defaults (the original network's): DPM-Solver++ 2M, 25 steps, guidance 9, 16 frames, 256 x 256,

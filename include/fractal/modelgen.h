@@ -14,7 +14,7 @@ extern "C" {
 #endif
 
 typedef struct fr_modelgen_options {
-  const char *preset;   /* "tiny", "small" or "ms-1.7b" */
+  const char *preset; /* "tiny", "small" or "ms-1.7b" */
   uint64_t seed;
   fr_dtype dtype;       /* F32, F16 or BF16 weights */
   const char *bpe_file; /* nullable: CLIP's merges (bpe_simple_vocab_16e6.txt[.gz]) for the real 49408-token

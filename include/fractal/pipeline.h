@@ -55,9 +55,9 @@ typedef struct fr_observer {
 } fr_observer;
 
 typedef struct fr_run_options {
-  const fr_observer *observer;       /* nullable */
-  const float *const *init_latents;  /* nullable; per job nullable: [1, C, F, h, w] instead of Philox noise */
-  int keep_float_frames;             /* also return the frames as float in [0, 1] */
+  const fr_observer *observer;      /* nullable */
+  const float *const *init_latents; /* nullable; per job nullable: [1, C, F, h, w] instead of Philox noise */
+  int keep_float_frames;            /* also return the frames as float in [0, 1] */
   /* nullable: asked before every denoising step and before the decode (never in the dry run that sizes
    * the arena); nonzero stops the run, which then returns FR_ECANCELED. A sharded run asks on every rank's
    * thread, possibly at once; once it has said stop it must keep saying so. */
@@ -70,14 +70,14 @@ typedef struct fr_timing {
 } fr_timing;
 
 typedef struct fr_result {
-  fr_job job;                 /* the job as run (model filled in) */
+  fr_job job; /* the job as run (model filled in) */
   int steps;
-  fr_hash128 step_hashes[200]; /* [k]: the latent after step k + 1 */
-  fr_hash128 frames_hash;     /* XXH3-128 of frames (F x H x W x 3 uint8) */
-  fr_hash128 frame_hashes[64]; /* each frame's own (H x W x 3), to say which frames differ */
-  fr_hash128 digest;          /* every output-deciding field but job_id, the model, numerics, the hashes */
-  uint8_t *frames;            /* F * H * W * 3, RGB (malloc'd; fr_result_free) */
-  float *frames_f32;          /* same layout, in [0, 1]; only with keep_float_frames */
+  fr_hash128 step_hashes[FR_JOB_STEPS_MAX];   /* [k]: the latent after step k + 1 */
+  fr_hash128 frames_hash;                     /* XXH3-128 of frames (F x H x W x 3 uint8) */
+  fr_hash128 frame_hashes[FR_JOB_FRAMES_MAX]; /* each frame's own (H x W x 3), to say which frames differ */
+  fr_hash128 digest; /* every output-deciding field but job_id, the model, numerics, the hashes */
+  uint8_t *frames;   /* F * H * W * 3, RGB (malloc'd; fr_result_free) */
+  float *frames_f32; /* same layout, in [0, 1]; only with keep_float_frames */
   fr_timing timing;
 } fr_result;
 
@@ -94,9 +94,9 @@ fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_o
  * one rank per frame). The result equals fr_generate's to the bit. */
 typedef struct fr_shard_stats {
   int ranks, guidance_ranks, frame_ranks; /* ranks = guidance_ranks x frame_ranks */
-  uint64_t planned_bytes; /* what all ranks send each other in the job, counted by the dry run */
-  uint64_t sent_bytes;    /* what they sent while running */
-  uint64_t collectives;   /* calls, summed over ranks */
+  uint64_t planned_bytes;                 /* what all ranks send each other in the job, counted by the dry run */
+  uint64_t sent_bytes;                    /* what they sent while running */
+  uint64_t collectives;                   /* calls, summed over ranks */
 } fr_shard_stats;
 
 /* Runs one job on `ranks` ranks of the threads communicator: each rank a thread with its own backend on

@@ -39,10 +39,10 @@ fr_status fr_fail_context(fr_status s, const char *fmt, ...)
 #endif
     ;
 
-#define FR_TRY(expr)                                                                               \
-  do {                                                                                             \
-    fr_status fr_try_s_ = (expr);                                                                  \
-    if (fr_try_s_ != FR_OK) return fr_try_s_;                                                      \
+#define FR_TRY(expr)                                                                                                   \
+  do {                                                                                                                 \
+    fr_status fr_try_s_ = (expr);                                                                                      \
+    if (fr_try_s_ != FR_OK) return fr_try_s_;                                                                          \
   } while (0)
 
 #ifdef __cplusplus

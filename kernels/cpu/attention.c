@@ -112,21 +112,24 @@ FR_CPU_HOT static void blocked_task(void *ctx, int64_t task, int thread)
   const float *qh = job->q + (qb * d->lq + i0) * H * dk + h * dk;
   const float *kh = job->k + kb * lk * H * dk + h * dk, *vh = job->v + kb * lk * H * dv + h * dv;
   float *kp = (float *)fr_pool_scratch(job->pool, thread); /* K^T panels: [lk16 / 16][dk][16] */
-  float *vp = kp + dk * lk16;                             /* V panels: [dv16 / 16][lk][16] */
-  float *qp = vp + lk * dv16;                             /* Q panels: [panels][dk][MR] */
-  float *sc = qp + QBLOCK * dk;                           /* scores: [QBLOCK][lk16] */
-  float *pp = sc + QBLOCK * lk16;                         /* P panels: [panels][lk][MR] */
+  float *vp = kp + dk * lk16;                              /* V panels: [dv16 / 16][lk][16] */
+  float *qp = vp + lk * dv16;                              /* Q panels: [panels][dk][MR] */
+  float *sc = qp + QBLOCK * dk;                            /* scores: [QBLOCK][lk16] */
+  float *pp = sc + QBLOCK * lk16;                          /* P panels: [panels][lk][MR] */
   float *l = pp + QBLOCK * lk, *acc = l + QBLOCK;
   fr_ukernel_fn ukernel = fr_gemm_ukernel();
-  for (int64_t c = 0; c < lk16; c += FR_GEMM_NR) fr_pack_rows(kh, FR_F32, H * dk, lk, c, 0, dk, FR_GEMM_NR, kp + c * dk);
+  for (int64_t c = 0; c < lk16; c += FR_GEMM_NR)
+    fr_pack_rows(kh, FR_F32, H * dk, lk, c, 0, dk, FR_GEMM_NR, kp + c * dk);
   for (int64_t c = 0; c < dv16; c += FR_GEMM_NR) pack_columns(vh, H * dv, lk, c, dv, vp + c * lk);
-  for (int64_t r = 0; r < panels; r++) fr_pack_rows(qh, FR_F32, H * dk, rows, r * FR_GEMM_MR, 0, dk, FR_GEMM_MR, qp + r * dk * FR_GEMM_MR);
+  for (int64_t r = 0; r < panels; r++)
+    fr_pack_rows(qh, FR_F32, H * dk, rows, r * FR_GEMM_MR, 0, dk, FR_GEMM_MR, qp + r * dk * FR_GEMM_MR);
   /* S = Q K^T: one accumulator per score, d ascending from +0 */
   for (int64_t r = 0; r < panels; r++)
     for (int64_t c = 0; c < lk16; c += FR_GEMM_NR) {
       memset(acc, 0, sizeof(float) * FR_GEMM_MR * FR_GEMM_NR);
       ukernel(dk, qp + r * dk * FR_GEMM_MR, kp + c * dk, acc);
-      for (int i = 0; i < FR_GEMM_MR; i++) memcpy(sc + (r * FR_GEMM_MR + i) * lk16 + c, acc + i * FR_GEMM_NR, sizeof(float) * FR_GEMM_NR);
+      for (int i = 0; i < FR_GEMM_MR; i++)
+        memcpy(sc + (r * FR_GEMM_MR + i) * lk16 + c, acc + i * FR_GEMM_NR, sizeof(float) * FR_GEMM_NR);
     }
   /* per row: scale, maximum, exponentials, the running sum; P stored as the next product's A panels */
   memset(pp, 0, sizeof(float) * (size_t)(panels * lk * FR_GEMM_MR));
@@ -157,16 +160,16 @@ FR_CPU_HOT static void blocked_task(void *ctx, int64_t task, int thread)
 fr_status fr_cpu_attention(fr_backend *be, const fr_attn_dims *d, const fr_tensor *q, const fr_tensor *k,
                            const fr_tensor *v, const fr_attn_params *p, fr_tensor *y)
 {
-  attn_job job = {d, p, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)y->data,
-                  be->pool, 0};
+  attn_job job = {
+      d, p, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)y->data, cpu_pool(be), 0};
   if (!p->causal) {
-    FR_TRY(fr_pool_reserve(be->pool, blocked_scratch(d)));
+    FR_TRY(fr_pool_reserve(cpu_pool(be), blocked_scratch(d)));
     job.row_blocks = (d->lq + QBLOCK - 1) / QBLOCK;
-    fr_pool_run(be->pool, d->bq * d->heads * job.row_blocks, blocked_task, &job);
+    fr_pool_run(cpu_pool(be), d->bq * d->heads * job.row_blocks, blocked_task, &job);
     return FR_OK;
   }
-  FR_TRY(fr_pool_reserve(be->pool, attention_scratch(d)));
+  FR_TRY(fr_pool_reserve(cpu_pool(be), attention_scratch(d)));
   job.row_blocks = (d->lq + QROWS - 1) / QROWS;
-  fr_pool_run(be->pool, d->bq * d->heads * job.row_blocks, attention_task, &job);
+  fr_pool_run(cpu_pool(be), d->bq * d->heads * job.row_blocks, attention_task, &job);
   return FR_OK;
 }

@@ -6,6 +6,9 @@
 #include "../backend_impl.h"
 #include "pool.h"
 
+/* The CPU backend's worker pool, its private state (be->impl). */
+static inline fr_pool *cpu_pool(const fr_backend *be) { return (fr_pool *)be->impl; }
+
 /* Hot loops are compiled twice on x86-64: for x86-64-v3 (AVX2 + FMA, where fmaf is one instruction
  * and vectorises) and for the baseline (where fmaf is glibc's correctly rounded function); the loader
  * picks one per CPU. fmaf is exact in both, so the bits are the same. */
@@ -54,7 +57,8 @@ fr_status fr_cpu_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const f
                                   const fr_tensor *beta, const fr_tensor *mean, const fr_tensor *rstd, fr_act act,
                                   fr_tensor *y);
 fr_status fr_cpu_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
-                             fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape);
+                             fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim,
+                             const int64_t *shape);
 fr_status fr_cpu_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y);
 fr_status fr_cpu_timestep_embedding(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
                                     float max_period, fr_tensor *y);

@@ -12,7 +12,7 @@
 
 static void cpu_close(fr_backend *be)
 {
-  fr_pool_free(be->pool);
+  fr_pool_free(cpu_pool(be));
   free(be);
 }
 
@@ -35,36 +35,36 @@ static fr_status cpu_copy(fr_backend *be, void *dst, const void *src, size_t nby
 static fr_status cpu_sync(fr_backend *be) { return FR_OK; }
 
 static const fr_backend_ops cpu_ops = {
-  .close = cpu_close,
-  .alloc = cpu_alloc,
-  .free = cpu_free,
-  .upload = cpu_copy,
-  .download = cpu_copy,
-  .copy = cpu_copy,
-  .sync = cpu_sync,
-  .linear = fr_cpu_linear,
-  .conv2d = fr_cpu_conv2d,
-  .conv_frames = fr_cpu_conv_frames,
-  .group_norm = fr_cpu_group_norm,
-  .layer_norm = fr_cpu_layer_norm,
-  .group_norm_partials = fr_cpu_group_norm_partials,
-  .group_norm_apply = fr_cpu_group_norm_apply,
-  .copy_region = fr_cpu_copy_region,
-  .attention = fr_cpu_attention,
-  .softmax = fr_cpu_softmax,
-  .activate = fr_cpu_activate,
-  .geglu = fr_cpu_geglu,
-  .upsample_nearest = fr_cpu_upsample_nearest,
-  .concat = fr_cpu_concat,
-  .add = fr_cpu_add,
-  .scale = fr_cpu_scale,
-  .permute = fr_cpu_permute,
-  .embedding = fr_cpu_embedding,
-  .fill_normal = fr_cpu_fill_normal,
-  .timestep_embedding = fr_cpu_timestep_embedding,
-  .frames_u8 = fr_cpu_frames_u8,
-  .guidance = fr_cpu_guidance,
-  .sched = fr_cpu_sched,
+    .close = cpu_close,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .sync = cpu_sync,
+    .linear = fr_cpu_linear,
+    .conv2d = fr_cpu_conv2d,
+    .conv_frames = fr_cpu_conv_frames,
+    .group_norm = fr_cpu_group_norm,
+    .layer_norm = fr_cpu_layer_norm,
+    .group_norm_partials = fr_cpu_group_norm_partials,
+    .group_norm_apply = fr_cpu_group_norm_apply,
+    .copy_region = fr_cpu_copy_region,
+    .attention = fr_cpu_attention,
+    .softmax = fr_cpu_softmax,
+    .activate = fr_cpu_activate,
+    .geglu = fr_cpu_geglu,
+    .upsample_nearest = fr_cpu_upsample_nearest,
+    .concat = fr_cpu_concat,
+    .add = fr_cpu_add,
+    .scale = fr_cpu_scale,
+    .permute = fr_cpu_permute,
+    .embedding = fr_cpu_embedding,
+    .fill_normal = fr_cpu_fill_normal,
+    .timestep_embedding = fr_cpu_timestep_embedding,
+    .frames_u8 = fr_cpu_frames_u8,
+    .guidance = fr_cpu_guidance,
+    .sched = fr_cpu_sched,
 };
 
 /* The contract assumes IEEE default floating-point state: round to nearest, subnormals kept. A
@@ -73,10 +73,13 @@ static fr_status check_fp_state(void)
 {
 #if defined(__x86_64__) || defined(_M_X64)
   unsigned csr = _mm_getcsr();
-  if (csr & 0x8040u) return fr_fail(FR_EUNSUPPORTED, "the CPU flushes subnormals (MXCSR FTZ/DAZ set, 0x%04x): "
-                                                     "something in this process was built with fast-math", csr);
-  if (csr & 0x6000u) return fr_fail(FR_EUNSUPPORTED, "the CPU rounding mode is not round-to-nearest (MXCSR 0x%04x)",
-                                    csr);
+  if (csr & 0x8040u)
+    return fr_fail(FR_EUNSUPPORTED,
+                   "the CPU flushes subnormals (MXCSR FTZ/DAZ set, 0x%04x): "
+                   "something in this process was built with fast-math",
+                   csr);
+  if (csr & 0x6000u)
+    return fr_fail(FR_EUNSUPPORTED, "the CPU rounding mode is not round-to-nearest (MXCSR 0x%04x)", csr);
 #endif
   return FR_OK;
 }
@@ -94,10 +97,12 @@ fr_status fr_cpu_backend_open(int threads, fr_backend **out)
   be->ops = &cpu_ops;
   be->device = FR_DEVICE_CPU;
   be->threads = threads;
-  fr_status st = fr_pool_create(threads, &be->pool);
-  if (st == FR_OK) st = fr_pool_reserve(be->pool, fr_gemm_scratch_bytes());
+  fr_pool *pool = NULL;
+  fr_status st = fr_pool_create(threads, &pool);
+  be->impl = pool;
+  if (st == FR_OK) st = fr_pool_reserve(pool, fr_gemm_scratch_bytes());
   if (st != FR_OK) {
-    fr_pool_free(be->pool);
+    fr_pool_free(cpu_pool(be));
     free(be);
     return st;
   }

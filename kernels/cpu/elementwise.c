@@ -23,8 +23,7 @@ typedef struct ew_job {
   uint64_t seed, stream;
 } ew_job;
 
-#define CHUNK_RANGE(job, task, lo, hi)                                                             \
-  int64_t lo = (task) * CHUNK, hi = lo + CHUNK < (job)->n ? lo + CHUNK : (job)->n
+#define CHUNK_RANGE(job, task, lo, hi) int64_t lo = (task)*CHUNK, hi = lo + CHUNK < (job)->n ? lo + CHUNK : (job)->n
 
 static int64_t chunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
 
@@ -52,7 +51,7 @@ FR_CPU_HOT static void activate_task(void *ctx, int64_t task, int thread)
 fr_status fr_cpu_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_tensor *y)
 {
   ew_job job = {.n = fr_tensor_numel(x), .a = (const float *)x->data, .y = (float *)y->data, .act = act};
-  fr_pool_run(be->pool, chunks(job.n), activate_task, &job);
+  fr_pool_run(cpu_pool(be), chunks(job.n), activate_task, &job);
   return FR_OK;
 }
 
@@ -73,7 +72,7 @@ fr_status fr_cpu_geglu(fr_backend *be, int64_t rows, int64_t n, const fr_tensor 
 {
   ew_job job = {.n = rows * n, .a = (const float *)h->data, .y = (float *)y->data, .inner = n};
   int64_t rows_per = CHUNK / n > 0 ? CHUNK / n : 1;
-  fr_pool_run(be->pool, (rows + rows_per - 1) / rows_per, geglu_task, &job);
+  fr_pool_run(cpu_pool(be), (rows + rows_per - 1) / rows_per, geglu_task, &job);
   return FR_OK;
 }
 
@@ -95,12 +94,16 @@ FR_CPU_HOT static void add_task(void *ctx, int64_t task, int thread)
   for (int64_t i = lo; i < hi; i++) y[i] = a[i] + fr_load_f32(job->bdtype, job->b, (i / job->b_div) % job->b_mod);
 }
 
-fr_status fr_cpu_add(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_tensor *a, const fr_tensor *b,
-                     fr_tensor *y)
+fr_status fr_cpu_add(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_tensor *a, const fr_tensor *b, fr_tensor *y)
 {
-  ew_job job = {.n = fr_tensor_numel(a), .a = (const float *)a->data, .b = b->data, .bdtype = b->dtype,
-                .y = (float *)y->data, .b_div = b_div, .b_mod = b_mod};
-  fr_pool_run(be->pool, chunks(job.n), add_task, &job);
+  ew_job job = {.n = fr_tensor_numel(a),
+                .a = (const float *)a->data,
+                .b = b->data,
+                .bdtype = b->dtype,
+                .y = (float *)y->data,
+                .b_div = b_div,
+                .b_mod = b_mod};
+  fr_pool_run(cpu_pool(be), chunks(job.n), add_task, &job);
   return FR_OK;
 }
 
@@ -114,7 +117,7 @@ static void scale_task(void *ctx, int64_t task, int thread)
 fr_status fr_cpu_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *y)
 {
   ew_job job = {.n = fr_tensor_numel(x), .a = (const float *)x->data, .y = (float *)y->data, .s = s};
-  fr_pool_run(be->pool, chunks(job.n), scale_task, &job);
+  fr_pool_run(cpu_pool(be), chunks(job.n), scale_task, &job);
   return FR_OK;
 }
 
@@ -131,9 +134,12 @@ FR_CPU_HOT static void guidance_task(void *ctx, int64_t task, int thread)
 
 fr_status fr_cpu_guidance(fr_backend *be, const fr_tensor *uncond, const fr_tensor *cond, float s, fr_tensor *y)
 {
-  ew_job job = {.n = fr_tensor_numel(uncond), .a = (const float *)uncond->data, .c = (const float *)cond->data,
-                .y = (float *)y->data, .s = s};
-  fr_pool_run(be->pool, chunks(job.n), guidance_task, &job);
+  ew_job job = {.n = fr_tensor_numel(uncond),
+                .a = (const float *)uncond->data,
+                .c = (const float *)cond->data,
+                .y = (float *)y->data,
+                .s = s};
+  fr_pool_run(cpu_pool(be), chunks(job.n), guidance_task, &job);
   return FR_OK;
 }
 
@@ -147,7 +153,7 @@ FR_CPU_HOT static void normal_task(void *ctx, int64_t task, int thread)
 fr_status fr_cpu_fill_normal(fr_backend *be, uint64_t seed, uint64_t stream, fr_tensor *y)
 {
   ew_job job = {.n = fr_tensor_numel(y), .y = (float *)y->data, .seed = seed, .stream = stream};
-  fr_pool_run(be->pool, chunks(job.n), normal_task, &job);
+  fr_pool_run(cpu_pool(be), chunks(job.n), normal_task, &job);
   return FR_OK;
 }
 
@@ -159,7 +165,8 @@ fr_status fr_cpu_timestep_embedding(fr_backend *be, const float *t, int n, int f
   int half = (int)(dim / 2);
   float *out = (float *)y->data;
   for (int r = 0; r < n; r++)
-    for (int64_t j = 0; j < dim; j++) out[r * dim + j] = fr_timestep_value(t[r], (int)j, half, flip_sin_to_cos, shift, max_period);
+    for (int64_t j = 0; j < dim; j++)
+      out[r * dim + j] = fr_timestep_value(t[r], (int)j, half, flip_sin_to_cos, shift, max_period);
   return FR_OK;
 }
 
@@ -188,7 +195,7 @@ fr_status fr_cpu_frames_u8(fr_backend *be, int64_t n, int64_t c, int64_t hw, con
                            fr_tensor *v01)
 {
   frames_job job = {c, hw, (const float *)x->data, (uint8_t *)frames->data, v01 ? (float *)v01->data : NULL};
-  fr_pool_run(be->pool, n, frames_task, &job);
+  fr_pool_run(cpu_pool(be), n, frames_task, &job);
   return FR_OK;
 }
 
@@ -220,9 +227,10 @@ FR_CPU_HOT static void sched_task(void *ctx, int64_t task, int thread)
 fr_status fr_cpu_sched(fr_backend *be, int which, const fr_tensor *a, const fr_tensor *b, const fr_tensor *c,
                        const fr_sched_coeffs *k, fr_tensor *y)
 {
-  sched_job job = {fr_tensor_numel(a), which, (const float *)a->data, (const float *)b->data,
-                   c ? (const float *)c->data : NULL, k, (float *)y->data};
-  fr_pool_run(be->pool, chunks(job.n), sched_task, &job);
+  sched_job job = {
+      fr_tensor_numel(a), which, (const float *)a->data, (const float *)b->data, c ? (const float *)c->data : NULL, k,
+      (float *)y->data};
+  fr_pool_run(cpu_pool(be), chunks(job.n), sched_task, &job);
   return FR_OK;
 }
 
@@ -249,7 +257,7 @@ static void upsample_task(void *ctx, int64_t plane, int thread)
 fr_status fr_cpu_upsample_nearest(fr_backend *be, const fr_tensor *x, fr_tensor *y)
 {
   move_job job = {.x = x, .y = y};
-  fr_pool_run(be->pool, x->shape[0] * x->shape[1], upsample_task, &job);
+  fr_pool_run(cpu_pool(be), x->shape[0] * x->shape[1], upsample_task, &job);
   return FR_OK;
 }
 
@@ -266,7 +274,7 @@ fr_status fr_cpu_concat(fr_backend *be, int64_t outer, int64_t ca, int64_t cb, i
                         const fr_tensor *b, fr_tensor *y)
 {
   move_job job = {.x = a, .y = y, .aux = b->data, .ca = ca, .cb = cb, .inner = inner};
-  fr_pool_run(be->pool, outer, concat_task, &job);
+  fr_pool_run(cpu_pool(be), outer, concat_task, &job);
   return FR_OK;
 }
 
@@ -308,7 +316,7 @@ fr_status fr_cpu_permute(fr_backend *be, const fr_tensor *x, const int *perm, fr
   }
   int64_t rows = fr_tensor_numel(y) / y->shape[y->ndim - 1];
   move_job job = {.x = x, .y = y, .perm = perm, .inner = rows, .rows = 64};
-  fr_pool_run(be->pool, (rows + job.rows - 1) / job.rows, permute_task, &job);
+  fr_pool_run(cpu_pool(be), (rows + job.rows - 1) / job.rows, permute_task, &job);
   return FR_OK;
 }
 
@@ -324,7 +332,7 @@ static void embedding_task(void *ctx, int64_t l, int thread)
 fr_status fr_cpu_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y)
 {
   move_job job = {.x = table, .y = y, .aux = ids->data};
-  fr_pool_run(be->pool, ids->shape[0], embedding_task, &job);
+  fr_pool_run(cpu_pool(be), ids->shape[0], embedding_task, &job);
   return FR_OK;
 }
 
@@ -357,12 +365,20 @@ static void region_task(void *ctx, int64_t task, int thread)
 }
 
 fr_status fr_cpu_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
-                             fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape)
+                             fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim,
+                             const int64_t *shape)
 {
   int64_t rows = 1;
   for (int k = 0; k < ndim - 1; k++) rows *= shape[k];
-  region_job job = {(const uint32_t *)src->data, (uint32_t *)dst->data, src_off, dst_off, src_strides, dst_strides,
-                    shape, ndim, rows};
-  fr_pool_run(be->pool, (rows + 63) / 64, region_task, &job);
+  region_job job = {(const uint32_t *)src->data,
+                    (uint32_t *)dst->data,
+                    src_off,
+                    dst_off,
+                    src_strides,
+                    dst_strides,
+                    shape,
+                    ndim,
+                    rows};
+  fr_pool_run(cpu_pool(be), (rows + 63) / 64, region_task, &job);
   return FR_OK;
 }

@@ -20,8 +20,8 @@ fr_ukernel_fn fr_gemm_ukernel(void)
 
 const char *fr_gemm_isa(void) { return fr_gemm_ukernel() == fr_ukernel_generic ? "generic" : "avx2+fma"; }
 
-void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0,
-                  int64_t kc, int width, float *dst)
+void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0, int64_t kc,
+                  int width, float *dst)
 {
   for (int r = 0; r < width; r++) {
     int64_t row = row0 + r;
@@ -53,12 +53,12 @@ typedef struct tile_job {
   const fr_gemm *g;
   fr_pool *pool;
   fr_ukernel_fn ukernel;
-  float *a_packed;       /* k block k0: panels of MR rows at a_packed + k0 * panels_m * MR, kc x MR each */
-  int64_t panels_m;      /* ceil(M / MR) */
-  int64_t tiles_n;       /* column tiles of NC per batch item */
-  int64_t chunks_m;      /* row chunks per column tile */
+  float *a_packed;  /* k block k0: panels of MR rows at a_packed + k0 * panels_m * MR, kc x MR each */
+  int64_t panels_m; /* ceil(M / MR) */
+  int64_t tiles_n;  /* column tiles of NC per batch item */
+  int64_t chunks_m; /* row chunks per column tile */
   int64_t panels_per_chunk;
-  int64_t a_chunk;       /* A packing: panels per task */
+  int64_t a_chunk; /* A packing: panels per task */
 } tile_job;
 
 /* One micro-tile: bring the accumulators in (zero at k0 == 0), run the kernel, store them back,
@@ -141,8 +141,9 @@ static void run_tile(void *ctx, int64_t task, int thread)
 fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g)
 {
   if (g->m == 0 || g->n == 0 || g->batch == 0) return FR_OK;
-  tile_job job = {g, pool, fr_gemm_ukernel(), NULL, (g->m + FR_GEMM_MR - 1) / FR_GEMM_MR, (g->n + FR_GEMM_NC - 1) / FR_GEMM_NC,
-                  1, 0, 0};
+  tile_job job = {
+      g, pool, fr_gemm_ukernel(), NULL, (g->m + FR_GEMM_MR - 1) / FR_GEMM_MR, (g->n + FR_GEMM_NC - 1) / FR_GEMM_NC, 1,
+      0, 0};
   void *shared;
   FR_TRY(fr_pool_shared(pool, sizeof(float) * (size_t)(job.panels_m * FR_GEMM_MR * g->k), &shared));
   job.a_packed = (float *)shared;

@@ -49,8 +49,8 @@ struct fr_gemm {
 
 /* Packs rows [row0, row0 + width) x [k0, k0 + kc) of a row-major [rows][ld] matrix of dtype into
  * dst[k][width], transposed and widened to float; rows >= rows_valid are zero. */
-void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0,
-                  int64_t kc, int width, float *dst);
+void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0, int64_t kc,
+                  int width, float *dst);
 
 /* Scratch bytes each thread needs for fr_gemm_run. */
 size_t fr_gemm_scratch_bytes(void);

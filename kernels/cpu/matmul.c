@@ -50,7 +50,7 @@ fr_status fr_cpu_linear(fr_backend *be, const fr_linear_dims *d, const fr_tensor
   g.m = d->m, g.n = d->n, g.k = d->k, g.batch = 1;
   g.pack_a = linear_pack_a, g.pack_b = linear_pack_b, g.ctx = operands;
   g.ldc = d->n, g.c_batch_stride = 0, g.bias_per_row = 0;
-  return fr_gemm_run(be->pool, &g);
+  return fr_gemm_run(cpu_pool(be), &g);
 }
 
 /* conv: A = w as [Cout][K], the same packer for both convs. */
@@ -71,7 +71,8 @@ static void conv2d_pack_b_any(const fr_conv_dims *d, const float *img, int64_t n
     int64_t kk = k0 + k, ci = kk / taps, ky = kk % taps / d->kw, kx = kk % d->kw;
     for (int j = 0; j < FR_GEMM_NR; j++) {
       int64_t p = j0 + j, iy = (p / d->wo) * d->stride - d->pad + ky, ix = (p % d->wo) * d->stride - d->pad + kx;
-      dst[k * FR_GEMM_NR + j] = p < n && iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? img[ci * plane + iy * d->w + ix] : 0.0f;
+      dst[k * FR_GEMM_NR + j] =
+          p < n && iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? img[ci * plane + iy * d->w + ix] : 0.0f;
     }
   }
 }
@@ -129,7 +130,7 @@ fr_status fr_cpu_conv2d(fr_backend *be, const fr_conv_dims *d, const fr_tensor *
   g.m = d->cout, g.n = d->ho * d->wo, g.k = d->cin * d->kh * d->kw, g.batch = d->n;
   g.pack_a = conv_pack_a, g.pack_b = conv2d_pack_b, g.ctx = &c;
   g.ldc = g.n, g.c_batch_stride = d->cout * g.n, g.bias_per_row = 1;
-  return fr_gemm_run(be->pool, &g);
+  return fr_gemm_run(cpu_pool(be), &g);
 }
 
 /* conv_frames: B[k = ci*3 + t][p] = x[sample + t - 1][ci][p], zero past either end of the video. */
@@ -156,5 +157,5 @@ fr_status fr_cpu_conv_frames(fr_backend *be, const fr_conv_dims *d, const fr_ten
   g.m = d->cout, g.n = d->h * d->w, g.k = d->cin * 3, g.batch = d->n;
   g.pack_a = conv_pack_a, g.pack_b = frames_pack_b, g.ctx = &c;
   g.ldc = g.n, g.c_batch_stride = d->cout * g.n, g.bias_per_row = 1;
-  return fr_gemm_run(be->pool, &g);
+  return fr_gemm_run(cpu_pool(be), &g);
 }

@@ -71,8 +71,8 @@ typedef struct norm_job {
 /* The element formula; called with constant flags, so that each use is a branch-free loop the
  * compiler vectorises (SiLU included: the dmath functions are lane-wise the same operations). */
 static inline __attribute__((always_inline)) void normalize_run(const float *x, float *y, int64_t n, float mean,
-                                                               float rstd, float g, float b, int has_g, int has_b,
-                                                               int silu)
+                                                                float rstd, float g, float b, int has_g, int has_b,
+                                                                int silu)
 {
   for (int64_t i = 0; i < n; i++) {
     float t = (x[i] - mean) * rstd;
@@ -82,7 +82,8 @@ static inline __attribute__((always_inline)) void normalize_run(const float *x, 
 }
 
 /* Normalises n values whose channel is c (one channel's run inside a block). */
-FR_CPU_HOT static void normalize(const norm_job *job, const float *x, float *y, int64_t n, int64_t c, float mean, float rstd)
+FR_CPU_HOT static void normalize(const norm_job *job, const float *x, float *y, int64_t n, int64_t c, float mean,
+                                 float rstd)
 {
   const float g = job->gamma ? fr_load_f32(job->gamma->dtype, job->gamma->data, c) : 1.0f;
   const float b = job->beta ? fr_load_f32(job->beta->dtype, job->beta->data, c) : 0.0f;
@@ -125,7 +126,7 @@ fr_status fr_cpu_group_norm(fr_backend *be, const fr_norm_dims *d, const fr_tens
                             const fr_tensor *beta, float eps, fr_act act, fr_tensor *y)
 {
   norm_job job = {d, (const float *)x->data, (float *)y->data, gamma, beta, eps, act, NULL};
-  fr_pool_run(be->pool, d->samples / d->frames * d->groups, group_norm_task, &job);
+  fr_pool_run(cpu_pool(be), d->samples / d->frames * d->groups, group_norm_task, &job);
   return FR_OK;
 }
 
@@ -150,9 +151,10 @@ FR_CPU_HOT static void partials_task(void *ctx, int64_t task, int thread)
 fr_status fr_cpu_group_norm_partials(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *mean,
                                      fr_tensor *out)
 {
-  piece_job job = {d, (const float *)x->data, mean ? (const float *)mean->data : NULL, NULL, (float *)out->data, NULL, NULL,
-                   FR_ACT_NONE};
-  fr_pool_run(be->pool, d->samples * d->groups, partials_task, &job);
+  piece_job job = {
+      d,          (const float *)x->data, mean ? (const float *)mean->data : NULL, NULL, (float *)out->data, NULL, NULL,
+      FR_ACT_NONE};
+  fr_pool_run(cpu_pool(be), d->samples * d->groups, partials_task, &job);
   return FR_OK;
 }
 
@@ -172,9 +174,10 @@ fr_status fr_cpu_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const f
                                   const fr_tensor *beta, const fr_tensor *mean, const fr_tensor *rstd, fr_act act,
                                   fr_tensor *y)
 {
-  piece_job job = {d, (const float *)x->data, (const float *)mean->data, (const float *)rstd->data, (float *)y->data,
-                   gamma, beta, act};
-  fr_pool_run(be->pool, d->samples * d->groups, apply_task, &job);
+  piece_job job = {
+      d,  (const float *)x->data, (const float *)mean->data, (const float *)rstd->data, (float *)y->data, gamma, beta,
+      act};
+  fr_pool_run(cpu_pool(be), d->samples * d->groups, apply_task, &job);
   return FR_OK;
 }
 
@@ -208,9 +211,9 @@ FR_CPU_HOT static void layer_norm_task(void *ctx, int64_t task, int thread)
 fr_status fr_cpu_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
                             const fr_tensor *beta, float eps, fr_tensor *y)
 {
-  norm_job job = {d, (const float *)x->data, (float *)y->data, gamma, beta, eps, FR_ACT_NONE, be->pool};
-  FR_TRY(fr_pool_reserve(be->pool, sizeof(float) * 2 * (size_t)d->channels));
-  fr_pool_run(be->pool, (d->samples + ROWS_PER_TASK - 1) / ROWS_PER_TASK, layer_norm_task, &job);
+  norm_job job = {d, (const float *)x->data, (float *)y->data, gamma, beta, eps, FR_ACT_NONE, cpu_pool(be)};
+  FR_TRY(fr_pool_reserve(cpu_pool(be), sizeof(float) * 2 * (size_t)d->channels));
+  fr_pool_run(cpu_pool(be), (d->samples + ROWS_PER_TASK - 1) / ROWS_PER_TASK, layer_norm_task, &job);
   return FR_OK;
 }
 
@@ -238,6 +241,6 @@ FR_CPU_HOT static void softmax_task(void *ctx, int64_t task, int thread)
 fr_status fr_cpu_softmax(fr_backend *be, int64_t rows, int64_t cols, const fr_tensor *x, fr_tensor *y)
 {
   softmax_job job = {rows, cols, (const float *)x->data, (float *)y->data};
-  fr_pool_run(be->pool, (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, softmax_task, &job);
+  fr_pool_run(cpu_pool(be), (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, softmax_task, &job);
   return FR_OK;
 }

@@ -39,9 +39,10 @@ __device__ __forceinline__ void scores(const attn_args &a, att_smem<RI, RJ> &sm,
   int t = (int)threadIdx.x, tx = t % 16, ty = t / 16;
   int64_t stride = a.heads * a.dk;
   FR_UNROLL
-  for (int i = 0; i < RI; i++)
+  for (int i = 0; i < RI; i++) {
     FR_UNROLL
     for (int j = 0; j < RJ; j++) s[i][j] = 0.0f;
+  }
   for (int64_t d0 = 0; d0 < a.dk; d0 += DC) {
     for (int e = t; e < BQ * DC; e += ATT_THREADS) {
       int r = e / DC, dd = e % DC;
@@ -62,16 +63,18 @@ __device__ __forceinline__ void scores(const attn_args &a, att_smem<RI, RJ> &sm,
       FR_UNROLL
       for (int j = 0; j < RJ; j++) kv[j] = sm.k[dd][tx + 16 * j];
       FR_UNROLL
-      for (int i = 0; i < RI; i++)
+      for (int i = 0; i < RI; i++) {
         FR_UNROLL
         for (int j = 0; j < RJ; j++) s[i][j] = fmaf(qv[i], kv[j], s[i][j]);
+      }
     }
     __syncthreads();
   }
   FR_UNROLL
-  for (int i = 0; i < RI; i++)
+  for (int i = 0; i < RI; i++) {
     FR_UNROLL
     for (int j = 0; j < RJ; j++) s[i][j] = s[i][j] * a.scale;
+  }
 }
 
 // Keys query row i sees.
@@ -106,10 +109,11 @@ template <int RI, int RJ, int RC> __global__ void __launch_bounds__(ATT_THREADS)
   for (int64_t j0 = 0; j0 < kend; j0 += BKV) {
     scores<RI, RJ>(a, sm, qb, kb, q0, j0, s);
     FR_UNROLL
-    for (int i = 0; i < RI; i++)
+    for (int i = 0; i < RI; i++) {
       FR_UNROLL
       for (int j = 0; j < RJ; j++)
         if (j0 + tx + 16 * j < keys[i] && s[i][j] > m[i]) m[i] = s[i][j];
+    }
   }
   FR_UNROLL
   for (int i = 0; i < RI; i++) // the 16 threads of a row are one half of a warp
@@ -121,16 +125,18 @@ template <int RI, int RJ, int RC> __global__ void __launch_bounds__(ATT_THREADS)
   // pass 2: probabilities, the running sum l (one thread per row), and P.V
   float l = 0.0f, o[RI][RC];
   FR_UNROLL
-  for (int i = 0; i < RI; i++)
+  for (int i = 0; i < RI; i++) {
     FR_UNROLL
     for (int c = 0; c < RC; c++) o[i][c] = 0.0f;
+  }
   for (int64_t j0 = 0; j0 < kend; j0 += BKV) {
     scores<RI, RJ>(a, sm, qb, kb, q0, j0, s);
     FR_UNROLL
-    for (int i = 0; i < RI; i++)
+    for (int i = 0; i < RI; i++) {
       FR_UNROLL
       for (int j = 0; j < RJ; j++)
         ps[tx + 16 * j][ty + 16 * i] = j0 + tx + 16 * j < keys[i] ? fr_dexp(s[i][j] - m[i]) : 0.0f;
+    }
     for (int e = t; e < BKV * DVC; e += ATT_THREADS) {
       int r = e / DVC, c = e % DVC;
       int64_t key = j0 + r, col = col0 + c;
@@ -187,7 +193,8 @@ template <int RI, int RJ, int RC> static fr_status launch(fr_backend *be, attn_a
                    (long long)d->heads);
   void (*attention_rows_keys_cols)(attn_args) = attention_kernel<RI, RJ, RC>; // (template commas split macros)
   FR_LAUNCH(attention_rows_keys_cols, dim3((unsigned)gx, (unsigned)d->heads, (unsigned)d->bq), ATT_THREADS, 0,
-            cuda_of(be)->stream)(a);
+            cuda_of(be)->stream)
+  (a);
   CUDA_LAUNCHED();
   return FR_OK;
 }

@@ -9,15 +9,15 @@
 
 #include "../comm_impl.h"
 
-#define NCCL_TRY(call, what)                                                                    \
-  do {                                                                                          \
-    ncclResult_t e_ = (call);                                                                   \
-    if (e_ != ncclSuccess) return fr_fail(FR_EDEVICE, "%s: %s", (what), ncclGetErrorString(e_)); \
+#define NCCL_TRY(call, what)                                                                                           \
+  do {                                                                                                                 \
+    ncclResult_t e_ = (call);                                                                                          \
+    if (e_ != ncclSuccess) return fr_fail(FR_EDEVICE, "%s: %s", (what), ncclGetErrorString(e_));                       \
   } while (0)
-#define CUDA_TRY(call, what)                                                                     \
-  do {                                                                                           \
-    cudaError_t e_ = (call);                                                                     \
-    if (e_ != cudaSuccess) return fr_fail(FR_EDEVICE, "%s: %s", (what), cudaGetErrorString(e_)); \
+#define CUDA_TRY(call, what)                                                                                           \
+  do {                                                                                                                 \
+    cudaError_t e_ = (call);                                                                                           \
+    if (e_ != cudaSuccess) return fr_fail(FR_EDEVICE, "%s: %s", (what), cudaGetErrorString(e_));                       \
   } while (0)
 
 int fr_comm_nccl_available(void) { return 1; }
@@ -82,14 +82,16 @@ fr_status fr_comm_nccl_alltoallv(fr_comm *c, const void *send, const size_t *sco
 {
   ncclComm_t nc = (ncclComm_t)c->nccl;
   cudaStream_t s = (cudaStream_t)c->stream;
-  if (!nc) return fr_fail(FR_EINTERNAL, "rank %d of %d: the communicator was aborted (another rank failed)", c->rank, c->size);
+  if (!nc)
+    return fr_fail(FR_EINTERNAL, "rank %d of %d: the communicator was aborted (another rank failed)", c->rank, c->size);
   const char *sb = (const char *)send;
   char *rb = (char *)recv;
   CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
   CUDA_TRY(cudaDeviceSynchronize(), "waiting for the device before a collective");
   if (scounts[c->rank])
-    CUDA_TRY(cudaMemcpyAsync(rb + rdispls[c->rank], sb + sdispls[c->rank], scounts[c->rank], cudaMemcpyDeviceToDevice, s),
-             "a rank's copy to itself");
+    CUDA_TRY(
+        cudaMemcpyAsync(rb + rdispls[c->rank], sb + sdispls[c->rank], scounts[c->rank], cudaMemcpyDeviceToDevice, s),
+        "a rank's copy to itself");
   NCCL_TRY(ncclGroupStart(), "ncclGroupStart");
   for (int r = 0; r < c->size; r++) {
     if (r == c->rank) continue;

@@ -6,7 +6,6 @@
 #include "cuda_common.cuh"
 
 extern "C" {
-#include "../cpu/pool.h"
 }
 
 static void cuda_close(fr_backend *be)
@@ -19,7 +18,6 @@ static void cuda_close(fr_backend *be)
     cudaFree(c->stage);
     free(c);
   }
-  fr_pool_free(be->pool);
   free(be);
 }
 
@@ -30,8 +28,8 @@ static fr_status cuda_alloc(fr_backend *be, size_t nbytes, void **ptr)
   if (e != cudaSuccess) {
     *ptr = NULL;
     cudaGetLastError(); // clear the sticky-free error so later calls work
-    return fr_fail(e == cudaErrorMemoryAllocation ? FR_ENOMEM : FR_EDEVICE, "cudaMalloc of %zu bytes on %s: %s",
-                   nbytes, be->name, cudaGetErrorString(e));
+    return fr_fail(e == cudaErrorMemoryAllocation ? FR_ENOMEM : FR_EDEVICE, "cudaMalloc of %zu bytes on %s: %s", nbytes,
+                   be->name, cudaGetErrorString(e));
   }
   return FR_OK;
 }
@@ -149,18 +147,18 @@ extern "C" fr_status fr_cuda_backend_open(int device, int threads, fr_backend **
   be->device = device;
   be->impl = c;
   be->threads = threads > 0 ? threads : 1;
-  fr_status st = fr_pool_create(be->threads, &be->pool);
+  fr_status st = FR_OK;
   cudaError_t e = cudaSuccess;
-  if (st == FR_OK && (e = cudaSetDevice(device)) == cudaSuccess && (e = cudaGetDeviceProperties(&c->prop, device)) ==
-                                                                       cudaSuccess)
+  if (st == FR_OK && (e = cudaSetDevice(device)) == cudaSuccess &&
+      (e = cudaGetDeviceProperties(&c->prop, device)) == cudaSuccess)
     e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
-  if (st == FR_OK && e != cudaSuccess) st = fr_fail(FR_EDEVICE, "opening CUDA device %d: %s", device, cudaGetErrorString(e));
+  if (st == FR_OK && e != cudaSuccess)
+    st = fr_fail(FR_EDEVICE, "opening CUDA device %d: %s", device, cudaGetErrorString(e));
   if (st == FR_OK && c->prop.major * 10 + c->prop.minor < 75)
     st = fr_fail(FR_EUNSUPPORTED, "CUDA device %d (%s) is sm_%d%d; Fractal needs sm_75 or newer", device, c->prop.name,
                  c->prop.major, c->prop.minor);
   if (st != FR_OK) {
     if (c->stream) cudaStreamDestroy(c->stream);
-    fr_pool_free(be->pool);
     free(c);
     free(be);
     return st;

@@ -7,27 +7,26 @@
 #ifdef FR_CUDA_EMU
 #include "emu/emu.h"
 // FR_LAUNCH(kernel, grid, block, smem, stream)(args...) is kernel<<<grid, block, smem, stream>>>(args...).
-#define FR_LAUNCH(kernel, grid, block, smem, stream)                                               \
+#define FR_LAUNCH(kernel, grid, block, smem, stream)                                                                   \
   ::fr_emu::make_launcher((kernel), (grid), (block), (smem), (stream), #kernel, __FILE__, __LINE__)
 // Dynamic shared memory as a pointer named `name`, at the top of a kernel.
 #define FR_DYNAMIC_SHARED(type, name) FR_EMU_DYNAMIC_SHARED(type, name)
 #else
 #include <cuda_runtime.h>
 #define FR_LAUNCH(kernel, grid, block, smem, stream) (kernel)<<<(grid), (block), (smem), (stream)>>>
-#define FR_DYNAMIC_SHARED(type, name)                                                              \
-  extern __shared__ __align__(16) unsigned char fr_dynamic_smem_[];                               \
+#define FR_DYNAMIC_SHARED(type, name)                                                                                  \
+  extern __shared__ __align__(16) unsigned char fr_dynamic_smem_[];                                                    \
   type *name = reinterpret_cast<type *>(fr_dynamic_smem_)
 #endif
 
 #include "../backend_impl.h"
 #include "fractal/half.h"
 
-#define CUDA_TRY(expr)                                                                             \
-  do {                                                                                             \
-    cudaError_t cuda_try_e_ = (expr);                                                              \
-    if (cuda_try_e_ != cudaSuccess)                                                                \
-      return fr_fail(FR_EDEVICE, "%s:%d: %s: %s", __FILE__, __LINE__, #expr,                       \
-                     cudaGetErrorString(cuda_try_e_));                                             \
+#define CUDA_TRY(expr)                                                                                                 \
+  do {                                                                                                                 \
+    cudaError_t cuda_try_e_ = (expr);                                                                                  \
+    if (cuda_try_e_ != cudaSuccess)                                                                                    \
+      return fr_fail(FR_EDEVICE, "%s:%d: %s: %s", __FILE__, __LINE__, #expr, cudaGetErrorString(cuda_try_e_));         \
   } while (0)
 
 // Checks the launch that was just queued (configuration errors surface here, faults at sync).
@@ -120,7 +119,8 @@ fr_status fr_cuda_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const 
                                    const fr_tensor *beta, const fr_tensor *mean, const fr_tensor *rstd, fr_act act,
                                    fr_tensor *y);
 fr_status fr_cuda_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
-                              fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape);
+                              fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim,
+                              const int64_t *shape);
 fr_status fr_cuda_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
                              const fr_tensor *beta, float eps, fr_tensor *y);
 fr_status fr_cuda_softmax(fr_backend *be, int64_t rows, int64_t cols, const fr_tensor *x, fr_tensor *y);

@@ -6,14 +6,12 @@
 #include "fractal/sched_math.h"
 
 #define BLOCK 256
-#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+#define GRID_STRIDE(i, n)                                                                                              \
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 __global__ void activate_kernel(int64_t n, fr_act act, const float *x, float *y)
 {
-  GRID_STRIDE(i, n)
-  {
-    y[i] = fr_act_apply(act, x[i]);
-  }
+  GRID_STRIDE(i, n) { y[i] = fr_act_apply(act, x[i]); }
 }
 
 __global__ void geglu_kernel(int64_t n, int64_t inner, const float *h, float *y)
@@ -51,8 +49,8 @@ __global__ void normal_kernel(int64_t n, uint64_t seed, uint64_t stream, float *
   GRID_STRIDE(i, n) { y[i] = fr_philox_normal(seed, stream, (uint64_t)i); }
 }
 
-__global__ void sched_kernel(int64_t n, int which, const float *a, const float *b, const float *c,
-                             fr_sched_coeffs k, float *y)
+__global__ void sched_kernel(int64_t n, int which, const float *a, const float *b, const float *c, fr_sched_coeffs k,
+                             float *y)
 {
   GRID_STRIDE(i, n)
   {
@@ -66,8 +64,8 @@ fr_status fr_cuda_sched(fr_backend *be, int which, const fr_tensor *a, const fr_
                         const fr_sched_coeffs *k, fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(a);
-  FR_LAUNCH(sched_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(
-    n, which, (const float *)a->data, (const float *)b->data, c ? (const float *)c->data : NULL, *k, (float *)y->data);
+  FR_LAUNCH(sched_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (n, which, (const float *)a->data, (const float *)b->data, c ? (const float *)c->data : NULL, *k, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -75,16 +73,16 @@ fr_status fr_cuda_sched(fr_backend *be, int which, const fr_tensor *a, const fr_
 fr_status fr_cuda_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(x);
-  FR_LAUNCH(activate_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, act, (const float *)x->data,
-                                                                         (float *)y->data);
+  FR_LAUNCH(activate_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (n, act, (const float *)x->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
 
 fr_status fr_cuda_geglu(fr_backend *be, int64_t rows, int64_t n, const fr_tensor *h, fr_tensor *y)
 {
-  FR_LAUNCH(geglu_kernel, grid_for(rows * n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(rows * n, n, (const float *)h->data,
-                                                                             (float *)y->data);
+  FR_LAUNCH(geglu_kernel, grid_for(rows * n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (rows * n, n, (const float *)h->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -93,8 +91,8 @@ fr_status fr_cuda_add(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_ten
                       fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(a);
-  FR_LAUNCH(add_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, b_div, b_mod, (const float *)a->data, b->dtype,
-                                                                    b->data, (float *)y->data);
+  FR_LAUNCH(add_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (n, b_div, b_mod, (const float *)a->data, b->dtype, b->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -102,7 +100,8 @@ fr_status fr_cuda_add(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_ten
 fr_status fr_cuda_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(x);
-  FR_LAUNCH(scale_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, s, (const float *)x->data, (float *)y->data);
+  FR_LAUNCH(scale_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (n, s, (const float *)x->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -110,8 +109,8 @@ fr_status fr_cuda_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *
 fr_status fr_cuda_guidance(fr_backend *be, const fr_tensor *uncond, const fr_tensor *cond, float s, fr_tensor *y)
 {
   int64_t n = fr_tensor_numel(uncond);
-  FR_LAUNCH(guidance_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, s, (const float *)uncond->data,
-                                                                         (const float *)cond->data, (float *)y->data);
+  FR_LAUNCH(guidance_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (n, s, (const float *)uncond->data, (const float *)cond->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -133,7 +132,8 @@ typedef struct region {
 
 __global__ void copy_region_kernel(int64_t n, region r, const uint32_t *src, uint32_t *dst)
 {
-  GRID_STRIDE(i, n) {
+  GRID_STRIDE(i, n)
+  {
     int64_t rest = i, so = r.soff, dof = r.doff;
     for (int k = r.ndim - 1; k >= 0; k--) {
       int64_t ik = rest % r.shape[k];
@@ -145,15 +145,17 @@ __global__ void copy_region_kernel(int64_t n, region r, const uint32_t *src, uin
 }
 
 fr_status fr_cuda_copy_region(fr_backend *be, const fr_tensor *src, int64_t src_off, const int64_t *src_strides,
-                              fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim, const int64_t *shape)
+                              fr_tensor *dst, int64_t dst_off, const int64_t *dst_strides, int ndim,
+                              const int64_t *shape)
 {
   region r;
   int64_t n = 1;
   r.ndim = ndim, r.soff = src_off, r.doff = dst_off;
-  for (int k = 0; k < ndim; k++) r.shape[k] = shape[k], r.ss[k] = src_strides[k], r.ds[k] = dst_strides[k], n *= shape[k];
+  for (int k = 0; k < ndim; k++)
+    r.shape[k] = shape[k], r.ss[k] = src_strides[k], r.ds[k] = dst_strides[k], n *= shape[k];
   if (n == 0) return FR_OK;
-  FR_LAUNCH(copy_region_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(n, r, (const uint32_t *)src->data,
-                                                                            (uint32_t *)dst->data);
+  FR_LAUNCH(copy_region_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (n, r, (const uint32_t *)src->data, (uint32_t *)dst->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }

@@ -68,16 +68,16 @@ __device__ __forceinline__ void load_chunk(const void *base, fr_dtype dt, int64_
 }
 
 template <int T> struct tile {
-  static const int TM = T / 16;        // outputs per thread along each axis
-  static const int KP = T * BK / 256;  // elements each thread loads per tile of A (and of B)
+  static const int TM = T / 16;       // outputs per thread along each axis
+  static const int KP = T * BK / 256; // elements each thread loads per tile of A (and of B)
   static const int ROW_LOADERS = BK / KP;
 };
 
 // A tile (T rows x BK) from a row-major [rows][K] matrix into registers: thread -> row tid / (BK/KP),
 // KP consecutive k. Rows past the end read as zeros (their outputs are never stored).
 template <int T>
-__device__ __forceinline__ void load_rows(const void *src, fr_dtype dt, int64_t rows, int64_t k, int64_t row0, int64_t k0,
-                                          int vec, float *r)
+__device__ __forceinline__ void load_rows(const void *src, fr_dtype dt, int64_t rows, int64_t k, int64_t row0,
+                                          int64_t k0, int vec, float *r)
 {
   const int KP = tile<T>::KP;
   int t = (int)threadIdx.x, row = t / tile<T>::ROW_LOADERS, kk = (t % tile<T>::ROW_LOADERS) * KP;
@@ -96,8 +96,8 @@ template <int T> __device__ __forceinline__ void store_rows(float (*s)[T], const
 
 // B tile (BK x T columns) for the pixel modes: thread -> k row tid / 32, KP consecutive pixels.
 template <int MODE, int T>
-__device__ __forceinline__ void load_pixels(const gemm_params &g, int64_t z, int64_t k0, int64_t col0, const int64_t *iy0,
-                                            const int64_t *ix0, float *r)
+__device__ __forceinline__ void load_pixels(const gemm_params &g, int64_t z, int64_t k0, int64_t col0,
+                                            const int64_t *iy0, const int64_t *ix0, float *r)
 {
   const int NP = tile<T>::KP;
   int t = (int)threadIdx.x, kr = t / 32, pc = (t % 32) * NP;
@@ -152,9 +152,10 @@ __device__ __forceinline__ void multiply_add(const float *a_k, const float *b_k,
   FR_UNROLL
   for (int i = 0; i < TM; i++) a[i] = a_k[tile_pos<T>(ty, i)], b[i] = b_k[tile_pos<T>(tx, i)];
   FR_UNROLL
-  for (int i = 0; i < TM; i++)
+  for (int i = 0; i < TM; i++) {
     FR_UNROLL
     for (int j = 0; j < TM; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+  }
 }
 
 template <int MODE, int T> __global__ void __launch_bounds__(GEMM_THREADS) gemm_kernel(gemm_params g)
@@ -177,9 +178,10 @@ template <int MODE, int T> __global__ void __launch_bounds__(GEMM_THREADS) gemm_
 
   float acc[TM][TM];
   FR_UNROLL
-  for (int i = 0; i < TM; i++)
+  for (int i = 0; i < TM; i++) {
     FR_UNROLL
     for (int j = 0; j < TM; j++) acc[i][j] = 0.0f;
+  }
 
   float ra[KP], rb[KP];
   load_rows<T>(g.a, g.adt, g.m, g.k, row0, 0, g.a_vec, ra);

@@ -6,7 +6,7 @@
 #include "fractal/elementwise.h"
 
 #define BLOCK 256
-#define GRID_STRIDE(i, n)                                                                          \
+#define GRID_STRIDE(i, n)                                                                                              \
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 // y[p][oy][ox] = x[p][oy * h / ho][ox * w / wo] (PyTorch's legacy nearest, integer arithmetic).
@@ -23,15 +23,14 @@ fr_status fr_cuda_upsample_nearest(fr_backend *be, const fr_tensor *x, fr_tensor
 {
   int64_t n = fr_tensor_numel(y);
   if (n == 0) return FR_OK;
-  FR_LAUNCH(upsample_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(
-    n, x->shape[2], x->shape[3], y->shape[2], y->shape[3], (const float *)x->data, (float *)y->data);
+  FR_LAUNCH(upsample_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (n, x->shape[2], x->shape[3], y->shape[2], y->shape[3], (const float *)x->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
 
 // Row r of the output is a's row r then b's row r, in units of `unit` bytes (4 when every size allows).
-template <typename U>
-__global__ void concat_kernel(int64_t n, int64_t ra, int64_t rb, const U *a, const U *b, U *y)
+template <typename U> __global__ void concat_kernel(int64_t n, int64_t ra, int64_t rb, const U *a, const U *b, U *y)
 {
   GRID_STRIDE(i, n)
   {
@@ -46,13 +45,15 @@ fr_status fr_cuda_concat(fr_backend *be, int64_t outer, int64_t ca, int64_t cb, 
   int64_t ra = ca * inner, rb = cb * inner, n = outer * (ra + rb); // bytes
   if (n == 0) return FR_OK;
   if (ra % 4 == 0 && rb % 4 == 0) {
-    void (*concat_words)(int64_t, int64_t, int64_t, const uint32_t *, const uint32_t *, uint32_t *) = concat_kernel<uint32_t>;
-    FR_LAUNCH(concat_words, grid_for(n / 4, BLOCK), BLOCK, 0, cuda_of(be)->stream)(
-      n / 4, ra / 4, rb / 4, (const uint32_t *)a->data, (const uint32_t *)b->data, (uint32_t *)y->data);
+    void (*concat_words)(int64_t, int64_t, int64_t, const uint32_t *, const uint32_t *, uint32_t *) =
+        concat_kernel<uint32_t>;
+    FR_LAUNCH(concat_words, grid_for(n / 4, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+    (n / 4, ra / 4, rb / 4, (const uint32_t *)a->data, (const uint32_t *)b->data, (uint32_t *)y->data);
   } else {
-    void (*concat_bytes)(int64_t, int64_t, int64_t, const uint8_t *, const uint8_t *, uint8_t *) = concat_kernel<uint8_t>;
-    FR_LAUNCH(concat_bytes, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(
-      n, ra, rb, (const uint8_t *)a->data, (const uint8_t *)b->data, (uint8_t *)y->data);
+    void (*concat_bytes)(int64_t, int64_t, int64_t, const uint8_t *, const uint8_t *, uint8_t *) =
+        concat_kernel<uint8_t>;
+    FR_LAUNCH(concat_bytes, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+    (n, ra, rb, (const uint8_t *)a->data, (const uint8_t *)b->data, (uint8_t *)y->data);
   }
   CUDA_LAUNCHED();
   return FR_OK;
@@ -122,13 +123,14 @@ fr_status fr_cuda_embedding(fr_backend *be, const fr_tensor *ids, const fr_tenso
   if (n == 0) return FR_OK;
   void *dev_ids;
   FR_TRY(fr_cuda_stage(be, ids->data, (size_t)rows * sizeof(int32_t), &dev_ids)); // the ids are host memory
-  FR_LAUNCH(embedding_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)(
-    n, table->shape[1], (const int32_t *)dev_ids, table->dtype, table->data, (float *)y->data);
+  FR_LAUNCH(embedding_kernel, grid_for(n, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (n, table->shape[1], (const int32_t *)dev_ids, table->dtype, table->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
 
-__global__ void timestep_kernel(int64_t n, int64_t dim, const float *t, int flip, float shift, float max_period, float *y)
+__global__ void timestep_kernel(int64_t n, int64_t dim, const float *t, int flip, float shift, float max_period,
+                                float *y)
 {
   GRID_STRIDE(i, n) { y[i] = fr_timestep_value(t[i / dim], (int)(i % dim), (int)(dim / 2), flip, shift, max_period); }
 }
@@ -139,8 +141,8 @@ fr_status fr_cuda_timestep_embedding(fr_backend *be, const float *t, int n, int 
   int64_t dim = y->shape[1], total = (int64_t)n * dim;
   void *dev_steps;
   FR_TRY(fr_cuda_stage(be, t, (size_t)n * sizeof(float), &dev_steps)); // the timesteps are host floats
-  FR_LAUNCH(timestep_kernel, grid_for(total, BLOCK), BLOCK, 0, cuda_of(be)->stream)(
-    total, dim, (const float *)dev_steps, flip_sin_to_cos, shift, max_period, (float *)y->data);
+  FR_LAUNCH(timestep_kernel, grid_for(total, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (total, dim, (const float *)dev_steps, flip_sin_to_cos, shift, max_period, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -162,8 +164,8 @@ fr_status fr_cuda_frames_u8(fr_backend *be, int64_t n, int64_t c, int64_t hw, co
 {
   int64_t total = n * hw * 3;
   if (total == 0) return FR_OK;
-  FR_LAUNCH(frames_kernel, grid_for(total, BLOCK), BLOCK, 0, cuda_of(be)->stream)(
-    total, c, hw, (const float *)x->data, (uint8_t *)frames->data, v01 ? (float *)v01->data : NULL);
+  FR_LAUNCH(frames_kernel, grid_for(total, BLOCK), BLOCK, 0, cuda_of(be)->stream)
+  (total, c, hw, (const float *)x->data, (uint8_t *)frames->data, v01 ? (float *)v01->data : NULL);
   CUDA_LAUNCHED();
   return FR_OK;
 }

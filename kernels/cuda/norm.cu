@@ -17,7 +17,7 @@ __device__ float block_canonical_sum(const float *x, int64_t n, int mode, float 
 {
   int t = (int)threadIdx.x;
   float q[4] = {0.0f, 0.0f, 0.0f, 0.0f}; // lanes t, t + 256, t + 512, t + 768
-  for (int64_t i0 = 0; i0 < n; i0 += 1024)
+  for (int64_t i0 = 0; i0 < n; i0 += 1024) {
     FR_UNROLL
     for (int j = 0; j < 4; j++) {
       int64_t i = i0 + t + 256 * j;
@@ -29,6 +29,7 @@ __device__ float block_canonical_sum(const float *x, int64_t n, int mode, float 
       }
       q[j] = q[j] + v;
     }
+  }
   q[0] = q[0] + q[2], q[1] = q[1] + q[3]; // s = 512
   p[t] = q[0] + q[1];                     // s = 256
   __syncthreads();
@@ -57,7 +58,7 @@ __device__ float warp_canonical_sum(const float *x, int64_t n, int mode, float m
   float p[32];
   FR_UNROLL
   for (int m = 0; m < 32; m++) p[m] = 0.0f;
-  for (int64_t i0 = 0; i0 < n; i0 += 1024)
+  for (int64_t i0 = 0; i0 < n; i0 += 1024) {
     FR_UNROLL
     for (int m = 0; m < 32; m++) {
       int64_t i = i0 + lane + 32 * m;
@@ -69,10 +70,12 @@ __device__ float warp_canonical_sum(const float *x, int64_t n, int mode, float m
       }
       p[m] = p[m] + v;
     }
+  }
   FR_UNROLL
-  for (int s = 16; s >= 1; s /= 2) // canonical levels 512 ... 32
+  for (int s = 16; s >= 1; s /= 2) { // canonical levels 512 ... 32
     FR_UNROLL
     for (int m = 0; m < s; m++) p[m] = p[m] + p[m + s];
+  }
   float r = p[0];
   for (int s = 16; s >= 1; s /= 2) { // levels 16 ... 1
     float o = __shfl_down_sync(0xffffffffu, r, s);
@@ -89,9 +92,9 @@ __device__ __forceinline__ float affine(float t, const void *g, const void *b, f
   return t;
 }
 
-__global__ void __launch_bounds__(GN_THREADS) group_norm_kernel(fr_norm_dims d, const float *x, float *y, const void *g,
-                                                           fr_dtype gdt, const void *b, fr_dtype bdt, float eps,
-                                                           fr_act act)
+__global__ void __launch_bounds__(GN_THREADS)
+    group_norm_kernel(fr_norm_dims d, const float *x, float *y, const void *g, fr_dtype gdt, const void *b,
+                      fr_dtype bdt, float eps, fr_act act)
 {
   __shared__ float p[GN_THREADS];
   int64_t run = blockIdx.x / d.groups, grp = blockIdx.x % d.groups;
@@ -112,8 +115,8 @@ __global__ void __launch_bounds__(GN_THREADS) group_norm_kernel(fr_norm_dims d, 
 }
 
 // The GroupNorm pieces (backend.h): one block per (sample, group), the same canonical sums and formula.
-__global__ void __launch_bounds__(GN_THREADS) group_norm_partials_kernel(fr_norm_dims d, const float *x, const float *mean,
-                                                                    float *out)
+__global__ void __launch_bounds__(GN_THREADS)
+    group_norm_partials_kernel(fr_norm_dims d, const float *x, const float *mean, float *out)
 {
   __shared__ float p[GN_THREADS];
   int64_t n = blockIdx.x / d.groups, grp = blockIdx.x % d.groups, block = d.channels / d.groups * d.inner;
@@ -122,9 +125,9 @@ __global__ void __launch_bounds__(GN_THREADS) group_norm_partials_kernel(fr_norm
   if (threadIdx.x == 0) out[blockIdx.x] = s;
 }
 
-__global__ void __launch_bounds__(GN_THREADS) group_norm_apply_kernel(fr_norm_dims d, const float *x, const float *mean,
-                                                                 const float *rstd, float *y, const void *g,
-                                                                 fr_dtype gdt, const void *b, fr_dtype bdt, fr_act act)
+__global__ void __launch_bounds__(GN_THREADS)
+    group_norm_apply_kernel(fr_norm_dims d, const float *x, const float *mean, const float *rstd, float *y,
+                            const void *g, fr_dtype gdt, const void *b, fr_dtype bdt, fr_act act)
 {
   int64_t n = blockIdx.x / d.groups, grp = blockIdx.x % d.groups, cpg = d.channels / d.groups, block = cpg * d.inner;
   int64_t first = n * d.channels * d.inner + grp * block;
@@ -136,9 +139,9 @@ __global__ void __launch_bounds__(GN_THREADS) group_norm_apply_kernel(fr_norm_di
 }
 
 // One warp per row.
-__global__ void __launch_bounds__(32 * ROWS_PER_BLOCK) layer_norm_kernel(int64_t rows, int64_t dim, const float *x,
-                                                                        float *y, const void *g, fr_dtype gdt,
-                                                                        const void *b, fr_dtype bdt, float eps)
+__global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
+    layer_norm_kernel(int64_t rows, int64_t dim, const float *x, float *y, const void *g, fr_dtype gdt, const void *b,
+                      fr_dtype bdt, float eps)
 {
   int64_t row = (int64_t)blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
   if (row >= rows) return; // whole warps
@@ -151,7 +154,8 @@ __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK) layer_norm_kernel(int64_t
 
 // One warp per row: m = max (NaN skipped), p = exp(x - m) into y, l = canonical sum of p, y = p / l.
 // Lane l writes and later reads back exactly the elements l + 32m, so the warp needs no memory fence.
-__global__ void __launch_bounds__(32 * ROWS_PER_BLOCK) softmax_kernel(int64_t rows, int64_t cols, const float *x, float *y)
+__global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
+    softmax_kernel(int64_t rows, int64_t cols, const float *x, float *y)
 {
   int64_t row = (int64_t)blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
   if (row >= rows) return;
@@ -175,9 +179,9 @@ fr_status fr_cuda_group_norm(fr_backend *be, const fr_norm_dims *d, const fr_ten
 {
   int64_t blocks = d->samples / d->frames * d->groups;
   if (blocks == 0) return FR_OK;
-  FR_LAUNCH(group_norm_kernel, (unsigned)blocks, GN_THREADS, 0, cuda_of(be)->stream)(
-    *d, (const float *)x->data, (float *)y->data, gamma ? gamma->data : NULL, gamma ? gamma->dtype : FR_F32,
-    beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, eps, act);
+  FR_LAUNCH(group_norm_kernel, (unsigned)blocks, GN_THREADS, 0, cuda_of(be)->stream)
+  (*d, (const float *)x->data, (float *)y->data, gamma ? gamma->data : NULL, gamma ? gamma->dtype : FR_F32,
+   beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, eps, act);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -187,8 +191,8 @@ fr_status fr_cuda_group_norm_partials(fr_backend *be, const fr_norm_dims *d, con
 {
   int64_t blocks = d->samples * d->groups;
   if (blocks == 0) return FR_OK;
-  FR_LAUNCH(group_norm_partials_kernel, (unsigned)blocks, GN_THREADS, 0, cuda_of(be)->stream)(
-    *d, (const float *)x->data, mean ? (const float *)mean->data : NULL, (float *)out->data);
+  FR_LAUNCH(group_norm_partials_kernel, (unsigned)blocks, GN_THREADS, 0, cuda_of(be)->stream)
+  (*d, (const float *)x->data, mean ? (const float *)mean->data : NULL, (float *)out->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -199,9 +203,10 @@ fr_status fr_cuda_group_norm_apply(fr_backend *be, const fr_norm_dims *d, const 
 {
   int64_t blocks = d->samples * d->groups;
   if (blocks == 0) return FR_OK;
-  FR_LAUNCH(group_norm_apply_kernel, (unsigned)blocks, GN_THREADS, 0, cuda_of(be)->stream)(
-    *d, (const float *)x->data, (const float *)mean->data, (const float *)rstd->data, (float *)y->data,
-    gamma ? gamma->data : NULL, gamma ? gamma->dtype : FR_F32, beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, act);
+  FR_LAUNCH(group_norm_apply_kernel, (unsigned)blocks, GN_THREADS, 0, cuda_of(be)->stream)
+  (*d, (const float *)x->data, (const float *)mean->data, (const float *)rstd->data, (float *)y->data,
+   gamma ? gamma->data : NULL, gamma ? gamma->dtype : FR_F32, beta ? beta->data : NULL, beta ? beta->dtype : FR_F32,
+   act);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -210,9 +215,10 @@ fr_status fr_cuda_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_ten
                              const fr_tensor *beta, float eps, fr_tensor *y)
 {
   if (d->samples == 0) return FR_OK;
-  FR_LAUNCH(layer_norm_kernel, (unsigned)((d->samples + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), 32 * ROWS_PER_BLOCK, 0, cuda_of(be)->stream)(
-    d->samples, d->channels, (const float *)x->data, (float *)y->data, gamma ? gamma->data : NULL,
-    gamma ? gamma->dtype : FR_F32, beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, eps);
+  FR_LAUNCH(layer_norm_kernel, (unsigned)((d->samples + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), 32 * ROWS_PER_BLOCK, 0,
+            cuda_of(be)->stream)
+  (d->samples, d->channels, (const float *)x->data, (float *)y->data, gamma ? gamma->data : NULL,
+   gamma ? gamma->dtype : FR_F32, beta ? beta->data : NULL, beta ? beta->dtype : FR_F32, eps);
   CUDA_LAUNCHED();
   return FR_OK;
 }
@@ -220,8 +226,9 @@ fr_status fr_cuda_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_ten
 fr_status fr_cuda_softmax(fr_backend *be, int64_t rows, int64_t cols, const fr_tensor *x, fr_tensor *y)
 {
   if (rows == 0) return FR_OK;
-  FR_LAUNCH(softmax_kernel, (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), 32 * ROWS_PER_BLOCK, 0, cuda_of(be)->stream)(
-    rows, cols, (const float *)x->data, (float *)y->data);
+  FR_LAUNCH(softmax_kernel, (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), 32 * ROWS_PER_BLOCK, 0,
+            cuda_of(be)->stream)
+  (rows, cols, (const float *)x->data, (float *)y->data);
   CUDA_LAUNCHED();
   return FR_OK;
 }

@@ -19,7 +19,8 @@ static const char *fuzz_file(int slot, const uint8_t *data, size_t size)
     if (fd[slot] < 0) perror("memfd_create"), abort();
     snprintf(path[slot], sizeof path[slot], "/proc/self/fd/%d", fd[slot]);
   }
-  if (ftruncate(fd[slot], 0) != 0 || (size && pwrite(fd[slot], data, size, 0) != (ssize_t)size)) perror("memfd"), abort();
+  if (ftruncate(fd[slot], 0) != 0 || (size && pwrite(fd[slot], data, size, 0) != (ssize_t)size))
+    perror("memfd"), abort();
   return path[slot];
 }
 

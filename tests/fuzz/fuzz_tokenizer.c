@@ -19,7 +19,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   fr_modelgen_options mo = {"tiny", 0, FR_F32, access(bpe, R_OK) == 0 ? bpe : NULL, NULL, NULL};
   if (!mkdtemp(dir) || fr_modelgen_write(dir, &mo) != FR_OK) fprintf(stderr, "%s\n", fr_last_error()), abort();
   snprintf(tdir, sizeof tdir, "%s/tokenizer", dir);
-  if (fr_tokenizer_load(FR_SOURCE_DIR "/tests/data/tokenizer", &toks[0]) != FR_OK || fr_tokenizer_load(tdir, &toks[1]) != FR_OK)
+  if (fr_tokenizer_load(FR_SOURCE_DIR "/tests/data/tokenizer", &toks[0]) != FR_OK ||
+      fr_tokenizer_load(tdir, &toks[1]) != FR_OK)
     fprintf(stderr, "%s\n", fr_last_error()), abort();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

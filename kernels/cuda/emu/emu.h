@@ -174,13 +174,14 @@ template <typename... P> struct launcher {
       std::tuple<typename std::decay<P>::type...> args;
     } c{kernel, std::tuple<typename std::decay<P>::type...>(std::forward<A>(a)...)};
     // every CUDA thread gets its own copy of the parameters, as on the device
-    run_grid(li, [](void *p) { std::apply(((closure *)p)->k, ((closure *)p)->args); }, &c);
+    run_grid(
+        li, [](void *p) { std::apply(((closure *)p)->k, ((closure *)p)->args); }, &c);
   }
 };
 
 template <typename... P>
-launcher<P...> make_launcher(void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                             const char *name, const char *file, int line)
+launcher<P...> make_launcher(void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const char *name,
+                             const char *file, int line)
 {
   return launcher<P...>{k, launch_info{grid, block, smem, stream, name, file, line, (const void *)k}};
 }
@@ -203,19 +204,20 @@ static constexpr int warpSize = 32;
 // ---- barriers and warp collectives (rendezvous points, checked) ----------------------------------
 #define __syncthreads() ::fr_emu::syncthreads(::fr_emu::site{__FILE__, __LINE__})
 #define __syncwarp(...) ::fr_emu::syncwarp_at(::fr_emu::site{__FILE__, __LINE__}, ##__VA_ARGS__)
-#define __shfl_sync(mask, v, lane, ...)                                                            \
+#define __shfl_sync(mask, v, lane, ...)                                                                                \
   ::fr_emu::shfl_at(::fr_emu::W_SHFL_IDX, (mask), (v), (lane), ::fr_emu::site{__FILE__, __LINE__}, ##__VA_ARGS__)
-#define __shfl_up_sync(mask, v, delta, ...)                                                        \
+#define __shfl_up_sync(mask, v, delta, ...)                                                                            \
   ::fr_emu::shfl_at(::fr_emu::W_SHFL_UP, (mask), (v), (delta), ::fr_emu::site{__FILE__, __LINE__}, ##__VA_ARGS__)
-#define __shfl_down_sync(mask, v, delta, ...)                                                      \
+#define __shfl_down_sync(mask, v, delta, ...)                                                                          \
   ::fr_emu::shfl_at(::fr_emu::W_SHFL_DOWN, (mask), (v), (delta), ::fr_emu::site{__FILE__, __LINE__}, ##__VA_ARGS__)
-#define __shfl_xor_sync(mask, v, lanemask, ...)                                                    \
+#define __shfl_xor_sync(mask, v, lanemask, ...)                                                                        \
   ::fr_emu::shfl_at(::fr_emu::W_SHFL_XOR, (mask), (v), (lanemask), ::fr_emu::site{__FILE__, __LINE__}, ##__VA_ARGS__)
-#define __ballot_sync(mask, pred)                                                                  \
-  ((unsigned)::fr_emu::warp_collective(::fr_emu::W_BALLOT, (mask), (pred) != 0, 0, 32, ::fr_emu::site{__FILE__, __LINE__}))
-#define __any_sync(mask, pred)                                                                     \
+#define __ballot_sync(mask, pred)                                                                                      \
+  ((unsigned)::fr_emu::warp_collective(::fr_emu::W_BALLOT, (mask), (pred) != 0, 0, 32,                                 \
+                                       ::fr_emu::site{__FILE__, __LINE__}))
+#define __any_sync(mask, pred)                                                                                         \
   ((int)::fr_emu::warp_collective(::fr_emu::W_ANY, (mask), (pred) != 0, 0, 32, ::fr_emu::site{__FILE__, __LINE__}))
-#define __all_sync(mask, pred)                                                                     \
+#define __all_sync(mask, pred)                                                                                         \
   ((int)::fr_emu::warp_collective(::fr_emu::W_ALL, (mask), (pred) != 0, 0, 32, ::fr_emu::site{__FILE__, __LINE__}))
 
 namespace fr_emu {
@@ -268,8 +270,7 @@ inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v)
 inline int atomicMax(int *p, int v)
 {
   int old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
-  while (old < v && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-  }
+  while (old < v && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}
   return old;
 }
 inline unsigned atomicOr(unsigned *p, unsigned v) { return __atomic_fetch_or(p, v, __ATOMIC_SEQ_CST); }

@@ -93,7 +93,6 @@ size_t stack_bytes()
   return (kb < 16 ? 16 : kb) << 10;
 }
 
-
 static void asan_enter_fiber(worker &w, fiber &f)
 {
 #ifdef FR_EMU_ASAN
@@ -145,7 +144,8 @@ bool fiber_prepare(worker &w, fiber &f)
 {
   if (!f.stack) {
     size_t size = stack_bytes();
-    void *mem = mmap(nullptr, size + w.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *mem =
+        mmap(nullptr, size + w.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) return false;
     mprotect(mem, w.page, PROT_NONE); // a guard page below the stack
     f.stack = (char *)mem + w.page, f.stack_size = size;
@@ -161,10 +161,10 @@ bool fiber_prepare(worker &w, fiber &f)
   // the same cache sets.
   uintptr_t top = ((uintptr_t)(f.stack + f.stack_size) & ~(uintptr_t)15) - 16 - (f.linear % 61) * 64;
   uint64_t *frame = (uint64_t *)(top - 56);
-  frame[0] = 0, frame[1] = 0;                 // r15, r14
+  frame[0] = 0, frame[1] = 0;                  // r15, r14
   frame[2] = (uint64_t)(uintptr_t)fiber_entry; // r13
-  frame[3] = (uint64_t)(uintptr_t)&f;         // r12
-  frame[4] = 0, frame[5] = 0;                 // rbx, rbp
+  frame[3] = (uint64_t)(uintptr_t)&f;          // r12
+  frame[4] = 0, frame[5] = 0;                  // rbx, rbp
   frame[6] = (uint64_t)(uintptr_t)fr_emu_trampoline;
   f.sp = frame;
 #else

@@ -45,7 +45,9 @@ static void work_on(grid_run &g)
   for (;;) {
     uint64_t k = g.next.fetch_add(1);
     if (k >= g.nblocks || g.failed.load()) break;
-    uint64_t b = m.kind == ORDER_FWD ? k : m.kind == ORDER_REV ? g.nblocks - 1 - k : (k * g.stride + g.offset) % g.nblocks;
+    uint64_t b = m.kind == ORDER_FWD   ? k
+                 : m.kind == ORDER_REV ? g.nblocks - 1 - k
+                                       : (k * g.stride + g.offset) % g.nblocks;
     w.error.clear();
     if (!run_block(w, b)) {
       std::lock_guard<std::mutex> lock(g.mu);
@@ -154,7 +156,8 @@ static size_t smem_limit(const void *kernel)
 static std::string launch_name(const launch_info &li)
 {
   return std::string("kernel ") + li.name + " launched at " + where(site{li.file, li.line}) + " with grid " +
-         coords(li.grid) + ", block " + coords(li.block) + ", " + std::to_string(li.smem) + " bytes of dynamic shared memory";
+         coords(li.grid) + ", block " + coords(li.block) + ", " + std::to_string(li.smem) +
+         " bytes of dynamic shared memory";
 }
 
 static std::string check_config(const launch_info &li)
@@ -166,7 +169,8 @@ static std::string check_config(const launch_info &li)
       li.block.z > (unsigned)p.maxThreadsDim[2])
     return "a block dimension over the device's limit (1024, 1024, 64)";
   if (threads > (uint64_t)p.maxThreadsPerBlock) return std::to_string(threads) + " threads per block (at most 1024)";
-  if (li.grid.x > (unsigned)p.maxGridSize[0] || li.grid.y > (unsigned)p.maxGridSize[1] || li.grid.z > (unsigned)p.maxGridSize[2])
+  if (li.grid.x > (unsigned)p.maxGridSize[0] || li.grid.y > (unsigned)p.maxGridSize[1] ||
+      li.grid.z > (unsigned)p.maxGridSize[2])
     return "a grid dimension over the device's limit (2^31 - 1, 65535, 65535)";
   if (li.smem > smem_limit(li.kernel))
     return std::to_string(li.smem) + " bytes of dynamic shared memory (the limit is " +
@@ -218,5 +222,8 @@ static void say_cuda_thread(void)
           coords(me->cur->ts.thread_idx).c_str(), coords(me->blk.block_idx).c_str(), launch_name(*me->li).c_str());
 }
 
-__attribute__((constructor)) static void install_asan_callback(void) { __sanitizer_set_death_callback(say_cuda_thread); }
+__attribute__((constructor)) static void install_asan_callback(void)
+{
+  __sanitizer_set_death_callback(say_cuda_thread);
+}
 #endif

@@ -268,8 +268,9 @@ static cudaError_t check_copy(void *dst, const void *src, size_t n, cudaMemcpyKi
   }
   if (!ok) {
     char msg[256];
-    snprintf(msg, sizeof msg, "cudaMemcpy of %zu bytes marked %s, but the destination is %s memory and the source %s memory",
-             n, want, dd ? "device" : "host (or not a whole device allocation)",
+    snprintf(msg, sizeof msg,
+             "cudaMemcpy of %zu bytes marked %s, but the destination is %s memory and the source %s memory", n, want,
+             dd ? "device" : "host (or not a whole device allocation)",
              sd ? "device" : "host (or not a whole device allocation)");
     report(msg);
     return fail(cudaErrorInvalidValue);

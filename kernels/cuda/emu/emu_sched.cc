@@ -56,15 +56,21 @@ std::string where(site s)
   return std::string(f ? f + 1 : (s.file ? s.file : "?")) + ":" + std::to_string(s.line);
 }
 
-std::string coords(const uint3 &v) { return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")"; }
-std::string coords(const dim3 &v) { return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")"; }
+std::string coords(const uint3 &v)
+{
+  return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")";
+}
+std::string coords(const dim3 &v)
+{
+  return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")";
+}
 
 static std::string thread_name(const fiber &f) { return "thread " + coords(f.ts.thread_idx); }
 
 static const char *op_name(warp_op op)
 {
-  static const char *const names[] = {"__syncwarp", "__shfl_sync", "__shfl_up_sync", "__shfl_down_sync",
-                                      "__shfl_xor_sync", "__ballot_sync", "__any_sync", "__all_sync"};
+  static const char *const names[] = {"__syncwarp",      "__shfl_sync",   "__shfl_up_sync", "__shfl_down_sync",
+                                      "__shfl_xor_sync", "__ballot_sync", "__any_sync",     "__all_sync"};
   return names[op];
 }
 
@@ -152,8 +158,9 @@ void syncthreads(site s)
   worker &w = *me;
   f.state = F_BARRIER, f.where = s, f.barriers++;
   if (!w.first_at_barrier) w.first_at_barrier = &f;
-  else if (!w.mismatched && (f.where.file != w.first_at_barrier->where.file || f.where.line != w.first_at_barrier->where.line ||
-                             f.barriers != w.first_at_barrier->barriers))
+  else if (!w.mismatched &&
+           (f.where.file != w.first_at_barrier->where.file || f.where.line != w.first_at_barrier->where.line ||
+            f.barriers != w.first_at_barrier->barriers))
     w.mismatched = &f;
   w.n_barrier++;
   suspend(w, f, false);
@@ -208,8 +215,8 @@ uint64_t warp_collective(warp_op op, unsigned mask, uint64_t value, int arg, int
       const fiber &o = w.fibers[base + (unsigned)__builtin_ctz(bits)];
       if (o.op != op || o.mask != mask || o.width != width) {
         char c[64];
-        fail_block(w, f, CALL_FMT " while lane %u waits in %s(mask 0x%08x) at %s", CALL_ARGS, o.linear % 32, op_name(o.op),
-                   o.mask, at(o.where, c, sizeof c));
+        fail_block(w, f, CALL_FMT " while lane %u waits in %s(mask 0x%08x) at %s", CALL_ARGS, o.linear % 32,
+                   op_name(o.op), o.mask, at(o.where, c, sizeof c));
       }
     }
   if (!ws.pending) ws.op = op, ws.mask = mask, ws.width = width;
@@ -292,11 +299,14 @@ static std::string deadlock_report(worker &w)
     fiber &f = w.fibers[i];
     if (f.state != F_WARP) continue;
     unsigned base = i - i % 32;
-    std::string r = thread_name(f) + " waits in " + op_name(f.op) + "(mask " + hexmask(f.mask) + ") at " + where(f.where);
+    std::string r =
+        thread_name(f) + " waits in " + op_name(f.op) + "(mask " + hexmask(f.mask) + ") at " + where(f.where);
     for (unsigned j = 0; j < 32; j++) {
       if (!(f.mask >> j & 1u)) continue;
       fiber &o = w.fibers[base + j];
-      if (o.state == F_BARRIER) return r + ", but lane " + std::to_string(j) + " (" + thread_name(o) + ") waits at __syncthreads at " + where(o.where);
+      if (o.state == F_BARRIER)
+        return r + ", but lane " + std::to_string(j) + " (" + thread_name(o) + ") waits at __syncthreads at " +
+               where(o.where);
       if (o.state == F_EXITED) return r + ", but lane " + std::to_string(j) + " (" + thread_name(o) + ") has exited";
     }
     return r;
@@ -336,7 +346,8 @@ static bool run_block_fibers(worker &w, uint64_t linear_block)
   const launch_info &li = *w.li;
   const order_mode &m = sched_mode();
   uint64_t gx = li.grid.x, gy = li.grid.y;
-  w.blk.block_idx = uint3{(unsigned)(linear_block % gx), (unsigned)(linear_block / gx % gy), (unsigned)(linear_block / (gx * gy))};
+  w.blk.block_idx =
+      uint3{(unsigned)(linear_block % gx), (unsigned)(linear_block / gx % gy), (unsigned)(linear_block / (gx * gy))};
   w.blk.block_dim = li.block, w.blk.grid_dim = li.grid;
   w.nthreads = li.block.x * li.block.y * li.block.z;
   if (li.smem > w.smem_cap) {
@@ -385,7 +396,8 @@ static bool run_block_fibers(worker &w, uint64_t linear_block)
     const fiber *first = w.first_at_barrier;
     if (w.n_exited) {
       w.error = "block " + coords(w.blk.block_idx) + ": barrier divergence: " + thread_name(*first) +
-                " waits at __syncthreads at " + where(first->where) + ", but " + thread_name(*w.first_exited) + " has exited";
+                " waits at __syncthreads at " + where(first->where) + ", but " + thread_name(*w.first_exited) +
+                " has exited";
       return false;
     }
     if (w.mismatched) {

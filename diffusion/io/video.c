@@ -1,0 +1,199 @@
+/* MP4 through libavformat/libavcodec (RGB converted to yuv420p by libswscale) and PNG sheets through
+ * libpng. Output files are written aside and renamed, so a failure leaves nothing half-written. A build
+ * configured with -DFRACTAL_VIDEO=OFF has neither and says so. */
+#include "fractal/video.h"
+
+#ifndef FR_HAVE_VIDEO
+static fr_status no_video(const char *path)
+{
+  return fr_fail(FR_EUNSUPPORTED, "%s: this build has no video output (it was configured with -DFRACTAL_VIDEO=OFF)",
+                 path);
+}
+
+fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, int height, int width, int fps,
+                             const char **codec_used)
+{
+  (void)rgb, (void)frames, (void)height, (void)width, (void)fps, (void)codec_used;
+  return no_video(path);
+}
+
+fr_status fr_png_write_sheet(const char *path, const uint8_t *rgb, int frames, int height, int width, int cols)
+{
+  (void)rgb, (void)frames, (void)height, (void)width, (void)cols;
+  return no_video(path);
+}
+#else
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
+#include <png.h>
+
+static fr_status av_failed(const char *path, const char *what, int err)
+{
+  char msg[AV_ERROR_MAX_STRING_SIZE] = "";
+  av_strerror(err, msg, sizeof msg);
+  return fr_fail(FR_EIO, "%s: %s: %s", path, what, msg);
+}
+
+typedef struct encoder {
+  AVFormatContext *fmt;
+  AVCodecContext *ctx;
+  AVStream *stream;
+  AVFrame *frame;
+  AVFrame *rgb; /* the input staged with FFmpeg's padding: swscale reads past a row's last pixel */
+  AVPacket *pkt;
+  struct SwsContext *sws;
+} encoder;
+
+static void encoder_close(encoder *e)
+{
+  sws_freeContext(e->sws);
+  av_packet_free(&e->pkt);
+  av_frame_free(&e->frame);
+  av_frame_free(&e->rgb);
+  avcodec_free_context(&e->ctx);
+  if (e->fmt) {
+    if (e->fmt->pb) avio_closep(&e->fmt->pb);
+    avformat_free_context(e->fmt);
+  }
+}
+
+/* Sends one frame (NULL flushes) and writes every packet the encoder has ready. */
+static int encode(encoder *e, AVFrame *frame)
+{
+  int rc = avcodec_send_frame(e->ctx, frame);
+  while (rc >= 0) {
+    rc = avcodec_receive_packet(e->ctx, e->pkt);
+    if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return 0;
+    if (rc < 0) return rc;
+    if (e->pkt->duration <= 0) e->pkt->duration = 1; /* one frame; else the MP4 drops the last one */
+    av_packet_rescale_ts(e->pkt, e->ctx->time_base, e->stream->time_base);
+    e->pkt->stream_index = e->stream->index;
+    rc = av_interleaved_write_frame(e->fmt, e->pkt);
+  }
+  return rc;
+}
+
+/* swscale converts whole SIMD words, padding included, and drops the extra pixels: zeroed, the padding
+ * brings no uninitialised byte into its arithmetic, whatever the allocator left there. */
+static void zero_padding(AVFrame *f)
+{
+  for (int i = 0; i < AV_NUM_DATA_POINTERS && f->buf[i]; i++) memset(f->buf[i]->data, 0, f->buf[i]->size);
+}
+
+static fr_status open_encoder(encoder *e, const char *tmp, int height, int width, int fps, const char **codec_used)
+{
+  int rc = avformat_alloc_output_context2(&e->fmt, NULL, "mp4", tmp);
+  if (rc < 0) return av_failed(tmp, "mp4 muxer", rc);
+  const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_H264);
+  if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
+  if (!codec) return fr_fail(FR_EUNSUPPORTED, "%s: libavcodec has neither an H.264 nor an MPEG-4 encoder", tmp);
+  if (codec_used) *codec_used = codec->name;
+  e->stream = avformat_new_stream(e->fmt, NULL);
+  e->ctx = avcodec_alloc_context3(codec);
+  e->frame = av_frame_alloc();
+  e->rgb = av_frame_alloc();
+  e->pkt = av_packet_alloc();
+  if (!e->stream || !e->ctx || !e->frame || !e->rgb || !e->pkt) return fr_fail(FR_ENOMEM, "%s: out of memory", tmp);
+  e->ctx->width = width, e->ctx->height = height;
+  e->ctx->time_base = (AVRational){1, fps};
+  e->ctx->framerate = (AVRational){fps, 1};
+  e->ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+  e->ctx->gop_size = 12;
+  e->ctx->bit_rate = codec->id == AV_CODEC_ID_MPEG4 ? (int64_t)width * height * fps * 2 : 0;
+  if (codec->id == AV_CODEC_ID_H264) av_opt_set(e->ctx->priv_data, "crf", "18", 0);
+  if (e->fmt->oformat->flags & AVFMT_GLOBALHEADER) e->ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  if ((rc = avcodec_open2(e->ctx, codec, NULL)) < 0) return av_failed(tmp, "opening the encoder", rc);
+  if ((rc = avcodec_parameters_from_context(e->stream->codecpar, e->ctx)) < 0) return av_failed(tmp, "stream", rc);
+  e->stream->time_base = e->ctx->time_base;
+  e->frame->format = e->ctx->pix_fmt, e->frame->width = width, e->frame->height = height;
+  if ((rc = av_frame_get_buffer(e->frame, 0)) < 0) return av_failed(tmp, "frame buffer", rc);
+  /* swscale's RGB readers load whole SIMD words, up to 24 bytes past a row's last pixel, which for the
+   * last row is past the end of the caller's array: they get the aligned, padded rows of FFmpeg's frames. */
+  e->rgb->format = AV_PIX_FMT_RGB24, e->rgb->width = width, e->rgb->height = height;
+  if ((rc = av_frame_get_buffer(e->rgb, 0)) < 0) return av_failed(tmp, "frame buffer", rc);
+  zero_padding(e->rgb);
+  e->sws =
+      sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL, NULL, NULL);
+  if (!e->sws) return fr_fail(FR_EUNSUPPORTED, "%s: no RGB to YUV converter", tmp);
+  if ((rc = avio_open(&e->fmt->pb, tmp, AVIO_FLAG_WRITE)) < 0) return av_failed(tmp, "open", rc);
+  if ((rc = avformat_write_header(e->fmt, NULL)) < 0) return av_failed(tmp, "header", rc);
+  return FR_OK;
+}
+
+fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, int height, int width, int fps,
+                             const char **codec_used)
+{
+  if (frames < 1 || height < 2 || width < 2 || height % 2 || width % 2 || fps < 1 || fps > 240)
+    return fr_fail(FR_EINVAL, "%s: cannot encode %d frames of %dx%d at %d fps (even sizes needed)", path, frames, width,
+                   height, fps);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.mp4", path);
+  av_log_set_level(AV_LOG_ERROR);
+  encoder e;
+  memset(&e, 0, sizeof e);
+  fr_status st = open_encoder(&e, tmp, height, width, fps, codec_used);
+  for (int i = 0; st == FR_OK && i <= frames; i++) {
+    AVFrame *f = NULL;
+    if (i < frames) {
+      int rc = av_frame_make_writable(e.frame);
+      if (rc < 0) {
+        st = av_failed(tmp, "frame", rc);
+        break;
+      }
+      av_image_copy_plane(e.rgb->data[0], e.rgb->linesize[0], rgb + (size_t)i * (size_t)height * (size_t)width * 3,
+                          width * 3, width * 3, height);
+      sws_scale(e.sws, (const uint8_t *const *)e.rgb->data, e.rgb->linesize, 0, height, e.frame->data,
+                e.frame->linesize);
+      e.frame->pts = i;
+      f = e.frame;
+    }
+    int rc = encode(&e, f);
+    if (rc < 0) st = av_failed(tmp, "encoding", rc);
+  }
+  if (st == FR_OK) {
+    int rc = av_write_trailer(e.fmt);
+    if (rc < 0) st = av_failed(tmp, "trailer", rc);
+  }
+  encoder_close(&e);
+  if (st == FR_OK && rename(tmp, path) != 0) st = fr_fail(FR_EIO, "%s: %s", path, strerror(errno));
+  if (st != FR_OK) remove(tmp);
+  return st;
+}
+
+fr_status fr_png_write_sheet(const char *path, const uint8_t *rgb, int frames, int height, int width, int cols)
+{
+  if (frames < 1 || height < 1 || width < 1) return fr_fail(FR_EINVAL, "%s: nothing to write", path);
+  if (cols <= 0)
+    for (cols = 1; cols * cols < frames; cols++) {}
+  int rows = (frames + cols - 1) / cols;
+  size_t sw = (size_t)cols * (size_t)width, sh = (size_t)rows * (size_t)height;
+  uint8_t *sheet = (uint8_t *)calloc(sw * sh * 3, 1);
+  if (!sheet) return fr_fail(FR_ENOMEM, "out of memory");
+  for (int f = 0; f < frames; f++)
+    for (int y = 0; y < height; y++)
+      memcpy(sheet + (((size_t)(f / cols) * height + y) * sw + (size_t)(f % cols) * width) * 3,
+             rgb + (((size_t)f * height + y) * width) * 3, (size_t)width * 3);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  png_image img;
+  memset(&img, 0, sizeof img);
+  img.version = PNG_IMAGE_VERSION;
+  img.width = (png_uint_32)sw, img.height = (png_uint_32)sh, img.format = PNG_FORMAT_RGB;
+  int ok = png_image_write_to_file(&img, tmp, 0, sheet, 0, NULL);
+  free(sheet);
+  if (!ok) {
+    remove(tmp);
+    return fr_fail(FR_EIO, "%s: %s", path, img.message);
+  }
+  if (rename(tmp, path) != 0) return fr_fail(FR_EIO, "%s: %s", path, strerror(errno));
+  return FR_OK;
+}
+#endif

@@ -1,0 +1,523 @@
+/* The text-to-video pipeline (diffusers TextToVideoSDPipeline): tokens, text embeddings, Philox noise,
+ * the denoising loop (UNet3D, classifier-free guidance, scheduler) for a batch of jobs, VAE decode,
+ * uint8 frames, hashes. Each job keeps its own rows, so batching never changes a job's bits. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fractal/defs.h"
+#include "fractal/elementwise.h"
+#include "pipeline/batch.h"
+
+static double now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int64_t latent_numel_full(const batch *b) { return b->ch * b->frames_total * b->lh * b->lw; }
+
+/* Checks a job against the model and prepares its scheduler. */
+static fr_status job_setup(const fr_model *m, const fr_job *job, job_state *s)
+{
+  memset(s, 0, sizeof *s);
+  s->job = job;
+  FR_TRY(fr_job_validate(job, NULL));
+  if (strcmp(job->numerics, FR_NUMERICS) != 0)
+    return fr_fail(FR_EUNSUPPORTED, "job %s: numerics \"%s\" is not served (this build computes %s)", job->job_id,
+                   job->numerics, FR_NUMERICS);
+  if (job->model[0] && strcmp(job->model, m->digest_hex) != 0)
+    return fr_fail(FR_EINVAL, "job %s is for model %s, but the loaded model is %s", job->job_id, job->model,
+                   m->digest_hex);
+  int scale = fr_vae_scale(&m->vae.cfg);
+  if (job->height % scale || job->width % scale)
+    return fr_fail(FR_EINVAL, "job %s: height and width must be multiples of %d", job->job_id, scale);
+  if (m->sched_status[job->scheduler] != FR_OK)
+    return fr_fail(m->sched_status[job->scheduler], "%s", m->sched_error[job->scheduler]);
+  s->sched = m->sched[job->scheduler];
+  FR_TRY(fr_sched_plan_make(&s->sched, job->steps, &s->plan));
+  s->cfg = job->guidance > 1.0f; /* diffusers: do_classifier_free_guidance = guidance_scale > 1 */
+  s->rows = s->cfg ? 2 : 1;
+  return FR_OK;
+}
+
+static fr_status batch_alloc_latents(fr_exec *ex, batch *b)
+{
+  int64_t ls[5] = {1, b->ch, b->frames, b->lh, b->lw};
+  for (int i = 0; i < b->n; i++) {
+    job_state *s = &b->js[i];
+    FR_TRY(fr_exec_alloc(ex, &s->x, 5, ls));
+    FR_TRY(fr_exec_alloc(ex, &s->eps, 5, ls));
+    if (s->job->scheduler == FR_SCHEDULER_DPMPP_2M) {
+      FR_TRY(fr_exec_alloc(ex, &s->m_prev, 5, ls));
+      FR_TRY(fr_exec_alloc(ex, &s->m_cur, 5, ls));
+    }
+  }
+  int64_t ss[5] = {b->rows, b->ch, b->frames, b->lh, b->lw};
+  int64_t ts[3] = {b->rows, b->text.shape[1], b->text.shape[2]};
+  FR_TRY(fr_exec_alloc(ex, &b->sample, 5, ss));
+  FR_TRY(fr_exec_alloc(ex, &b->out, 5, ss));
+  return fr_exec_alloc(ex, &b->tb, 3, ts);
+}
+
+/* Tokenizes every job's prompts ([negative, prompt] with guidance) and runs the text encoder. */
+static fr_status encode_text(fr_exec *ex, batch *b, const fr_observer *obs)
+{
+  fr_model *m = b->m;
+  int len = fr_tokenizer_max_length(m->tok), row = 0;
+  b->ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)(b->rows * len));
+  if (!b->ids) return fr_fail(FR_ENOMEM, "out of memory");
+  for (int i = 0; i < b->n; i++) {
+    job_state *s = &b->js[i];
+    s->text_row = row;
+    if (s->cfg && b->half != 1) { /* a guidance-parallel rank encodes only its half's prompt */
+      const char *neg = s->job->negative_prompt;
+      FR_TRY(fr_tokenize(m->tok, neg, strlen(neg), b->ids + (size_t)row * (size_t)len, NULL));
+      row++;
+    }
+    if (!s->cfg || b->half != 0) {
+      FR_TRY(fr_tokenize(m->tok, s->job->prompt, strlen(s->job->prompt), b->ids + (size_t)row * (size_t)len, NULL));
+      row++;
+    }
+    if (obs && obs->tokens && !ex->dry)
+      obs->tokens(obs->ctx, i, b->ids + (size_t)s->text_row * (size_t)len, s->rows, len);
+  }
+  int64_t ts[3] = {b->rows, len, m->clip.cfg.hidden};
+  FR_TRY(fr_exec_alloc(ex, &b->text, 3, ts));
+  FR_TRY(fr_clip_encode(ex, &m->clip, b->ids, b->rows, len, &b->text));
+  if (obs && obs->text && !ex->dry) {
+    size_t per = (size_t)len * (size_t)m->clip.cfg.hidden;
+    float *host = (float *)malloc(sizeof(float) * per * (size_t)b->rows);
+    if (!host) return fr_fail(FR_ENOMEM, "out of memory");
+    fr_status st = fr_tensor_download(ex->be, &b->text, host);
+    for (int i = 0; st == FR_OK && i < b->n; i++)
+      obs->text(obs->ctx, i, host + per * (size_t)b->js[i].text_row, b->js[i].rows, len, m->clip.cfg.hidden);
+    free(host);
+    FR_TRY(st);
+  }
+  return FR_OK;
+}
+
+/* One UNet call for the given jobs (each at its own step) and the noise prediction per job:
+ * with guidance eps = uncond + s (cond - uncond), else the cond output. */
+static fr_status predict(fr_exec *ex, batch *b, job_state *const *act, const int *step, int nact)
+{
+  float t[2 * MAX_BATCH];
+  int r = 0;
+  for (int i = 0; i < nact; i++) {
+    job_state *s = act[i];
+    for (int k = 0; k < s->rows; k++, r++) {
+      fr_tensor dst = fr_rows(&b->sample, r, 1), tdst = fr_rows(&b->tb, r, 1),
+                tsrc = fr_rows(&b->text, s->text_row + k, 1);
+      FR_TRY(FR_RUN(ex, fr_tensor_copy(ex->be, &s->x, &dst)));
+      FR_TRY(FR_RUN(ex, fr_tensor_copy(ex->be, &tsrc, &tdst)));
+      t[r] = (float)s->plan.step[step[i]].timestep;
+    }
+  }
+  fr_tensor sample = fr_rows(&b->sample, 0, r), out = fr_rows(&b->out, 0, r), tb = fr_rows(&b->tb, 0, r);
+  FR_TRY(fr_unet_fwd(ex, &b->m->unet, &sample, t, &tb, b->shard, &out));
+  r = 0;
+  for (int i = 0; i < nact; i++) {
+    job_state *s = act[i];
+    fr_tensor first = fr_rows(&out, r, 1);
+    if (s->cfg && b->guide) {
+      FR_TRY(fr_batch_guide(ex, b, s, &first));
+    } else if (s->cfg) {
+      fr_tensor cond = fr_rows(&out, r + 1, 1);
+      FR_TRY(FR_RUN(ex, fr_guidance(ex->be, &first, &cond, s->job->guidance, &s->eps)));
+    } else {
+      FR_TRY(FR_RUN(ex, fr_tensor_copy(ex->be, &first, &s->eps)));
+    }
+    r += s->rows;
+  }
+  return FR_OK;
+}
+
+/* The scheduler's update of x for step k (x is updated in place). */
+static fr_status sched_update(fr_exec *ex, job_state *s, int k)
+{
+  const fr_sched_step *st = &s->plan.step[k];
+  if (s->job->scheduler == FR_SCHEDULER_DDIM) return FR_RUN(ex, fr_sched_ddim(ex->be, &s->x, &s->eps, &st->c, &s->x));
+  FR_TRY(FR_RUN(ex, fr_sched_dpm_x0(ex->be, &s->x, &s->eps, &st->c, &s->m_cur)));
+  FR_TRY(FR_RUN(ex, fr_sched_dpm_update(ex->be, &s->x, &s->m_cur, st->order == 2 ? &s->m_prev : NULL, &st->c, &s->x)));
+  fr_tensor tmp = s->m_prev; /* the x0 history shifts */
+  s->m_prev = s->m_cur, s->m_cur = tmp;
+  return FR_OK;
+}
+
+static fr_status init_noise(fr_exec *ex, batch *b, const fr_run_options *o)
+{
+  for (int i = 0; i < b->n; i++) {
+    job_state *s = &b->js[i];
+    const float *given = o && o->init_latents ? o->init_latents[i] : NULL;
+    fr_tensor full = s->x;
+    int64_t fs[5] = {1, b->ch, b->frames_total, b->lh, b->lw};
+    if (fr_batch_sharded(b))
+      FR_TRY(fr_exec_alloc(ex, &full, 5, fs)); /* the whole video's noise, then this rank's frames */
+    if (given) FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &full, given)));
+    else FR_TRY(FR_RUN(ex, fr_fill_normal(ex->be, s->job->seed, 0, &full))); /* init_noise_sigma is 1 */
+    if (fr_batch_sharded(b)) {
+      FR_TRY(fr_batch_frame_slice(ex, b, &full, &s->x, b->shard->start[b->shard->rank], b->frames));
+      fr_exec_free(ex, &full);
+    }
+  }
+  return FR_OK;
+}
+
+fr_status fr_batch_latent_frames(fr_exec *ex, batch *b, job_state *s, fr_tensor *zf)
+{
+  fr_model *m = b->m;
+  fr_tensor z;
+  static const int to_frames[5] = {0, 2, 1, 3, 4};
+  FR_TRY(fr_alloc_like(ex, &s->x, b->ch, &z));
+  FR_TRY(FR_RUN(ex, fr_scale(ex->be, &s->x, (float)(1.0 / m->vae.cfg.scaling_factor), &z)));
+  int64_t zs[5] = {1, b->frames, b->ch, b->lh, b->lw};
+  FR_TRY(fr_exec_alloc(ex, zf, 5, zs));
+  FR_TRY(FR_RUN(ex, fr_permute(ex->be, &z, to_frames, zf)));
+  fr_exec_free(ex, &z);
+  return FR_OK;
+}
+
+fr_status fr_batch_store_frames(fr_exec *ex, const fr_tensor *imgs, int64_t first, uint8_t *frames, float *frames_f32)
+{
+  int64_t n = imgs->shape[0], fs[4] = {n, imgs->shape[2], imgs->shape[3], 3};
+  size_t bytes = (size_t)(fs[1] * fs[2] * 3);
+  fr_tensor u8, v01;
+  FR_TRY(fr_exec_alloc_as(ex, &u8, FR_U8, 4, fs));
+  if (frames_f32) FR_TRY(fr_exec_alloc(ex, &v01, 4, fs));
+  fr_status st = FR_RUN(ex, fr_frames_u8(ex->be, imgs, &u8, frames_f32 ? &v01 : NULL));
+  if (st == FR_OK) st = FR_RUN(ex, fr_tensor_download(ex->be, &u8, frames + (size_t)first * bytes));
+  if (st == FR_OK && frames_f32) st = FR_RUN(ex, fr_tensor_download(ex->be, &v01, frames_f32 + (size_t)first * bytes));
+  if (frames_f32) fr_exec_free(ex, &v01);
+  fr_exec_free(ex, &u8);
+  return st;
+}
+
+/* Decodes job s's final latent frame by frame into uint8 (and float) frames, [F, H, W, 3]. */
+static fr_status decode(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32)
+{
+  fr_model *m = b->m;
+  int64_t f = b->frames, scale = fr_vae_scale(&m->vae.cfg), hh = b->lh * scale, ww = b->lw * scale;
+  fr_tensor zf, img;
+  FR_TRY(fr_batch_latent_frames(ex, b, s, &zf));
+  FR_TRY(fr_exec_alloc4(ex, &img, 1, m->vae.cfg.out_channels, hh, ww));
+  fr_status st = FR_OK;
+  for (int64_t i = 0; st == FR_OK && i < f; i++) {
+    fr_tensor zi = fr_view4(&zf, f, b->ch, b->lh, b->lw);
+    zi = fr_rows(&zi, i, 1);
+    st = fr_vae_decode(ex, &m->vae, &zi, &img);
+    if (st == FR_OK) st = fr_batch_store_frames(ex, &img, i, frames, frames_f32);
+  }
+  fr_exec_free(ex, &img);
+  fr_exec_free(ex, &zf);
+  return st;
+}
+
+fr_hash128 fr_job_digest(const fr_job *job, const fr_hash128 *step_hashes, int steps, fr_hash128 frames_hash)
+{
+  fr_hasher *h = fr_hasher_new();
+  fr_hash128 d = {0, 0};
+  if (!h) return d;
+  fr_hasher_str(h, "fractal-job-v1");
+  fr_hasher_str(h, job->model);
+  fr_hasher_str(h, job->numerics);
+  fr_hasher_str(h, job->prompt);
+  fr_hasher_str(h, job->negative_prompt);
+  fr_hasher_u64(h, job->seed);
+  fr_hasher_u64(h, (uint64_t)job->steps);
+  fr_hasher_u64(h, fr_f32_bits(job->guidance));
+  fr_hasher_str(h, fr_scheduler_name(job->scheduler));
+  fr_hasher_u64(h, (uint64_t)job->frames);
+  fr_hasher_u64(h, (uint64_t)job->height);
+  fr_hasher_u64(h, (uint64_t)job->width);
+  for (int k = 0; k < steps; k++) fr_hasher_u64(h, step_hashes[k].hi), fr_hasher_u64(h, step_hashes[k].lo);
+  fr_hasher_u64(h, frames_hash.hi);
+  fr_hasher_u64(h, frames_hash.lo);
+  d = fr_hasher_digest(h);
+  fr_hasher_free(h);
+  return d;
+}
+
+/* The caller's request to stop (fr_run_options.cancel), asked only in the real run: the dry run must
+ * allocate exactly what the real one will. */
+static int stop_requested(const fr_exec *ex, const fr_run_options *o)
+{
+  return !ex->dry && o && o->cancel && o->cancel(o->cancel_ctx);
+}
+
+/* The whole batch, as a dry run (every allocation, no op: the arena's exact size, since first-fit
+ * placement depends on the history) or for real. */
+static fr_status run_batch_once(fr_exec *ex, batch *b, const fr_run_options *o, fr_result *res)
+{
+  /* every frame rank takes part in the gathers an observer needs; only the result rank calls it */
+  const fr_observer *want = o ? o->observer : NULL, *obs = fr_batch_result_rank(b) ? want : NULL;
+  double t0 = now_ms();
+  FR_TRY(
+      encode_text(ex, b, fr_batch_sharded(b) || b->guide ? NULL : obs)); /* a sharded rank has only its half's rows */
+  FR_TRY(batch_alloc_latents(ex, b));
+  FR_TRY(init_noise(ex, b, o));
+  double t1 = now_ms();
+  int max_steps = 0;
+  for (int i = 0; i < b->n; i++) max_steps = b->js[i].plan.steps > max_steps ? b->js[i].plan.steps : max_steps;
+  size_t per = (size_t)latent_numel_full(b);
+  float *host = ex->dry ? NULL : (float *)malloc(sizeof(float) * per);
+  if (!ex->dry && !host) return fr_fail(FR_ENOMEM, "out of memory");
+  fr_status st = FR_OK;
+  for (int i = 0; st == FR_OK && i < b->n; i++) { /* the latent entering step 0 */
+    if (!(want && want->latent)) continue;
+    st = fr_batch_to_host(ex, b, &b->js[i].x, host);
+    if (st == FR_OK && !ex->dry && obs) obs->latent(obs->ctx, i, 0, host, per);
+  }
+  for (int k = 0; st == FR_OK && k < max_steps; k++) {
+    if (stop_requested(ex, o)) {
+      st = fr_fail(FR_ECANCELED, "canceled before step %d of %d", k + 1, max_steps);
+      break;
+    }
+    job_state *act[MAX_BATCH];
+    int steps[MAX_BATCH], nact = 0;
+    for (int i = 0; i < b->n; i++)
+      if (k < b->js[i].plan.steps) act[nact] = &b->js[i], steps[nact++] = k;
+    st = predict(ex, b, act, steps, nact);
+    for (int i = 0; st == FR_OK && i < b->n; i++) {
+      if (k >= b->js[i].plan.steps) continue;
+      if (want && want->noise) {
+        st = fr_batch_to_host(ex, b, &b->js[i].eps, host);
+        if (st != FR_OK) break;
+        if (!ex->dry && obs) obs->noise(obs->ctx, i, k, host, per);
+      }
+      st = sched_update(ex, &b->js[i], k);
+      if (st == FR_OK) st = fr_batch_to_host(ex, b, &b->js[i].x, host); /* every frame rank takes part */
+      if (st != FR_OK || ex->dry) continue;
+      res[i].step_hashes[k] = fr_hash_f32(host, per);
+      if (obs && obs->latent) obs->latent(obs->ctx, i, k + 1, host, per);
+      if (obs && obs->progress) obs->progress(obs->ctx, i, k + 1, b->js[i].plan.steps);
+    }
+  }
+  free(host);
+  FR_TRY(st);
+  if (stop_requested(ex, o)) return fr_fail(FR_ECANCELED, "canceled before decoding");
+  fr_exec_free(ex, &b->sample), fr_exec_free(ex, &b->out), fr_exec_free(ex, &b->tb);
+  double t2 = now_ms();
+  for (int i = 0; i < b->n; i++) {
+    fr_result *r = &res[i];
+    double d0 = now_ms();
+    FR_TRY(fr_batch_sharded(b) || b->guide ? fr_batch_decode_split(ex, b, &b->js[i], r->frames, r->frames_f32)
+                                           : decode(ex, b, &b->js[i], r->frames, r->frames_f32));
+    r->timing.decode_ms = now_ms() - d0;
+    if (ex->dry || !fr_batch_result_rank(b)) continue;
+    size_t frame_bytes = (size_t)r->job.height * (size_t)r->job.width * 3;
+    r->frames_hash = fr_hash_bytes(r->frames, (size_t)b->frames_total * frame_bytes);
+    for (int64_t f = 0; f < b->frames_total; f++)
+      r->frame_hashes[f] = fr_hash_bytes(r->frames + (size_t)f * frame_bytes, frame_bytes);
+    r->steps = b->js[i].plan.steps;
+    r->digest = fr_job_digest(&r->job, r->step_hashes, r->steps, r->frames_hash);
+    r->timing.text_ms = t1 - t0;
+    r->timing.denoise_ms = t2 - t1;
+    r->timing.total_ms = now_ms() - t0;
+  }
+  return FR_OK;
+}
+
+/* A rank of a sharded run that another rank's stop left failing in a collective reports the stop too,
+ * so that every rank, and the run, says FR_ECANCELED. */
+static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_result *res)
+{
+  fr_status st = run_batch_once(ex, b, o, res);
+  if (st != FR_OK && st != FR_ECANCELED && stop_requested(ex, o)) return fr_fail_context(FR_ECANCELED, "canceled");
+  return st;
+}
+
+void fr_result_free(fr_result *r)
+{
+  free(r->frames);
+  free(r->frames_f32);
+  r->frames = NULL, r->frames_f32 = NULL;
+}
+
+fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *o, fr_result *res)
+{
+  if (njobs < 1 || njobs > MAX_BATCH) return fr_fail(FR_EINVAL, "a batch holds 1..%d jobs, not %d", MAX_BATCH, njobs);
+  /* on the heap: a job's state holds its scheduler plan (~80 KB), too much for a thread's stack times 64 */
+  job_state *js = (job_state *)calloc((size_t)njobs, sizeof *js);
+  if (!js) return fr_fail(FR_ENOMEM, "out of memory");
+  batch b;
+  memset(&b, 0, sizeof b);
+  b.m = m, b.js = js, b.n = njobs, b.half = -1;
+  b.ch = m->unet.cfg.in_channels, b.frames = b.frames_total = jobs[0].frames;
+  int scale = fr_vae_scale(&m->vae.cfg);
+  b.lh = jobs[0].height / scale, b.lw = jobs[0].width / scale;
+  fr_status st = FR_OK;
+  for (int i = 0; st == FR_OK && i < njobs; i++) {
+    st = job_setup(m, &jobs[i], &js[i]);
+    if (st == FR_OK &&
+        (jobs[i].frames != jobs[0].frames || jobs[i].height != jobs[0].height || jobs[i].width != jobs[0].width))
+      st = fr_fail(FR_EINVAL, "jobs in one batch must share frames, height and width (job %d differs)", i);
+    b.rows += js[i].rows;
+  }
+  /* size the arena with a dry run, then run for real */
+  fr_exec ex;
+  fr_result *dry_res = st == FR_OK ? (fr_result *)calloc((size_t)njobs, sizeof *dry_res) : NULL;
+  if (st == FR_OK && !dry_res) st = fr_fail(FR_ENOMEM, "out of memory");
+  if (st != FR_OK) return free(js), st;
+  fr_exec_dry(&ex, m->be);
+  st = run_batch(&ex, &b, o, dry_res);
+  size_t peak = fr_exec_peak(&ex);
+  fr_exec_close(&ex);
+  free(dry_res);
+  free(b.ids);
+  b.ids = NULL;
+  if (st != FR_OK) return free(js), st;
+
+  size_t frame_bytes = (size_t)jobs[0].frames * (size_t)jobs[0].height * (size_t)jobs[0].width * 3;
+  for (int i = 0; i < njobs; i++) {
+    memset(&res[i], 0, sizeof res[i]);
+    res[i].job = jobs[i];
+    memcpy(res[i].job.model, m->digest_hex, sizeof res[i].job.model);
+    res[i].frames = (uint8_t *)malloc(frame_bytes);
+    if (o && o->keep_float_frames) res[i].frames_f32 = (float *)malloc(frame_bytes * sizeof(float));
+    if (!res[i].frames || (o && o->keep_float_frames && !res[i].frames_f32)) st = fr_fail(FR_ENOMEM, "out of memory");
+  }
+  if (st == FR_OK) st = fr_exec_open(&ex, m->be, peak);
+  if (st == FR_OK) {
+    st = run_batch(&ex, &b, o, res);
+    fr_exec_close(&ex);
+  }
+  free(b.ids);
+  free(js);
+  if (st != FR_OK)
+    for (int i = 0; i < njobs; i++) fr_result_free(&res[i]);
+  return st;
+}
+
+fr_status fr_run_rank(fr_model *m, fr_backend *be, const fr_job *job, const fr_shard *sh, fr_comm *guide, int half,
+                      const fr_run_options *o, int plan_only, fr_result *res)
+{
+  job_state js;
+  batch b;
+  memset(&b, 0, sizeof b);
+  memset(res, 0, sizeof *res);
+  FR_TRY(job_setup(m, job, &js));
+  int scale = fr_vae_scale(&m->vae.cfg);
+  if (guide) js.rows = 1; /* this rank's half only */
+  b.m = m, b.js = &js, b.n = 1, b.rows = js.rows, b.half = guide ? half : -1;
+  b.ch = m->unet.cfg.in_channels, b.frames_total = job->frames, b.lh = job->height / scale, b.lw = job->width / scale;
+  b.shard = sh, b.guide = guide;
+  b.frames = sh ? fr_shard_local(sh) : job->frames;
+  res->job = *job;
+  memcpy(res->job.model, m->digest_hex, sizeof res->job.model);
+  fr_exec ex;
+  fr_exec_dry(&ex, be);
+  fr_status st = run_batch(&ex, &b, o, res);
+  size_t peak = fr_exec_peak(&ex);
+  fr_exec_close(&ex);
+  free(b.ids);
+  b.ids = NULL;
+  if (st != FR_OK || plan_only) return st;
+  if (fr_batch_result_rank(&b)) {
+    size_t frame_bytes = (size_t)job->frames * (size_t)job->height * (size_t)job->width * 3;
+    res->frames = (uint8_t *)malloc(frame_bytes);
+    if (o && o->keep_float_frames) res->frames_f32 = (float *)malloc(frame_bytes * sizeof(float));
+    if (!res->frames || (o && o->keep_float_frames && !res->frames_f32)) st = fr_fail(FR_ENOMEM, "out of memory");
+  }
+  if (st == FR_OK) st = fr_exec_open(&ex, be, peak);
+  if (st == FR_OK) {
+    st = run_batch(&ex, &b, o, res);
+    fr_exec_close(&ex);
+  }
+  free(b.ids);
+  if (st != FR_OK) fr_result_free(res);
+  return st;
+}
+
+/* Sets up a one-job batch for the verification entry points. */
+static fr_status single(fr_model *m, const fr_job *job, job_state *js, batch *b)
+{
+  memset(b, 0, sizeof *b);
+  FR_TRY(job_setup(m, job, js));
+  int scale = fr_vae_scale(&m->vae.cfg);
+  b->m = m, b->js = js, b->n = 1, b->rows = js->rows, b->half = -1;
+  b->ch = m->unet.cfg.in_channels, b->frames = b->frames_total = job->frames, b->lh = job->height / scale,
+  b->lw = job->width / scale;
+  return FR_OK;
+}
+
+int fr_step_needs_previous(const fr_model *m, const fr_job *job, int step)
+{
+  job_state s;
+  if (job_setup(m, job, &s) != FR_OK || step < 0 || step >= s.plan.steps) return 0;
+  return job->scheduler == FR_SCHEDULER_DPMPP_2M && s.plan.step[step].order == 2;
+}
+
+static fr_status recompute(fr_exec *ex, batch *b, int step, const float *x_prev, const float *x_in, float *x_out)
+{
+  job_state *s = &b->js[0];
+  FR_TRY(encode_text(ex, b, NULL));
+  FR_TRY(batch_alloc_latents(ex, b));
+  if (s->plan.step[step].order == 2 && s->job->scheduler == FR_SCHEDULER_DPMPP_2M) {
+    /* x0 of the previous step: the UNet on the latent entering it, then the x0 conversion */
+    int prev = step - 1;
+    FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &s->x, x_prev)));
+    FR_TRY(predict(ex, b, &s, &prev, 1));
+    FR_TRY(FR_RUN(ex, fr_sched_dpm_x0(ex->be, &s->x, &s->eps, &s->plan.step[prev].c, &s->m_prev)));
+  }
+  FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &s->x, x_in)));
+  FR_TRY(predict(ex, b, &s, &step, 1));
+  FR_TRY(sched_update(ex, s, step));
+  return FR_RUN(ex, fr_tensor_download(ex->be, &s->x, x_out));
+}
+
+fr_status fr_recompute_step(fr_model *m, const fr_job *job, int step, const float *x_prev, const float *x_in,
+                            float *x_out)
+{
+  job_state js;
+  batch b;
+  FR_TRY(single(m, job, &js, &b));
+  if (step < 0 || step >= js.plan.steps)
+    return fr_fail(FR_EINVAL, "step %d is outside the job's 0..%d", step, js.plan.steps - 1);
+  if (fr_step_needs_previous(m, job, step) && !x_prev)
+    return fr_fail(FR_EINVAL, "step %d is a second-order DPM-Solver++ step: the latent entering step %d is needed",
+                   step, step - 1);
+  fr_exec ex;
+  fr_exec_dry(&ex, m->be);
+  fr_status st = recompute(&ex, &b, step, x_prev, x_in, x_out);
+  size_t peak = fr_exec_peak(&ex);
+  fr_exec_close(&ex);
+  free(b.ids);
+  b.ids = NULL;
+  if (st == FR_OK) st = fr_exec_open(&ex, m->be, peak);
+  if (st == FR_OK) {
+    st = recompute(&ex, &b, step, x_prev, x_in, x_out);
+    fr_exec_close(&ex);
+  }
+  free(b.ids);
+  return st;
+}
+
+static fr_status decode_only(fr_exec *ex, batch *b, const float *latent, uint8_t *frames)
+{
+  int64_t ls[5] = {1, b->ch, b->frames, b->lh, b->lw};
+  FR_TRY(fr_exec_alloc(ex, &b->js[0].x, 5, ls));
+  FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &b->js[0].x, latent)));
+  return decode(ex, b, &b->js[0], frames, NULL);
+}
+
+fr_status fr_decode_latent(fr_model *m, const fr_job *job, const float *latent, uint8_t *frames)
+{
+  job_state js;
+  batch b;
+  FR_TRY(single(m, job, &js, &b));
+  fr_exec ex;
+  fr_exec_dry(&ex, m->be);
+  fr_status st = decode_only(&ex, &b, latent, frames);
+  size_t peak = fr_exec_peak(&ex);
+  fr_exec_close(&ex);
+  if (st == FR_OK) st = fr_exec_open(&ex, m->be, peak);
+  if (st == FR_OK) {
+    st = decode_only(&ex, &b, latent, frames);
+    fr_exec_close(&ex);
+  }
+  return st;
+}
