@@ -11,14 +11,14 @@
 #define FR_UNICODE_REGEX "regex 2026.11.15"
 
 enum {
-  FR_UC_CONTROL = 1 << 0,        /* category C* except \t \n \r: BasicTokenizer._clean_text drops it */
-  FR_UC_BLANK = 1 << 1,          /* ' ', \t, \n, \r or category Zs: _clean_text turns it into ' ' */
-  FR_UC_PYSPACE = 1 << 2,        /* str.isspace(): str.split() and str.strip() split or strip on it */
-  FR_UC_CASED = 1 << 3,          /* cased and not case-ignorable, as str.lower()'s final-sigma rule sees it */
+  FR_UC_CONTROL = 1 << 0, /* category C* except \t \n \r: BasicTokenizer._clean_text drops it */
+  FR_UC_BLANK = 1 << 1, /* ' ', \t, \n, \r or category Zs: _clean_text turns it into ' ' */
+  FR_UC_PYSPACE = 1 << 2, /* str.isspace(): str.split() and str.strip() split or strip on it */
+  FR_UC_CASED = 1 << 3, /* cased and not case-ignorable, as str.lower()'s final-sigma rule sees it */
   FR_UC_CASE_IGNORABLE = 1 << 4, /* case-ignorable, skipped by the final-sigma rule */
-  FR_UC_RX_LETTER = 1 << 5,      /* matches [\p{L}] under regex IGNORECASE */
-  FR_UC_RX_NUMBER = 1 << 6,      /* matches [\p{N}] under regex IGNORECASE */
-  FR_UC_RX_OTHER = 1 << 7,       /* matches [^\s\p{L}\p{N}] under regex IGNORECASE */
+  FR_UC_RX_LETTER = 1 << 5, /* matches [\p{L}] under regex IGNORECASE */
+  FR_UC_RX_NUMBER = 1 << 6, /* matches [\p{N}] under regex IGNORECASE */
+  FR_UC_RX_OTHER = 1 << 7, /* matches [^\s\p{L}\p{N}] under regex IGNORECASE */
 };
 
 #define FR_UC_LOWER_MAX 3  /* longest str.lower() of one code point */

@@ -413,8 +413,8 @@ def main():
     ap.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")
     args = ap.parse_args()
     outputs = {
-        os.path.join(ROOT, "diffusion", "unicode.h"): render_header(),
-        os.path.join(ROOT, "diffusion", "unicode_data.c"): render_source(),
+        os.path.join(ROOT, "diffusion", "text", "unicode.h"): render_header(),
+        os.path.join(ROOT, "diffusion", "text", "unicode_data.c"): render_source(),
     }
     stale = []
     for path, text in outputs.items():
