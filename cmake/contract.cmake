@@ -1,4 +1,4 @@
-# Compiler flags are part of the determinism contract (design: ARCHITECTURE.md, numerics f32-v1).
+# Compiler flags are part of the determinism contract (docs/numerics.md, "Ground rules"; numerics f32-v1).
 # They are set here and attached to every target through fr_contract(); users do not choose them.
 #   C:    no contraction of a*b+c into fma, no fast-math, ISO float evaluation (FLT_EVAL_METHOD 0).
 #         -fno-trapping-math: floating-point exceptions are never unmasked, so an operation cannot trap,

@@ -278,7 +278,7 @@ void http_header(http_response *r, const char *name, const char *value)
   else free(r->headers[r->nheaders][0]), free(r->headers[r->nheaders][1]);
 }
 
-/* The PROTOCOL.md checks; returns 0 with req->sender set, or fills resp and returns -1. */
+/* The signed-request checks (docs/protocol.md, "Signed requests"); returns 0 with req->sender set, or fills resp and returns -1. */
 static int authenticate(node *n, struct MHD_Connection *c, const http_route *route, http_request *req,
                         http_response *resp)
 {

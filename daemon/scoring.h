@@ -1,4 +1,4 @@
-/* The verifier's rules (design: PROTOCOL.md "Rewards and scores", "Tiers"), in one place and free of
+/* The verifier's rules (docs/daemon.md, "Rules"), in one place and free of
  * I/O: challenge rewards with the speed bonus, the score EMA and decay, tier moves at interval ends,
  * epoch resets, and the weights. */
 #ifndef FRACTALD_SCORING_H

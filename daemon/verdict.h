@@ -1,4 +1,4 @@
-/* The verifier's verdicts on provers' answers to one job (design: PROTOCOL.md "The verifier's loop",
+/* The verifier's verdicts on provers' answers to one job (docs/daemon.md, "One step",
  * step 4): `full` generates the job once and compares digests; `spot` asks each prover to reveal the
  * latents around one random step, checks them against its chain and recomputes that step (sometimes
  * the final decode too), once per group of identical chains. */

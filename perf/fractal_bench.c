@@ -251,7 +251,7 @@ static void keep_latent(void *ctx, int job, int step, const float *x, size_t n)
   memcpy(l->x[step], x, n * sizeof(float));
 }
 
-/* A verifier's spot check (PROTOCOL.md): one step recomputed from revealed latents, the decode with
+/* A verifier's spot check (docs/daemon.md, "One step"): one step recomputed from revealed latents, the decode with
  * probability decode_p; timed for every step of the job against the whole job. */
 static void bench_verify(const bench_opts *o, fr_model *m, const fr_job *j, double job_ms)
 {

@@ -4,7 +4,7 @@
 # and /healthz must still be answered: the request deadline and the reserve do it, not only the
 # per-address limit), idle connections, a request target signed one way and sent another, nonces in
 # non-canonical spellings, and malformed or oversize requests: every answer is the JSON error shape, except
-# the few that libmicrohttpd sends itself before fractald sees the request (documented in docs/daemon.md,
+# the few that libmicrohttpd sends itself before fractald sees the request (documented in docs/protocol.md,
 # checked here as documented). Usage: daemon_attack.sh BIN_DIR
 set -u
 bin=$1

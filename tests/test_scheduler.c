@@ -18,8 +18,8 @@ static void test_schedule_values(void)
 {
   CHECK_OK(fr_sched_config_parse(ms_config, "ms", FR_SCHEDULER_DDIM, &cfg));
   /* The bits torch 2.15 / diffusers 0.33.1 produce on an x86-64 CPU (linspace with fma, cumprod
-   * accumulated in double). model-spec 8.1's values at 21, 500, 961, 981 and 999 assumed a float
-   * cumprod and differ in the last digits. */
+   * accumulated in double). A float cumprod would differ in the last digits at 21, 500, 961, 981 and
+   * 999. */
   static const struct {
     int t;
     uint32_t bits;
@@ -63,7 +63,7 @@ static void test_timesteps(void)
         "DPM++ orders");
   CHECK(plan.step[24].c.ratio == 0.0f && plan.step[24].c.c == -1.0f, "the last DPM step returns x0 exactly");
 
-  /* with an explicit leading spacing the DPM timesteps change (model-spec 8.3) */
+  /* with an explicit leading spacing the DPM timesteps change (diffusers' DPMSolverMultistepScheduler, timestep_spacing "leading") */
   static const char *leading = "{\"beta_schedule\": \"scaled_linear\", \"beta_start\": 0.00085, \"beta_end\": 0.012,"
                                " \"steps_offset\": 1, \"timestep_spacing\": \"leading\"}";
   CHECK_OK(fr_sched_config_parse(leading, "leading", FR_SCHEDULER_DPMPP_2M, &cfg));

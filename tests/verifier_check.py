@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks a verifier's Redis against an independent model of PROTOCOL.md's rules.
+"""Checks a verifier's Redis against an independent model of the verifier's rules (docs/daemon.md, "Rules").
 
 Used by daemon_verifier.sh. Talks RESP to redis-server directly (no client library needed).
   scoring  PORT PASSWORD PREFIX PARAMS.json  -- replays the challenge log through the rules (rewards,

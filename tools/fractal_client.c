@@ -11,7 +11,7 @@
 static void usage(FILE *f)
 {
   fprintf(f, "usage: fractal-client [options] URL METHOD PATH\n"
-             "Sends a signed request (PROTOCOL.md) and prints the status line to stderr, the body to stdout.\n"
+             "Sends a signed request (docs/protocol.md) and prints the status line to stderr, the body to stdout.\n"
              "  -k, --key FILE        this node's key file (without it the request is unsigned)\n"
              "  -p, --peer HOTKEY     the receiver's hotkey (needed to sign)\n"
              "  -d, --data BODY       request body; @FILE reads it from a file\n"

@@ -1,4 +1,4 @@
-/* Job specs: a strict parser for the flat JSON object of PROTOCOL.md (64-bit seeds included, which
+/* Job specs: a strict parser for the flat JSON object of docs/protocol.md (64-bit seeds included, which
  * general JSON libraries cannot hold exactly), validation, and canonical JSON out. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* Frame-parallel pieces of the UNet's temporal layers (design: ARCHITECTURE.md, "Sharding across GPUs";
- * docs/pipeline.md, "Sharding"): a rank holds frames [f0, f1) of every video row. Cross-frame GroupNorm
+/* Frame-parallel pieces of the UNet's temporal layers (docs/pipeline.md, "Sharding one job
+ * over ranks"): a rank holds frames [f0, f1) of every video row. Cross-frame GroupNorm
  * combines per-frame partial sums in frame order; the frame conv borrows one frame from each
  * neighbouring rank; temporal attention switches to a pixel-sharded layout and back. Every result is
  * the unsharded result to the bit. Internal to diffusion/. */

@@ -1,4 +1,4 @@
-/* Identities and signed requests (design: PROTOCOL.md "Signed requests"): Ed25519 keys (libsodium), the
+/* Identities and signed requests (docs/protocol.md, "Signed requests"): Ed25519 keys (libsodium), the
  * message every request signs, the node registry, and replay protection. */
 #ifndef FRACTAL_AUTH_H
 #define FRACTAL_AUTH_H

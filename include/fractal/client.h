@@ -1,4 +1,4 @@
-/* Signed HTTP requests to Fractal nodes (libcurl): the headers PROTOCOL.md defines, a response with its
+/* Signed HTTP requests to Fractal nodes (libcurl): the headers docs/protocol.md defines, a response with its
  * status, body and headers. Used by the verifier, fractal-client and the tests. */
 #ifndef FRACTAL_CLIENT_H
 #define FRACTAL_CLIENT_H

@@ -1,4 +1,4 @@
-/* Job specs (design: PROTOCOL.md "Jobs"): everything that decides a video, parsed strictly from JSON
+/* Job specs (docs/protocol.md, "Jobs and results"): everything that decides a video, parsed strictly from JSON
  * and written back canonically. A job's digest covers every field but job_id. */
 #ifndef FRACTAL_JOB_H
 #define FRACTAL_JOB_H
@@ -51,7 +51,7 @@ void fr_job_init(fr_job *job);
  * (FR_EINVAL, the message names the field). limits NULL: fr_job_default_limits(). */
 fr_status fr_job_parse(const char *json, size_t len, const fr_job_limits *limits, fr_job *out);
 /* fr_job_parse for a job sent over the network (/v1/challenge, /v1/generate): job_id (not empty), model
- * and numerics are required too, as PROTOCOL.md says; local tools may leave them out. */
+ * and numerics are required too, as docs/protocol.md says; local tools may leave them out. */
 fr_status fr_job_parse_request(const char *json, size_t len, const fr_job_limits *limits, fr_job *out);
 /* Parses the job spec stored as the object under a top-level `key` of a JSON document (a challenge
  * record), exactly (64-bit seeds included). The whole document must be strict JSON in which no object

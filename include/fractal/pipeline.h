@@ -88,7 +88,7 @@ void fr_result_free(fr_result *r);
  * stopped it. */
 fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *opts, fr_result *results);
 
-/* Sharding one job over several ranks (ARCHITECTURE.md, "Sharding across GPUs"; docs/pipeline.md):
+/* Sharding one job over several ranks (docs/pipeline.md, "Sharding one job over ranks"):
  * guidance-parallel (the unconditional and conditional halves on different ranks) when the job uses
  * guidance and the rank count is even, frame-parallel within each half (uneven splits allowed, at most
  * one rank per frame). The result equals fr_generate's to the bit. */
@@ -124,11 +124,11 @@ fr_status fr_recompute_step(fr_model *m, const fr_job *job, int step, const floa
 /* Decodes a final latent to uint8 frames exactly as fr_generate does (frames: F * H * W * 3). */
 fr_status fr_decode_latent(fr_model *m, const fr_job *job, const float *latent, uint8_t *frames);
 
-/* The result as PROTOCOL.md's JSON object (hashes and timing, no video); returns the length written or
+/* The result as the protocol's JSON object (docs/protocol.md) (hashes and timing, no video); returns the length written or
  * needed. */
 size_t fr_result_to_json(const fr_result *r, char *buf, size_t n);
 
-/* The job digest from its content and hashes (PROTOCOL.md). */
+/* The job digest from its content and hashes (docs/pipeline.md, "Hashes and the digest"). */
 fr_hash128 fr_job_digest(const fr_job *job, const fr_hash128 *step_hashes, int steps, fr_hash128 frames_hash);
 
 #ifdef __cplusplus

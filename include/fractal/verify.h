@@ -1,4 +1,4 @@
-/* Checking a prover's answer without regenerating it (design: PROTOCOL.md "The verifier's loop"): a
+/* Checking a prover's answer without regenerating it (docs/daemon.md, "One step"): a
  * claimed result parsed strictly against its job, revealed latents checked against the claimed chain,
  * one step recomputed, the final decode recomputed. Used by fractald's verifier and fractal-replay. */
 #ifndef FRACTAL_VERIFY_H
@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-/* Parses a prover's result JSON (PROTOCOL.md "Jobs": job_id, model, numerics, step_hashes, frames_hash,
+/* Parses a prover's result JSON (docs/protocol.md, "Jobs and results": job_id, model, numerics, step_hashes, frames_hash,
  * digest, timing; frame_hashes optional) for `job`. FR_EINVAL with a message when it is malformed, names
  * another job, model or numerics, or has the wrong number of hashes; the model and every hash must be 32
  * lowercase hex digits, as the protocol writes them (one value, one spelling: uppercase is refused).
