@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "fractal/job.h"
+#include "fractal/protocol.h"
 
 typedef enum { T_STR, T_INT, T_BOOL, T_DBL } opt_type;
 

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "fractal/auth.h"
 #include "fractal/pipeline.h"
+#include "fractal/protocol.h"
 
 /* ---- metrics (Prometheus text) ---- */
 #define METRIC_PAIRS 128

@@ -8,6 +8,7 @@
 
 #include "fanout.h"
 #include "fractal/job.h"
+#include "fractal/protocol.h"
 
 typedef struct candidate {
   char hotkey[FR_HOTKEY_HEX + 1];

@@ -138,7 +138,7 @@ static void corrupt(pjob *j, int k)
   bits ^= 1u << 3;
   memcpy(&x[j->n / 2], &bits, 4);
   j->res.step_hashes[k - 1] = fr_hash_f32(x, j->n);
-  j->res.digest = fr_job_digest(&j->res.job, j->res.step_hashes, j->res.steps, j->res.frames_hash);
+  fr_result_seal(&j->res);
 }
 
 static int compatible(const fr_job *a, const fr_job *b)
@@ -152,8 +152,10 @@ static int max_batch(const node *n) { return n->cfg.shards > 1 ? 1 : n->cfg.max_
 static fr_status run_jobs(node *n, device *dev, const fr_job *jobs, int nb, const fr_run_options *ro, fr_result *res)
 {
   int ranks = nb == 1 ? fr_shard_fit(&jobs[0], n->cfg.shards) : 1;
-  if (ranks > 1) return fr_generate_sharded(dev->model, &jobs[0], ranks, n->cfg.threads, ro, res, NULL);
-  return fr_generate(dev->model, jobs, nb, ro, res);
+  fr_status st = ranks > 1 ? fr_generate_sharded(dev->model, &jobs[0], ranks, n->cfg.threads, ro, res, NULL)
+                           : fr_generate(dev->model, jobs, nb, ro, res);
+  for (int i = 0; st == FR_OK && i < nb; i++) fr_result_seal(&res[i]);
+  return st;
 }
 
 typedef struct worker_arg {
@@ -249,12 +251,15 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
   fr_job_limits lim = limits(n);
   if (fr_job_parse_request(req->body, req->len, &lim, &j->job) != FR_OK)
     return http_error(resp, 400, "bad_request", "%s", fr_last_error()), -1;
-  if (strcmp(j->job.model, n->info.digest_hex) != 0)
+  switch (fr_job_check(n->dev[0].model, &j->job)) { /* every device holds the same model */
+  case FR_JOB_FITS: break;
+  case FR_JOB_OTHER_MODEL:
     return http_error(resp, 422, "model_not_served", "this node serves model %s", n->info.digest_hex), -1;
-  if (strcmp(j->job.numerics, FR_NUMERICS) != 0)
+  case FR_JOB_OTHER_NUMERICS:
     return http_error(resp, 422, "numerics_not_served", "this node computes %s", FR_NUMERICS), -1;
-  if (j->job.height % n->info.vae_scale || j->job.width % n->info.vae_scale)
-    return http_error(resp, 400, "bad_request", "height and width must be multiples of %d", n->info.vae_scale), -1;
+  case FR_JOB_NO_SCHEDULER: return http_error(resp, 422, "scheduler_not_served", "%s", fr_last_error()), -1;
+  case FR_JOB_BAD_SHAPE: return http_error(resp, 400, "bad_request", "%s", fr_last_error()), -1;
+  }
   snprintf(j->sender, sizeof j->sender, "%s", req->sender);
   j->t_queued = mono_s();
   pthread_mutex_lock(&p->mu);

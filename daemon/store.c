@@ -540,7 +540,7 @@ static void keep_entry(store *s, uint64_t seq, const char *json)
   if (!copy) return;
   kept_entry *e = &s->kept[s->kept_at];
   free(e->json);
-  *e = (kept_entry){seq, copy};
+  e->seq = seq, e->json = copy;
   s->kept_at = (s->kept_at + 1) % LOG_KEEP;
   if (s->nkept < LOG_KEEP) s->nkept++;
 }

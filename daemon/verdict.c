@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "fractal/verify.h"
+#include "fractal/protocol.h"
 #include "log.h"
 #include "verdict.h"
 
@@ -108,6 +109,7 @@ static void check_full(const checker *c, const fr_job *job, answer *a, int n, ch
   pthread_mutex_lock(c->model_mu);
   fr_status st = fr_generate(c->model, job, 1, NULL, &mine);
   pthread_mutex_unlock(c->model_mu);
+  if (st == FR_OK) fr_result_seal(&mine);
   cnt->generations++, cnt->compute_seconds += mono_s() - t0;
   for (int i = 0; i < n; i++) {
     if (!a[i].has_result) continue;
@@ -134,12 +136,11 @@ static void check_full(const checker *c, const fr_job *job, answer *a, int n, ch
 static void check_group(const checker *c, const fr_job *job, answer *a, const int *mem, int m, check_counters *cnt)
 {
   int steps = job->steps, s = (int)randombytes_uniform((uint32_t)steps);
-  int prev = fr_step_needs_previous(c->model, job, s), decode = random_unit() < c->decode_check_p;
+  fr_check_plan plan; /* s is in range: the plan cannot fail */
+  (void)fr_check_plan_make(c->model, job, s, random_unit() < c->decode_check_p, &plan);
+  int prev = plan.needs_previous, decode = plan.decode, nw = plan.nreveal;
+  const int *want = plan.reveal; /* latents entering these steps; 0 is the job's noise, which needs no reveal */
   size_t nl = fr_latent_count(c->model, job);
-  int want[3], nw = 0; /* latents entering these steps; 0 is the job's noise, which needs no reveal */
-  if (s >= 1) want[nw++] = s;
-  if (prev && s - 1 >= 1) want[nw++] = s - 1;
-  if (decode) want[nw++] = steps;
   fan_req *rq = (fan_req *)calloc((size_t)(m * nw + 1), sizeof *rq);
   char(*body)[160] = (char(*)[160])calloc((size_t)(m * nw + 1), sizeof *body);
   float *noise = (float *)malloc(nl * sizeof(float));
@@ -170,6 +171,7 @@ static void check_group(const checker *c, const fr_job *job, answer *a, const in
                         : r->status != 200                      ? "refused"
                         : r->response_len != nl * sizeof(float) ? "wrong size"
                                                                 : NULL;
+      /* cppcheck-suppress invalidPointerCast ; the body is malloc'd (aligned) fp32 little-endian, checked for size */
       if (!why && !fr_latent_in_chain(&aj->res, want[w], (const float *)r->response, nl))
         why = "not the latent the chain claims";
       if (why) {
@@ -185,6 +187,7 @@ static void check_group(const checker *c, const fr_job *job, answer *a, const in
     fr_initial_noise(job->seed, noise, nl);
     const float *lat[FR_JOB_STEPS_MAX + 1] = {0};
     lat[0] = noise;
+    /* cppcheck-suppress invalidPointerCast ; as above: malloc'd fp32 bodies of the checked size */
     for (int w = 0; w < nw; w++) lat[want[w]] = (const float *)rq[first * nw + w].response;
     fr_check step_check, dec_check = {FR_CHECK_OK, ""};
     double t0 = mono_s();

@@ -9,6 +9,7 @@
 
 #include "fanout.h"
 #include "fractal/pipeline.h"
+#include "fractal/protocol.h"
 
 /* A verdict on one answer. UNJUDGED is the verifier's own failure (its generation or memory, or its clock
  * making provers refuse its nonces): it is not recorded against the prover. */

@@ -11,6 +11,7 @@
 #include "fractal/backend.h"
 #include "fractal/pipeline.h"
 #include "fractal/verify.h"
+#include "fractal/protocol.h"
 #include "fma_peak.h"
 #include "op_cases.h"
 
@@ -260,12 +261,15 @@ static void bench_verify(const bench_opts *o, fr_model *m, const fr_job *j, doub
   fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
   fr_result res;
   if (fr_generate(m, j, 1, &ro, &res) != FR_OK) die("generation");
+  fr_result_seal(&res);
   double sum = 0, lo = 1e30, hi = 0, t0;
   for (int k = 0; k < j->steps; k++) {
     fr_check c;
-    int prev = fr_step_needs_previous(m, j, k);
+    fr_check_plan plan;
+    if (fr_check_plan_make(m, j, k, 0, &plan) != FR_OK) die("check plan");
     t0 = now_s();
-    if (fr_check_step(m, &res, k, prev ? l.x[k - 1] : NULL, l.x[k], &c) != FR_OK || c.verdict != FR_CHECK_OK)
+    if (fr_check_step(m, &res, k, plan.needs_previous ? l.x[k - 1] : NULL, l.x[k], &c) != FR_OK ||
+        c.verdict != FR_CHECK_OK)
       die("step check");
     double t = (now_s() - t0) * 1e3;
     sum += t, lo = t < lo ? t : lo, hi = t > hi ? t : hi;
@@ -302,11 +306,12 @@ static int bench_model(const bench_opts *o, fr_backend *be)
   j.steps = o->steps, j.frames = o->frames, j.scheduler = o->scheduler;
   j.height = o->height ? o->height : info.default_height;
   j.width = o->width ? o->width : info.default_width;
-  double text[1000], step[1000], decode[1000], total[1000];
+  double text[1000] = {0}, step[1000] = {0}, decode[1000] = {0}, total[1000] = {0};
   char hex[33] = "";
   for (int r = 0; r < o->repeat; r++) {
     fr_result res;
     if (fr_generate(m, &j, 1, NULL, &res) != FR_OK) die("generation");
+    fr_result_seal(&res);
     text[r] = res.timing.text_ms, step[r] = res.timing.denoise_ms / j.steps, decode[r] = res.timing.decode_ms;
     total[r] = res.timing.total_ms;
     fr_hash_hex(res.digest, hex);
@@ -387,11 +392,12 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
     double ms = 0;
     char hex[33] = "";
     if (!o->plan_only) {
-      double t[1000];
+      double t[1000] = {0};
       for (int r = 0; r < o->repeat; r++) {
         fr_result res;
         double t0 = now_s();
         if (fr_generate_sharded(m, &j, ranks, o->threads, NULL, &res, NULL) != FR_OK) die("sharded generation");
+        fr_result_seal(&res);
         t[r] = (now_s() - t0) * 1e3;
         fr_hash_hex(res.digest, hex);
         fr_result_free(&res);

@@ -12,6 +12,7 @@
 
 #include "fractal/client.h"
 #include "fractal/job.h"
+#include "fractal/protocol.h"
 
 typedef struct shared {
   const char *url, *peer, *job;

@@ -10,6 +10,8 @@
 #include "fractal/comm.h"
 #include "fractal/modelgen.h"
 #include "fractal/pipeline.h"
+#include "fractal/protocol.h"
+#include "sealed.h"
 #include "testutil.h"
 
 typedef struct rank_arg {
@@ -98,8 +100,8 @@ static int test_job(int n)
   snprintf(j.prompt, sizeof j.prompt, "a kite over the dunes");
   j.seed = 99, j.steps = 2, j.frames = 5, j.height = j.width = 32;
   fr_result want, alone;
-  CHECK_OK(fr_generate(mc, &j, 1, NULL, &want));
-  fr_status st = fr_generate(mg, &j, 1, NULL, &alone);
+  CHECK_OK(generate_sealed(mc, &j, 1, NULL, &want));
+  fr_status st = generate_sealed(mg, &j, 1, NULL, &alone);
   int skip = 0;
   if (st == FR_EUNSUPPORTED) {
     printf("SKIP (job part): the CUDA backend cannot run the pipeline yet (%s); the digest over NCCL ranks is "
@@ -112,7 +114,7 @@ static int test_job(int n)
       int dev[16];
       for (int r = 0; r < k; r++) dev[r] = r;
       fr_result r;
-      CHECK_OK(fr_generate_devices(dir, NULL, dev, k, &j, NULL, &r, NULL));
+      CHECK_OK(generate_devices_sealed(dir, NULL, dev, k, &j, NULL, &r, NULL));
       CHECK(fr_hash_equal(r.digest, want.digest), "nccl over %d devices: the digest differs from the CPU's", k);
       fr_result_free(&r);
     }

@@ -9,6 +9,8 @@
 
 #include "fractal/modelgen.h"
 #include "fractal/pipeline.h"
+#include "fractal/protocol.h"
+#include "sealed.h"
 #include "testutil.h"
 
 typedef struct side {
@@ -64,8 +66,8 @@ static void check_same(const char *what, const fr_result *want, const fr_result 
 static void compare_job(const char *what, side *cpu, side *gpu, const fr_job *job)
 {
   fr_result rc, rg;
-  CHECK_OK(fr_generate(cpu->m, job, 1, NULL, &rc));
-  CHECK_OK(fr_generate(gpu->m, job, 1, NULL, &rg));
+  CHECK_OK(generate_sealed(cpu->m, job, 1, NULL, &rc));
+  CHECK_OK(generate_sealed(gpu->m, job, 1, NULL, &rg));
   check_same(what, &rc, &rg);
   fr_result_free(&rc), fr_result_free(&rg);
 }
@@ -93,7 +95,7 @@ static void check_verifier_path(side *cpu, side *gpu, const fr_job *job)
   fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
   fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
   fr_result r;
-  CHECK_OK(fr_generate(cpu->m, job, 1, &ro, &r));
+  CHECK_OK(generate_sealed(cpu->m, job, 1, &ro, &r));
   float *out = (float *)malloc(cap.n * sizeof(float));
   int bad = 0;
   for (int k = 0; k < job->steps && k + 1 < 8; k++) {
@@ -147,27 +149,27 @@ int main(int argc, char **argv)
     /* a batch of two jobs (different schedulers, steps and guidance) on the GPU, each against the CPU alone */
     fr_job ab[2] = {a, c};
     fr_result rg[2], rc;
-    CHECK_OK(fr_generate(gpu.m, ab, 2, NULL, rg));
-    CHECK_OK(fr_generate(cpu.m, &a, 1, NULL, &rc));
+    CHECK_OK(generate_sealed(gpu.m, ab, 2, NULL, rg));
+    CHECK_OK(generate_sealed(cpu.m, &a, 1, NULL, &rc));
     check_same("batched job 1 of 2", &rc, &rg[0]);
     fr_result_free(&rc);
-    CHECK_OK(fr_generate(cpu.m, &c, 1, NULL, &rc));
+    CHECK_OK(generate_sealed(cpu.m, &c, 1, NULL, &rc));
     check_same("batched job 2 of 2", &rc, &rg[1]);
     fr_result_free(&rc), fr_result_free(&rg[0]), fr_result_free(&rg[1]);
 
     /* two ranks of the threads communicator, each with its own stream on the one device */
     fr_result rs;
     fr_shard_stats stats;
-    CHECK_OK(fr_generate_sharded(gpu.m, &a, 2, 0, NULL, &rs, &stats));
-    CHECK_OK(fr_generate(cpu.m, &a, 1, NULL, &rc));
+    CHECK_OK(generate_sharded_sealed(gpu.m, &a, 2, 0, NULL, &rs, &stats));
+    CHECK_OK(generate_sealed(cpu.m, &a, 1, NULL, &rc));
     CHECK(stats.ranks == 2 && stats.guidance_ranks == 2, "a 2-rank plan of a guided job splits the guidance halves");
     check_same("2 ranks (guidance halves) on one device", &rc, &rs);
     fr_result_free(&rs);
     fr_job a4 = a;
     a4.frames = 4;
     fr_result rc4;
-    CHECK_OK(fr_generate_sharded(gpu.m, &a4, 4, 0, NULL, &rs, &stats));
-    CHECK_OK(fr_generate(cpu.m, &a4, 1, NULL, &rc4));
+    CHECK_OK(generate_sharded_sealed(gpu.m, &a4, 4, 0, NULL, &rs, &stats));
+    CHECK_OK(generate_sealed(cpu.m, &a4, 1, NULL, &rc4));
     CHECK(stats.frame_ranks == 2, "a 4-rank plan of a guided job has 2 frame ranks");
     check_same("4 ranks (halves x frames) on one device", &rc4, &rs);
     fr_result_free(&rs), fr_result_free(&rc4), fr_result_free(&rc);

@@ -1,6 +1,7 @@
 /* Job specs: every field parsed and range-checked, 64-bit seeds exact, malformed JSON and bad values
  * refused with a message naming the field, canonical JSON out and back. */
 #include "fractal/job.h"
+#include "fractal/protocol.h"
 #include "testutil.h"
 
 static fr_status parse(const char *s, fr_job *j) { return fr_job_parse(s, strlen(s), NULL, j); }

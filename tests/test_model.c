@@ -11,6 +11,7 @@
 #include "fractal/modelgen.h"
 #include "fractal/pipeline.h"
 #include "fractal/safetensors.h"
+#include "fractal/protocol.h"
 #include "testutil.h"
 
 typedef struct listed {

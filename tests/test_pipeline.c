@@ -8,6 +8,8 @@
 
 #include "fractal/modelgen.h"
 #include "fractal/pipeline.h"
+#include "fractal/protocol.h"
+#include "sealed.h"
 #include "testutil.h"
 
 #define GOLDEN_MODEL "497416f9343a405f16230199bacc422c"
@@ -84,20 +86,20 @@ int main(void)
   fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
   fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
   fr_result ra, ra2, ra1, rb, rc, batch[3];
-  CHECK_OK(fr_generate(m2, &a, 1, &ro, &ra));
-  CHECK_OK(fr_generate(m2, &a, 1, NULL, &ra2));
-  CHECK_OK(fr_generate(m1, &a, 1, NULL, &ra1));
+  CHECK_OK(generate_sealed(m2, &a, 1, &ro, &ra));
+  CHECK_OK(generate_sealed(m2, &a, 1, NULL, &ra2));
+  CHECK_OK(generate_sealed(m1, &a, 1, NULL, &ra1));
   CHECK(same_result(&ra, &ra2), "the same job twice must give the same hashes");
   CHECK(same_result(&ra, &ra1), "1 thread and 2 threads must give the same hashes");
-  CHECK_OK(fr_generate(m2, &b, 1, NULL, &rb));
-  CHECK_OK(fr_generate(m2, &c, 1, NULL, &rc));
+  CHECK_OK(generate_sealed(m2, &b, 1, NULL, &rb));
+  CHECK_OK(generate_sealed(m2, &c, 1, NULL, &rc));
   fr_job abc[3] = {c, a, b};
-  CHECK_OK(fr_generate(m2, abc, 3, NULL, batch));
+  CHECK_OK(generate_sealed(m2, abc, 3, NULL, batch));
   CHECK(same_result(&batch[1], &ra) && same_result(&batch[2], &rb) && same_result(&batch[0], &rc),
         "each job of a batch (mixed schedulers, step counts and guidance) must equal the job run alone");
   fr_job twice[2] = {a, a};
   fr_result rt[2];
-  CHECK_OK(fr_generate(m2, twice, 2, NULL, rt));
+  CHECK_OK(generate_sealed(m2, twice, 2, NULL, rt));
   CHECK(same_result(&rt[0], &ra) && same_result(&rt[1], &ra), "a job batched with itself");
   CHECK(!fr_hash_equal(ra.digest, rb.digest), "different jobs, different digests");
 
@@ -105,12 +107,12 @@ int main(void)
   fr_job a_id = a;
   snprintf(a_id.job_id, sizeof a_id.job_id, "another-id");
   fr_result rid;
-  CHECK_OK(fr_generate(m2, &a_id, 1, NULL, &rid));
+  CHECK_OK(generate_sealed(m2, &a_id, 1, NULL, &rid));
   CHECK(fr_hash_equal(rid.digest, ra.digest), "job_id must not change the digest");
   fr_job a_seed = a;
   a_seed.seed++;
   fr_result rs;
-  CHECK_OK(fr_generate(m2, &a_seed, 1, NULL, &rs));
+  CHECK_OK(generate_sealed(m2, &a_seed, 1, NULL, &rs));
   CHECK(!fr_hash_equal(rs.digest, ra.digest) && !fr_hash_equal(rs.step_hashes[0], ra.step_hashes[0]),
         "the seed changes the noise");
 
@@ -126,7 +128,7 @@ int main(void)
         "a second-order step without the previous latent: %s", fr_last_error());
   capture_free(&cap);
   fr_result_free(&rb); /* run b again, capturing its latents */
-  CHECK_OK(fr_generate(m2, &b, 1, &ro, &rb));
+  CHECK_OK(generate_sealed(m2, &b, 1, &ro, &rb));
   for (int k = 0; k < b.steps; k++) {
     CHECK(!fr_step_needs_previous(m2, &b, k), "DDIM never needs the previous latent");
     CHECK_OK(fr_recompute_step(m2, &b, k, NULL, cap.lat[0][k], out));
@@ -142,14 +144,14 @@ int main(void)
   fr_job bad = a;
   snprintf(bad.model, sizeof bad.model, "%s", "0123456789abcdef0123456789abcdef");
   fr_result rbad;
-  CHECK(fr_generate(m2, &bad, 1, NULL, &rbad) == FR_EINVAL && strstr(fr_last_error(), "the loaded model is"),
+  CHECK(generate_sealed(m2, &bad, 1, NULL, &rbad) == FR_EINVAL && strstr(fr_last_error(), "the loaded model is"),
         "a job for another model: %s", fr_last_error());
   bad = a;
   snprintf(bad.numerics, sizeof bad.numerics, "i8-v1");
-  CHECK(fr_generate(m2, &bad, 1, NULL, &rbad) == FR_EUNSUPPORTED, "unknown numerics must be refused");
+  CHECK(generate_sealed(m2, &bad, 1, NULL, &rbad) == FR_EUNSUPPORTED, "unknown numerics must be refused");
   fr_job mixed[2] = {a, b};
   mixed[1].frames = 4;
-  CHECK(fr_generate(m2, mixed, 2, NULL, batch) == FR_EINVAL && strstr(fr_last_error(), "share frames"),
+  CHECK(generate_sealed(m2, mixed, 2, NULL, batch) == FR_EINVAL && strstr(fr_last_error(), "share frames"),
         "a batch of different sizes: %s", fr_last_error());
 
   /* the scheduler config is read at load for both schedulers: a file one scheduler cannot use still serves
@@ -174,9 +176,9 @@ int main(void)
       CHECK(st == FR_OK, "a config only DPM-Solver++ cannot use must load: %s", fr_last_error());
       fr_result r3;
       if (m3) {
-        CHECK(fr_generate(m3, &b, 1, NULL, &r3) == FR_OK, "a DDIM job on it: %s", fr_last_error());
+        CHECK(generate_sealed(m3, &b, 1, NULL, &r3) == FR_OK, "a DDIM job on it: %s", fr_last_error());
         fr_result_free(&r3);
-        CHECK(fr_generate(m3, &a, 1, NULL, &r3) != FR_OK && strstr(fr_last_error(), "algorithm_type"),
+        CHECK(generate_sealed(m3, &a, 1, NULL, &r3) != FR_OK && strstr(fr_last_error(), "algorithm_type"),
               "a DPM-Solver++ job on it must fail naming algorithm_type: %s", fr_last_error());
       }
     } else {

@@ -8,6 +8,8 @@
 
 #include "fractal/modelgen.h"
 #include "fractal/pipeline.h"
+#include "fractal/protocol.h"
+#include "sealed.h"
 #include "testutil.h"
 
 static int same(const fr_result *a, const fr_result *b, int *first_step)
@@ -39,11 +41,11 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
       j.frames = frames_list[fi], j.height = j.width = info.default_height / 2;
       j.guidance = fi % 2 ? 1.0f : 9.0f; /* with and without guidance */
       fr_result one;
-      CHECK_OK(fr_generate(m, &j, 1, NULL, &one));
+      CHECK_OK(generate_sealed(m, &j, 1, NULL, &one));
       for (int ranks = 1; ranks <= max_ranks; ranks++) {
         fr_result r;
         fr_shard_stats st;
-        fr_status s = fr_generate_sharded(m, &j, ranks, 2, NULL, &r, &st);
+        fr_status s = generate_sharded_sealed(m, &j, ranks, 2, NULL, &r, &st);
         CHECK(s == FR_OK, "%s %s %d frames, %d ranks: %s", preset, fr_scheduler_name(j.scheduler), j.frames, ranks,
               fr_last_error());
         if (s != FR_OK) continue;
@@ -65,8 +67,8 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
   j.frames = 1, j.steps = 2, j.height = j.width = info.default_height / 2, j.guidance = 9.0f;
   fr_result one, two;
   fr_shard_stats st;
-  CHECK_OK(fr_generate(m, &j, 1, NULL, &one));
-  CHECK_OK(fr_generate_sharded(m, &j, 2, 2, NULL, &two, &st));
+  CHECK_OK(generate_sealed(m, &j, 1, NULL, &one));
+  CHECK_OK(generate_sharded_sealed(m, &j, 2, 2, NULL, &two, &st));
   int k = -1;
   CHECK(st.guidance_ranks == 2 && same(&one, &two, &k), "%s: 1 frame on 2 guidance ranks differs (first step %d)",
         preset, k);
@@ -75,7 +77,7 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
   snprintf(j.prompt, sizeof j.prompt, "x");
   j.frames = 2, j.steps = 1, j.height = j.width = info.default_height / 2, j.guidance = 1.0f;
   fr_result r;
-  CHECK(fr_generate_sharded(m, &j, 3, 2, NULL, &r, NULL) == FR_EINVAL && strstr(fr_last_error(), "2 frames"),
+  CHECK(generate_sharded_sealed(m, &j, 3, 2, NULL, &r, NULL) == FR_EINVAL && strstr(fr_last_error(), "2 frames"),
         "3 frame shards of 2 frames: %s", fr_last_error());
   fr_model_free(m);
   fr_backend_close(be);

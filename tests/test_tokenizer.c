@@ -477,7 +477,14 @@ static int build_clip_dir(const char *gz, const char *dir)
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
   for (size_t got = 1; got > 0; len += got) {
-    if (cap - len < 65536 && !(text = realloc(text, cap = 2 * cap + 65536))) break;
+    if (cap - len < 65536) {
+      char *grown = realloc(text, cap = 2 * cap + 65536);
+      if (!grown) {
+        free(text), text = NULL;
+        break;
+      }
+      text = grown;
+    }
     got = fread(text + len, 1, cap - len, p);
   }
   if (pclose(p) != 0 || !text) return free(text), -1;

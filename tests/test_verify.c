@@ -8,6 +8,8 @@
 
 #include "fractal/modelgen.h"
 #include "fractal/verify.h"
+#include "fractal/protocol.h"
+#include "sealed.h"
 #include "testutil.h"
 
 typedef struct capture {
@@ -58,7 +60,7 @@ static void check_chain(fr_model *m, const fr_job *job)
   fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
   fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
   fr_result res, parsed;
-  CHECK_OK(fr_generate(m, job, 1, &ro, &res));
+  CHECK_OK(generate_sealed(m, job, 1, &ro, &res));
   CHECK(cap.n == fr_latent_count(m, job), "latent count %zu vs %zu", cap.n, fr_latent_count(m, job));
 
   char *json = to_json(&res);
@@ -119,7 +121,7 @@ static void check_chain(fr_model *m, const fr_job *job)
 static void check_parse_errors(fr_model *m, const fr_job *job)
 {
   fr_result res;
-  CHECK_OK(fr_generate(m, job, 1, NULL, &res));
+  CHECK_OK(generate_sealed(m, job, 1, NULL, &res));
   char *json = to_json(&res), hex[33], *s;
   fr_hash_hex(res.step_hashes[0], hex);
   refuse("{\"job_id\": ", job, "invalid JSON", "truncated");
@@ -165,7 +167,7 @@ static void check_parse_errors(fr_model *m, const fr_job *job)
 static void check_record(fr_model *m, const fr_job *job)
 {
   fr_result res, rec;
-  CHECK_OK(fr_generate(m, job, 1, NULL, &res));
+  CHECK_OK(generate_sealed(m, job, 1, NULL, &res));
   char *json = to_json(&res), spec[4096 + 2 * FR_JOB_PROMPT_MAX], text[16384];
   fr_job_to_json(job, spec, sizeof spec);
   snprintf(text, sizeof text, "{\"job\": %s, \"result\": %s}", spec, json);
@@ -198,6 +200,32 @@ static void check_record(fr_model *m, const fr_job *job)
   fr_result_free(&res);
 }
 
+/* The check plan: which latents a spot check reveals, by the step they enter (0, the noise, never). */
+static void plan_is(fr_model *m, const fr_job *job, int step, int decode, int prev, int n, int r0, int r1, int r2)
+{
+  fr_check_plan p;
+  CHECK_OK(fr_check_plan_make(m, job, step, decode, &p));
+  int want[3] = {r0, r1, r2}, same = p.nreveal == n && p.needs_previous == prev && p.decode == decode && p.step == step;
+  for (int i = 0; same && i < n; i++) same = p.reveal[i] == want[i];
+  CHECK(same, "%s step %d decode %d: needs_previous %d, %d reveals [%d %d %d]; want %d, %d [%d %d %d]",
+        fr_scheduler_name(job->scheduler), step, decode, p.needs_previous, p.nreveal, p.reveal[0], p.reveal[1],
+        p.reveal[2], prev, n, r0, r1, r2);
+}
+
+static void check_plans(fr_model *m, const fr_job *dpm, const fr_job *ddim)
+{
+  /* DPM-Solver++ 2M, 4 steps: first, second, second, first order */
+  plan_is(m, dpm, 0, 0, 0, 0, 0, 0, 0);
+  plan_is(m, dpm, 0, 1, 0, 1, 4, 0, 0);
+  plan_is(m, dpm, 1, 0, 1, 1, 1, 0, 0); /* the latent entering step 0 is the noise: not revealed */
+  plan_is(m, dpm, 2, 1, 1, 3, 2, 1, 4);
+  plan_is(m, dpm, 3, 0, 0, 1, 3, 0, 0);
+  plan_is(m, ddim, 2, 1, 0, 2, 2, 3, 0);
+  fr_check_plan p;
+  CHECK(fr_check_plan_make(m, dpm, 4, 0, &p) == FR_EINVAL && fr_check_plan_make(m, dpm, -1, 0, &p) == FR_EINVAL,
+        "a step outside 0..steps-1 has no plan");
+}
+
 int main(void)
 {
   char tmpl[] = "/tmp/fractal-verify-XXXXXX", dir[300];
@@ -217,8 +245,10 @@ int main(void)
   snprintf(j.prompt, sizeof j.prompt, "a lighthouse in a storm");
   j.seed = 99, j.steps = 4, j.frames = 2, j.height = 32, j.width = 24;
   check_chain(m, &j); /* DPM-Solver++ 2M: first, second, second, first order */
+  fr_job dpm = j;
   j.scheduler = FR_SCHEDULER_DDIM, j.steps = 3, j.guidance = 1.0f;
   check_chain(m, &j);
+  check_plans(m, &dpm, &j);
   check_parse_errors(m, &j);
   check_record(m, &j);
 

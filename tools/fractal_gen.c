@@ -15,6 +15,7 @@
 #include "fractal/npy.h"
 #include "fractal/pipeline.h"
 #include "fractal/video.h"
+#include "fractal/protocol.h"
 
 typedef struct gen_opts {
   const char *model, *output, *backend, *init_latents, *dump, *sheet, *variant;
@@ -372,6 +373,7 @@ int main(int argc, char **argv)
     gst = fr_generate(m, &o.job, 1, &ro, &r);
   }
   if (gst != FR_OK) return die("generation");
+  fr_result_seal(&r);
   if (!o.quiet && (o.ndevices || o.shards > 1))
     fprintf(stderr, "fractal-gen: %d ranks (%d guidance x %d frame), %.2f MiB exchanged in %llu collectives\n",
             ss.ranks, ss.guidance_ranks, ss.frame_ranks, (double)ss.sent_bytes / 1048576.0,

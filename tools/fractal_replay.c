@@ -14,6 +14,7 @@
 
 #include "fractal/npy.h"
 #include "fractal/verify.h"
+#include "fractal/protocol.h"
 
 static void usage(FILE *f)
 {
@@ -115,9 +116,10 @@ static float *load_latent(const char *path, size_t n)
 static int check_step(fr_model *m, const fr_result *rec, int step, const char *latent_file, const char *prev_file)
 {
   size_t n = fr_latent_count(m, &rec->job);
-  if (step < 0 || step >= rec->steps)
+  fr_check_plan plan;
+  if (fr_check_plan_make(m, &rec->job, step, 0, &plan) != FR_OK)
     return fprintf(stderr, "fractal-replay: --step must be in 0..%d\n", rec->steps - 1), 2;
-  int need_prev = fr_step_needs_previous(m, &rec->job, step);
+  int need_prev = plan.needs_previous;
   if (need_prev && !prev_file)
     return fprintf(
                stderr,
@@ -141,6 +143,7 @@ static int check_all(fr_model *m, const fr_result *rec)
   fr_result r;
   char a[33], b[33];
   if (fr_generate(m, &rec->job, 1, NULL, &r) != FR_OK) return err("regenerating the job");
+  fr_result_seal(&r);
   int rc = 0;
   for (int k = 0; k < rec->steps; k++)
     if (!fr_hash_equal(r.step_hashes[k], rec->step_hashes[k])) {

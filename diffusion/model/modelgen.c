@@ -180,16 +180,13 @@ static fr_status read_merges(const char *path, char **text)
     if (!f) return fr_fail(FR_EIO, "%s: cannot run gzip", path);
     size_t cap = 1 << 22, len = 0;
     char *buf = (char *)malloc(cap);
-    while (buf) {
+    for (size_t got = 1; buf != NULL && got > 0; len += got) {
       if (len + 65536 > cap) {
         char *nb = (char *)realloc(buf, cap *= 2);
         if (!nb) free(buf);
         buf = nb;
-        if (!buf) break;
       }
-      size_t got = fread(buf + len, 1, 65536, f);
-      if (got == 0) break;
-      len += got;
+      got = buf ? fread(buf + len, 1, 65536, f) : 0;
     }
     int rc = pclose(f);
     if (!buf) return fr_fail(FR_ENOMEM, "out of memory");

@@ -31,7 +31,7 @@ static fr_status open_index(fr_weights *w, const char *index_path)
   const char *name;
   json_t *file;
   fr_status st = FR_OK;
-  const char *seen[FR_WEIGHT_FILES_MAX];
+  const char *seen[FR_WEIGHT_FILES_MAX] = {0};
   json_object_foreach(map, name, file)
   {
     const char *f = json_string_value(file);

@@ -20,23 +20,53 @@ static double now_ms(void)
 
 static int64_t latent_numel_full(const batch *b) { return b->ch * b->frames_total * b->lh * b->lw; }
 
+/* What the pipeline can run at all (the protocol's limits, which a node may lower, are checked where jobs
+ * arrive): the sizes its results hold, a known scheduler, a finite guidance. */
+static fr_status job_runnable(const fr_job *job)
+{
+  if (job->steps < 1 || job->steps > FR_JOB_STEPS_MAX)
+    return fr_fail(FR_EINVAL, "job %s: steps must be in 1..%d", job->job_id, FR_JOB_STEPS_MAX);
+  if (job->frames < 1 || job->frames > FR_JOB_FRAMES_MAX)
+    return fr_fail(FR_EINVAL, "job %s: frames must be in 1..%d", job->job_id, FR_JOB_FRAMES_MAX);
+  if (job->height < 8 || job->width < 8)
+    return fr_fail(FR_EINVAL, "job %s: height and width must be at least 8", job->job_id);
+  if (job->scheduler != FR_SCHEDULER_DDIM && job->scheduler != FR_SCHEDULER_DPMPP_2M)
+    return fr_fail(FR_EINVAL, "job %s: unknown scheduler", job->job_id);
+  if (!(job->guidance >= 0.0f && job->guidance <= 50.0f))
+    return fr_fail(FR_EINVAL, "job %s: guidance must be in 0..50", job->job_id);
+  return FR_OK;
+}
+
+fr_job_fit fr_job_check(const fr_model *m, const fr_job *job)
+{
+  if (job_runnable(job) != FR_OK) return FR_JOB_BAD_SHAPE;
+  if (strcmp(job->numerics, FR_NUMERICS) != 0)
+    return fr_fail(FR_EUNSUPPORTED, "job %s: numerics \"%s\" is not served (this build computes %s)", job->job_id,
+                   job->numerics, FR_NUMERICS),
+           FR_JOB_OTHER_NUMERICS;
+  if (job->model[0] && strcmp(job->model, m->digest_hex) != 0)
+    return fr_fail(FR_EINVAL, "job %s is for model %s, but the loaded model is %s", job->job_id, job->model,
+                   m->digest_hex),
+           FR_JOB_OTHER_MODEL;
+  int scale = fr_vae_scale(&m->vae.cfg);
+  if (job->height % scale || job->width % scale)
+    return fr_fail(FR_EINVAL, "job %s: height and width must be multiples of %d", job->job_id, scale), FR_JOB_BAD_SHAPE;
+  if (m->sched_status[job->scheduler] != FR_OK)
+    return fr_fail(m->sched_status[job->scheduler], "%s", m->sched_error[job->scheduler]), FR_JOB_NO_SCHEDULER;
+  return FR_JOB_FITS;
+}
+
 /* Checks a job against the model and prepares its scheduler. */
 static fr_status job_setup(const fr_model *m, const fr_job *job, job_state *s)
 {
   memset(s, 0, sizeof *s);
   s->job = job;
-  FR_TRY(fr_job_validate(job, NULL));
-  if (strcmp(job->numerics, FR_NUMERICS) != 0)
-    return fr_fail(FR_EUNSUPPORTED, "job %s: numerics \"%s\" is not served (this build computes %s)", job->job_id,
-                   job->numerics, FR_NUMERICS);
-  if (job->model[0] && strcmp(job->model, m->digest_hex) != 0)
-    return fr_fail(FR_EINVAL, "job %s is for model %s, but the loaded model is %s", job->job_id, job->model,
-                   m->digest_hex);
-  int scale = fr_vae_scale(&m->vae.cfg);
-  if (job->height % scale || job->width % scale)
-    return fr_fail(FR_EINVAL, "job %s: height and width must be multiples of %d", job->job_id, scale);
-  if (m->sched_status[job->scheduler] != FR_OK)
-    return fr_fail(m->sched_status[job->scheduler], "%s", m->sched_error[job->scheduler]);
+  switch (fr_job_check(m, job)) {
+  case FR_JOB_FITS: break;
+  case FR_JOB_OTHER_NUMERICS: return FR_EUNSUPPORTED;
+  case FR_JOB_NO_SCHEDULER: return m->sched_status[job->scheduler];
+  default: return FR_EINVAL;
+  }
   s->sched = m->sched[job->scheduler];
   FR_TRY(fr_sched_plan_make(&s->sched, job->steps, &s->plan));
   s->cfg = job->guidance > 1.0f; /* diffusers: do_classifier_free_guidance = guidance_scale > 1 */
@@ -216,31 +246,6 @@ static fr_status decode(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, fl
   return st;
 }
 
-fr_hash128 fr_job_digest(const fr_job *job, const fr_hash128 *step_hashes, int steps, fr_hash128 frames_hash)
-{
-  fr_hasher *h = fr_hasher_new();
-  fr_hash128 d = {0, 0};
-  if (!h) return d;
-  fr_hasher_str(h, "fractal-job-v1");
-  fr_hasher_str(h, job->model);
-  fr_hasher_str(h, job->numerics);
-  fr_hasher_str(h, job->prompt);
-  fr_hasher_str(h, job->negative_prompt);
-  fr_hasher_u64(h, job->seed);
-  fr_hasher_u64(h, (uint64_t)job->steps);
-  fr_hasher_u64(h, fr_f32_bits(job->guidance));
-  fr_hasher_str(h, fr_scheduler_name(job->scheduler));
-  fr_hasher_u64(h, (uint64_t)job->frames);
-  fr_hasher_u64(h, (uint64_t)job->height);
-  fr_hasher_u64(h, (uint64_t)job->width);
-  for (int k = 0; k < steps; k++) fr_hasher_u64(h, step_hashes[k].hi), fr_hasher_u64(h, step_hashes[k].lo);
-  fr_hasher_u64(h, frames_hash.hi);
-  fr_hasher_u64(h, frames_hash.lo);
-  d = fr_hasher_digest(h);
-  fr_hasher_free(h);
-  return d;
-}
-
 /* The caller's request to stop (fr_run_options.cancel), asked only in the real run: the dry run must
  * allocate exactly what the real one will. */
 static int stop_requested(const fr_exec *ex, const fr_run_options *o)
@@ -313,7 +318,6 @@ static fr_status run_batch_once(fr_exec *ex, batch *b, const fr_run_options *o, 
     for (int64_t f = 0; f < b->frames_total; f++)
       r->frame_hashes[f] = fr_hash_bytes(r->frames + (size_t)f * frame_bytes, frame_bytes);
     r->steps = b->js[i].plan.steps;
-    r->digest = fr_job_digest(&r->job, r->step_hashes, r->steps, r->frames_hash);
     r->timing.text_ms = t1 - t0;
     r->timing.denoise_ms = t2 - t1;
     r->timing.total_ms = now_ms() - t0;

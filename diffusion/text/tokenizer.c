@@ -335,9 +335,13 @@ static fr_status load_merges(fr_tokenizer *t, const char *dir, fr_strmap *syms)
         break;
       }
       size_t la = f[1] - f[0], lb = f[3] - f[2];
-      if (la + lb > buf_cap && !(buf = realloc(buf, buf_cap = 2 * (la + lb)))) {
-        s = fr_fail(FR_ENOMEM, "out of memory loading merges");
-        break;
+      if (la + lb > buf_cap) {
+        char *nb = (char *)realloc(buf, buf_cap = 2 * (la + lb));
+        if (!nb) {
+          s = fr_fail(FR_ENOMEM, "out of memory loading merges");
+          break;
+        }
+        buf = nb;
       }
       uint32_t a = 0, b = 0;
       memcpy(buf, data + f[0], la);
@@ -615,7 +619,9 @@ static piece *split_added(const fr_tokenizer *t, const uint32_t *s, size_t n, si
 {
   size_t np = 0, cap = 16, start = 0;
   piece *p = malloc(cap * sizeof *p);
-  for (size_t i = 0; p && i <= n;) {
+  *count = 0;
+  if (!p) return NULL;
+  for (size_t i = 0; i <= n;) {
     int best = -1;
     for (int k = 0; k < t->nadded && i < n; k++) {
       const added_token *a = &t->added[k];
@@ -629,8 +635,11 @@ static piece *split_added(const fr_tokenizer *t, const uint32_t *s, size_t n, si
     }
     if (np + 2 > cap) {
       piece *q = realloc(p, (cap *= 2) * sizeof *p);
-      if (!q) free(p);
-      if (!(p = q)) break;
+      if (!q) {
+        free(p);
+        return NULL;
+      }
+      p = q;
     }
     if (i > start) p[np++] = (piece){start, i, -1};
     if (best < 0) break;

@@ -1,5 +1,6 @@
-/* Job specs (docs/protocol.md, "Jobs and results"): everything that decides a video, parsed strictly from JSON
- * and written back canonically. A job's digest covers every field but job_id. */
+/* A job: everything that decides a video, the pipeline's input. Its wire format (JSON, limits, defaults, the
+ * digest) is the protocol's (fractal/protocol.h, docs/protocol.md "Jobs and results"); the largest job the
+ * protocol allows is written here because it sizes the pipeline's results. */
 #ifndef FRACTAL_JOB_H
 #define FRACTAL_JOB_H
 
@@ -32,40 +33,6 @@ typedef struct fr_job {
   fr_scheduler scheduler;
   int frames, height, width;
 } fr_job;
-
-typedef struct fr_job_limits {
-  int max_steps;             /* at most FR_JOB_STEPS_MAX */
-  int max_frames;            /* at most FR_JOB_FRAMES_MAX */
-  int max_height, max_width; /* multiples of 8 */
-} fr_job_limits;
-
-/* The default limits: FR_JOB_STEPS_MAX steps, FR_JOB_FRAMES_MAX frames, 1024 x 1024. */
-fr_job_limits fr_job_default_limits(void);
-
-/* Defaults (the original network's): DPM-Solver++ 2M, 25 steps, guidance 9, 16 frames, 256 x 256,
- * empty negative prompt, seed 0, numerics f32-v1. */
-void fr_job_init(fr_job *job);
-
-/* Parses a job spec object. Required: prompt, seed; the rest default as fr_job_init. Unknown fields,
- * duplicates, wrong types, out-of-range values, invalid UTF-8 and oversize strings are errors
- * (FR_EINVAL, the message names the field). limits NULL: fr_job_default_limits(). */
-fr_status fr_job_parse(const char *json, size_t len, const fr_job_limits *limits, fr_job *out);
-/* fr_job_parse for a job sent over the network (/v1/challenge, /v1/generate): job_id (not empty), model
- * and numerics are required too, as docs/protocol.md says; local tools may leave them out. */
-fr_status fr_job_parse_request(const char *json, size_t len, const fr_job_limits *limits, fr_job *out);
-/* Parses the job spec stored as the object under a top-level `key` of a JSON document (a challenge
- * record), exactly (64-bit seeds included). The whole document must be strict JSON in which no object
- * holds a key twice (compared decoded), at any depth. */
-fr_status fr_job_parse_member(const char *json, size_t len, const char *key, const fr_job_limits *limits, fr_job *out);
-/* Checks a job built in code against limits (the same rules as parsing). */
-fr_status fr_job_validate(const fr_job *job, const fr_job_limits *limits);
-
-/* Canonical JSON (fixed field order, no spaces); returns the length written or needed. */
-size_t fr_job_to_json(const fr_job *job, char *buf, size_t n);
-
-const char *fr_scheduler_name(fr_scheduler s); /* "ddim", "dpm++2m" */
-/* Parses "ddim" or "dpm++2m"; -1 otherwise. */
-int fr_scheduler_parse(const char *name);
 
 #ifdef __cplusplus
 }

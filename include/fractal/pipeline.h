@@ -75,13 +75,25 @@ typedef struct fr_result {
   fr_hash128 step_hashes[FR_JOB_STEPS_MAX];   /* [k]: the latent after step k + 1 */
   fr_hash128 frames_hash;                     /* XXH3-128 of frames (F x H x W x 3 uint8) */
   fr_hash128 frame_hashes[FR_JOB_FRAMES_MAX]; /* each frame's own (H x W x 3), to say which frames differ */
-  fr_hash128 digest; /* every output-deciding field but job_id, the model, numerics, the hashes */
+  fr_hash128 digest; /* the job digest: zero from the pipeline; the protocol's fr_result_seal fills it */
   uint8_t *frames;   /* F * H * W * 3, RGB (malloc'd; fr_result_free) */
   float *frames_f32; /* same layout, in [0, 1]; only with keep_float_frames */
   fr_timing timing;
 } fr_result;
 
 void fr_result_free(fr_result *r);
+
+/* Whether model m can run a job, and if not why (the message is in fr_last_error()): the check fr_generate
+ * makes before it starts, for callers that answer before they queue (the prover maps each reason to its
+ * HTTP status in one place). The protocol's limits, which a node may lower, are checked where jobs arrive. */
+typedef enum fr_job_fit {
+  FR_JOB_FITS = 0,
+  FR_JOB_BAD_SHAPE,      /* steps, frames, size, scheduler or guidance out of what the pipeline runs */
+  FR_JOB_OTHER_MODEL,    /* the job names another model digest */
+  FR_JOB_OTHER_NUMERICS, /* the job asks for a numerics profile this build does not compute */
+  FR_JOB_NO_SCHEDULER,   /* the model's scheduler config cannot drive the job's scheduler */
+} fr_job_fit;
+fr_job_fit fr_job_check(const fr_model *m, const fr_job *job);
 
 /* Runs njobs jobs as one batch (they must share frames, height and width). results[i] belongs to
  * jobs[i] and equals what running jobs[i] alone gives. FR_ECANCELED (no results) when opts->cancel
@@ -123,13 +135,6 @@ fr_status fr_recompute_step(fr_model *m, const fr_job *job, int step, const floa
 
 /* Decodes a final latent to uint8 frames exactly as fr_generate does (frames: F * H * W * 3). */
 fr_status fr_decode_latent(fr_model *m, const fr_job *job, const float *latent, uint8_t *frames);
-
-/* The result as the protocol's JSON object (docs/protocol.md) (hashes and timing, no video); returns the length written or
- * needed. */
-size_t fr_result_to_json(const fr_result *r, char *buf, size_t n);
-
-/* The job digest from its content and hashes (docs/pipeline.md, "Hashes and the digest"). */
-fr_hash128 fr_job_digest(const fr_job *job, const fr_hash128 *step_hashes, int steps, fr_hash128 frames_hash);
 
 #ifdef __cplusplus
 }

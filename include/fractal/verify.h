@@ -1,6 +1,6 @@
-/* Checking a prover's answer without regenerating it (docs/daemon.md, "One step"): a
- * claimed result parsed strictly against its job, revealed latents checked against the claimed chain,
- * one step recomputed, the final decode recomputed. Used by fractald's verifier and fractal-replay. */
+/* Checking a prover's answer without regenerating it (docs/daemon.md, "One step"): revealed latents
+ * checked against the claimed chain, one step recomputed, the final decode recomputed. The claimed result
+ * itself is parsed by the protocol (fractal/protocol.h). Used by fractald's verifier and fractal-replay. */
 #ifndef FRACTAL_VERIFY_H
 #define FRACTAL_VERIFY_H
 
@@ -12,22 +12,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Parses a prover's result JSON (docs/protocol.md, "Jobs and results": job_id, model, numerics, step_hashes, frames_hash,
- * digest, timing; frame_hashes optional) for `job`. FR_EINVAL with a message when it is malformed, names
- * another job, model or numerics, or has the wrong number of hashes; the model and every hash must be 32
- * lowercase hex digits, as the protocol writes them (one value, one spelling: uppercase is refused).
- * out->job is *job with the model filled in; out->frames is NULL. Whether the digest is that of the content is the caller's check
- * (fr_result_digest_ok). */
-fr_status fr_result_parse(const char *json, size_t len, const fr_job *job, fr_result *out);
-
-/* Parses a challenge record, {"job": <job spec>, "result": <a prover's result>} (what fractal-replay reads):
- * the job as fr_job_parse_member reads it (64-bit seeds exactly), the result as fr_result_parse for it.
- * FR_EINVAL with a message ("record: ...") otherwise. */
-fr_status fr_record_parse(const char *json, size_t len, fr_result *out);
-
-/* 1 if claimed->digest is fr_job_digest of the claimed job, step hashes and frames hash. */
-int fr_result_digest_ok(const fr_result *claimed);
 
 /* Values in a job's latent [1, C, F, h, w] for model m. */
 size_t fr_latent_count(const fr_model *m, const fr_job *job);

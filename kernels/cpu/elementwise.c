@@ -286,7 +286,7 @@ static void permute_task(void *ctx, int64_t task, int thread)
   const fr_tensor *x = job->x, *y = job->y;
   int nd = x->ndim;
   size_t es = fr_dtype_size(x->dtype);
-  int64_t xstride[FR_MAX_DIMS], step[FR_MAX_DIMS], idx[FR_MAX_DIMS];
+  int64_t xstride[FR_MAX_DIMS] = {0}, step[FR_MAX_DIMS] = {0}, idx[FR_MAX_DIMS] = {0};
   xstride[nd - 1] = 1;
   for (int i = nd - 2; i >= 0; i--) xstride[i] = xstride[i + 1] * x->shape[i + 1];
   for (int i = 0; i < nd; i++) step[i] = xstride[job->perm[i]];

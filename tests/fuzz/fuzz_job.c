@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fractal/job.h"
+#include "fractal/protocol.h"
 
 static int same_job(const fr_job *a, const fr_job *b)
 {

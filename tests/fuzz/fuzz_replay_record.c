@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "fractal/verify.h"
+#include "fractal/protocol.h"
 
 /* key as jansson reads it is what the record gave (absent: empty) */
 static void same_string(json_t *job, const char *key, const char *got)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fractal/verify.h"
+#include "fractal/protocol.h"
 
 static void check(const char *text, size_t size, const fr_job *job)
 {

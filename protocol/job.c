@@ -1,12 +1,12 @@
 /* Job specs: a strict parser for the flat JSON object of docs/protocol.md (64-bit seeds included, which
- * general JSON libraries cannot hold exactly), validation, and canonical JSON out. */
+ * general JSON libraries cannot hold exactly), the limits, validation, and canonical JSON out. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fractal/job.h"
-#include "fractal/pipeline.h"
+#include "fractal/protocol.h"
+#include "wire.h"
 
 fr_job_limits fr_job_default_limits(void)
 {
@@ -446,8 +446,7 @@ fr_status fr_job_validate(const fr_job *j, const fr_job_limits *limits)
   return FR_OK;
 }
 
-/* A JSON string literal of s (UTF-8 passes through; quotes, backslashes and controls are escaped). */
-static size_t put_json_string(char *buf, size_t n, size_t at, const char *s)
+size_t fr_wire_put_string(char *buf, size_t n, size_t at, const char *s)
 {
   at += (size_t)snprintf(at < n ? buf + at : NULL, at < n ? n - at : 0, "\"");
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -466,47 +465,18 @@ size_t fr_job_to_json(const fr_job *j, char *buf, size_t n)
   size_t at = 0;
 #define OUT(...) (at += (size_t)snprintf(at < n ? buf + at : NULL, at < n ? n - at : 0, __VA_ARGS__))
   OUT("{\"job_id\":");
-  at = put_json_string(buf, n, at, j->job_id);
+  at = fr_wire_put_string(buf, n, at, j->job_id);
   OUT(",\"model\":");
-  at = put_json_string(buf, n, at, j->model);
+  at = fr_wire_put_string(buf, n, at, j->model);
   OUT(",\"numerics\":");
-  at = put_json_string(buf, n, at, j->numerics);
+  at = fr_wire_put_string(buf, n, at, j->numerics);
   OUT(",\"prompt\":");
-  at = put_json_string(buf, n, at, j->prompt);
+  at = fr_wire_put_string(buf, n, at, j->prompt);
   OUT(",\"negative_prompt\":");
-  at = put_json_string(buf, n, at, j->negative_prompt);
+  at = fr_wire_put_string(buf, n, at, j->negative_prompt);
   OUT(",\"seed\":%llu,\"steps\":%d,\"guidance\":%.9g,\"scheduler\":\"%s\",\"frames\":%d,\"height\":%d,\"width\":%d}",
       (unsigned long long)j->seed, j->steps, (double)j->guidance, fr_scheduler_name(j->scheduler), j->frames, j->height,
       j->width);
-#undef OUT
-  return at;
-}
-
-size_t fr_result_to_json(const fr_result *r, char *buf, size_t n)
-{
-  size_t at = 0;
-  char hex[33];
-#define OUT(...) (at += (size_t)snprintf(at < n ? buf + at : NULL, at < n ? n - at : 0, __VA_ARGS__))
-  OUT("{\"job_id\":");
-  at = put_json_string(buf, n, at, r->job.job_id);
-  OUT(",\"model\":\"%s\",\"numerics\":", r->job.model);
-  at = put_json_string(buf, n, at, r->job.numerics);
-  OUT(",\"step_hashes\":[");
-  for (int k = 0; k < r->steps; k++) {
-    fr_hash_hex(r->step_hashes[k], hex);
-    OUT("%s\"%s\"", k ? "," : "", hex);
-  }
-  fr_hash_hex(r->frames_hash, hex);
-  OUT("],\"frames_hash\":\"%s\",\"frame_hashes\":[", hex);
-  for (int f = 0; f < r->job.frames; f++) {
-    fr_hash_hex(r->frame_hashes[f], hex);
-    OUT("%s\"%s\"", f ? "," : "", hex);
-  }
-  OUT("],");
-  fr_hash_hex(r->digest, hex);
-  OUT("\"digest\":\"%s\",\"timing\":{\"queue_ms\":%.3f,\"text_ms\":%.3f,\"denoise_ms\":%.3f,\"decode_ms\":%.3f,"
-      "\"total_ms\":%.3f}}",
-      hex, r->timing.queue_ms, r->timing.text_ms, r->timing.denoise_ms, r->timing.decode_ms, r->timing.total_ms);
 #undef OUT
   return at;
 }

@@ -228,7 +228,9 @@ fr_status fr_registry_load(const char *path, fr_registry *out)
     else if (fr_registry_find(out, hot)) s = fr_fail(FR_EFORMAT, "%s: node %zu: hotkey listed twice", path, i);
     if (s != FR_OK) break;
     snprintf(nd->hotkey, sizeof nd->hotkey, "%s", hot);
+    /* cppcheck-suppress nullPointerRedundantCheck ; every NULL case above set s and broke out */
     snprintf(nd->endpoint, sizeof nd->endpoint, "%s", ep);
+    /* cppcheck-suppress nullPointerRedundantCheck ; as above */
     nd->role = strcmp(role, "verifier") == 0 ? FR_ROLE_VERIFIER : FR_ROLE_PROVER;
     nd->stake = stake ? json_number_value(stake) : 0.0;
     out->n++;
