@@ -206,11 +206,12 @@ int config_load(fractald_config *c, const char *file, int nflags, char **flags, 
                  "redis_password is required (or $FRACTAL_REDIS_PASSWORD; redis_insecure_no_password only for a private socket)"),
              -1;
     if (!c->registry[0]) return snprintf(err, errn, "a verifier needs a registry of provers to challenge"), -1;
-    if (strcmp(c->verify_mode, "auto") && strcmp(c->verify_mode, "full") && strcmp(c->verify_mode, "spot"))
+    if (strcmp(c->verify_mode, "auto") != 0 && strcmp(c->verify_mode, "full") != 0 &&
+        strcmp(c->verify_mode, "spot") != 0)
       return snprintf(err, errn, "verify_mode must be auto, full or spot, not '%s'", c->verify_mode), -1;
-    if (strcmp(c->speed_mode, "sigmoid") && strcmp(c->speed_mode, "minmax"))
+    if (strcmp(c->speed_mode, "sigmoid") != 0 && strcmp(c->speed_mode, "minmax") != 0)
       return snprintf(err, errn, "speed_mode must be sigmoid or minmax, not '%s'", c->speed_mode), -1;
-    if (strcmp(c->challenge_scheduler, "ddim") && strcmp(c->challenge_scheduler, "dpm++2m"))
+    if (strcmp(c->challenge_scheduler, "ddim") != 0 && strcmp(c->challenge_scheduler, "dpm++2m") != 0)
       return snprintf(err, errn, "challenge_scheduler must be ddim or dpm++2m, not '%s'", c->challenge_scheduler), -1;
     if (c->challenge_height % 8 || c->challenge_width % 8)
       return snprintf(err, errn, "challenge_height and challenge_width must be multiples of 8"), -1;

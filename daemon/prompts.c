@@ -97,6 +97,7 @@ void prompt_generate(uint32_t (*uniform)(uint32_t), char *out, size_t n)
 
 double prompt_space(void)
 {
-  return (double)COUNT(subjects) * (COUNT(adjectives) + 1) * COUNT(actions) * COUNT(places) * (COUNT(times) + 1) *
-         COUNT(looks) * (COUNT(cameras) + 1);
+  size_t n = COUNT(subjects) * (COUNT(adjectives) + 1) * COUNT(actions) * COUNT(places) * (COUNT(times) + 1) *
+             COUNT(looks) * (COUNT(cameras) + 1);
+  return (double)n;
 }

@@ -141,8 +141,8 @@ static void check_group(const checker *c, const fr_job *job, answer *a, const in
   int prev = plan.needs_previous, decode = plan.decode, nw = plan.nreveal;
   const int *want = plan.reveal; /* latents entering these steps; 0 is the job's noise, which needs no reveal */
   size_t nl = fr_latent_count(c->model, job);
-  fan_req *rq = (fan_req *)calloc((size_t)(m * nw + 1), sizeof *rq);
-  char(*body)[160] = (char(*)[160])calloc((size_t)(m * nw + 1), sizeof *body);
+  fan_req *rq = (fan_req *)calloc((size_t)m * (size_t)nw + 1, sizeof *rq);
+  char(*body)[160] = (char(*)[160])calloc((size_t)m * (size_t)nw + 1, sizeof *body);
   float *noise = (float *)malloc(nl * sizeof(float));
   int *ok = (int *)calloc((size_t)m, sizeof(int));
   if (!rq || !body || !noise || !ok) {

@@ -37,7 +37,7 @@ static double wall_s(void) { return (double)fr_now_ns() * 1e-9; }
 static int candidates(node *n, candidate **out)
 {
   pthread_rwlock_rdlock(&n->registry_lock);
-  candidate *c = (candidate *)calloc((size_t)(n->registry.n + 1), sizeof *c);
+  candidate *c = (candidate *)calloc((size_t)n->registry.n + 1, sizeof *c);
   int k = 0;
   for (int i = 0; c && i < n->registry.n; i++) {
     const fr_node *e = &n->registry.nodes[i];

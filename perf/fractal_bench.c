@@ -2,6 +2,7 @@
  * of 32 frame-images, and the VAE's) on a backend, optionally against the CPU reference's bits and against
  * cuBLAS and the device's copy bandwidth; or whole jobs on a model. Output: a table, or JSON lines. */
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,32 @@ static double now_s(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define PROG "fractal-bench"
+/* An option's number, whole and in range, or exit 2 naming the option (no silent 0 from atoi). */
+static long opt_long(const char *opt, const char *s, long lo, long hi)
+{
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) {
+    fprintf(stderr, "%s: %s wants a whole number in %ld..%ld, not \"%s\"\n", PROG, opt, lo, hi, s);
+    exit(2);
+  }
+  return v;
+}
+
+static double opt_double(const char *opt, const char *s)
+{
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v == v)) {
+    fprintf(stderr, "%s: %s wants a number, not \"%s\"\n", PROG, opt, s);
+    exit(2);
+  }
+  return v;
 }
 
 static void die(const char *what)
@@ -380,7 +407,7 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
   int differs = 0;
   snprintf(list, sizeof list, "%s", o->shards);
   for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-    int ranks = atoi(tok);
+    int ranks = (int)opt_long("--shards", tok, 1, 1024);
     fr_shard_stats st;
     double per_step, once;
     plan_traffic(m, &j, ranks, &st, &per_step, &once);
@@ -445,29 +472,26 @@ int main(int argc, char **argv)
   while ((ch = getopt_long(argc, argv, "b:t:n:r:o:m:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'm': o.model = optarg; break;
-    case 1: o.steps = atoi(optarg); break;
-    case 2: o.frames = atoi(optarg); break;
-    case 3: o.height = atoi(optarg); break;
-    case 4: o.width = atoi(optarg); break;
+    case 1: o.steps = (int)opt_long("--steps", optarg, 1, FR_JOB_STEPS_MAX); break;
+    case 2: o.frames = (int)opt_long("--frames", optarg, 1, FR_JOB_FRAMES_MAX); break;
+    case 3: o.height = (int)opt_long("--height", optarg, 8, 8192); break;
+    case 4: o.width = (int)opt_long("--width", optarg, 8, 8192); break;
     case 5:
       if (fr_scheduler_parse(optarg) < 0) return usage(stderr), 2;
       o.scheduler = (fr_scheduler)fr_scheduler_parse(optarg);
       break;
     case 6: o.verify = 1; break;
-    case 7: o.decode_p = atof(optarg); break;
+    case 7: o.decode_p = opt_double("--decode-p", optarg); break;
     case 8: o.shards = optarg; break;
     case 9: o.plan_only = 1; break;
-    case 10: o.guidance = atof(optarg); break;
+    case 10: o.guidance = opt_double("--guidance", optarg); break;
     case 11: o.cublas = o.bandwidth = 1; break;
     case 12: o.bandwidth = 1; break;
     case 13: o.peak = 1; break;
     case 'b': o.backend = optarg; break;
-    case 't': o.threads = atoi(optarg); break;
-    case 'n':
-      o.images = atoi(optarg);
-      if (o.images < 1) return usage(stderr), 2;
-      break;
-    case 'r': o.repeat = atoi(optarg); break;
+    case 't': o.threads = (int)opt_long("-t", optarg, 0, 1024); break;
+    case 'n': o.images = (int)opt_long("-n", optarg, 1, 1 << 20); break;
+    case 'r': o.repeat = (int)opt_long("-r", optarg, 1, 1000); break;
     case 'o': o.only = optarg; break;
     case 'c': o.check = 1; break;
     case 'j': o.json = 1; break;

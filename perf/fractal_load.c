@@ -3,6 +3,7 @@
  * is checked to belong to its request. Prints counts by status, answered jobs per second and latency
  * percentiles. Job specs get the prover's model and numerics (GET /v1/info) unless they name them. */
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -82,7 +83,8 @@ static void *run(void *arg)
     double dt = now_s() - t0;
     int retry = 0;
     char ra[32];
-    if (st == FR_OK && r.status == 429 && fr_response_header(&r, "Retry-After", ra, sizeof ra) == 0) retry = atoi(ra);
+    if (st == FR_OK && r.status == 429 && fr_response_header(&r, "Retry-After", ra, sizeof ra) == 0)
+      retry = (int)strtol(ra, NULL, 10); /* a bad header: 0, no wait */
     pthread_mutex_lock(&s->mu);
     if (st != FR_OK) {
       s->no_answer++;
@@ -113,6 +115,19 @@ static int cmp(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+/* An option's whole number in lo..hi, or exit 2 naming it. */
+static long whole(const char *s, long lo, long hi, const char *opt)
+{
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) {
+    fprintf(stderr, "fractal-load: %s wants a whole number in %ld..%ld, not \"%s\"\n", opt, lo, hi, s);
+    exit(2);
+  }
+  return v;
+}
+
 int main(int argc, char **argv)
 {
   shared s;
@@ -138,8 +153,8 @@ int main(int argc, char **argv)
     case 'u': s.url = optarg; break;
     case 'p': s.peer = optarg; break;
     case 'k': keydir = optarg; break;
-    case 'n': s.requests = atoi(optarg); break;
-    case 'd': duration = atof(optarg); break;
+    case 'n': s.requests = (int)whole(optarg, 1, 1 << 30, "--requests"); break;
+    case 'd': duration = (double)whole(optarg, 1, 1 << 30, "--duration"); break;
     case 'j': s.job = optarg; break;
     case 'b': s.no_backoff = 1; break;
     default:

@@ -459,8 +459,8 @@ const char *op_shape(const op_inst *r, char *buf, size_t n)
   fr_shape_str(&r->in[0], dims, sizeof dims);
   switch (c->op) {
   case OP_LINEAR:
-    snprintf(buf, n, "%lldx%lld->%lld%s%s%s", (long long)(d[0] * d[1]), (long long)d[3], (long long)d[2],
-             dt_tag(c->wdt), extra, act_tag(c->act));
+    snprintf(buf, n, "%lldx%lld->%lld%s%s%s", (long long)d[0] * d[1], (long long)d[3], (long long)d[2], dt_tag(c->wdt),
+             extra, act_tag(c->act));
     break;
   case OP_CONV2D:
     snprintf(buf, n, "%s->%lld k%lld s%lld p%lld%s%s", dims, (long long)d[4], (long long)d[5], (long long)d[6],

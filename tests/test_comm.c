@@ -15,7 +15,7 @@ typedef struct rank_arg {
 } rank_arg;
 
 /* rank p sends rank r (p + 1) * (r + 2) + round bytes, each byte = (p * 31 + r * 7 + i + round) & 255 */
-static size_t count(int p, int r, int round) { return (size_t)((p + 1) * (r + 2) + round); }
+static size_t count(int p, int r, int round) { return (size_t)(p + 1) * (size_t)(r + 2) + (size_t)round; }
 static unsigned char byte(int p, int r, size_t i, int round)
 {
   return (unsigned char)((p * 31 + r * 7 + (int)i + round) & 255);
@@ -40,10 +40,10 @@ static void *rank_main(void *arg)
         for (size_t i = 0; i < rc[p]; i++) a->wrong += recv[rd[p] + i] != byte(p, me, i, round);
       /* all-gather: every rank sends me + 1 + round bytes of value me */
       size_t gc[8], gd[8], gt = 0;
-      for (int p = 0; p < n; p++) gc[p] = (size_t)(p + 1 + round), gd[p] = gt, gt += gc[p];
+      for (int p = 0; p < n; p++) gc[p] = (size_t)p + 1 + (size_t)round, gd[p] = gt, gt += gc[p];
       unsigned char mine[64], all[256];
       memset(mine, me, sizeof mine);
-      if (fr_comm_allgatherv(a->c, mine, (size_t)(me + 1 + round), all, gc, gd) != FR_OK) a->errors++;
+      if (fr_comm_allgatherv(a->c, mine, (size_t)me + 1 + (size_t)round, all, gc, gd) != FR_OK) a->errors++;
       else
         for (int p = 0; p < n; p++)
           for (size_t i = 0; i < gc[p]; i++) a->wrong += all[gd[p] + i] != p;

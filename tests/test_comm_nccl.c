@@ -22,7 +22,7 @@ typedef struct rank_arg {
 } rank_arg;
 
 /* rank p sends rank r (p + 1) * 1000 + r * 7 bytes (odd sizes), byte i = (p * 31 + r * 7 + i) & 255 */
-static size_t count(int p, int r) { return (size_t)((p + 1) * 1000 + r * 7); }
+static size_t count(int p, int r) { return (size_t)(p + 1) * 1000 + (size_t)r * 7; }
 static unsigned char byte(int p, int r, size_t i) { return (unsigned char)((p * 31 + r * 7 + (int)i) & 255); }
 
 static void *rank_main(void *arg)

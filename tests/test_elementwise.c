@@ -45,7 +45,7 @@ static void test_activations(void)
     double worst = 0;
     for (int64_t i = 0; i < n; i++) {
       float want = fr_act_apply((fr_act)a, xd[i]);
-      if (memcmp(&want, &yd[i], 4)) {
+      if (memcmp(&want, &yd[i], 4) != 0) {
         CHECK(0, "act %d: y[%lld] differs from the dmath function", a, (long long)i);
         break;
       }
@@ -85,7 +85,7 @@ static void check_add(const char *what, const fr_tensor *a, const fr_tensor *b, 
   const float *ad = (const float *)a->data, *yd = (const float *)y->data;
   for (int64_t i = 0; i < fr_tensor_numel(a); i++) {
     float want = (float)((double)ad[i] + (double)tensor_get(b, (i / div) % mod));
-    if (memcmp(&want, &yd[i], 4)) {
+    if (memcmp(&want, &yd[i], 4) != 0) {
       CHECK(0, "%s: y[%lld] = %.9g, want %.9g", what, (long long)i, yd[i], want);
       return;
     }

@@ -585,7 +585,7 @@ static void remove_tmp_dir(void)
   DIR *d = opendir(tmp_dir);
   struct dirent *de;
   while (d && (de = readdir(d)) != NULL)
-    if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) unlink(tmp_path(de->d_name));
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) unlink(tmp_path(de->d_name));
   if (d) closedir(d);
   CHECK(rmdir(tmp_dir) == 0, "cannot remove %s", tmp_dir);
 }

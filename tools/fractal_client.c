@@ -72,7 +72,13 @@ int main(int argc, char **argv)
     case 'p': peer = optarg; break;
     case 'd': data = optarg; break;
     case 'o': output = optarg; break;
-    case 't': timeout = atol(optarg); break;
+    case 't': {
+      char *end;
+      errno = 0;
+      timeout = strtol(optarg, &end, 10);
+      if (errno || end == optarg || *end) timeout = 0; /* refused below */
+      break;
+    }
     case 'H': header = optarg; break;
     case 'D': dump = optarg; break;
     case 'n': ro.nonce = strtoull(optarg, NULL, 10); break;

@@ -13,7 +13,8 @@
 #  5. the host code under ThreadSanitizer (-DFRACTAL_SANITIZE=thread, BUILD_DIR-tsan): the unit tests;
 #  6. the libFuzzer targets (clang, -DFRACTAL_FUZZ=ON, BUILD_DIR-fuzz), each for a few seconds from its seed
 #     corpus (docs/fuzzing.md has the long runs).
-#  0. (before them) every source in .clang-format's layout (tools/dev/format.sh --check).
+#  0. (before them) every source in .clang-format's layout (tools/dev/format.sh --check);
+#  1b. (after the normal build) cppcheck and clang-tidy on its compile_commands.json (tools/dev/lint.sh).
 # Usage: tools/test.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,9 +22,9 @@ build=${1:-$root/build}
 jobs=$(nproc)
 "$root/tools/install-deps.sh"
 # The fuzz stage's compiler and libFuzzer (Debian's libclang-rt-dev), valgrind for the MP4 encoder's test,
-# and the clang-format whose layout the sources follow.
+# the clang-format whose layout the sources follow, and the static checkers.
 extra=()
-for p in clang libclang-rt-dev valgrind clang-format-14; do
+for p in clang libclang-rt-dev valgrind clang-format-14 clang-tidy-14 cppcheck; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || extra+=("$p")
 done
 if [ ${#extra[@]} -gt 0 ]; then
@@ -43,6 +44,9 @@ archs=()
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "${archs[@]}"
 cmake --build "$build" -j "$jobs"
 ctest --test-dir "$build" --output-on-failure -LE slow -j "$jobs"
+
+stage "static checks: tools/dev/lint.sh (cppcheck, clang-tidy)"
+"$root/tools/dev/lint.sh" "$build"
 
 stage "emulated CUDA build: the gpu tests in three thread orders"
 cmake -S "$root" -B "$build-emu" -DCMAKE_BUILD_TYPE=Release -DFRACTAL_CUDA=emu

@@ -128,11 +128,11 @@ static fr_status parse_entry(const st_ctx *c, const json_t *v, fr_st_entry *e)
   if (json_object_size(v) != 3) { /* all three are present, so some other key is too */
     const char *key;
     const json_t *val;
-    json_object_foreach((json_t *)v, key,
-                        val) if (strcmp(key, "dtype") && strcmp(key, "shape") &&
-                                 strcmp(key, "data_offsets")) return fr_fail(FR_EFORMAT,
-                                                                             "%s: tensor '%s': unexpected field '%s'",
-                                                                             c->path, c->name, key);
+    json_object_foreach((json_t *)v, key, val)
+    {
+      if (strcmp(key, "dtype") != 0 && strcmp(key, "shape") != 0 && strcmp(key, "data_offsets") != 0)
+        return fr_fail(FR_EFORMAT, "%s: tensor '%s': unexpected field '%s'", c->path, c->name, key);
+    }
   }
   memset(e, 0, sizeof *e);
   e->name = c->name;

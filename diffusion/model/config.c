@@ -84,7 +84,7 @@ static fr_status int_list(const cfg *c, const char *key, int n, int scalar_ok, i
     for (int i = 0; i < n; i++) out[i] = def;
     return FR_OK;
   }
-  if (v && scalar_ok && json_is_integer(v)) {
+  if (scalar_ok && json_is_integer(v)) {
     for (int i = 0; i < n; i++) out[i] = (int)json_integer_value(v);
   } else {
     if (!json_is_array(v) || (int)json_array_size(v) != n)

@@ -298,7 +298,8 @@ static fr_status make_tensor(fr_backend *cpu, const fr_modelgen_options *o, cons
   float *v = (float *)t.data;
   size_t len = strlen(name);
   int is_weight = len > 7 && strcmp(name + len - 7, ".weight") == 0;
-  float scale = ndim >= 2 ? (float)(1.0 / sqrt((double)(n / shape[0]))) : (is_weight ? 0.1f : 0.05f);
+  int64_t fan_in = ndim >= 2 ? n / shape[0] : 1;
+  float scale = ndim >= 2 ? (float)(1.0 / sqrt((double)fan_in)) : (is_weight ? 0.1f : 0.05f);
   float shift = ndim == 1 && is_weight ? 1.0f : 0.0f;
   for (int64_t i = 0; st == FR_OK && i < n; i++) v[i] = shift + scale * v[i];
   if (st == FR_OK && o->dtype != FR_F32) {

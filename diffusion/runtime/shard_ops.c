@@ -86,7 +86,8 @@ fr_status fr_shard_group_norm(fr_exec *ex, const fr_shard *sh, const fr_tensor *
   if (!sh || sh->ranks == 1) return FR_RUN(ex, fr_group_norm(ex->be, x, gamma, beta, groups, frames, eps, act, y));
   int64_t n = x->shape[0], fl = fr_shard_local(sh), videos = n / fl, inner = 1;
   for (int i = 2; i < x->ndim; i++) inner *= x->shape[i];
-  float count = (float)(sh->frames * (x->shape[1] / groups) * inner); /* as the fused kernel: F * block */
+  int64_t block = sh->frames * (x->shape[1] / groups) * inner; /* as the fused kernel: F * block */
+  float count = (float)block;
   fr_tensor part, mean, rstd;
   int64_t ss[2] = {n, groups};
   FR_TRY(fr_exec_alloc(ex, &part, 2, ss));
@@ -177,7 +178,7 @@ fr_status fr_shard_to_frames(fr_exec *ex, const fr_shard *sh, const fr_tensor *t
   int64_t mine = ps[sh->rank + 1] - ps[sh->rank];
   if (fr_tensor_numel(out) != videos * hw * fl * d)
     return fr_fail(FR_EINTERNAL, "fr_shard_to_frames: out holds %lld elements, want %lld",
-                   (long long)fr_tensor_numel(out), (long long)(videos * hw * fl * d));
+                   (long long)fr_tensor_numel(out), (long long)videos * hw * fl * d);
   fr_tensor sbuf, rbuf;
   int64_t sc[FR_SHARD_MAX], rc[FR_SHARD_MAX], at = 0;
   FR_TRY(alloc1(ex, &sbuf, videos * mine * F * d));

@@ -306,7 +306,7 @@ static fr_status load_merges(fr_tokenizer *t, const char *dir, fr_strmap *syms)
     c = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ? (uint32_t)b : (uint32_t)(256 + n++);
     int k = utf8_encode(c, (unsigned char *)tmp);
     s = intern(t, syms, tmp, (size_t)k, t->unk, &t->base_sym[b]);
-    memcpy(tmp + k, "</w>", 4);
+    memcpy(tmp + k, "</w>", 4); /* NOLINT(bugprone-not-null-terminated-result): a counted symbol, not a C string */
     if (!s) s = intern(t, syms, tmp, (size_t)k + 4, t->unk, &t->base_sym[256 + b]);
   }
   size_t end = len;

@@ -23,7 +23,8 @@ typedef struct ew_job {
   uint64_t seed, stream;
 } ew_job;
 
-#define CHUNK_RANGE(job, task, lo, hi) int64_t lo = (task)*CHUNK, hi = lo + CHUNK < (job)->n ? lo + CHUNK : (job)->n
+/* The end of the chunk of n elements that starts at lo. */
+static int64_t chunk_end(int64_t lo, int64_t n) { return lo + CHUNK < n ? lo + CHUNK : n; }
 
 static int64_t chunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
 
@@ -37,7 +38,7 @@ static inline __attribute__((always_inline)) void activate_run(fr_act act, const
 FR_CPU_HOT static void activate_task(void *ctx, int64_t task, int thread)
 {
   const ew_job *job = (const ew_job *)ctx;
-  CHUNK_RANGE(job, task, lo, hi);
+  int64_t lo = (int64_t)task * CHUNK, hi = chunk_end(lo, job->n);
   const float *x = job->a + lo;
   float *y = job->y + lo;
   switch (job->act) {
@@ -79,7 +80,7 @@ fr_status fr_cpu_geglu(fr_backend *be, int64_t rows, int64_t n, const fr_tensor 
 FR_CPU_HOT static void add_task(void *ctx, int64_t task, int thread)
 {
   const ew_job *job = (const ew_job *)ctx;
-  CHUNK_RANGE(job, task, lo, hi);
+  int64_t lo = (int64_t)task * CHUNK, hi = chunk_end(lo, job->n);
   const float *a = job->a;
   float *y = job->y;
   if (job->bdtype == FR_F32 && job->b_div == 1 && job->b_mod >= hi - lo) { /* b repeats over rows of a */
@@ -110,7 +111,7 @@ fr_status fr_cpu_add(fr_backend *be, int64_t b_div, int64_t b_mod, const fr_tens
 static void scale_task(void *ctx, int64_t task, int thread)
 {
   const ew_job *job = (const ew_job *)ctx;
-  CHUNK_RANGE(job, task, lo, hi);
+  int64_t lo = (int64_t)task * CHUNK, hi = chunk_end(lo, job->n);
   for (int64_t i = lo; i < hi; i++) job->y[i] = job->a[i] * job->s;
 }
 
@@ -125,7 +126,7 @@ fr_status fr_cpu_scale(fr_backend *be, const fr_tensor *x, float s, fr_tensor *y
 FR_CPU_HOT static void guidance_task(void *ctx, int64_t task, int thread)
 {
   const ew_job *job = (const ew_job *)ctx;
-  CHUNK_RANGE(job, task, lo, hi);
+  int64_t lo = (int64_t)task * CHUNK, hi = chunk_end(lo, job->n);
   for (int64_t i = lo; i < hi; i++) {
     float u = job->a[i], diff = job->c[i] - u;
     job->y[i] = u + job->s * diff;
@@ -146,7 +147,7 @@ fr_status fr_cpu_guidance(fr_backend *be, const fr_tensor *uncond, const fr_tens
 FR_CPU_HOT static void normal_task(void *ctx, int64_t task, int thread)
 {
   const ew_job *job = (const ew_job *)ctx;
-  CHUNK_RANGE(job, task, lo, hi);
+  int64_t lo = (int64_t)task * CHUNK, hi = chunk_end(lo, job->n);
   for (int64_t i = lo; i < hi; i++) job->y[i] = fr_philox_normal(job->seed, job->stream, (uint64_t)i);
 }
 
@@ -210,7 +211,7 @@ typedef struct sched_job {
 FR_CPU_HOT static void sched_task(void *ctx, int64_t task, int thread)
 {
   const sched_job *job = (const sched_job *)ctx;
-  CHUNK_RANGE(job, task, lo, hi);
+  int64_t lo = (int64_t)task * CHUNK, hi = chunk_end(lo, job->n);
   const fr_sched_coeffs k = *job->k;
   const float *a = job->a, *b = job->b, *c = job->c;
   float *y = job->y;
