@@ -49,7 +49,6 @@ static const option_def options[] = {
   {"registry_sync_s", T_INT, "60", 0, 86400, S(registry_sync_s), "reload the registry this often (0: only on SIGHUP)"},
   {"log_level", T_STR, "info", 0, 0, S(log_level), "debug, info, warn or error"},
   {"log_file", T_STR, "", 0, 0, S(log_file), "log to this file (default: stderr)"},
-  {"tmp_dir", T_STR, "/tmp", 0, 0, S(tmp_dir), "where MP4s are written before they are sent"},
   {"queue_size", T_INT, "8", 1, 4096, S(queue_size), "prover: jobs waiting for the device; more get 429"},
   {"max_batch", T_INT, "4", 1, 64, S(max_batch), "prover: most queued jobs of one size run as one batch"},
   {"reveal_cache_jobs", T_INT, "64", 1, 100000, S(reveal_cache_jobs), "prover: recent jobs whose latents /v1/reveal can return"},

@@ -31,7 +31,6 @@ typedef struct fractald_config {
   int registry_sync_s;
   char log_level[16];
   char log_file[1024];
-  char tmp_dir[1024];
   /* prover */
   int queue_size;
   int max_batch;

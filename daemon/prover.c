@@ -325,55 +325,34 @@ static void challenge(node *n, const http_request *req, http_response *resp)
   free(j);
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long sz = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = sz >= 0 ? (char *)malloc((size_t)sz + 1) : NULL;
-  if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) free(buf), buf = NULL;
-  fclose(f);
-  *len = buf ? (size_t)sz : 0;
-  return buf;
-}
-
 static void generate(node *n, const http_request *req, http_response *resp)
 {
   pjob *j = (pjob *)calloc(1, sizeof *j);
   if (!j) return http_error(resp, 503, "out_of_memory", "out of memory");
   if (run_job(n, req, resp, j) == 0) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/fractald-%d-%p.mp4", n->cfg.tmp_dir, (int)getpid(), (void *)j);
-    if (fr_video_write_mp4(path, j->res.frames, j->job.frames, j->job.height, j->job.width, 8, NULL) != FR_OK) {
+    uint8_t *mp4;
+    size_t len;
+    if (fr_video_encode_mp4(j->res.frames, j->job.frames, j->job.height, j->job.width, 8, &mp4, &len, NULL) != FR_OK) {
       http_error(resp, 500, "internal", "encoding the video: %s", fr_last_error());
     } else {
-      size_t len;
-      char *mp4 = read_all(path, &len);
-      unlink(path);
-      if (!mp4) {
-        http_error(resp, 500, "internal", "reading the encoded video back failed");
-      } else {
-        char hex[33];
-        resp->status = 200, resp->content_type = "video/mp4", resp->body = mp4, resp->len = len;
-        fr_hash_hex(j->res.digest, hex);
-        http_header(resp, "Fractal-Digest", hex);
-        fr_hash_hex(j->res.frames_hash, hex);
-        http_header(resp, "Fractal-Frames-Hash", hex);
-        http_header(resp, "Fractal-Model", j->res.job.model);
-        http_header(resp, "Fractal-Job-Id", j->res.job.job_id);
-        char *chain = (char *)malloc((size_t)j->res.steps * 33 + 1);
-        if (chain) { /* the step hashes, comma-separated: what a verifier spot-checks */
-          chain[0] = '\0';
-          for (int k = 0; k < j->res.steps; k++) {
-            fr_hash_hex(j->res.step_hashes[k], hex);
-            memcpy(chain + 33 * k, hex, 32);
-            chain[33 * k + 32] = k + 1 < j->res.steps ? ',' : '\0';
-          }
-          http_header(resp, "Fractal-Step-Hashes", chain);
-          free(chain);
+      char hex[33];
+      resp->status = 200, resp->content_type = "video/mp4", resp->body = (char *)mp4, resp->len = len;
+      fr_hash_hex(j->res.digest, hex);
+      http_header(resp, "Fractal-Digest", hex);
+      fr_hash_hex(j->res.frames_hash, hex);
+      http_header(resp, "Fractal-Frames-Hash", hex);
+      http_header(resp, "Fractal-Model", j->res.job.model);
+      http_header(resp, "Fractal-Job-Id", j->res.job.job_id);
+      char *chain = (char *)malloc((size_t)j->res.steps * 33 + 1);
+      if (chain) { /* the step hashes, comma-separated: what a verifier spot-checks */
+        chain[0] = '\0';
+        for (int k = 0; k < j->res.steps; k++) {
+          fr_hash_hex(j->res.step_hashes[k], hex);
+          memcpy(chain + 33 * k, hex, 32);
+          chain[33 * k + 32] = k + 1 < j->res.steps ? ',' : '\0';
         }
+        http_header(resp, "Fractal-Step-Hashes", chain);
+        free(chain);
       }
     }
   }

@@ -48,6 +48,26 @@ static void encode_at_the_edge(int frames, int height, int width)
   unsigned char *fa = read_all(a, &na), *fb = read_all(b, &nb);
   CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0,
         "%d frames of %dx%d: the same MP4 from either buffer (%zu, %zu bytes)", frames, width, height, na, nb);
+  /* in memory: the same bytes as the file, and whole MP4 boxes from start to end (the muxer seeks back to
+   * write the media data's size: a lost seek leaves boxes that do not add up) */
+  uint8_t *mem = NULL;
+  size_t nm = 0;
+  CHECK_OK(fr_video_encode_mp4(edge, frames, height, width, 8, &mem, &nm, NULL));
+  CHECK(mem && fa && nm == na && memcmp(mem, fa, nm) == 0, "%d frames of %dx%d: the MP4 in memory is the file's bytes",
+        frames, width, height);
+  int ftyp = 0, moov = 0, mdat = 0;
+  size_t at = 0;
+  while (mem && at + 8 <= nm) {
+    size_t size = (size_t)mem[at] << 24 | (size_t)mem[at + 1] << 16 | (size_t)mem[at + 2] << 8 | mem[at + 3];
+    if (size < 8 || size > nm - at) break;
+    ftyp |= at == 0 && memcmp(mem + at + 4, "ftyp", 4) == 0;
+    moov |= memcmp(mem + at + 4, "moov", 4) == 0;
+    mdat |= memcmp(mem + at + 4, "mdat", 4) == 0;
+    at += size;
+  }
+  CHECK(at == nm && ftyp && moov && mdat, "%d frames of %dx%d: boxes cover %zu of %zu bytes (ftyp %d moov %d mdat %d)",
+        frames, width, height, at, nm, ftyp, moov, mdat);
+  free(mem);
   free(fa), free(fb), free(plain);
   munmap(map, span + page);
 }
@@ -60,6 +80,10 @@ int main(void)
   encode_at_the_edge(1, 2, 2);   /* the smallest video: 6-byte rows */
   encode_at_the_edge(3, 30, 34); /* width not a multiple of 8 */
   encode_at_the_edge(1, 16, 24);
+  uint8_t *mem = (uint8_t *)1;
+  size_t nm = 1;
+  CHECK(fr_video_encode_mp4(NULL, 0, 64, 64, 8, &mem, &nm, NULL) == FR_EINVAL && !mem && nm == 0,
+        "no frames: an error and no buffer");
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -1,6 +1,6 @@
-/* MP4 through libavformat/libavcodec (RGB converted to yuv420p by libswscale) and PNG sheets through
- * libpng. Output files are written aside and renamed, so a failure leaves nothing half-written. A build
- * configured with -DFRACTAL_VIDEO=OFF has neither and says so. */
+/* MP4 through libavformat/libavcodec (RGB converted to yuv420p by libswscale), encoded into memory, and
+ * PNG sheets through libpng. Output files are written aside and renamed, so a failure leaves nothing
+ * half-written. A build configured with -DFRACTAL_VIDEO=OFF has neither and says so. */
 #include "fractal/video.h"
 
 #ifndef FR_HAVE_VIDEO
@@ -15,6 +15,14 @@ fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, i
 {
   (void)rgb, (void)frames, (void)height, (void)width, (void)fps, (void)codec_used;
   return no_video(path);
+}
+
+fr_status fr_video_encode_mp4(const uint8_t *rgb, int frames, int height, int width, int fps, uint8_t **mp4,
+                              size_t *len, const char **codec_used)
+{
+  (void)rgb, (void)frames, (void)height, (void)width, (void)fps, (void)codec_used;
+  *mp4 = NULL, *len = 0;
+  return no_video("the MP4");
 }
 
 fr_status fr_png_write_sheet(const char *path, const uint8_t *rgb, int frames, int height, int width, int cols)
@@ -42,8 +50,54 @@ static fr_status av_failed(const char *path, const char *what, int err)
   return fr_fail(FR_EIO, "%s: %s: %s", path, what, msg);
 }
 
+/* The MP4 in memory: the muxer writes and seeks back (to fill in sizes) through these callbacks. */
+typedef struct membuf {
+  uint8_t *data;
+  size_t len, cap, pos;
+} membuf;
+
+#if LIBAVFORMAT_VERSION_MAJOR >= 61
+static int mem_write(void *opaque, const uint8_t *buf, int n)
+#else
+static int mem_write(void *opaque, uint8_t *buf, int n)
+#endif
+{
+  membuf *m = (membuf *)opaque;
+  if (n < 0) return AVERROR(EINVAL);
+  size_t end = m->pos + (size_t)n;
+  if (end > m->cap) {
+    size_t cap = m->cap ? m->cap : 1 << 16;
+    while (cap < end) cap *= 2;
+    uint8_t *d = (uint8_t *)realloc(m->data, cap);
+    if (!d) return AVERROR(ENOMEM);
+    m->data = d, m->cap = cap;
+  }
+  if (m->pos > m->len) memset(m->data + m->len, 0, m->pos - m->len); /* a seek past the end leaves a hole */
+  memcpy(m->data + m->pos, buf, (size_t)n);
+  m->pos = end;
+  if (end > m->len) m->len = end;
+  return n;
+}
+
+static int64_t mem_seek(void *opaque, int64_t offset, int whence)
+{
+  membuf *m = (membuf *)opaque;
+  int64_t base = 0;
+  switch (whence & ~AVSEEK_FORCE) {
+  case AVSEEK_SIZE: return (int64_t)m->len;
+  case SEEK_SET: base = 0; break;
+  case SEEK_CUR: base = (int64_t)m->pos; break;
+  case SEEK_END: base = (int64_t)m->len; break;
+  default: return AVERROR(EINVAL);
+  }
+  if (offset > INT64_MAX - base || base + offset < 0) return AVERROR(EINVAL);
+  m->pos = (size_t)(base + offset);
+  return (int64_t)m->pos;
+}
+
 typedef struct encoder {
   AVFormatContext *fmt;
+  AVIOContext *io;
   AVCodecContext *ctx;
   AVStream *stream;
   AVFrame *frame;
@@ -59,10 +113,9 @@ static void encoder_close(encoder *e)
   av_frame_free(&e->frame);
   av_frame_free(&e->rgb);
   avcodec_free_context(&e->ctx);
-  if (e->fmt) {
-    if (e->fmt->pb) avio_closep(&e->fmt->pb);
-    avformat_free_context(e->fmt);
-  }
+  if (e->io) av_freep(&e->io->buffer);
+  avio_context_free(&e->io);
+  avformat_free_context(e->fmt);
 }
 
 /* Sends one frame (NULL flushes) and writes every packet the encoder has ready. */
@@ -88,9 +141,10 @@ static void zero_padding(AVFrame *f)
   for (int i = 0; i < AV_NUM_DATA_POINTERS && f->buf[i]; i++) memset(f->buf[i]->data, 0, f->buf[i]->size);
 }
 
-static fr_status open_encoder(encoder *e, const char *tmp, int height, int width, int fps, const char **codec_used)
+static fr_status open_encoder(encoder *e, membuf *out, int height, int width, int fps, const char **codec_used)
 {
-  int rc = avformat_alloc_output_context2(&e->fmt, NULL, "mp4", tmp);
+  const char *tmp = "the MP4"; /* what errors name */
+  int rc = avformat_alloc_output_context2(&e->fmt, NULL, "mp4", NULL);
   if (rc < 0) return av_failed(tmp, "mp4 muxer", rc);
   const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_H264);
   if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
@@ -123,29 +177,35 @@ static fr_status open_encoder(encoder *e, const char *tmp, int height, int width
   e->sws =
       sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL, NULL, NULL);
   if (!e->sws) return fr_fail(FR_EUNSUPPORTED, "%s: no RGB to YUV converter", tmp);
-  if ((rc = avio_open(&e->fmt->pb, tmp, AVIO_FLAG_WRITE)) < 0) return av_failed(tmp, "open", rc);
+  uint8_t *iobuf = (uint8_t *)av_malloc(1 << 16);
+  if (!iobuf) return fr_fail(FR_ENOMEM, "%s: out of memory", tmp);
+  e->io = avio_alloc_context(iobuf, 1 << 16, 1, out, NULL, mem_write, mem_seek);
+  if (!e->io) return av_free(iobuf), fr_fail(FR_ENOMEM, "%s: out of memory", tmp);
+  e->fmt->pb = e->io;
+  e->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
   if ((rc = avformat_write_header(e->fmt, NULL)) < 0) return av_failed(tmp, "header", rc);
   return FR_OK;
 }
 
-fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, int height, int width, int fps,
-                             const char **codec_used)
+fr_status fr_video_encode_mp4(const uint8_t *rgb, int frames, int height, int width, int fps, uint8_t **mp4,
+                              size_t *len, const char **codec_used)
 {
+  *mp4 = NULL, *len = 0;
   if (frames < 1 || height < 2 || width < 2 || height % 2 || width % 2 || fps < 1 || fps > 240)
-    return fr_fail(FR_EINVAL, "%s: cannot encode %d frames of %dx%d at %d fps (even sizes needed)", path, frames, width,
+    return fr_fail(FR_EINVAL, "cannot encode %d frames of %dx%d at %d fps as MP4 (even sizes needed)", frames, width,
                    height, fps);
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp.mp4", path);
+  const char *what = "the MP4";
   av_log_set_level(AV_LOG_ERROR);
   encoder e;
+  membuf out = {NULL, 0, 0, 0};
   memset(&e, 0, sizeof e);
-  fr_status st = open_encoder(&e, tmp, height, width, fps, codec_used);
+  fr_status st = open_encoder(&e, &out, height, width, fps, codec_used);
   for (int i = 0; st == FR_OK && i <= frames; i++) {
     AVFrame *f = NULL;
     if (i < frames) {
       int rc = av_frame_make_writable(e.frame);
       if (rc < 0) {
-        st = av_failed(tmp, "frame", rc);
+        st = av_failed(what, "frame", rc);
         break;
       }
       av_image_copy_plane(e.rgb->data[0], e.rgb->linesize[0], rgb + (size_t)i * (size_t)height * (size_t)width * 3,
@@ -156,15 +216,44 @@ fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, i
       f = e.frame;
     }
     int rc = encode(&e, f);
-    if (rc < 0) st = av_failed(tmp, "encoding", rc);
+    if (rc < 0) st = av_failed(what, "encoding", rc);
   }
   if (st == FR_OK) {
     int rc = av_write_trailer(e.fmt);
-    if (rc < 0) st = av_failed(tmp, "trailer", rc);
+    if (rc < 0) st = av_failed(what, "trailer", rc);
+  }
+  if (st == FR_OK && e.io) {
+    avio_flush(e.io);
+    if (e.io->error < 0) st = av_failed(what, "writing", e.io->error);
   }
   encoder_close(&e);
-  if (st == FR_OK && rename(tmp, path) != 0) st = fr_fail(FR_EIO, "%s: %s", path, strerror(errno));
-  if (st != FR_OK) remove(tmp);
+  if (st != FR_OK) {
+    free(out.data);
+    return st;
+  }
+  *mp4 = out.data, *len = out.len;
+  return FR_OK;
+}
+
+fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, int height, int width, int fps,
+                             const char **codec_used)
+{
+  uint8_t *mp4;
+  size_t len;
+  fr_status st = fr_video_encode_mp4(rgb, frames, height, width, fps, &mp4, &len, codec_used);
+  if (st != FR_OK) return fr_fail_context(st, "%s", path);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.mp4", path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) st = fr_fail(FR_EIO, "%s: %s", tmp, strerror(errno));
+  else {
+    int bad = fwrite(mp4, 1, len, f) != len;
+    bad |= fclose(f) != 0;
+    if (bad) st = fr_fail(FR_EIO, "%s: %s", tmp, strerror(errno));
+    else if (rename(tmp, path) != 0) st = fr_fail(FR_EIO, "%s: %s", path, strerror(errno));
+    if (st != FR_OK) remove(tmp);
+  }
+  free(mp4);
   return st;
 }
 
