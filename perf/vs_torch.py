@@ -13,6 +13,7 @@ README); the model rows also need diffusers 0.33 and transformers 4.x (docs/pari
 """
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -184,6 +185,19 @@ def print_row(row, args):
         print(f"{label:62s} Fractal {ours:10.1f} ms  PyTorch {theirs:10.1f} ms  {theirs / ours:5.2f}×", flush=True)
 
 
+def loaded_blas():
+    """The BLAS library this process has mapped after one matrix product (Debian's PyTorch links the generic
+    libblas.so.3, which is the slow reference BLAS unless OpenBLAS is installed as its alternative)."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.lower() or "mkl" in line.lower()}
+    except OSError:
+        return "unknown"
+    libs = {os.path.realpath(x) for x in libs if x.startswith("/")}
+    return ", ".join(sorted(os.path.basename(os.path.dirname(x)) + "/" + os.path.basename(x) for x in libs)) or "built in"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="the build's bin folder (fractal-bench)")
@@ -197,8 +211,12 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads) against fractal-bench -b cpu -t {args.threads}; "
-          f"median of {args.repeat} alternating runs", flush=True)
+    blas = loaded_blas()
+    print(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads, BLAS: {blas}) against fractal-bench -b cpu "
+          f"-t {args.threads}; median of {args.repeat} alternating runs", flush=True)
+    if "openblas" not in blas and "mkl" not in blas:
+        print("vs_torch.py: warning: PyTorch is not using an optimised BLAS; its linear and attention times are not "
+              "representative (Debian: apt-get install libopenblas0-pthread)", file=sys.stderr, flush=True)
     rows = []
     compare_ops(args, rows)
     if args.model_ms:
