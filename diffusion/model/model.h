@@ -30,7 +30,7 @@ struct fr_model {
   int weight_tensors;
 };
 
-/* One rank's part of a sharded job (pipeline.c): sh splits the frames (NULL: all of them), guide pairs
+/* One rank's part of a sharded job (pipeline/generate.c): sh splits the frames (NULL: all of them), guide pairs
  * this rank with the one holding the other guidance half (NULL: both halves here; half is then
  * ignored). The job's result is filled on the rank with frame rank 0 of half 0. plan_only: the dry run
  * only (allocations and traffic counted, nothing computed). */

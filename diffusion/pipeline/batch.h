@@ -1,4 +1,4 @@
-/* The pipeline's batch of jobs and the parts of it that sharded runs replace (pipeline.c runs batches;
+/* The pipeline's batch of jobs and the parts of it that sharded runs replace (generate.c runs batches;
  * pipeline_shard.c holds what a rank of a split job does differently). Internal to diffusion/. */
 #ifndef FRACTAL_BATCH_H
 #define FRACTAL_BATCH_H
@@ -49,7 +49,7 @@ fr_status fr_batch_guide(fr_exec *ex, batch *b, job_state *s, const fr_tensor *m
 /* The decode of a split job (see pipeline_shard.c); frames are written on the result rank. */
 fr_status fr_batch_decode_split(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32);
 
-/* Shared by both decodes (pipeline.c): the final latent scaled for the VAE and frame-major, zf
+/* Shared by both decodes (generate.c): the final latent scaled for the VAE and frame-major, zf
  * [1, F, C, h, w] (allocated); decoded images imgs [n, oc, H, W] on the device made into video bytes
  * there (fr_frames_u8) and downloaded as the result's frames first .. first + n - 1 (and their floats). */
 fr_status fr_batch_latent_frames(fr_exec *ex, batch *b, job_state *s, fr_tensor *zf);

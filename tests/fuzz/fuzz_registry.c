@@ -1,4 +1,4 @@
-/* libFuzzer: fr_registry_load (net/auth.c) on arbitrary bytes: the registry fractald reloads on SIGHUP
+/* libFuzzer: fr_registry_load (protocol/auth.c) on arbitrary bytes: the registry fractald reloads on SIGHUP
  * and every registry_sync_s. Every node of an accepted registry has a valid hotkey and is found by it. */
 #include <string.h>
 

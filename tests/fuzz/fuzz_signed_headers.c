@@ -1,4 +1,4 @@
-/* libFuzzer: the signature headers and request target a client sends (net/auth.c): the input's first
+/* libFuzzer: the signature headers and request target a client sends (protocol/auth.c): the input's first
  * three lines are the Fractal-Hotkey, Fractal-Nonce and Fractal-Signature values, the rest the target.
  * Accepted headers hold a valid hotkey and signature and a nonce whose decimal is exactly what was sent
  * (one spelling per nonce); the signed message is built for any target, of any length. */
