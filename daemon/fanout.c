@@ -67,33 +67,15 @@ static void start_one(const fr_key *key, fan_req *r, xfer *x, long timeout_ms, s
   if (!x->easy) return;
   char hk[128], nh[64], sh[192];
   snprintf(x->url, sizeof x->url, "%s%s", r->base_url, r->path);
-  if (fr_sign_headers(key, r->peer_hotkey, r->method, r->path, r->body, r->len, fan_nonce(), hk, nh, sh) != FR_OK) {
-    curl_easy_cleanup(x->easy); /* out of memory: finish_one says so */
+  if (fr_sign_headers(key, r->peer_hotkey, r->method, r->path, r->body, r->len, fan_nonce(), hk, nh, sh) == FR_OK)
+    x->hdr =
+        fr_request_setup(x->easy, x->url, r->method, r->body, r->len, hk, nh, sh, timeout_ms, take, &x->body, &x->head);
+  if (!x->hdr) { /* out of memory: finish_one says so */
+    curl_easy_cleanup(x->easy);
     x->easy = NULL;
     return;
   }
-  x->hdr = curl_slist_append(NULL, "Expect:");
-  if (r->body && r->len) x->hdr = curl_slist_append(x->hdr, "Content-Type: application/json");
-  x->hdr = curl_slist_append(x->hdr, hk);
-  x->hdr = curl_slist_append(x->hdr, nh);
-  x->hdr = curl_slist_append(x->hdr, sh);
-  CURL *c = x->easy;
-  curl_easy_setopt(c, CURLOPT_URL, x->url);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->hdr);
-  if (strcmp(r->method, "GET") != 0) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->body ? r->len : 0));
-  }
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, take);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &x->body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, take);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &x->head);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_PRIVATE, x);
+  curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
 }
 
 static void finish_one(fan_req *r, xfer *x, CURLcode rc)

@@ -149,11 +149,11 @@ static int compatible(const fr_job *a, const fr_job *b)
 /* Sharded provers run jobs one at a time (one job already uses every rank). */
 static int max_batch(const node *n) { return n->cfg.shards > 1 ? 1 : n->cfg.max_batch; }
 
-static fr_status run_jobs(node *n, device *dev, const fr_job *jobs, int nb, const fr_run_options *ro, fr_result *res)
+static fr_status run_jobs(node *n, device *dev, const fr_job *jobs, int nb, fr_run_options *ro, fr_result *res)
 {
-  int ranks = nb == 1 ? fr_shard_fit(&jobs[0], n->cfg.shards) : 1;
-  fr_status st = ranks > 1 ? fr_generate_sharded(dev->model, &jobs[0], ranks, n->cfg.threads, ro, res, NULL)
-                           : fr_generate(dev->model, jobs, nb, ro, res);
+  ro->ranks = nb == 1 ? fr_shard_fit(&jobs[0], n->cfg.shards) : 1; /* a job with few frames uses fewer ranks */
+  ro->threads = n->cfg.threads;
+  fr_status st = fr_generate(dev->model, jobs, nb, ro, res);
   for (int i = 0; st == FR_OK && i < nb; i++) fr_result_seal(&res[i]);
   return st;
 }
@@ -198,7 +198,7 @@ static void *worker_main(void *arg)
     for (int i = 0; i < nb; i++) jobs[i] = batch[i]->job;
     capture cap = {p, batch, nb};
     fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
-    fr_run_options ro = {&obs, NULL, 0, batch_canceled, &cap};
+    fr_run_options ro = {.observer = &obs, .cancel = batch_canceled, .cancel_ctx = &cap};
     double t0 = mono_s();
     fr_status st =
         simulate_oom ? fr_fail(FR_ENOMEM, "simulated (fault_oom_batches)") : run_jobs(n, dev, jobs, nb, &ro, res);

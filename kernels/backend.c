@@ -1,4 +1,5 @@
 /* Opening backends by name, and the memory calls every backend shares. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,54 @@ void fr_backend_close(fr_backend *be)
 {
   if (be) be->ops->close(be);
 }
+
+/* The planning twin: no memory of its own, transfers and ops that return once their arguments are checked. */
+static void plan_close(fr_backend *be) { free(be); }
+
+static fr_status plan_alloc(fr_backend *be, size_t nbytes, void **ptr)
+{
+  (void)nbytes, (void)ptr;
+  return fr_fail(FR_EINVAL, "%s has no memory: it only plans", be->name);
+}
+
+static void plan_free(fr_backend *be, void *ptr) { (void)be, (void)ptr; }
+
+static fr_status plan_move(fr_backend *be, void *dst, const void *src, size_t nbytes)
+{
+  (void)be, (void)dst, (void)src, (void)nbytes;
+  return FR_OK;
+}
+
+static fr_status plan_sync(fr_backend *be)
+{
+  (void)be;
+  return FR_OK;
+}
+
+static const fr_backend_ops plan_ops = {
+    .close = plan_close,
+    .alloc = plan_alloc,
+    .free = plan_free,
+    .upload = plan_move,
+    .download = plan_move,
+    .copy = plan_move,
+    .sync = plan_sync,
+};
+
+fr_status fr_backend_open_plan(const fr_backend *real, fr_backend **out)
+{
+  fr_backend *be = (fr_backend *)calloc(1, sizeof *be);
+  if (!be) return fr_fail(FR_ENOMEM, "out of memory");
+  be->ops = &plan_ops;
+  snprintf(be->name, sizeof be->name, "plan of %.140s", real->name);
+  be->device = real->device;
+  be->threads = real->threads;
+  be->planning = 1;
+  *out = be;
+  return FR_OK;
+}
+
+int fr_backend_planning(const fr_backend *be) { return be->planning; }
 
 const char *fr_backend_name(const fr_backend *be) { return be->name; }
 int fr_backend_device(const fr_backend *be) { return be->device; }

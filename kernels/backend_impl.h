@@ -87,9 +87,10 @@ typedef struct fr_backend_ops {
 struct fr_backend {
   const fr_backend_ops *ops;
   char name[160];
-  int device;  /* FR_DEVICE_CPU or the CUDA ordinal */
-  int threads; /* host worker threads */
-  void *impl;  /* backend-private state (the CPU backend's worker pool) */
+  int device;   /* FR_DEVICE_CPU or the CUDA ordinal */
+  int threads;  /* host worker threads */
+  int planning; /* a planning twin (fr_backend_open_plan): ops check their arguments, then return */
+  void *impl;   /* backend-private state (the CPU backend's worker pool) */
 };
 
 /* Backend constructors (kernels/cpu/cpu_backend.c, kernels/cuda/cuda_backend.cu). */

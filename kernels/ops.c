@@ -10,10 +10,12 @@
 
 static fr_status no_overlap(const char *op, const char *name, const fr_tensor *in, const fr_tensor *y);
 
-/* A backend may not have every op yet (the CUDA twin grows op by op): say so instead of crashing. */
+/* A planning twin stops here, its arguments checked. A backend may not have every op yet (the CUDA twin
+ * grows op by op): say so instead of crashing. */
 #define DISPATCH(be, opname, ...)                                                                                      \
-  ((be)->ops->opname ? (be)->ops->opname((be), __VA_ARGS__)                                                            \
-                     : fr_fail(FR_EUNSUPPORTED, "the %s backend does not implement " #opname " yet", (be)->name))
+  ((be)->planning      ? FR_OK                                                                                         \
+   : (be)->ops->opname ? (be)->ops->opname((be), __VA_ARGS__)                                                          \
+                       : fr_fail(FR_EUNSUPPORTED, "the %s backend does not implement " #opname " yet", (be)->name))
 
 static fr_status check_tensor(const fr_backend *be, const char *op, const char *name, const fr_tensor *t)
 {

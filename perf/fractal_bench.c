@@ -285,7 +285,7 @@ static void bench_verify(const bench_opts *o, fr_model *m, const fr_job *j, doub
 {
   latents l = {{0}, 0};
   fr_observer obs = {&l, NULL, NULL, keep_latent, NULL, NULL};
-  fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
+  fr_run_options ro = {.observer = &obs};
   fr_result res;
   if (fr_generate(m, j, 1, &ro, &res) != FR_OK) die("generation");
   fr_result_seal(&res);
@@ -423,7 +423,8 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
       for (int r = 0; r < o->repeat; r++) {
         fr_result res;
         double t0 = now_s();
-        if (fr_generate_sharded(m, &j, ranks, o->threads, NULL, &res, NULL) != FR_OK) die("sharded generation");
+        fr_run_options split = {.ranks = ranks, .threads = o->threads};
+        if (fr_generate(m, &j, 1, &split, &res) != FR_OK) die("sharded generation");
         fr_result_seal(&res);
         t[r] = (now_s() - t0) * 1e3;
         fr_hash_hex(res.digest, hex);

@@ -50,6 +50,42 @@ fr_status fr_sign_headers(const fr_key *key, const char *peer_hotkey, const char
   return FR_OK;
 }
 
+struct curl_slist *fr_request_setup(void *easy, const char *url, const char *method, const void *body, size_t len,
+                                    const char *hotkey_h, const char *nonce_h, const char *sig_h, long timeout_ms,
+                                    size_t (*sink)(char *p, size_t size, size_t n, void *ctx), void *body_ctx,
+                                    void *head_ctx)
+{
+  CURL *c = (CURL *)easy;
+  struct curl_slist *hdr = curl_slist_append(NULL, "Expect:"), *next;
+  const char *lines[4] = {body && len ? "Content-Type: application/json" : NULL, hotkey_h, nonce_h, sig_h};
+  for (int i = 0; hdr && i < 4; i++) {
+    if (!lines[i]) continue;
+    if (!(next = curl_slist_append(hdr, lines[i]))) {
+      curl_slist_free_all(hdr);
+      return NULL;
+    }
+    hdr = next;
+  }
+  if (!hdr) return NULL;
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+  if (strcmp(method, "GET") != 0) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
+  }
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, body_ctx);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sink);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, head_ctx);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* the target goes out exactly as signed (no dot-segment removal) */
+  return hdr;
+}
+
 fr_status fr_request(const fr_key *key, const char *peer_hotkey, const char *base_url, const char *method,
                      const char *path, const void *body, size_t len, long timeout_ms, fr_response *out)
 {
@@ -74,30 +110,12 @@ fr_status fr_request_ex(const fr_key *key, const char *peer_hotkey, const char *
   CURL *c = url ? curl_easy_init() : NULL;
   if (!c) return free(url), fr_fail(FR_ENOMEM, "out of memory");
   snprintf(url, ulen, "%s%s", base_url, path);
-  struct curl_slist *hdr = curl_slist_append(NULL, "Expect:");
-  if (body && len) hdr = curl_slist_append(hdr, "Content-Type: application/json");
-  if (key && peer_hotkey) {
-    if (opts->flip_signature) sh[strlen(sh) - 1] = sh[strlen(sh) - 1] == '0' ? '1' : '0';
-    hdr = curl_slist_append(hdr, hk);
-    hdr = curl_slist_append(hdr, nh);
-    hdr = curl_slist_append(hdr, sh);
-  }
+  int signed_ = key && peer_hotkey;
+  if (signed_ && opts->flip_signature) sh[strlen(sh) - 1] = sh[strlen(sh) - 1] == '0' ? '1' : '0';
   buffer b = {0}, h = {0};
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-  if (strcmp(method, "GET") != 0) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
-  }
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* the target goes out exactly as signed (no dot-segment removal) */
+  struct curl_slist *hdr = fr_request_setup(c, url, method, body, len, signed_ ? hk : NULL, signed_ ? nh : NULL,
+                                            signed_ ? sh : NULL, timeout_ms, on_body, &b, &h);
+  if (!hdr) return curl_easy_cleanup(c), free(url), fr_fail(FR_ENOMEM, "out of memory");
   CURLcode rc = curl_easy_perform(c);
   fr_status st = FR_OK;
   if (rc != CURLE_OK) {

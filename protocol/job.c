@@ -440,10 +440,7 @@ fr_status fr_job_validate(const fr_job *j, const fr_job_limits *limits)
     return fr_fail(FR_EINVAL, "job spec: height must be a multiple of 8 in 8..%d", lim.max_height);
   if (j->width < 8 || j->width > lim.max_width || j->width % 8)
     return fr_fail(FR_EINVAL, "job spec: width must be a multiple of 8 in 8..%d", lim.max_width);
-  if (!(j->guidance >= 0.0f && j->guidance <= 50.0f)) return fr_fail(FR_EINVAL, "job spec: guidance must be in 0..50");
-  if (j->scheduler != FR_SCHEDULER_DDIM && j->scheduler != FR_SCHEDULER_DPMPP_2M)
-    return fr_fail(FR_EINVAL, "job spec: unknown scheduler");
-  return FR_OK;
+  return fr_job_runnable(j); /* guidance and scheduler: what the pipeline runs at all */
 }
 
 size_t fr_wire_put_string(char *buf, size_t n, size_t at, const char *s)

@@ -22,21 +22,13 @@ static inline fr_status generate_sealed(fr_model *m, const fr_job *jobs, int n, 
   return st;
 }
 
-static inline fr_status generate_sharded_sealed(fr_model *m, const fr_job *job, int ranks, int threads,
-                                                const fr_run_options *o, fr_result *r, fr_shard_stats *stats)
+/* Options that split one job over `ranks` threads of this process (threads CPU threads in all). */
+static inline fr_run_options split_over(int ranks, int threads)
 {
-  fr_status st = fr_generate_sharded(m, job, ranks, threads, o, r, stats);
-  if (st == FR_OK) seal_all(r, 1);
-  return st;
-}
-
-static inline fr_status generate_devices_sealed(const char *dir, const fr_model_options *mo, const int *devices, int n,
-                                                const fr_job *job, const fr_run_options *o, fr_result *r,
-                                                fr_shard_stats *stats)
-{
-  fr_status st = fr_generate_devices(dir, mo, devices, n, job, o, r, stats);
-  if (st == FR_OK) seal_all(r, 1);
-  return st;
+  fr_run_options o;
+  memset(&o, 0, sizeof o);
+  o.ranks = ranks, o.threads = threads;
+  return o;
 }
 
 #endif

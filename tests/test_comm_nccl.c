@@ -114,7 +114,10 @@ static int test_job(int n)
       int dev[16];
       for (int r = 0; r < k; r++) dev[r] = r;
       fr_result r;
-      CHECK_OK(generate_devices_sealed(dir, NULL, dev, k, &j, NULL, &r, NULL));
+      fr_run_options on_devices;
+      memset(&on_devices, 0, sizeof on_devices);
+      on_devices.devices = dev, on_devices.ndevices = k;
+      CHECK_OK(generate_sealed(mg, &j, 1, &on_devices, &r));
       CHECK(fr_hash_equal(r.digest, want.digest), "nccl over %d devices: the digest differs from the CPU's", k);
       fr_result_free(&r);
     }

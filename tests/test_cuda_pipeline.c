@@ -93,7 +93,7 @@ static void check_verifier_path(side *cpu, side *gpu, const fr_job *job)
 {
   capture cap = {{NULL}, 0};
   fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
-  fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
+  fr_run_options ro = {.observer = &obs};
   fr_result r;
   CHECK_OK(generate_sealed(cpu->m, job, 1, &ro, &r));
   float *out = (float *)malloc(cap.n * sizeof(float));
@@ -159,18 +159,19 @@ int main(int argc, char **argv)
 
     /* two ranks of the threads communicator, each with its own stream on the one device */
     fr_result rs;
-    fr_shard_stats stats;
-    CHECK_OK(generate_sharded_sealed(gpu.m, &a, 2, 0, NULL, &rs, &stats));
+    fr_run_options two = split_over(2, 0), four = split_over(4, 0);
+    CHECK_OK(generate_sealed(gpu.m, &a, 1, &two, &rs));
     CHECK_OK(generate_sealed(cpu.m, &a, 1, NULL, &rc));
-    CHECK(stats.ranks == 2 && stats.guidance_ranks == 2, "a 2-rank plan of a guided job splits the guidance halves");
+    CHECK(rs.shards.ranks == 2 && rs.shards.guidance_ranks == 2,
+          "a 2-rank plan of a guided job splits the guidance halves");
     check_same("2 ranks (guidance halves) on one device", &rc, &rs);
     fr_result_free(&rs);
     fr_job a4 = a;
     a4.frames = 4;
     fr_result rc4;
-    CHECK_OK(generate_sharded_sealed(gpu.m, &a4, 4, 0, NULL, &rs, &stats));
+    CHECK_OK(generate_sealed(gpu.m, &a4, 1, &four, &rs));
     CHECK_OK(generate_sealed(cpu.m, &a4, 1, NULL, &rc4));
-    CHECK(stats.frame_ranks == 2, "a 4-rank plan of a guided job has 2 frame ranks");
+    CHECK(rs.shards.frame_ranks == 2, "a 4-rank plan of a guided job has 2 frame ranks");
     check_same("4 ranks (halves x frames) on one device", &rc4, &rs);
     fr_result_free(&rs), fr_result_free(&rc4), fr_result_free(&rc);
 

@@ -292,9 +292,51 @@ static void test_conv(void)
   check_same_bits("conv_frames hand case", fwant, fy, 3);
 }
 
+/* The planning twin (what the pipeline's first run uses): ops check their arguments exactly as on the
+ * real backend, then touch nothing; transfers touch nothing; it has no memory. */
+static void test_planning_twin(void)
+{
+  fr_backend *plan = NULL;
+  CHECK_OK(fr_backend_open_plan(be_2t, &plan));
+  if (!plan) return;
+  CHECK(fr_backend_planning(plan) && !fr_backend_planning(be_2t), "planning flags: twin %d, real %d",
+        fr_backend_planning(plan), fr_backend_planning(be_2t));
+  CHECK(fr_backend_device(plan) == fr_backend_device(be_2t), "the twin is on device %d, the backend on %d",
+        fr_backend_device(plan), fr_backend_device(be_2t));
+  fr_tensor t;
+  int64_t n = 4;
+  CHECK(fr_tensor_alloc(plan, FR_F32, 1, &n, &t) == FR_EINVAL, "the planning twin allocated memory");
+
+  float xv[3] = {1, 2, 3}, wv[6] = {1, 0, -1, 2, 2, 2}, yv[2] = {7, 7}, host[2] = {5, 5};
+  fr_tensor x = fr_tensor_make(FR_F32, xv, 2, (int64_t)1, (int64_t)3);
+  fr_tensor w = fr_tensor_make(FR_F32, wv, 2, (int64_t)2, (int64_t)3);
+  fr_tensor y = fr_tensor_make(FR_F32, yv, 2, (int64_t)1, (int64_t)2);
+  CHECK_OK(fr_linear(plan, &x, &w, NULL, FR_ACT_NONE, NULL, &y));
+  CHECK(yv[0] == 7.0f && yv[1] == 7.0f, "the planning twin computed: y = [%g, %g]", yv[0], yv[1]);
+  CHECK_OK(fr_tensor_download(plan, &y, host));
+  CHECK(host[0] == 5.0f && host[1] == 5.0f, "the planning twin downloaded: [%g, %g]", host[0], host[1]);
+  CHECK_OK(fr_tensor_upload(plan, &y, host));
+  CHECK(yv[0] == 7.0f, "the planning twin uploaded");
+
+  /* the same wrong shape fails the same way on both */
+  fr_tensor wbad = fr_tensor_make(FR_F32, wv, 2, (int64_t)3, (int64_t)2);
+  fr_status on_plan = fr_linear(plan, &x, &wbad, NULL, FR_ACT_NONE, NULL, &y);
+  char plan_msg[256];
+  snprintf(plan_msg, sizeof plan_msg, "%s", fr_last_error());
+  fr_status on_real = fr_linear(be_2t, &x, &wbad, NULL, FR_ACT_NONE, NULL, &y);
+  CHECK(on_plan == FR_EINVAL && on_real == FR_EINVAL && strcmp(plan_msg, fr_last_error()) == 0,
+        "a wrong shape: twin %s (%s), real %s (%s)", fr_status_str(on_plan), plan_msg, fr_status_str(on_real),
+        fr_last_error());
+  /* output aliasing an input is refused on both */
+  fr_tensor yx = fr_tensor_make(FR_F32, xv, 2, (int64_t)1, (int64_t)2);
+  CHECK(fr_linear(plan, &x, &w, NULL, FR_ACT_NONE, NULL, &yx) == FR_EINVAL, "the twin let y overlap x");
+  fr_backend_close(plan);
+}
+
 int main(void)
 {
   backends_open();
+  test_planning_twin();
   test_linear();
   test_conv();
   printf("largest error / gamma_{K+1} bound seen: %.4f\n", worst_ratio);

@@ -84,7 +84,7 @@ int main(void)
 
   capture cap = {0};
   fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
-  fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
+  fr_run_options ro = {.observer = &obs};
   fr_result ra, ra2, ra1, rb, rc, batch[3];
   CHECK_OK(generate_sealed(m2, &a, 1, &ro, &ra));
   CHECK_OK(generate_sealed(m2, &a, 1, NULL, &ra2));

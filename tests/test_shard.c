@@ -44,8 +44,9 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
       CHECK_OK(generate_sealed(m, &j, 1, NULL, &one));
       for (int ranks = 1; ranks <= max_ranks; ranks++) {
         fr_result r;
-        fr_shard_stats st;
-        fr_status s = generate_sharded_sealed(m, &j, ranks, 2, NULL, &r, &st);
+        fr_run_options so = split_over(ranks, 2);
+        fr_status s = generate_sealed(m, &j, 1, &so, &r);
+        fr_shard_stats st = r.shards;
         CHECK(s == FR_OK, "%s %s %d frames, %d ranks: %s", preset, fr_scheduler_name(j.scheduler), j.frames, ranks,
               fr_last_error());
         if (s != FR_OK) continue;
@@ -66,19 +67,24 @@ static void check_model(const char *preset, const char *dir, int frames_list_n, 
   snprintf(j.prompt, sizeof j.prompt, "one frame");
   j.frames = 1, j.steps = 2, j.height = j.width = info.default_height / 2, j.guidance = 9.0f;
   fr_result one, two;
-  fr_shard_stats st;
+  fr_run_options two_ranks = split_over(2, 2);
   CHECK_OK(generate_sealed(m, &j, 1, NULL, &one));
-  CHECK_OK(generate_sharded_sealed(m, &j, 2, 2, NULL, &two, &st));
+  CHECK_OK(generate_sealed(m, &j, 1, &two_ranks, &two));
   int k = -1;
-  CHECK(st.guidance_ranks == 2 && same(&one, &two, &k), "%s: 1 frame on 2 guidance ranks differs (first step %d)",
-        preset, k);
+  CHECK(two.shards.guidance_ranks == 2 && same(&one, &two, &k),
+        "%s: 1 frame on 2 guidance ranks differs (first step %d)", preset, k);
   fr_result_free(&one), fr_result_free(&two);
   fr_job_init(&j);
   snprintf(j.prompt, sizeof j.prompt, "x");
   j.frames = 2, j.steps = 1, j.height = j.width = info.default_height / 2, j.guidance = 1.0f;
-  fr_result r;
-  CHECK(generate_sharded_sealed(m, &j, 3, 2, NULL, &r, NULL) == FR_EINVAL && strstr(fr_last_error(), "2 frames"),
+  fr_result r, rb[2];
+  fr_run_options three = split_over(3, 2);
+  CHECK(generate_sealed(m, &j, 1, &three, &r) == FR_EINVAL && strstr(fr_last_error(), "2 frames"),
         "3 frame shards of 2 frames: %s", fr_last_error());
+  fr_job two_jobs[2] = {j, j};
+  CHECK(generate_sealed(m, two_jobs, 2, &two_ranks, rb) == FR_EINVAL && strstr(fr_last_error(), "runs alone"),
+        "a batch split over ranks: %s", fr_last_error());
+  CHECK(one.shards.ranks == 0, "a whole job reports %d ranks", one.shards.ranks);
   fr_model_free(m);
   fr_backend_close(be);
 }

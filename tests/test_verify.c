@@ -58,7 +58,7 @@ static void check_chain(fr_model *m, const fr_job *job)
 {
   capture cap = {0};
   fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
-  fr_run_options ro = {&obs, NULL, 0, NULL, NULL};
+  fr_run_options ro = {.observer = &obs};
   fr_result res, parsed;
   CHECK_OK(generate_sealed(m, job, 1, &ro, &res));
   CHECK(cap.n == fr_latent_count(m, job), "latent count %zu vs %zu", cap.n, fr_latent_count(m, job));

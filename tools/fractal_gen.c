@@ -314,7 +314,11 @@ int main(int argc, char **argv)
   }
   fr_backend *be;
   fr_model *m;
-  if (o.ndevices) o.backend = "cpu"; /* the model is read here for its facts; each device loads its own */
+  char first_device[32];
+  if (o.ndevices) { /* the model loads once onto the first device; the other devices' ranks load their copies */
+    snprintf(first_device, sizeof first_device, "cuda:%d", o.devices[0]);
+    o.backend = first_device;
+  }
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) return die("backend");
   fr_model_options mo = {o.variant};
   if (fr_model_load(o.model, be, &mo, &m) != FR_OK) return die("loading the model");
@@ -356,28 +360,20 @@ int main(int argc, char **argv)
                      o.dump ? on_latent : NULL,
                      o.dump ? on_noise : NULL,
                      on_progress};
-  fr_run_options ro = {&obs, inits, o.dump != NULL, NULL, NULL};
+  fr_run_options ro = {.observer = &obs, .init_latents = inits, .keep_float_frames = o.dump != NULL};
+  ro.ranks = o.shards, ro.threads = o.threads, ro.devices = o.devices, ro.ndevices = o.ndevices;
   if (!o.quiet)
     fprintf(stderr, "fractal-gen: %s, model %s, %d frames %dx%d, %d %s steps, seed %llu\n", fr_backend_name(be),
             info.digest_hex, o.job.frames, o.job.width, o.job.height, o.job.steps, fr_scheduler_name(o.job.scheduler),
             (unsigned long long)o.job.seed);
   fr_result r;
-  fr_shard_stats ss;
-  fr_status gst;
-  if (o.ndevices) {
-    fr_model_free(m), m = NULL;
-    gst = fr_generate_devices(o.model, &mo, o.devices, o.ndevices, &o.job, &ro, &r, &ss);
-  } else if (o.shards > 1) {
-    gst = fr_generate_sharded(m, &o.job, o.shards, o.threads, &ro, &r, &ss);
-  } else {
-    gst = fr_generate(m, &o.job, 1, &ro, &r);
-  }
-  if (gst != FR_OK) return die("generation");
+  if (fr_generate(m, &o.job, 1, &ro, &r) != FR_OK) return die("generation");
   fr_result_seal(&r);
-  if (!o.quiet && (o.ndevices || o.shards > 1))
+  const fr_shard_stats *ss = &r.shards;
+  if (!o.quiet && ss->ranks > 1)
     fprintf(stderr, "fractal-gen: %d ranks (%d guidance x %d frame), %.2f MiB exchanged in %llu collectives\n",
-            ss.ranks, ss.guidance_ranks, ss.frame_ranks, (double)ss.sent_bytes / 1048576.0,
-            (unsigned long long)ss.collectives);
+            ss->ranks, ss->guidance_ranks, ss->frame_ranks, (double)ss->sent_bytes / 1048576.0,
+            (unsigned long long)ss->collectives);
   free(init);
   if (d.st != FR_OK) return die("--dump");
   if (o.dump) {

@@ -46,22 +46,22 @@ fr_status fr_clip_encode(fr_exec *ex, const fr_clip *m, const int32_t *ids, int6
   fr_tensor idt = fr_tensor_make(FR_I32, (void *)ids, 1, rows);
   FR_TRY(fr_exec_alloc(ex, &x, 3, xs));
   fr_tensor x2d = fr_view2(&x, rows, d);
-  FR_TRY(FR_RUN(ex, fr_embedding(ex->be, &idt, &m->tok_emb, &x2d)));
+  FR_TRY(fr_embedding(ex->be, &idt, &m->tok_emb, &x2d));
   fr_tensor pos = fr_rows(&m->pos_emb, 0, len); /* position ids 0..len-1, the same for every row */
-  FR_TRY(FR_RUN(ex, fr_add(ex->be, &x, &pos, &x)));
+  FR_TRY(fr_add(ex->be, &x, &pos, &x));
   FR_TRY(fr_exec_alloc(ex, &x2, 3, xs));
   FR_TRY(fr_exec_alloc(ex, &n, 3, xs));
   FR_TRY(fr_exec_alloc(ex, &f, 3, fs));
   fr_act act = c->quick_gelu ? FR_ACT_QUICK_GELU : FR_ACT_GELU;
   for (int i = 0; i < c->layers; i++) {
     const fr_clip_layer *l = &m->layer[i];
-    FR_TRY(FR_RUN(ex, fr_layer_norm(ex->be, &x, &l->ln1.g, &l->ln1.b, c->ln_eps, &n)));
+    FR_TRY(fr_layer_norm(ex->be, &x, &l->ln1.g, &l->ln1.b, c->ln_eps, &n));
     FR_TRY(fr_attn_fwd(ex, &l->attn, &n, &n, 1, 1, &x, &x2));
-    FR_TRY(FR_RUN(ex, fr_layer_norm(ex->be, &x2, &l->ln2.g, &l->ln2.b, c->ln_eps, &n)));
-    FR_TRY(FR_RUN(ex, fr_linear(ex->be, &n, &l->fc1.w, &l->fc1.b, act, NULL, &f)));
-    FR_TRY(FR_RUN(ex, fr_linear(ex->be, &f, &l->fc2.w, &l->fc2.b, FR_ACT_NONE, &x2, &x)));
+    FR_TRY(fr_layer_norm(ex->be, &x2, &l->ln2.g, &l->ln2.b, c->ln_eps, &n));
+    FR_TRY(fr_linear(ex->be, &n, &l->fc1.w, &l->fc1.b, act, NULL, &f));
+    FR_TRY(fr_linear(ex->be, &f, &l->fc2.w, &l->fc2.b, FR_ACT_NONE, &x2, &x));
   }
-  FR_TRY(FR_RUN(ex, fr_layer_norm(ex->be, &x, &m->final_ln.g, &m->final_ln.b, c->ln_eps, out)));
+  FR_TRY(fr_layer_norm(ex->be, &x, &m->final_ln.g, &m->final_ln.b, c->ln_eps, out));
   fr_exec_free(ex, &f), fr_exec_free(ex, &n), fr_exec_free(ex, &x2), fr_exec_free(ex, &x);
   return FR_OK;
 }

@@ -40,13 +40,13 @@ void fr_bind_norm(fr_binder *b, fr_norm *n, int ch, const char *prefix)
 static fr_status lin_fwd(fr_exec *ex, const fr_lin *l, const fr_tensor *x, fr_act act, const fr_tensor *res,
                          fr_tensor *y)
 {
-  return FR_RUN(ex, fr_linear(ex->be, x, &l->w, l->has_bias ? &l->b : NULL, act, res, y));
+  return fr_linear(ex->be, x, &l->w, l->has_bias ? &l->b : NULL, act, res, y);
 }
 
 static fr_status conv_fwd(fr_exec *ex, const fr_conv *c, const fr_tensor *x, int stride, int pad, const fr_tensor *res,
                           fr_tensor *y)
 {
-  return FR_RUN(ex, fr_conv2d(ex->be, x, &c->w, &c->b, stride, pad, res, y));
+  return fr_conv2d(ex->be, x, &c->w, &c->b, stride, pad, res, y);
 }
 
 fr_status fr_alloc_like(fr_exec *ex, const fr_tensor *x, int64_t channels, fr_tensor *y)
@@ -82,7 +82,7 @@ fr_status fr_attn_fwd(fr_exec *ex, const fr_attn *a, const fr_tensor *x, const f
   FR_TRY(lin_fwd(ex, &a->q, x, FR_ACT_NONE, NULL, &q));
   FR_TRY(lin_fwd(ex, &a->k, kv, FR_ACT_NONE, NULL, &k));
   FR_TRY(lin_fwd(ex, &a->v, kv, FR_ACT_NONE, NULL, &v));
-  FR_TRY(FR_RUN(ex, fr_attention(ex->be, &q, &k, &v, &p, &o)));
+  FR_TRY(fr_attention(ex->be, &q, &k, &v, &p, &o));
   fr_exec_free(ex, &q), fr_exec_free(ex, &k), fr_exec_free(ex, &v);
   FR_TRY(lin_fwd(ex, &a->out, &o, FR_ACT_NONE, residual, y));
   fr_exec_free(ex, &o);
@@ -110,17 +110,17 @@ static fr_status tblock_fwd(fr_exec *ex, const fr_tblock *t, fr_tensor *h, const
   int64_t ns[3] = {s, l, t->dim}, fs[3] = {s, l, 8 * (int64_t)t->dim}, gs[3] = {s, l, 4 * (int64_t)t->dim};
   const float eps = 1e-5f;
   FR_TRY(fr_exec_alloc(ex, &n, 3, ns));
-  FR_TRY(FR_RUN(ex, fr_layer_norm(ex->be, h, &t->n1.g, &t->n1.b, eps, &n)));
+  FR_TRY(fr_layer_norm(ex->be, h, &t->n1.g, &t->n1.b, eps, &n));
   FR_TRY(fr_attn_fwd(ex, &t->a1, &n, &n, 1, 0, h, out));
-  FR_TRY(FR_RUN(ex, fr_layer_norm(ex->be, out, &t->n2.g, &t->n2.b, eps, &n)));
+  FR_TRY(fr_layer_norm(ex->be, out, &t->n2.g, &t->n2.b, eps, &n));
   if (text) FR_TRY(fr_attn_fwd(ex, &t->a2, &n, text, (int)(s / text->shape[0]), 0, out, h));
   else FR_TRY(fr_attn_fwd(ex, &t->a2, &n, &n, 1, 0, out, h));
-  FR_TRY(FR_RUN(ex, fr_layer_norm(ex->be, h, &t->n3.g, &t->n3.b, eps, &n)));
+  FR_TRY(fr_layer_norm(ex->be, h, &t->n3.g, &t->n3.b, eps, &n));
   FR_TRY(fr_exec_alloc(ex, &ff, 3, fs));
   FR_TRY(lin_fwd(ex, &t->ff_in, &n, FR_ACT_NONE, NULL, &ff));
   fr_exec_free(ex, &n);
   FR_TRY(fr_exec_alloc(ex, &g, 3, gs));
-  FR_TRY(FR_RUN(ex, fr_geglu(ex->be, &ff, &g)));
+  FR_TRY(fr_geglu(ex->be, &ff, &g));
   fr_exec_free(ex, &ff);
   FR_TRY(lin_fwd(ex, &t->ff_out, &g, FR_ACT_NONE, h, out));
   fr_exec_free(ex, &g);
@@ -196,16 +196,16 @@ fr_status fr_transformer_fwd(fr_exec *ex, const fr_transformer *t, const fr_tens
   FR_TRY(fr_alloc_like(ex, x, c, &g));
   if (t->temporal)
     FR_TRY(fr_shard_group_norm(ex, sh, x, &t->gn.g, &t->gn.b, t->groups, frames, 1e-6f, FR_ACT_NONE, &g));
-  else FR_TRY(FR_RUN(ex, fr_group_norm(ex->be, x, &t->gn.g, &t->gn.b, t->groups, 1, 1e-6f, FR_ACT_NONE, &g)));
+  else FR_TRY(fr_group_norm(ex->be, x, &t->gn.g, &t->gn.b, t->groups, 1, 1e-6f, FR_ACT_NONE, &g));
   FR_TRY(fr_exec_alloc(ex, &tok, 3, ts));
   if (t->temporal) {
     static const int perm[4] = {0, 3, 1, 2}; /* [B, F, C, hw] -> [B, hw, F, C] */
     fr_tensor gv = fr_view4(&g, videos, frames, c, hw), tv = fr_view4(&tok, videos, hw, frames, c);
-    FR_TRY(FR_RUN(ex, fr_permute(ex->be, &gv, perm, &tv)));
+    FR_TRY(fr_permute(ex->be, &gv, perm, &tv));
   } else {
     static const int perm[3] = {0, 2, 1}; /* [N, C, hw] -> [N, hw, C] */
     fr_tensor gv = fr_view3(&g, n, c, hw);
-    FR_TRY(FR_RUN(ex, fr_permute(ex->be, &gv, perm, &tok)));
+    FR_TRY(fr_permute(ex->be, &gv, perm, &tok));
   }
   fr_exec_free(ex, &g);
   FR_TRY(fr_exec_alloc(ex, &p, 3, ts));
@@ -216,14 +216,14 @@ fr_status fr_transformer_fwd(fr_exec *ex, const fr_transformer *t, const fr_tens
   if (t->temporal) {
     static const int perm[4] = {0, 2, 3, 1}; /* [B, hw, F, C] -> [B, F, C, hw] */
     fr_tensor pv = fr_view4(&p, videos, hw, frames, c), bv = fr_view4(&back, videos, frames, c, hw);
-    FR_TRY(FR_RUN(ex, fr_permute(ex->be, &pv, perm, &bv)));
+    FR_TRY(fr_permute(ex->be, &pv, perm, &bv));
   } else {
     static const int perm[3] = {0, 2, 1};
     fr_tensor bv = fr_view3(&back, n, c, hw);
-    FR_TRY(FR_RUN(ex, fr_permute(ex->be, &p, perm, &bv)));
+    FR_TRY(fr_permute(ex->be, &p, perm, &bv));
   }
   fr_exec_free(ex, &p);
-  FR_TRY(FR_RUN(ex, fr_add(ex->be, &back, x, y)));
+  FR_TRY(fr_add(ex->be, &back, x, y));
   fr_exec_free(ex, &back);
   return FR_OK;
 }
@@ -245,7 +245,7 @@ fr_status fr_resnet_fwd(fr_exec *ex, const fr_resnet *r, const fr_tensor *x, con
 {
   fr_tensor a, h, tp, sc;
   FR_TRY(fr_alloc_like(ex, x, r->cin, &a));
-  FR_TRY(FR_RUN(ex, fr_group_norm(ex->be, x, &r->n1.g, &r->n1.b, r->groups, 1, r->eps, FR_ACT_SILU, &a)));
+  FR_TRY(fr_group_norm(ex->be, x, &r->n1.g, &r->n1.b, r->groups, 1, r->eps, FR_ACT_SILU, &a));
   FR_TRY(fr_alloc_like(ex, x, r->cout, &h));
   FR_TRY(conv_fwd(ex, &r->c1, &a, 1, 1, NULL, &h));
   fr_exec_free(ex, &a);
@@ -253,10 +253,10 @@ fr_status fr_resnet_fwd(fr_exec *ex, const fr_resnet *r, const fr_tensor *x, con
     int64_t ts[2] = {x->shape[0], r->cout};
     FR_TRY(fr_exec_alloc(ex, &tp, 2, ts));
     FR_TRY(lin_fwd(ex, &r->temb, temb_silu, FR_ACT_NONE, NULL, &tp));
-    FR_TRY(FR_RUN(ex, fr_add(ex->be, &h, &tp, &h))); /* broadcast over H x W */
+    FR_TRY(fr_add(ex->be, &h, &tp, &h)); /* broadcast over H x W */
     fr_exec_free(ex, &tp);
   }
-  FR_TRY(FR_RUN(ex, fr_group_norm(ex->be, &h, &r->n2.g, &r->n2.b, r->groups, 1, r->eps, FR_ACT_SILU, &h)));
+  FR_TRY(fr_group_norm(ex->be, &h, &r->n2.g, &r->n2.b, r->groups, 1, r->eps, FR_ACT_SILU, &h));
   const fr_tensor *res = x;
   if (r->cin != r->cout) {
     FR_TRY(fr_alloc_like(ex, x, r->cout, &sc));
@@ -292,7 +292,7 @@ fr_status fr_tconv_fwd(fr_exec *ex, const fr_tconv *t, const fr_tensor *x, int f
     FR_TRY(fr_shard_group_norm(ex, sh, in, &t->n[s].g, &t->n[s].b, t->groups, frames, 1e-5f, FR_ACT_SILU, &a));
     fr_tensor *out = s == 3 ? y : &h;
     if (!sharded) {
-      FR_TRY(FR_RUN(ex, fr_conv_frames(ex->be, &a, &t->c[s].w, &t->c[s].b, frames, s == 3 ? x : NULL, out)));
+      FR_TRY(fr_conv_frames(ex->be, &a, &t->c[s].w, &t->c[s].b, frames, s == 3 ? x : NULL, out));
     } else { /* the conv over [frame before] + local frames + [frame after]; the borrowed ends are dropped */
       fr_tensor ext, res, oe;
       int lo, hi;
@@ -302,11 +302,11 @@ fr_status fr_tconv_fwd(fr_exec *ex, const fr_tconv *t, const fr_tensor *x, int f
       if (s == 3) { /* the identity, placed where the local frames sit */
         FR_TRY(fr_alloc_like(ex, &ext, t->channels, &res));
         int64_t shape[2] = {videos, frames * per}, ss[2] = {frames * per, 1}, ds[2] = {fe * per, 1};
-        FR_TRY(FR_RUN(ex, fr_copy_region(ex->be, x, 0, ss, &res, lo * per, ds, 2, shape)));
+        FR_TRY(fr_copy_region(ex->be, x, 0, ss, &res, lo * per, ds, 2, shape));
       }
-      FR_TRY(FR_RUN(ex, fr_conv_frames(ex->be, &ext, &t->c[s].w, &t->c[s].b, (int)fe, s == 3 ? &res : NULL, &oe)));
+      FR_TRY(fr_conv_frames(ex->be, &ext, &t->c[s].w, &t->c[s].b, (int)fe, s == 3 ? &res : NULL, &oe));
       int64_t shape[2] = {videos, frames * per}, ss[2] = {fe * per, 1}, ds[2] = {frames * per, 1};
-      FR_TRY(FR_RUN(ex, fr_copy_region(ex->be, &oe, lo * per, ss, out, 0, ds, 2, shape)));
+      FR_TRY(fr_copy_region(ex->be, &oe, lo * per, ss, out, 0, ds, 2, shape));
       if (s == 3) fr_exec_free(ex, &res);
       fr_exec_free(ex, &oe), fr_exec_free(ex, &ext);
     }
@@ -320,7 +320,7 @@ fr_status fr_upsample_fwd(fr_exec *ex, const fr_conv *c, const fr_tensor *x, int
 {
   fr_tensor u;
   FR_TRY(fr_exec_alloc4(ex, &u, x->shape[0], x->shape[1], out_h, out_w));
-  FR_TRY(FR_RUN(ex, fr_upsample_nearest(ex->be, x, &u)));
+  FR_TRY(fr_upsample_nearest(ex->be, x, &u));
   FR_TRY(conv_fwd(ex, c, &u, 1, 1, NULL, y));
   fr_exec_free(ex, &u);
   return FR_OK;

@@ -207,6 +207,7 @@ fr_status fr_model_load(const char *dir, fr_backend *be, const fr_model_options 
   fr_model *m = (fr_model *)calloc(1, sizeof *m);
   if (!m) return fr_fail(FR_ENOMEM, "out of memory loading a model");
   snprintf(m->dir, sizeof m->dir, "%s", dir);
+  if (opts && opts->variant) snprintf(m->variant, sizeof m->variant, "%s", opts->variant);
   m->be = be;
   fr_status st = load(m, opts);
   if (st != FR_OK) {

@@ -12,6 +12,7 @@
 
 struct fr_model {
   char dir[1024];
+  char variant[32]; /* fr_model_options.variant as loaded ("" for NULL): copies load the same files */
   fr_backend *be;
   fr_tokenizer *tok;
   fr_clip clip;
@@ -32,9 +33,15 @@ struct fr_model {
 
 /* One rank's part of a sharded job (pipeline/generate.c): sh splits the frames (NULL: all of them), guide pairs
  * this rank with the one holding the other guidance half (NULL: both halves here; half is then
- * ignored). The job's result is filled on the rank with frame rank 0 of half 0. plan_only: the dry run
+ * ignored). The job's result is filled on the rank with frame rank 0 of half 0. plan_only: the planning run
  * only (allocations and traffic counted, nothing computed). */
 fr_status fr_run_rank(fr_model *m, fr_backend *be, const fr_job *job, const fr_shard *sh, fr_comm *guide, int half,
                       const fr_run_options *o, int plan_only, fr_result *res);
+
+/* The three ways fr_generate runs (fractal/pipeline.h): a batch on the model's backend (generate.c); one
+ * job over o->ranks threads sharing the model, or over o->devices with NCCL (run_sharded.c). */
+fr_status fr_run_batch(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *o, fr_result *res);
+fr_status fr_run_sharded(fr_model *m, const fr_job *job, const fr_run_options *o, fr_result *res);
+fr_status fr_run_devices(fr_model *m, const fr_job *job, const fr_run_options *o, fr_result *res);
 
 #endif

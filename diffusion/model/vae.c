@@ -68,20 +68,19 @@ static fr_status mid_attention(fr_exec *ex, const fr_vae *v, const fr_tensor *x,
   static const int to_tokens[3] = {0, 2, 1};
   int64_t ts[3] = {n, hw, c};
   FR_TRY(fr_alloc_like(ex, x, c, &g));
-  FR_TRY(FR_RUN(
-      ex, fr_group_norm(ex->be, x, &v->attn_norm.g, &v->attn_norm.b, v->cfg.norm_groups, 1, VAE_EPS, FR_ACT_NONE, &g)));
+  FR_TRY(fr_group_norm(ex->be, x, &v->attn_norm.g, &v->attn_norm.b, v->cfg.norm_groups, 1, VAE_EPS, FR_ACT_NONE, &g));
   FR_TRY(fr_exec_alloc(ex, &tok, 3, ts));
   fr_tensor gv = fr_view3(&g, n, c, hw);
-  FR_TRY(FR_RUN(ex, fr_permute(ex->be, &gv, to_tokens, &tok)));
+  FR_TRY(fr_permute(ex->be, &gv, to_tokens, &tok));
   fr_exec_free(ex, &g);
   FR_TRY(fr_exec_alloc(ex, &o, 3, ts));
   FR_TRY(fr_attn_fwd(ex, &v->attn, &tok, &tok, 1, 0, NULL, &o));
   fr_exec_free(ex, &tok);
   FR_TRY(fr_alloc_like(ex, x, c, &back));
   fr_tensor bv = fr_view3(&back, n, c, hw);
-  FR_TRY(FR_RUN(ex, fr_permute(ex->be, &o, to_tokens, &bv)));
+  FR_TRY(fr_permute(ex->be, &o, to_tokens, &bv));
   fr_exec_free(ex, &o);
-  FR_TRY(FR_RUN(ex, fr_add(ex->be, &back, x, y)));
+  FR_TRY(fr_add(ex->be, &back, x, y));
   fr_exec_free(ex, &back);
   return FR_OK;
 }
@@ -105,11 +104,11 @@ fr_status fr_vae_decode(fr_exec *ex, const fr_vae *v, const fr_tensor *z, fr_ten
   const fr_tensor *in = z;
   if (c->post_quant_conv) {
     FR_TRY(fr_alloc_like(ex, z, c->latent_channels, &p));
-    FR_TRY(FR_RUN(ex, fr_conv2d(ex->be, z, &v->post_quant.w, &v->post_quant.b, 1, 0, NULL, &p)));
+    FR_TRY(fr_conv2d(ex->be, z, &v->post_quant.w, &v->post_quant.b, 1, 0, NULL, &p));
     in = &p;
   }
   FR_TRY(fr_exec_alloc4(ex, &x, n, c->block_out[c->nblocks - 1], h, w));
-  FR_TRY(FR_RUN(ex, fr_conv2d(ex->be, in, &v->conv_in.w, &v->conv_in.b, 1, 1, NULL, &x)));
+  FR_TRY(fr_conv2d(ex->be, in, &v->conv_in.w, &v->conv_in.b, 1, 1, NULL, &x));
   if (c->post_quant_conv) fr_exec_free(ex, &p);
   FR_TRY(resnet_step(ex, &v->mid0, &x));
   if (c->mid_attention) {
@@ -129,9 +128,8 @@ fr_status fr_vae_decode(fr_exec *ex, const fr_vae *v, const fr_tensor *z, fr_ten
       x = y;
     }
   }
-  FR_TRY(FR_RUN(
-      ex, fr_group_norm(ex->be, &x, &v->norm_out.g, &v->norm_out.b, c->norm_groups, 1, VAE_EPS, FR_ACT_SILU, &x)));
-  FR_TRY(FR_RUN(ex, fr_conv2d(ex->be, &x, &v->conv_out.w, &v->conv_out.b, 1, 1, NULL, img)));
+  FR_TRY(fr_group_norm(ex->be, &x, &v->norm_out.g, &v->norm_out.b, c->norm_groups, 1, VAE_EPS, FR_ACT_SILU, &x));
+  FR_TRY(fr_conv2d(ex->be, &x, &v->conv_out.w, &v->conv_out.b, 1, 1, NULL, img));
   fr_exec_free(ex, &x);
   return FR_OK;
 }

@@ -41,12 +41,11 @@ int fr_batch_result_rank(const batch *b);
  * frames [f0, f0 + count) of `full` into `part`. */
 fr_status fr_batch_frame_slice(fr_exec *ex, const batch *b, const fr_tensor *full, fr_tensor *part, int64_t f0,
                                int64_t count);
-/* A latent-shaped tensor (x or eps) on the host, all frames (gathered when sharded). Runs in dry runs too
- * (without the download), so that both runs allocate and communicate the same. */
+/* A latent-shaped tensor (x or eps) on the host, all frames (gathered when sharded). */
 fr_status fr_batch_to_host(fr_exec *ex, batch *b, const fr_tensor *t, float *host);
 /* A guidance-parallel rank's noise prediction: its half's UNet output `mine` and the partner's, combined. */
 fr_status fr_batch_guide(fr_exec *ex, batch *b, job_state *s, const fr_tensor *mine);
-/* The decode of a split job (see pipeline_shard.c); frames are written on the result rank. */
+/* The decode of a split job (batch_rank.c); frames are written on the result rank. */
 fr_status fr_batch_decode_split(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, float *frames_f32);
 
 /* Shared by both decodes (generate.c): the final latent scaled for the VAE and frame-major, zf

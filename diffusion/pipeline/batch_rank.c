@@ -10,7 +10,7 @@ fr_status fr_batch_frame_slice(fr_exec *ex, const batch *b, const fr_tensor *ful
 {
   int64_t hw = b->lh * b->lw, shape[2] = {b->ch, count * hw}, fs[2] = {b->frames_total * hw, 1},
           ps[2] = {count * hw, 1};
-  return FR_RUN(ex, fr_copy_region(ex->be, full, f0 * hw, fs, part, 0, ps, 2, shape));
+  return fr_copy_region(ex->be, full, f0 * hw, fs, part, 0, ps, 2, shape);
 }
 
 /* Every frame of a sharded latent, gathered from the ranks into `full` (allocated by the caller). */
@@ -21,12 +21,12 @@ static fr_status gather_latent(fr_exec *ex, const batch *b, const fr_tensor *x, 
   for (int p = 0; p < sh->ranks; p++) rc[p] = per * (size_t)(sh->start[p + 1] - sh->start[p]), rd[p] = at, at += rc[p];
   fr_tensor buf;
   FR_TRY(fr_exec_alloc(ex, &buf, 5, full->shape));
-  fr_status st = ex->dry ? fr_comm_allgatherv(sh->comm, NULL, rc[sh->rank], NULL, rc, rd)
-                         : fr_comm_allgatherv(sh->comm, x->data, rc[sh->rank], buf.data, rc, rd);
+  fr_status st =
+      fr_comm_allgatherv(sh->comm, fr_exec_comm_data(ex, x), rc[sh->rank], fr_exec_comm_data(ex, &buf), rc, rd);
   for (int p = 0; st == FR_OK && p < sh->ranks; p++) { /* rank p's [C, F_p, h, w] block into place */
     int64_t fp = sh->start[p + 1] - sh->start[p], hw = b->lh * b->lw;
     int64_t shape[2] = {b->ch, fp * hw}, ss[2] = {fp * hw, 1}, ds[2] = {b->frames_total * hw, 1};
-    st = FR_RUN(ex, fr_copy_region(ex->be, &buf, (int64_t)(rd[p] / 4), ss, full, sh->start[p] * hw, ds, 2, shape));
+    st = fr_copy_region(ex->be, &buf, (int64_t)(rd[p] / 4), ss, full, sh->start[p] * hw, ds, 2, shape);
   }
   fr_exec_free(ex, &buf);
   return st;
@@ -34,12 +34,12 @@ static fr_status gather_latent(fr_exec *ex, const batch *b, const fr_tensor *x, 
 
 fr_status fr_batch_to_host(fr_exec *ex, batch *b, const fr_tensor *t, float *host)
 {
-  if (!fr_batch_sharded(b)) return ex->dry ? FR_OK : fr_tensor_download(ex->be, t, host);
+  if (!fr_batch_sharded(b)) return fr_tensor_download(ex->be, t, host);
   fr_tensor full;
   int64_t fs[5] = {1, b->ch, b->frames_total, b->lh, b->lw};
   FR_TRY(fr_exec_alloc(ex, &full, 5, fs));
   fr_status st = gather_latent(ex, b, t, &full);
-  if (st == FR_OK && !ex->dry) st = fr_tensor_download(ex->be, &full, host);
+  if (st == FR_OK) st = fr_tensor_download(ex->be, &full, host);
   fr_exec_free(ex, &full);
   return st;
 }
@@ -55,8 +55,7 @@ static fr_status send_to(fr_exec *ex, fr_comm *c, int to, const fr_tensor *send,
 {
   size_t sc[FR_SHARD_MAX] = {0}, sd[FR_SHARD_MAX] = {0};
   sc[to] = bytes;
-  if (ex->dry) return fr_comm_alltoallv(c, NULL, sc, sd, NULL, rcounts, rdispls);
-  return fr_comm_alltoallv(c, send->data, sc, sd, recv->data, rcounts, rdispls);
+  return fr_comm_alltoallv(c, fr_exec_comm_data(ex, send), sc, sd, fr_exec_comm_data(ex, recv), rcounts, rdispls);
 }
 
 /* Decodes the final latent of a job split over ranks. Each frame rank's frames are decoded by its two
@@ -107,10 +106,9 @@ fr_status fr_batch_guide(fr_exec *ex, batch *b, job_state *s, const fr_tensor *m
   int64_t bs[5] = {2, b->ch, b->frames, b->lh, b->lw};
   size_t bytes = (size_t)(b->ch * b->frames * b->lh * b->lw) * 4, rc[2] = {bytes, bytes}, rd[2] = {0, bytes};
   FR_TRY(fr_exec_alloc(ex, &both, 5, bs));
-  FR_TRY(ex->dry ? fr_comm_allgatherv(b->guide, NULL, bytes, NULL, rc, rd)
-                 : fr_comm_allgatherv(b->guide, mine->data, bytes, both.data, rc, rd));
+  FR_TRY(fr_comm_allgatherv(b->guide, fr_exec_comm_data(ex, mine), bytes, fr_exec_comm_data(ex, &both), rc, rd));
   fr_tensor un = fr_rows(&both, 0, 1), co = fr_rows(&both, 1, 1);
-  FR_TRY(FR_RUN(ex, fr_guidance(ex->be, &un, &co, s->job->guidance, &s->eps)));
+  FR_TRY(fr_guidance(ex->be, &un, &co, s->job->guidance, &s->eps));
   fr_exec_free(ex, &both);
   return FR_OK;
 }

@@ -20,26 +20,25 @@ static double now_ms(void)
 
 static int64_t latent_numel_full(const batch *b) { return b->ch * b->frames_total * b->lh * b->lw; }
 
-/* What the pipeline can run at all (the protocol's limits, which a node may lower, are checked where jobs
- * arrive): the sizes its results hold, a known scheduler, a finite guidance. */
-static fr_status job_runnable(const fr_job *job)
+fr_status fr_job_runnable(const fr_job *job)
 {
+  char who[80] = "job spec";
+  if (job->job_id[0]) snprintf(who, sizeof who, "job %s", job->job_id);
   if (job->steps < 1 || job->steps > FR_JOB_STEPS_MAX)
-    return fr_fail(FR_EINVAL, "job %s: steps must be in 1..%d", job->job_id, FR_JOB_STEPS_MAX);
+    return fr_fail(FR_EINVAL, "%s: steps must be in 1..%d", who, FR_JOB_STEPS_MAX);
   if (job->frames < 1 || job->frames > FR_JOB_FRAMES_MAX)
-    return fr_fail(FR_EINVAL, "job %s: frames must be in 1..%d", job->job_id, FR_JOB_FRAMES_MAX);
-  if (job->height < 8 || job->width < 8)
-    return fr_fail(FR_EINVAL, "job %s: height and width must be at least 8", job->job_id);
+    return fr_fail(FR_EINVAL, "%s: frames must be in 1..%d", who, FR_JOB_FRAMES_MAX);
+  if (job->height < 8 || job->width < 8) return fr_fail(FR_EINVAL, "%s: height and width must be at least 8", who);
   if (job->scheduler != FR_SCHEDULER_DDIM && job->scheduler != FR_SCHEDULER_DPMPP_2M)
-    return fr_fail(FR_EINVAL, "job %s: unknown scheduler", job->job_id);
-  if (!(job->guidance >= 0.0f && job->guidance <= 50.0f))
-    return fr_fail(FR_EINVAL, "job %s: guidance must be in 0..50", job->job_id);
+    return fr_fail(FR_EINVAL, "%s: unknown scheduler", who);
+  if (!(job->guidance >= 0.0f && job->guidance <= 50.0f)) /* also refuses NaN */
+    return fr_fail(FR_EINVAL, "%s: guidance must be in 0..50", who);
   return FR_OK;
 }
 
 fr_job_fit fr_job_check(const fr_model *m, const fr_job *job)
 {
-  if (job_runnable(job) != FR_OK) return FR_JOB_BAD_SHAPE;
+  if (fr_job_runnable(job) != FR_OK) return FR_JOB_BAD_SHAPE;
   if (strcmp(job->numerics, FR_NUMERICS) != 0)
     return fr_fail(FR_EUNSUPPORTED, "job %s: numerics \"%s\" is not served (this build computes %s)", job->job_id,
                    job->numerics, FR_NUMERICS),
@@ -98,6 +97,7 @@ static fr_status encode_text(fr_exec *ex, batch *b, const fr_observer *obs)
 {
   fr_model *m = b->m;
   int len = fr_tokenizer_max_length(m->tok), row = 0;
+  free(b->ids); /* the planning run's */
   b->ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)(b->rows * len));
   if (!b->ids) return fr_fail(FR_ENOMEM, "out of memory");
   for (int i = 0; i < b->n; i++) {
@@ -112,13 +112,13 @@ static fr_status encode_text(fr_exec *ex, batch *b, const fr_observer *obs)
       FR_TRY(fr_tokenize(m->tok, s->job->prompt, strlen(s->job->prompt), b->ids + (size_t)row * (size_t)len, NULL));
       row++;
     }
-    if (obs && obs->tokens && !ex->dry)
+    if (obs && obs->tokens && !fr_exec_planning(ex))
       obs->tokens(obs->ctx, i, b->ids + (size_t)s->text_row * (size_t)len, s->rows, len);
   }
   int64_t ts[3] = {b->rows, len, m->clip.cfg.hidden};
   FR_TRY(fr_exec_alloc(ex, &b->text, 3, ts));
   FR_TRY(fr_clip_encode(ex, &m->clip, b->ids, b->rows, len, &b->text));
-  if (obs && obs->text && !ex->dry) {
+  if (obs && obs->text && !fr_exec_planning(ex)) {
     size_t per = (size_t)len * (size_t)m->clip.cfg.hidden;
     float *host = (float *)malloc(sizeof(float) * per * (size_t)b->rows);
     if (!host) return fr_fail(FR_ENOMEM, "out of memory");
@@ -142,8 +142,8 @@ static fr_status predict(fr_exec *ex, batch *b, job_state *const *act, const int
     for (int k = 0; k < s->rows; k++, r++) {
       fr_tensor dst = fr_rows(&b->sample, r, 1), tdst = fr_rows(&b->tb, r, 1),
                 tsrc = fr_rows(&b->text, s->text_row + k, 1);
-      FR_TRY(FR_RUN(ex, fr_tensor_copy(ex->be, &s->x, &dst)));
-      FR_TRY(FR_RUN(ex, fr_tensor_copy(ex->be, &tsrc, &tdst)));
+      FR_TRY(fr_tensor_copy(ex->be, &s->x, &dst));
+      FR_TRY(fr_tensor_copy(ex->be, &tsrc, &tdst));
       t[r] = (float)s->plan.step[step[i]].timestep;
     }
   }
@@ -157,9 +157,9 @@ static fr_status predict(fr_exec *ex, batch *b, job_state *const *act, const int
       FR_TRY(fr_batch_guide(ex, b, s, &first));
     } else if (s->cfg) {
       fr_tensor cond = fr_rows(&out, r + 1, 1);
-      FR_TRY(FR_RUN(ex, fr_guidance(ex->be, &first, &cond, s->job->guidance, &s->eps)));
+      FR_TRY(fr_guidance(ex->be, &first, &cond, s->job->guidance, &s->eps));
     } else {
-      FR_TRY(FR_RUN(ex, fr_tensor_copy(ex->be, &first, &s->eps)));
+      FR_TRY(fr_tensor_copy(ex->be, &first, &s->eps));
     }
     r += s->rows;
   }
@@ -170,9 +170,9 @@ static fr_status predict(fr_exec *ex, batch *b, job_state *const *act, const int
 static fr_status sched_update(fr_exec *ex, job_state *s, int k)
 {
   const fr_sched_step *st = &s->plan.step[k];
-  if (s->job->scheduler == FR_SCHEDULER_DDIM) return FR_RUN(ex, fr_sched_ddim(ex->be, &s->x, &s->eps, &st->c, &s->x));
-  FR_TRY(FR_RUN(ex, fr_sched_dpm_x0(ex->be, &s->x, &s->eps, &st->c, &s->m_cur)));
-  FR_TRY(FR_RUN(ex, fr_sched_dpm_update(ex->be, &s->x, &s->m_cur, st->order == 2 ? &s->m_prev : NULL, &st->c, &s->x)));
+  if (s->job->scheduler == FR_SCHEDULER_DDIM) return fr_sched_ddim(ex->be, &s->x, &s->eps, &st->c, &s->x);
+  FR_TRY(fr_sched_dpm_x0(ex->be, &s->x, &s->eps, &st->c, &s->m_cur));
+  FR_TRY(fr_sched_dpm_update(ex->be, &s->x, &s->m_cur, st->order == 2 ? &s->m_prev : NULL, &st->c, &s->x));
   fr_tensor tmp = s->m_prev; /* the x0 history shifts */
   s->m_prev = s->m_cur, s->m_cur = tmp;
   return FR_OK;
@@ -187,8 +187,8 @@ static fr_status init_noise(fr_exec *ex, batch *b, const fr_run_options *o)
     int64_t fs[5] = {1, b->ch, b->frames_total, b->lh, b->lw};
     if (fr_batch_sharded(b))
       FR_TRY(fr_exec_alloc(ex, &full, 5, fs)); /* the whole video's noise, then this rank's frames */
-    if (given) FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &full, given)));
-    else FR_TRY(FR_RUN(ex, fr_fill_normal(ex->be, s->job->seed, 0, &full))); /* init_noise_sigma is 1 */
+    if (given) FR_TRY(fr_tensor_upload(ex->be, &full, given));
+    else FR_TRY(fr_fill_normal(ex->be, s->job->seed, 0, &full)); /* init_noise_sigma is 1 */
     if (fr_batch_sharded(b)) {
       FR_TRY(fr_batch_frame_slice(ex, b, &full, &s->x, b->shard->start[b->shard->rank], b->frames));
       fr_exec_free(ex, &full);
@@ -203,10 +203,10 @@ fr_status fr_batch_latent_frames(fr_exec *ex, batch *b, job_state *s, fr_tensor 
   fr_tensor z;
   static const int to_frames[5] = {0, 2, 1, 3, 4};
   FR_TRY(fr_alloc_like(ex, &s->x, b->ch, &z));
-  FR_TRY(FR_RUN(ex, fr_scale(ex->be, &s->x, (float)(1.0 / m->vae.cfg.scaling_factor), &z)));
+  FR_TRY(fr_scale(ex->be, &s->x, (float)(1.0 / m->vae.cfg.scaling_factor), &z));
   int64_t zs[5] = {1, b->frames, b->ch, b->lh, b->lw};
   FR_TRY(fr_exec_alloc(ex, zf, 5, zs));
-  FR_TRY(FR_RUN(ex, fr_permute(ex->be, &z, to_frames, zf)));
+  FR_TRY(fr_permute(ex->be, &z, to_frames, zf));
   fr_exec_free(ex, &z);
   return FR_OK;
 }
@@ -218,9 +218,9 @@ fr_status fr_batch_store_frames(fr_exec *ex, const fr_tensor *imgs, int64_t firs
   fr_tensor u8, v01;
   FR_TRY(fr_exec_alloc_as(ex, &u8, FR_U8, 4, fs));
   if (frames_f32) FR_TRY(fr_exec_alloc(ex, &v01, 4, fs));
-  fr_status st = FR_RUN(ex, fr_frames_u8(ex->be, imgs, &u8, frames_f32 ? &v01 : NULL));
-  if (st == FR_OK) st = FR_RUN(ex, fr_tensor_download(ex->be, &u8, frames + (size_t)first * bytes));
-  if (st == FR_OK && frames_f32) st = FR_RUN(ex, fr_tensor_download(ex->be, &v01, frames_f32 + (size_t)first * bytes));
+  fr_status st = fr_frames_u8(ex->be, imgs, &u8, frames_f32 ? &v01 : NULL);
+  if (st == FR_OK) st = fr_tensor_download(ex->be, &u8, frames + (size_t)first * bytes);
+  if (st == FR_OK && frames_f32) st = fr_tensor_download(ex->be, &v01, frames_f32 + (size_t)first * bytes);
   if (frames_f32) fr_exec_free(ex, &v01);
   fr_exec_free(ex, &u8);
   return st;
@@ -246,15 +246,14 @@ static fr_status decode(fr_exec *ex, batch *b, job_state *s, uint8_t *frames, fl
   return st;
 }
 
-/* The caller's request to stop (fr_run_options.cancel), asked only in the real run: the dry run must
+/* The caller's request to stop (fr_run_options.cancel), asked only in the real run: the planning run must
  * allocate exactly what the real one will. */
 static int stop_requested(const fr_exec *ex, const fr_run_options *o)
 {
-  return !ex->dry && o && o->cancel && o->cancel(o->cancel_ctx);
+  return !fr_exec_planning(ex) && o && o->cancel && o->cancel(o->cancel_ctx);
 }
 
-/* The whole batch, as a dry run (every allocation, no op: the arena's exact size, since first-fit
- * placement depends on the history) or for real. */
+/* The whole batch (run twice by fr_exec_run: planning, then for real). */
 static fr_status run_batch_once(fr_exec *ex, batch *b, const fr_run_options *o, fr_result *res)
 {
   /* every frame rank takes part in the gathers an observer needs; only the result rank calls it */
@@ -268,13 +267,13 @@ static fr_status run_batch_once(fr_exec *ex, batch *b, const fr_run_options *o, 
   int max_steps = 0;
   for (int i = 0; i < b->n; i++) max_steps = b->js[i].plan.steps > max_steps ? b->js[i].plan.steps : max_steps;
   size_t per = (size_t)latent_numel_full(b);
-  float *host = ex->dry ? NULL : (float *)malloc(sizeof(float) * per);
-  if (!ex->dry && !host) return fr_fail(FR_ENOMEM, "out of memory");
+  float *host = (float *)malloc(sizeof(float) * per);
+  if (!host) return fr_fail(FR_ENOMEM, "out of memory");
   fr_status st = FR_OK;
   for (int i = 0; st == FR_OK && i < b->n; i++) { /* the latent entering step 0 */
     if (!(want && want->latent)) continue;
     st = fr_batch_to_host(ex, b, &b->js[i].x, host);
-    if (st == FR_OK && !ex->dry && obs) obs->latent(obs->ctx, i, 0, host, per);
+    if (st == FR_OK && !fr_exec_planning(ex) && obs) obs->latent(obs->ctx, i, 0, host, per);
   }
   for (int k = 0; st == FR_OK && k < max_steps; k++) {
     if (stop_requested(ex, o)) {
@@ -291,11 +290,11 @@ static fr_status run_batch_once(fr_exec *ex, batch *b, const fr_run_options *o, 
       if (want && want->noise) {
         st = fr_batch_to_host(ex, b, &b->js[i].eps, host);
         if (st != FR_OK) break;
-        if (!ex->dry && obs) obs->noise(obs->ctx, i, k, host, per);
+        if (!fr_exec_planning(ex) && obs) obs->noise(obs->ctx, i, k, host, per);
       }
       st = sched_update(ex, &b->js[i], k);
       if (st == FR_OK) st = fr_batch_to_host(ex, b, &b->js[i].x, host); /* every frame rank takes part */
-      if (st != FR_OK || ex->dry) continue;
+      if (st != FR_OK || fr_exec_planning(ex)) continue;
       res[i].step_hashes[k] = fr_hash_f32(host, per);
       if (obs && obs->latent) obs->latent(obs->ctx, i, k + 1, host, per);
       if (obs && obs->progress) obs->progress(obs->ctx, i, k + 1, b->js[i].plan.steps);
@@ -312,7 +311,7 @@ static fr_status run_batch_once(fr_exec *ex, batch *b, const fr_run_options *o, 
     FR_TRY(fr_batch_sharded(b) || b->guide ? fr_batch_decode_split(ex, b, &b->js[i], r->frames, r->frames_f32)
                                            : decode(ex, b, &b->js[i], r->frames, r->frames_f32));
     r->timing.decode_ms = now_ms() - d0;
-    if (ex->dry || !fr_batch_result_rank(b)) continue;
+    if (fr_exec_planning(ex) || !fr_batch_result_rank(b)) continue;
     size_t frame_bytes = (size_t)r->job.height * (size_t)r->job.width * 3;
     r->frames_hash = fr_hash_bytes(r->frames, (size_t)b->frames_total * frame_bytes);
     for (int64_t f = 0; f < b->frames_total; f++)
@@ -327,10 +326,17 @@ static fr_status run_batch_once(fr_exec *ex, batch *b, const fr_run_options *o, 
 
 /* A rank of a sharded run that another rank's stop left failing in a collective reports the stop too,
  * so that every rank, and the run, says FR_ECANCELED. */
-static fr_status run_batch(fr_exec *ex, batch *b, const fr_run_options *o, fr_result *res)
+typedef struct batch_run {
+  batch *b;
+  const fr_run_options *o;
+  fr_result *res;
+} batch_run;
+
+static fr_status run_batch(fr_exec *ex, void *ctx)
 {
-  fr_status st = run_batch_once(ex, b, o, res);
-  if (st != FR_OK && st != FR_ECANCELED && stop_requested(ex, o)) return fr_fail_context(FR_ECANCELED, "canceled");
+  batch_run *r = (batch_run *)ctx;
+  fr_status st = run_batch_once(ex, r->b, r->o, r->res);
+  if (st != FR_OK && st != FR_ECANCELED && stop_requested(ex, r->o)) return fr_fail_context(FR_ECANCELED, "canceled");
   return st;
 }
 
@@ -341,7 +347,35 @@ void fr_result_free(fr_result *r)
   r->frames = NULL, r->frames_f32 = NULL;
 }
 
+/* A result with the job (bound to the model) and, on the rank that fills it, room for the frames. */
+static fr_status result_open(const fr_model *m, const fr_job *job, int frames, const fr_run_options *o, fr_result *r)
+{
+  memset(r, 0, sizeof *r);
+  r->job = *job;
+  memcpy(r->job.model, m->digest_hex, sizeof r->job.model);
+  if (!frames) return FR_OK;
+  size_t bytes = (size_t)job->frames * (size_t)job->height * (size_t)job->width * 3;
+  r->frames = (uint8_t *)malloc(bytes);
+  if (o && o->keep_float_frames) r->frames_f32 = (float *)malloc(bytes * sizeof(float));
+  if (!r->frames || (o && o->keep_float_frames && !r->frames_f32)) {
+    fr_result_free(r);
+    return fr_fail(FR_ENOMEM, "out of memory");
+  }
+  return FR_OK;
+}
+
 fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *o, fr_result *res)
+{
+  int split = o && (o->ndevices > 0 || o->ranks > 1);
+  if (split && njobs != 1)
+    return fr_fail(FR_EINVAL, "a job split over ranks or devices runs alone, not in a batch of %d", njobs);
+  if (split) memset(res, 0, sizeof *res);
+  if (o && o->ndevices > 0) return fr_run_devices(m, jobs, o, res);
+  if (split) return fr_run_sharded(m, jobs, o, res);
+  return fr_run_batch(m, jobs, njobs, o, res);
+}
+
+fr_status fr_run_batch(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *o, fr_result *res)
 {
   if (njobs < 1 || njobs > MAX_BATCH) return fr_fail(FR_EINVAL, "a batch holds 1..%d jobs, not %d", MAX_BATCH, njobs);
   /* on the heap: a job's state holds its scheduler plan (~80 KB), too much for a thread's stack times 64 */
@@ -361,34 +395,10 @@ fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_o
       st = fr_fail(FR_EINVAL, "jobs in one batch must share frames, height and width (job %d differs)", i);
     b.rows += js[i].rows;
   }
-  /* size the arena with a dry run, then run for real */
-  fr_exec ex;
-  fr_result *dry_res = st == FR_OK ? (fr_result *)calloc((size_t)njobs, sizeof *dry_res) : NULL;
-  if (st == FR_OK && !dry_res) st = fr_fail(FR_ENOMEM, "out of memory");
-  if (st != FR_OK) return free(js), st;
-  fr_exec_dry(&ex, m->be);
-  st = run_batch(&ex, &b, o, dry_res);
-  size_t peak = fr_exec_peak(&ex);
-  fr_exec_close(&ex);
-  free(dry_res);
-  free(b.ids);
-  b.ids = NULL;
-  if (st != FR_OK) return free(js), st;
-
-  size_t frame_bytes = (size_t)jobs[0].frames * (size_t)jobs[0].height * (size_t)jobs[0].width * 3;
-  for (int i = 0; i < njobs; i++) {
-    memset(&res[i], 0, sizeof res[i]);
-    res[i].job = jobs[i];
-    memcpy(res[i].job.model, m->digest_hex, sizeof res[i].job.model);
-    res[i].frames = (uint8_t *)malloc(frame_bytes);
-    if (o && o->keep_float_frames) res[i].frames_f32 = (float *)malloc(frame_bytes * sizeof(float));
-    if (!res[i].frames || (o && o->keep_float_frames && !res[i].frames_f32)) st = fr_fail(FR_ENOMEM, "out of memory");
-  }
-  if (st == FR_OK) st = fr_exec_open(&ex, m->be, peak);
-  if (st == FR_OK) {
-    st = run_batch(&ex, &b, o, res);
-    fr_exec_close(&ex);
-  }
+  for (int i = 0; i < njobs; i++) memset(&res[i], 0, sizeof res[i]);
+  for (int i = 0; st == FR_OK && i < njobs; i++) st = result_open(m, &jobs[i], 1, o, &res[i]);
+  batch_run r = {&b, o, res};
+  if (st == FR_OK) st = fr_exec_run(m->be, run_batch, &r, 0);
   free(b.ids);
   free(js);
   if (st != FR_OK)
@@ -410,27 +420,9 @@ fr_status fr_run_rank(fr_model *m, fr_backend *be, const fr_job *job, const fr_s
   b.ch = m->unet.cfg.in_channels, b.frames_total = job->frames, b.lh = job->height / scale, b.lw = job->width / scale;
   b.shard = sh, b.guide = guide;
   b.frames = sh ? fr_shard_local(sh) : job->frames;
-  res->job = *job;
-  memcpy(res->job.model, m->digest_hex, sizeof res->job.model);
-  fr_exec ex;
-  fr_exec_dry(&ex, be);
-  fr_status st = run_batch(&ex, &b, o, res);
-  size_t peak = fr_exec_peak(&ex);
-  fr_exec_close(&ex);
-  free(b.ids);
-  b.ids = NULL;
-  if (st != FR_OK || plan_only) return st;
-  if (fr_batch_result_rank(&b)) {
-    size_t frame_bytes = (size_t)job->frames * (size_t)job->height * (size_t)job->width * 3;
-    res->frames = (uint8_t *)malloc(frame_bytes);
-    if (o && o->keep_float_frames) res->frames_f32 = (float *)malloc(frame_bytes * sizeof(float));
-    if (!res->frames || (o && o->keep_float_frames && !res->frames_f32)) st = fr_fail(FR_ENOMEM, "out of memory");
-  }
-  if (st == FR_OK) st = fr_exec_open(&ex, be, peak);
-  if (st == FR_OK) {
-    st = run_batch(&ex, &b, o, res);
-    fr_exec_close(&ex);
-  }
+  FR_TRY(result_open(m, job, !plan_only && fr_batch_result_rank(&b), o, res));
+  batch_run r = {&b, o, res};
+  fr_status st = fr_exec_run(be, run_batch, &r, plan_only);
   free(b.ids);
   if (st != FR_OK) fr_result_free(res);
   return st;
@@ -455,22 +447,32 @@ int fr_step_needs_previous(const fr_model *m, const fr_job *job, int step)
   return job->scheduler == FR_SCHEDULER_DPMPP_2M && s.plan.step[step].order == 2;
 }
 
-static fr_status recompute(fr_exec *ex, batch *b, int step, const float *x_prev, const float *x_in, float *x_out)
+typedef struct recompute_run {
+  batch *b;
+  int step;
+  const float *x_prev, *x_in;
+  float *x_out;
+} recompute_run;
+
+static fr_status recompute(fr_exec *ex, void *ctx)
 {
+  recompute_run *r = (recompute_run *)ctx;
+  batch *b = r->b;
   job_state *s = &b->js[0];
+  int step = r->step;
   FR_TRY(encode_text(ex, b, NULL));
   FR_TRY(batch_alloc_latents(ex, b));
   if (s->plan.step[step].order == 2 && s->job->scheduler == FR_SCHEDULER_DPMPP_2M) {
     /* x0 of the previous step: the UNet on the latent entering it, then the x0 conversion */
     int prev = step - 1;
-    FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &s->x, x_prev)));
+    FR_TRY(fr_tensor_upload(ex->be, &s->x, r->x_prev));
     FR_TRY(predict(ex, b, &s, &prev, 1));
-    FR_TRY(FR_RUN(ex, fr_sched_dpm_x0(ex->be, &s->x, &s->eps, &s->plan.step[prev].c, &s->m_prev)));
+    FR_TRY(fr_sched_dpm_x0(ex->be, &s->x, &s->eps, &s->plan.step[prev].c, &s->m_prev));
   }
-  FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &s->x, x_in)));
+  FR_TRY(fr_tensor_upload(ex->be, &s->x, r->x_in));
   FR_TRY(predict(ex, b, &s, &step, 1));
   FR_TRY(sched_update(ex, s, step));
-  return FR_RUN(ex, fr_tensor_download(ex->be, &s->x, x_out));
+  return fr_tensor_download(ex->be, &s->x, r->x_out);
 }
 
 fr_status fr_recompute_step(fr_model *m, const fr_job *job, int step, const float *x_prev, const float *x_in,
@@ -484,28 +486,26 @@ fr_status fr_recompute_step(fr_model *m, const fr_job *job, int step, const floa
   if (fr_step_needs_previous(m, job, step) && !x_prev)
     return fr_fail(FR_EINVAL, "step %d is a second-order DPM-Solver++ step: the latent entering step %d is needed",
                    step, step - 1);
-  fr_exec ex;
-  fr_exec_dry(&ex, m->be);
-  fr_status st = recompute(&ex, &b, step, x_prev, x_in, x_out);
-  size_t peak = fr_exec_peak(&ex);
-  fr_exec_close(&ex);
-  free(b.ids);
-  b.ids = NULL;
-  if (st == FR_OK) st = fr_exec_open(&ex, m->be, peak);
-  if (st == FR_OK) {
-    st = recompute(&ex, &b, step, x_prev, x_in, x_out);
-    fr_exec_close(&ex);
-  }
+  recompute_run r = {&b, step, x_prev, x_in, x_out};
+  fr_status st = fr_exec_run(m->be, recompute, &r, 0);
   free(b.ids);
   return st;
 }
 
-static fr_status decode_only(fr_exec *ex, batch *b, const float *latent, uint8_t *frames)
+typedef struct decode_run {
+  batch *b;
+  const float *latent;
+  uint8_t *frames;
+} decode_run;
+
+static fr_status decode_only(fr_exec *ex, void *ctx)
 {
+  decode_run *r = (decode_run *)ctx;
+  batch *b = r->b;
   int64_t ls[5] = {1, b->ch, b->frames, b->lh, b->lw};
   FR_TRY(fr_exec_alloc(ex, &b->js[0].x, 5, ls));
-  FR_TRY(FR_RUN(ex, fr_tensor_upload(ex->be, &b->js[0].x, latent)));
-  return decode(ex, b, &b->js[0], frames, NULL);
+  FR_TRY(fr_tensor_upload(ex->be, &b->js[0].x, r->latent));
+  return decode(ex, b, &b->js[0], r->frames, NULL);
 }
 
 fr_status fr_decode_latent(fr_model *m, const fr_job *job, const float *latent, uint8_t *frames)
@@ -513,15 +513,6 @@ fr_status fr_decode_latent(fr_model *m, const fr_job *job, const float *latent, 
   job_state js;
   batch b;
   FR_TRY(single(m, job, &js, &b));
-  fr_exec ex;
-  fr_exec_dry(&ex, m->be);
-  fr_status st = decode_only(&ex, &b, latent, frames);
-  size_t peak = fr_exec_peak(&ex);
-  fr_exec_close(&ex);
-  if (st == FR_OK) st = fr_exec_open(&ex, m->be, peak);
-  if (st == FR_OK) {
-    st = decode_only(&ex, &b, latent, frames);
-    fr_exec_close(&ex);
-  }
-  return st;
+  decode_run r = {&b, latent, frames};
+  return fr_exec_run(m->be, decode_only, &r, 0);
 }

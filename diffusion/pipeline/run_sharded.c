@@ -36,14 +36,11 @@ static fr_status make_plan(const fr_job *job, int ranks, plan *p)
   return FR_OK;
 }
 
-/* Where the ranks run: threads sharing one model on its device (the CPU, or one GPU), or one GPU each
- * with its own copy of the model. */
+/* Where the ranks run: threads on the model's device (the CPU, or one GPU), or one GPU each. */
 typedef struct placement {
-  fr_model *m;           /* shared: the model every rank reads */
-  int threads;           /* shared CPU: threads per rank */
-  const char *model_dir; /* GPUs: loaded by each rank onto its device */
-  const fr_model_options *mo;
-  const int *devices; /* GPUs: rank r on CUDA device devices[r]; NULL on the CPU */
+  fr_model *m;        /* the model; a rank on another device loads its own copy */
+  int threads;        /* CPU threads per rank */
+  const int *devices; /* rank r on CUDA device devices[r] (NCCL); NULL: every rank on the model's device */
 } placement;
 
 typedef struct rank_ctx {
@@ -58,22 +55,32 @@ typedef struct rank_ctx {
   char err[512];
 } rank_ctx;
 
+/* A copy of the model on this rank's device: the same folder and variant, and it must be the same model. */
+static fr_status load_copy(const fr_model *m, fr_backend *be, fr_model **own)
+{
+  fr_model_options mo = {m->variant[0] ? m->variant : NULL};
+  FR_TRY(fr_model_load(m->dir, be, &mo, own));
+  if (strcmp((*own)->digest_hex, m->digest_hex) != 0)
+    return fr_fail(FR_EIO, "%s changed while loading: model %s on %s, %s on %s", m->dir, m->digest_hex,
+                   fr_backend_name(m->be), (*own)->digest_hex, fr_backend_name(be));
+  return FR_OK;
+}
+
 static void *rank_main(void *arg)
 {
   rank_ctx *c = (rank_ctx *)arg;
   const placement *pl = c->pl;
   fr_backend *be = NULL;
   fr_model *own = NULL;
+  int model_device = fr_backend_device(pl->m->be), device = pl->devices ? c->device : model_device;
   char name[32] = "cpu";
-  if (pl->devices) snprintf(name, sizeof name, "cuda:%d", c->device);
-  else if (fr_backend_device(pl->m->be) != FR_DEVICE_CPU)
-    snprintf(name, sizeof name, "cuda:%d", fr_backend_device(pl->m->be));
+  if (device != FR_DEVICE_CPU) snprintf(name, sizeof name, "cuda:%d", device);
   c->st = fr_backend_open(name, pl->threads, &be);
   if (c->st == FR_OK) { /* the collectives move this backend's memory */
     fr_comm_bind(c->shard.comm, be);
     if (c->guide) fr_comm_bind(c->guide, be);
   }
-  if (c->st == FR_OK && pl->devices) c->st = fr_model_load(pl->model_dir, be, pl->mo, &own);
+  if (c->st == FR_OK && device != model_device) c->st = load_copy(pl->m, be, &own);
   if (c->st == FR_OK)
     c->st = fr_run_rank(own ? own : pl->m, be, c->job, &c->shard, c->guide, c->half, c->o, c->plan_only, &c->res);
   if (c->st != FR_OK) { /* release the ranks waiting for this one */
@@ -132,7 +139,7 @@ static fr_status run(const placement *pl, const fr_job *job, int ranks, const fr
     c->shard.comm = fc[r], c->shard.rank = r % p.parts, c->shard.ranks = p.parts, c->shard.frames = job->frames;
     memcpy(c->shard.start, p.start, sizeof p.start);
     c->guide = gc[r];
-    if (plan_only) rank_main(c); /* a dry run never waits for another rank */
+    if (plan_only) rank_main(c); /* a planning run never waits for another rank */
     else if (pthread_create(&tid[r], NULL, rank_main, c) != 0)
       st = fr_fail(FR_ENOMEM, "cannot start rank %d's thread", r);
     else started++;
@@ -147,8 +154,12 @@ static fr_status run(const placement *pl, const fr_job *job, int ranks, const fr
     for (int r = 0; fc && gc && r < ranks; r++) add_stats(stats, fc[r]), add_stats(stats, gc[r]);
   }
   for (int r = 0; ctx && r < ranks; r++) {
-    if (r == 0 && st == FR_OK && !plan_only) *res = ctx[r].res;
-    else fr_result_free(&ctx[r].res);
+    if (r == 0 && st == FR_OK && !plan_only) {
+      *res = ctx[r].res;
+      if (stats) res->shards = *stats;
+    } else {
+      fr_result_free(&ctx[r].res);
+    }
   }
   for (int r = 0; fc && gc && r < ranks; r++) fr_comm_free(fc[r]), fr_comm_free(gc[r]);
   free(ctx), free(fc), free(gc), free(tid);
@@ -156,39 +167,35 @@ static fr_status run(const placement *pl, const fr_job *job, int ranks, const fr
 }
 
 /* Ranks as threads sharing the model on its device (a CUDA device's ranks each open their own stream). */
-static fr_status shared_placement(fr_model *m, int ranks, int threads, placement *pl)
+static placement shared_placement(fr_model *m, int ranks, int threads)
 {
   if (threads <= 0) threads = fr_backend_threads(m->be);
-  memset(pl, 0, sizeof *pl);
-  pl->m = m, pl->threads = ranks > 0 && threads / ranks > 0 ? threads / ranks : 1;
-  return FR_OK;
+  placement pl = {m, ranks > 0 && threads / ranks > 0 ? threads / ranks : 1, NULL};
+  return pl;
 }
 
-fr_status fr_generate_sharded(fr_model *m, const fr_job *job, int ranks, int threads, const fr_run_options *o,
-                              fr_result *res, fr_shard_stats *stats)
+fr_status fr_run_sharded(fr_model *m, const fr_job *job, const fr_run_options *o, fr_result *res)
 {
-  placement pl;
-  FR_TRY(shared_placement(m, ranks, threads, &pl));
-  return run(&pl, job, ranks, o, 0, res, stats);
+  placement pl = shared_placement(m, o->ranks, o->threads);
+  fr_shard_stats stats;
+  return run(&pl, job, o->ranks, o, 0, res, &stats);
 }
 
 fr_status fr_plan_sharded(fr_model *m, const fr_job *job, int ranks, fr_shard_stats *stats)
 {
-  placement pl;
-  FR_TRY(shared_placement(m, ranks, 1, &pl));
+  placement pl = shared_placement(m, ranks, 1);
   return run(&pl, job, ranks, NULL, 1, NULL, stats);
 }
 
-fr_status fr_generate_devices(const char *model_dir, const fr_model_options *mo, const int *devices, int ndevices,
-                              const fr_job *job, const fr_run_options *o, fr_result *res, fr_shard_stats *stats)
+fr_status fr_run_devices(fr_model *m, const fr_job *job, const fr_run_options *o, fr_result *res)
 {
   if (!fr_comm_nccl_available())
     return fr_fail(FR_EUNSUPPORTED, "sharding over GPUs needs NCCL, which this build does not have");
-  if (ndevices < 1 || ndevices > FR_SHARD_MAX)
-    return fr_fail(FR_EINVAL, "1..%d devices, not %d", FR_SHARD_MAX, ndevices);
-  for (int i = 0; i < ndevices; i++)
+  if (o->ndevices > FR_SHARD_MAX) return fr_fail(FR_EINVAL, "1..%d devices, not %d", FR_SHARD_MAX, o->ndevices);
+  for (int i = 0; i < o->ndevices; i++)
     for (int k = 0; k < i; k++)
-      if (devices[i] == devices[k]) return fr_fail(FR_EINVAL, "device %d is listed twice", devices[i]);
-  placement pl = {NULL, 1, model_dir, mo, devices};
-  return run(&pl, job, ndevices, o, 0, res, stats);
+      if (o->devices[i] == o->devices[k]) return fr_fail(FR_EINVAL, "device %d is listed twice", o->devices[i]);
+  placement pl = {m, 1, o->devices};
+  fr_shard_stats stats;
+  return run(&pl, job, o->ndevices, o, 0, res, &stats);
 }

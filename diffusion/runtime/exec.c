@@ -1,5 +1,5 @@
 /* The job arena: first-fit allocation with coalescing free blocks over one backend allocation. The
- * allocator is deterministic, so the dry run's high-water mark is exactly the memory the real run
+ * allocator is deterministic, so the planning run's high-water mark is exactly the memory the real run
  * needs. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,15 +14,16 @@ static void arena_init(fr_arena *a, unsigned char *base, size_t capacity)
   a->capacity = capacity;
 }
 
-void fr_exec_dry(fr_exec *ex, fr_backend *be)
+/* The planning run: the twin hands out placeholder addresses (offsets above FR_ARENA_ALIGN, never
+ * dereferenced), distinct and non-NULL so the ops' aliasing checks stay meaningful. */
+static fr_status exec_plan(fr_exec *ex, fr_backend *be)
 {
   memset(ex, 0, sizeof *ex);
-  ex->be = be;
-  ex->dry = 1;
   arena_init(&ex->arena, NULL, SIZE_MAX);
+  return fr_backend_open_plan(be, &ex->be);
 }
 
-fr_status fr_exec_open(fr_exec *ex, fr_backend *be, size_t bytes)
+static fr_status exec_open(fr_exec *ex, fr_backend *be, size_t bytes)
 {
   memset(ex, 0, sizeof *ex);
   ex->be = be;
@@ -33,9 +34,11 @@ fr_status fr_exec_open(fr_exec *ex, fr_backend *be, size_t bytes)
   return FR_OK;
 }
 
-void fr_exec_close(fr_exec *ex)
+static void exec_close(fr_exec *ex)
 {
-  if (!ex->dry && ex->arena.base) {
+  if (fr_exec_planning(ex)) {
+    fr_backend_close(ex->be);
+  } else if (ex->arena.base) {
     int64_t n = (int64_t)(ex->arena.capacity / 4);
     fr_tensor block = fr_tensor_make_dims(FR_F32, ex->arena.base, 1, &n);
     block.device = fr_backend_device(ex->be);
@@ -45,7 +48,23 @@ void fr_exec_close(fr_exec *ex)
   memset(ex, 0, sizeof *ex);
 }
 
-size_t fr_exec_peak(const fr_exec *ex) { return ex->arena.high_water; }
+int fr_exec_planning(const fr_exec *ex) { return fr_backend_planning(ex->be); }
+
+void *fr_exec_comm_data(const fr_exec *ex, const fr_tensor *t) { return fr_exec_planning(ex) ? NULL : t->data; }
+
+fr_status fr_exec_run(fr_backend *be, fr_exec_body body, void *ctx, int plan_only)
+{
+  fr_exec ex;
+  FR_TRY(exec_plan(&ex, be));
+  fr_status st = body(&ex, ctx);
+  size_t peak = ex.arena.high_water;
+  exec_close(&ex);
+  if (st != FR_OK || plan_only) return st;
+  st = exec_open(&ex, be, peak);
+  if (st == FR_OK) st = body(&ex, ctx);
+  exec_close(&ex);
+  return st;
+}
 
 static fr_status push_free(fr_arena *a, int at, size_t off, size_t size)
 {
@@ -80,7 +99,7 @@ static fr_status arena_alloc(fr_arena *a, size_t size, size_t *off)
   }
   if (a->high_water > a->capacity - size)
     return fr_fail(FR_ENOMEM,
-                   "job arena exhausted: %zu bytes in use, %zu more asked, capacity %zu (a dry run "
+                   "job arena exhausted: %zu bytes in use, %zu more asked, capacity %zu (the planning run "
                    "should have sized it)",
                    a->high_water, size, a->capacity);
   *off = a->high_water;
@@ -118,8 +137,7 @@ fr_status fr_exec_alloc_as(fr_exec *ex, fr_tensor *t, fr_dtype dtype, int ndim, 
   *t = fr_tensor_make_dims(dtype, NULL, ndim, shape);
   size_t off = 0;
   FR_TRY(arena_alloc(&ex->arena, fr_tensor_nbytes(t), &off));
-  /* a dry run still hands out distinct non-NULL addresses so aliasing checks stay meaningful */
-  t->data = ex->dry ? (void *)(uintptr_t)(FR_ARENA_ALIGN + off) : ex->arena.base + off;
+  t->data = fr_exec_planning(ex) ? (void *)(uintptr_t)(FR_ARENA_ALIGN + off) : ex->arena.base + off;
   t->device = fr_backend_device(ex->be);
   return FR_OK;
 }
@@ -133,8 +151,8 @@ fr_status fr_exec_alloc4(fr_exec *ex, fr_tensor *t, int64_t a, int64_t b, int64_
 void fr_exec_free(fr_exec *ex, fr_tensor *t)
 {
   if (!t->data) return;
-  size_t off =
-      ex->dry ? (size_t)((uintptr_t)t->data - FR_ARENA_ALIGN) : (size_t)((unsigned char *)t->data - ex->arena.base);
+  size_t off = fr_exec_planning(ex) ? (size_t)((uintptr_t)t->data - FR_ARENA_ALIGN)
+                                    : (size_t)((unsigned char *)t->data - ex->arena.base);
   arena_release(&ex->arena, off, fr_tensor_nbytes(t));
   t->data = NULL;
 }

@@ -1,7 +1,8 @@
 /* Running a model graph: the backend, and an arena that serves every activation of a job from one
- * device allocation. A dry run (no backend memory, no ops) replays the job's whole sequence of
- * allocations to find the arena's size, so a job allocates once and the denoising loop never does.
- * Internal to diffusion/. */
+ * device allocation. fr_exec_run runs a job's body twice: first on the backend's planning twin (every
+ * allocation, ops checked but not run), which finds the arena's exact size, then for real in one
+ * allocation of that size, so a job allocates once and the denoising loop never does. Model code
+ * calls ops on ex->be and never asks which of the two runs it is in. Internal to diffusion/. */
 #ifndef FRACTAL_EXEC_H
 #define FRACTAL_EXEC_H
 
@@ -15,27 +16,33 @@ typedef struct fr_arena_block {
 } fr_arena_block;
 
 typedef struct fr_arena {
-  unsigned char *base;       /* NULL in a dry run */
-  size_t capacity;           /* SIZE_MAX in a dry run */
+  unsigned char *base;       /* NULL in the planning run */
+  size_t capacity;           /* SIZE_MAX in the planning run */
   size_t high_water;         /* largest end offset ever used */
   fr_arena_block *free_list; /* sorted by offset, coalesced */
   int nfree, cap_free;
 } fr_arena;
 
 typedef struct fr_exec {
-  fr_backend *be;
+  fr_backend *be; /* the backend, or its planning twin (fr_backend_open_plan) */
   fr_arena arena;
-  int dry;
 } fr_exec;
 
 #define FR_ARENA_ALIGN 256
 
-/* A dry-run context: allocations are counted, ops are skipped. */
-void fr_exec_dry(fr_exec *ex, fr_backend *be);
-/* A real context with `bytes` of backend memory (the dry run's fr_exec_peak). */
-fr_status fr_exec_open(fr_exec *ex, fr_backend *be, size_t bytes);
-void fr_exec_close(fr_exec *ex);
-size_t fr_exec_peak(const fr_exec *ex);
+/* A job's body: allocates from ex's arena and runs ops on ex->be. It must allocate the same sequence in
+ * both runs (first-fit placement depends on the history); only host work (observers, hashes, reading
+ * downloaded values, the caller's cancellation) may ask fr_exec_planning. */
+typedef fr_status (*fr_exec_body)(fr_exec *ex, void *ctx);
+
+/* Runs body on the planning twin of be, then (unless plan_only) for real in an arena of the size the
+ * first run used. */
+fr_status fr_exec_run(fr_backend *be, fr_exec_body body, void *ctx, int plan_only);
+/* 1 in the planning run, where downloads leave host buffers untouched. */
+int fr_exec_planning(const fr_exec *ex);
+/* t's device address for a collective (fractal/comm.h): NULL in the planning run, where collectives only
+ * count their bytes. */
+void *fr_exec_comm_data(const fr_exec *ex, const fr_tensor *t);
 
 /* An F32 tensor from the arena (zeroed contents are not promised). */
 fr_status fr_exec_alloc(fr_exec *ex, fr_tensor *t, int ndim, const int64_t *shape);
@@ -43,9 +50,6 @@ fr_status fr_exec_alloc(fr_exec *ex, fr_tensor *t, int ndim, const int64_t *shap
 fr_status fr_exec_alloc_as(fr_exec *ex, fr_tensor *t, fr_dtype dtype, int ndim, const int64_t *shape);
 fr_status fr_exec_alloc4(fr_exec *ex, fr_tensor *t, int64_t a, int64_t b, int64_t c, int64_t d);
 void fr_exec_free(fr_exec *ex, fr_tensor *t);
-
-/* Runs an op, or skips it in a dry run. */
-#define FR_RUN(ex, call) ((ex)->dry ? FR_OK : (call))
 
 /* A view of t with another shape of the same number of elements (no copy). */
 fr_tensor fr_view(const fr_tensor *t, int ndim, const int64_t *shape);

@@ -14,7 +14,7 @@ void fr_shard_split(int64_t frames, int ranks, int64_t *start)
 }
 
 /* All-to-all of f32 elements between arena tensors (element counts, packed in rank order at both ends);
- * a dry run only counts. */
+ * the planning run only counts. */
 static fr_status exchange(fr_exec *ex, const fr_shard *sh, const fr_tensor *send, const int64_t *scount,
                           fr_tensor *recv, const int64_t *rcount)
 {
@@ -23,21 +23,20 @@ static fr_status exchange(fr_exec *ex, const fr_shard *sh, const fr_tensor *send
     sc[p] = (size_t)scount[p] * 4, sd[p] = so, so += sc[p];
     rc[p] = (size_t)rcount[p] * 4, rd[p] = ro, ro += rc[p];
   }
-  if (ex->dry) return fr_comm_alltoallv(sh->comm, NULL, sc, sd, NULL, rc, rd);
-  return fr_comm_alltoallv(sh->comm, send->data, sc, sd, recv->data, rc, rd);
+  return fr_comm_alltoallv(sh->comm, fr_exec_comm_data(ex, send), sc, sd, fr_exec_comm_data(ex, recv), rc, rd);
 }
 
 static fr_status copy2(fr_exec *ex, const fr_tensor *src, int64_t soff, int64_t sstride, fr_tensor *dst, int64_t doff,
                        int64_t dstride, int64_t rows, int64_t len)
 {
   int64_t shape[2] = {rows, len}, ss[2] = {sstride, 1}, ds[2] = {dstride, 1};
-  return FR_RUN(ex, fr_copy_region(ex->be, src, soff, ss, dst, doff, ds, 2, shape));
+  return fr_copy_region(ex->be, src, soff, ss, dst, doff, ds, 2, shape);
 }
 
 static fr_status copy3(fr_exec *ex, const fr_tensor *src, int64_t soff, const int64_t *ss, fr_tensor *dst, int64_t doff,
                        const int64_t *ds, const int64_t *shape)
 {
-  return FR_RUN(ex, fr_copy_region(ex->be, src, soff, ss, dst, doff, ds, 3, shape));
+  return fr_copy_region(ex->be, src, soff, ss, dst, doff, ds, 3, shape);
 }
 
 static fr_status alloc1(fr_exec *ex, fr_tensor *t, int64_t n)
@@ -57,14 +56,13 @@ static fr_status gather_sums(fr_exec *ex, const fr_shard *sh, const fr_tensor *p
   fr_tensor all;
   FR_TRY(alloc1(ex, &all, videos * sh->frames * groups));
   size_t bytes = (size_t)fr_tensor_numel(part) * 4;
-  fr_status st = ex->dry ? fr_comm_allgatherv(sh->comm, NULL, bytes, NULL, rc, rd)
-                         : fr_comm_allgatherv(sh->comm, part->data, bytes, all.data, rc, rd);
+  fr_status st = fr_comm_allgatherv(sh->comm, fr_exec_comm_data(ex, part), bytes, fr_exec_comm_data(ex, &all), rc, rd);
   float *host = NULL;
-  if (st == FR_OK && !ex->dry) {
+  if (st == FR_OK && !fr_exec_planning(ex)) {
     host = (float *)malloc(sizeof(float) * (size_t)(videos * sh->frames * groups));
     st = host ? fr_tensor_download(ex->be, &all, host) : fr_fail(FR_ENOMEM, "out of memory");
   }
-  if (st == FR_OK && !ex->dry)
+  if (st == FR_OK && !fr_exec_planning(ex))
     for (int64_t b = 0; b < videos; b++)
       for (int64_t g = 0; g < groups; g++) {
         float s = 0.0f;
@@ -83,7 +81,7 @@ static fr_status gather_sums(fr_exec *ex, const fr_shard *sh, const fr_tensor *p
 fr_status fr_shard_group_norm(fr_exec *ex, const fr_shard *sh, const fr_tensor *x, const fr_tensor *gamma,
                               const fr_tensor *beta, int groups, int frames, float eps, fr_act act, fr_tensor *y)
 {
-  if (!sh || sh->ranks == 1) return FR_RUN(ex, fr_group_norm(ex->be, x, gamma, beta, groups, frames, eps, act, y));
+  if (!sh || sh->ranks == 1) return fr_group_norm(ex->be, x, gamma, beta, groups, frames, eps, act, y);
   int64_t n = x->shape[0], fl = fr_shard_local(sh), videos = n / fl, inner = 1;
   for (int i = 2; i < x->ndim; i++) inner *= x->shape[i];
   int64_t block = sh->frames * (x->shape[1] / groups) * inner; /* as the fused kernel: F * block */
@@ -97,9 +95,9 @@ fr_status fr_shard_group_norm(fr_exec *ex, const fr_shard *sh, const fr_tensor *
         *rows = (float *)malloc(sizeof(float) * (size_t)(n * groups));
   fr_status st = tot && rows ? FR_OK : fr_fail(FR_ENOMEM, "out of memory");
   for (int pass = 0; pass < 2 && st == FR_OK; pass++) {
-    st = FR_RUN(ex, fr_group_norm_partials(ex->be, x, groups, pass ? &mean : NULL, &part));
+    st = fr_group_norm_partials(ex->be, x, groups, pass ? &mean : NULL, &part);
     if (st == FR_OK) st = gather_sums(ex, sh, &part, videos, groups, tot);
-    if (st != FR_OK || ex->dry) continue;
+    if (st != FR_OK || fr_exec_planning(ex)) continue;
     for (int64_t r = 0; r < n; r++) /* local row r is frame r % fl of video r / fl */
       for (int64_t g = 0; g < groups; g++) {
         float t = tot[(r / fl) * groups + g];
@@ -109,7 +107,7 @@ fr_status fr_shard_group_norm(fr_exec *ex, const fr_shard *sh, const fr_tensor *
   }
   free(tot), free(rows);
   FR_TRY(st);
-  FR_TRY(FR_RUN(ex, fr_group_norm_apply(ex->be, x, gamma, beta, groups, &mean, &rstd, act, y)));
+  FR_TRY(fr_group_norm_apply(ex->be, x, gamma, beta, groups, &mean, &rstd, act, y));
   fr_exec_free(ex, &rstd), fr_exec_free(ex, &mean), fr_exec_free(ex, &part);
   return FR_OK;
 }

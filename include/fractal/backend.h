@@ -27,6 +27,12 @@ void fr_backend_close(fr_backend *be);
 const char *fr_backend_name(const fr_backend *be); /* e.g. "cpu (2 threads)" */
 int fr_backend_device(const fr_backend *be);       /* FR_DEVICE_CPU or the CUDA ordinal */
 int fr_backend_threads(const fr_backend *be);
+/* A planning twin of `real` (same device and name): every op and transfer checks its arguments as
+ * on `real` and returns without doing anything, and it has no memory (fr_tensor_alloc fails; tensors
+ * given to it may carry placeholder addresses, never dereferenced). The pipeline runs a job on it first
+ * to find the job's memory plan. Closed with fr_backend_close. */
+fr_status fr_backend_open_plan(const fr_backend *real, fr_backend **out);
+int fr_backend_planning(const fr_backend *be);
 /* Waits for all queued work on the backend. */
 fr_status fr_backend_sync(fr_backend *be);
 /* Number of CUDA devices usable by this build (0 when built without CUDA or none present; the emulated

@@ -42,6 +42,17 @@ void fr_response_free(fr_response *r);
 /* A response header's value (case-insensitive name), copied into out; 0 if found, -1 if not. */
 int fr_response_header(const fr_response *r, const char *name, char *out, size_t n);
 
+/* For callers that drive libcurl themselves (the verifier's concurrent fan-out): sets up the easy handle
+ * `easy` (a CURL *) for METHOD url with body exactly as fr_request does — the signature header lines
+ * (each nullable), the JSON content type for a body, no "Expect", the target sent as is, http(s) only,
+ * the timeouts, no signals — with `sink` receiving the body (body_ctx) and the header lines (head_ctx).
+ * Returns the header list, which must outlive the transfer (curl_slist_free_all), or NULL out of memory. */
+struct curl_slist;
+struct curl_slist *fr_request_setup(void *easy, const char *url, const char *method, const void *body, size_t len,
+                                    const char *hotkey_h, const char *nonce_h, const char *sig_h, long timeout_ms,
+                                    size_t (*sink)(char *p, size_t size, size_t n, void *ctx), void *body_ctx,
+                                    void *head_ctx);
+
 /* The three signature headers for a request to `target` (the path and any query, exactly as it will be
  * sent), as "Name: value" lines (for other HTTP stacks); nonce 0: now. Fails only out of memory. */
 fr_status fr_sign_headers(const fr_key *key, const char *peer_hotkey, const char *method, const char *target,

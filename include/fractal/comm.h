@@ -49,7 +49,7 @@ const char *fr_comm_kind(const fr_comm *c); /* "local", "threads", "nccl" */
 /* Every rank sends scounts[r] bytes at send + sdispls[r] to rank r and receives rcounts[p] bytes from
  * rank p at recv + rdispls[p] (bytes; its own part is copied). Every rank of the communicator must call
  * it, in the same order as every other collective. With send and recv NULL nothing moves and nobody
- * waits: the bytes are only counted (the dry run that sizes a job also measures its traffic). A count
+ * waits: the bytes are only counted (the planning run that sizes a job also measures its traffic). A count
  * that does not match what the sender sends fails on every rank. */
 fr_status fr_comm_alltoallv(fr_comm *c, const void *send, const size_t *scounts, const size_t *sdispls, void *recv,
                             const size_t *rcounts, const size_t *rdispls);
@@ -64,7 +64,7 @@ void fr_comm_abort(fr_comm *c);
 typedef struct fr_comm_stats {
   uint64_t collectives;   /* calls made */
   uint64_t bytes_sent;    /* to other ranks (a rank's copy to itself is not traffic) */
-  uint64_t planned_bytes; /* bytes_sent counted by NULL-buffer (dry) calls */
+  uint64_t planned_bytes; /* bytes_sent counted by NULL-buffer (planning) calls */
 } fr_comm_stats;
 
 fr_comm_stats fr_comm_get_stats(const fr_comm *c);

@@ -54,15 +54,34 @@ typedef struct fr_observer {
   void (*progress)(void *ctx, int job, int step, int steps);
 } fr_observer;
 
+/* Traffic between the ranks of a job split over several (zero for a whole job). */
+typedef struct fr_shard_stats {
+  int ranks, guidance_ranks, frame_ranks; /* ranks = guidance_ranks x frame_ranks */
+  uint64_t planned_bytes;                 /* what all ranks send each other in the job, counted by the planning run */
+  uint64_t sent_bytes;                    /* what they sent while running */
+  uint64_t collectives;                   /* calls, summed over ranks */
+} fr_shard_stats;
+
 typedef struct fr_run_options {
   const fr_observer *observer;      /* nullable */
   const float *const *init_latents; /* nullable; per job nullable: [1, C, F, h, w] instead of Philox noise */
   int keep_float_frames;            /* also return the frames as float in [0, 1] */
-  /* nullable: asked before every denoising step and before the decode (never in the dry run that sizes
+  /* nullable: asked before every denoising step and before the decode (never in the planning run that sizes
    * the arena); nonzero stops the run, which then returns FR_ECANCELED. A sharded run asks on every rank's
    * thread, possibly at once; once it has said stop it must keep saying so. */
   int (*cancel)(void *ctx);
   void *cancel_ctx;
+  /* Where the job runs (docs/pipeline.md, "Sharding one job over ranks"); zero: the whole batch on the
+   * model's backend. A job split over ranks runs alone (a batch of one), and its result equals the whole
+   * job's to the bit. Observers of a split job get the latent, noise and progress calls (not tokens or
+   * text). */
+  int ranks;   /* > 1: ranks as threads of this process, each with its own backend on the model's device */
+  int threads; /* CPU threads for all ranks together (0: the model backend's count) */
+  /* ndevices > 0: one rank per CUDA device devices[0..ndevices) with the NCCL communicator (ranks is
+   * then ignored); a rank on the model's device reads the model, the others load its folder (FR_EUNSUPPORTED
+   * where the build has no NCCL) */
+  const int *devices;
+  int ndevices;
 } fr_run_options;
 
 typedef struct fr_timing {
@@ -79,9 +98,15 @@ typedef struct fr_result {
   uint8_t *frames;   /* F * H * W * 3, RGB (malloc'd; fr_result_free) */
   float *frames_f32; /* same layout, in [0, 1]; only with keep_float_frames */
   fr_timing timing;
+  fr_shard_stats shards; /* how a split job's ranks talked */
 } fr_result;
 
 void fr_result_free(fr_result *r);
+
+/* What the pipeline can run at all, whatever the model: steps 1..FR_JOB_STEPS_MAX, frames
+ * 1..FR_JOB_FRAMES_MAX, height and width at least 8, a known scheduler, guidance in 0..50 (not NaN). The
+ * protocol's fr_job_validate ends with this check, after the (lower) limits a node sets. */
+fr_status fr_job_runnable(const fr_job *job);
 
 /* Whether model m can run a job, and if not why (the message is in fr_last_error()): the check fr_generate
  * makes before it starts, for callers that answer before they queue (the prover maps each reason to its
@@ -95,36 +120,19 @@ typedef enum fr_job_fit {
 } fr_job_fit;
 fr_job_fit fr_job_check(const fr_model *m, const fr_job *job);
 
-/* Runs njobs jobs as one batch (they must share frames, height and width). results[i] belongs to
- * jobs[i] and equals what running jobs[i] alone gives. FR_ECANCELED (no results) when opts->cancel
- * stopped it. */
+/* The one entry for running jobs: njobs jobs as one batch (they must share frames, height and width), or
+ * one job split over ranks or devices as opts says (opts nullable). results[i] belongs to jobs[i] and
+ * equals what running jobs[i] alone, whole, gives. FR_ECANCELED (no results) when opts->cancel stopped
+ * it. */
 fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *opts, fr_result *results);
 
-/* Sharding one job over several ranks (docs/pipeline.md, "Sharding one job over ranks"):
- * guidance-parallel (the unconditional and conditional halves on different ranks) when the job uses
- * guidance and the rank count is even, frame-parallel within each half (uneven splits allowed, at most
- * one rank per frame). The result equals fr_generate's to the bit. */
-typedef struct fr_shard_stats {
-  int ranks, guidance_ranks, frame_ranks; /* ranks = guidance_ranks x frame_ranks */
-  uint64_t planned_bytes;                 /* what all ranks send each other in the job, counted by the dry run */
-  uint64_t sent_bytes;                    /* what they sent while running */
-  uint64_t collectives;                   /* calls, summed over ranks */
-} fr_shard_stats;
-
-/* Runs one job on `ranks` ranks of the threads communicator: each rank a thread with its own backend on
- * the model's device, reading the one model: CPU backends (`threads` CPU threads in all, 0 = the model
- * backend's count), or backends on the model's CUDA device, each with its own stream. Observers get the
- * latent, noise and progress calls (not tokens or text). stats nullable. */
-fr_status fr_generate_sharded(fr_model *m, const fr_job *job, int ranks, int threads, const fr_run_options *opts,
-                              fr_result *result, fr_shard_stats *stats);
-/* The most ranks, up to `ranks`, that a plan for this job can use (each frame rank needs a frame). */
+/* Splitting one job over ranks: guidance-parallel (the unconditional and conditional halves on different
+ * ranks) when the job uses guidance and the rank count is even, frame-parallel within each half (uneven
+ * splits allowed, at most one rank per frame). The most ranks, up to `ranks`, that a plan for this job can
+ * use: */
 int fr_shard_fit(const fr_job *job, int ranks);
-/* The plan alone: the dry run of every rank (no computation, any model size), counting the traffic. */
+/* The plan alone: the planning run of every rank (no computation, any model size), counting the traffic. */
 fr_status fr_plan_sharded(fr_model *m, const fr_job *job, int ranks, fr_shard_stats *stats);
-/* Runs one job on CUDA devices devices[0..n), one rank each, with the nccl communicator: every rank loads
- * the model from model_dir onto its device. FR_EUNSUPPORTED where the build has no NCCL. */
-fr_status fr_generate_devices(const char *model_dir, const fr_model_options *mo, const int *devices, int ndevices,
-                              const fr_job *job, const fr_run_options *opts, fr_result *result, fr_shard_stats *stats);
 
 /* Recomputes step `step` (0-based) of a job from the latent entering it, x_in ([1, C, F, h, w], host).
  * A DPM-Solver++ step of second order also needs the latent entering the previous step (x_prev);
