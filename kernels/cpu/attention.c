@@ -125,12 +125,8 @@ FR_CPU_HOT static void blocked_task(void *ctx, int64_t task, int thread)
     fr_pack_rows(qh, FR_F32, H * dk, rows, r * FR_GEMM_MR, 0, dk, FR_GEMM_MR, qp + r * dk * FR_GEMM_MR);
   /* S = Q K^T: one accumulator per score, d ascending from +0 */
   for (int64_t r = 0; r < panels; r++)
-    for (int64_t c = 0; c < lk16; c += FR_GEMM_NR) {
-      memset(acc, 0, sizeof(float) * FR_GEMM_MR * FR_GEMM_NR);
-      ukernel(dk, qp + r * dk * FR_GEMM_MR, kp + c * dk, acc);
-      for (int i = 0; i < FR_GEMM_MR; i++)
-        memcpy(sc + (r * FR_GEMM_MR + i) * lk16 + c, acc + i * FR_GEMM_NR, sizeof(float) * FR_GEMM_NR);
-    }
+    for (int64_t c = 0; c < lk16; c += FR_GEMM_NR)
+      ukernel(dk, qp + r * dk * FR_GEMM_MR, kp + c * dk, sc + r * FR_GEMM_MR * lk16 + c, lk16, 0);
   /* per row: scale, maximum, exponentials, the running sum; P stored as the next product's A panels */
   memset(pp, 0, sizeof(float) * (size_t)(panels * lk * FR_GEMM_MR));
   for (int64_t i = 0; i < rows; i++) {
@@ -149,8 +145,7 @@ FR_CPU_HOT static void blocked_task(void *ctx, int64_t task, int thread)
   float *yq = job->y + (qb * d->lq + i0) * H * dv + h * dv;
   for (int64_t r = 0; r < panels; r++)
     for (int64_t c = 0; c < dv16; c += FR_GEMM_NR) {
-      memset(acc, 0, sizeof(float) * FR_GEMM_MR * FR_GEMM_NR);
-      ukernel(lk, pp + r * lk * FR_GEMM_MR, vp + c * lk, acc);
+      ukernel(lk, pp + r * lk * FR_GEMM_MR, vp + c * lk, acc, FR_GEMM_NR, 0);
       for (int64_t i = r * FR_GEMM_MR; i < rows && i < (r + 1) * FR_GEMM_MR; i++)
         for (int64_t cc = c; cc < dv && cc < c + FR_GEMM_NR; cc++)
           yq[i * H * dv + cc] = acc[(i - r * FR_GEMM_MR) * FR_GEMM_NR + cc - c] / l[i];

@@ -46,13 +46,14 @@ void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_vali
 
 size_t fr_gemm_scratch_bytes(void)
 {
-  return sizeof(float) * ((size_t)FR_GEMM_KC * FR_GEMM_NC + (size_t)FR_GEMM_MR * FR_GEMM_NR);
+  return sizeof(float) * ((size_t)FR_GEMM_B_FLOATS + (size_t)FR_GEMM_MR * FR_GEMM_NR);
 }
 
 typedef struct tile_job {
   const fr_gemm *g;
   fr_pool *pool;
   fr_ukernel_fn ukernel;
+  int64_t kc, nc;   /* block sizes: k per block, columns per tile */
   float *a_packed;  /* k block k0: panels of MR rows at a_packed + k0 * panels_m * MR, kc x MR each */
   int64_t panels_m; /* ceil(M / MR) */
   int64_t tiles_n;  /* column tiles of NC per batch item */
@@ -61,39 +62,50 @@ typedef struct tile_job {
   int64_t a_chunk; /* A packing: panels per task */
 } tile_job;
 
-/* One micro-tile: bring the accumulators in (zero at k0 == 0), run the kernel, store them back,
- * applying the epilogue after the last k block. */
+/* One micro-tile for k block [k0, k0 + kc): a whole tile accumulates in C itself, an edge tile in acc
+ * (copied in and out); after the last k block the epilogue runs over it. */
 FR_CPU_HOT static void micro_tile(const tile_job *job, int64_t batch, int64_t i0, int64_t j0, int rows, int cols,
                                   int64_t k0, int64_t kc, const float *ap, const float *bp, float *acc)
 {
   const fr_gemm *g = job->g;
-  float *c = g->c + batch * g->c_batch_stride;
-  if (k0 == 0) {
-    memset(acc, 0, sizeof(float) * FR_GEMM_MR * FR_GEMM_NR);
-  } else {
-    for (int r = 0; r < rows; r++) memcpy(acc + r * FR_GEMM_NR, c + (i0 + r) * g->ldc + j0, sizeof(float) * cols);
-  }
-  job->ukernel(kc, ap, bp, acc);
-  if (k0 + kc < g->k) {
-    for (int r = 0; r < rows; r++) memcpy(c + (i0 + r) * g->ldc + j0, acc + r * FR_GEMM_NR, sizeof(float) * cols);
+  float *c = g->c + batch * g->c_batch_stride + i0 * g->ldc + j0;
+  int whole = rows == FR_GEMM_MR && cols == FR_GEMM_NR, last = k0 + kc >= g->k;
+  float *t = whole ? c : acc;
+  int64_t ldt = whole ? g->ldc : FR_GEMM_NR;
+  if (!whole && k0 > 0)
+    for (int r = 0; r < rows; r++) memcpy(acc + r * FR_GEMM_NR, c + r * g->ldc, sizeof(float) * (size_t)cols);
+  job->ukernel(kc, ap, bp, t, ldt, k0 > 0);
+  if (!last) {
+    if (!whole)
+      for (int r = 0; r < rows; r++) memcpy(c + r * g->ldc, acc + r * FR_GEMM_NR, sizeof(float) * (size_t)cols);
     return;
   }
-  /* epilogue: v = acc + bias; v = act(v); v = v + residual */
-  const float *res = g->residual ? g->residual + batch * g->c_batch_stride : NULL;
-  float bias[FR_GEMM_MR > FR_GEMM_NR ? FR_GEMM_MR : FR_GEMM_NR];
-  int nb = g->bias_per_row ? rows : cols;
-  for (int t = 0; g->bias && t < nb; t++)
-    bias[t] = fr_load_f32(g->bias_dtype, g->bias, g->bias_per_row ? i0 + t : j0 + t);
+  /* epilogue: v = acc + bias; v = act(v); v = v + residual, one pass each (the same roundings per
+   * element, in loops that vectorise) */
+  if (!g->bias && g->act == FR_ACT_NONE && !g->residual) {
+    if (!whole)
+      for (int r = 0; r < rows; r++) memcpy(c + r * g->ldc, acc + r * FR_GEMM_NR, sizeof(float) * (size_t)cols);
+    return;
+  }
+  const float *res = g->residual ? g->residual + batch * g->c_batch_stride + i0 * g->ldc + j0 : NULL;
+  float bias[FR_GEMM_NR];
+  if (g->bias && !g->bias_per_row)
+    for (int j = 0; j < cols; j++) bias[j] = fr_load_f32(g->bias_dtype, g->bias, j0 + j);
   for (int r = 0; r < rows; r++) {
-    float *crow = c + (i0 + r) * g->ldc + j0, *a = acc + r * FR_GEMM_NR;
-    const float *rrow = res ? res + (i0 + r) * g->ldc + j0 : NULL;
-    for (int j = 0; j < cols; j++) {
-      float v = a[j];
-      if (g->bias) v = v + bias[g->bias_per_row ? r : j];
-      if (g->act != FR_ACT_NONE) v = fr_act_apply(g->act, v);
-      if (rrow) v = v + rrow[j];
-      crow[j] = v;
+    float *v = t + r * ldt;
+    if (g->bias && g->bias_per_row) {
+      float br = fr_load_f32(g->bias_dtype, g->bias, i0 + r);
+      for (int j = 0; j < cols; j++) v[j] = v[j] + br;
+    } else if (g->bias) {
+      for (int j = 0; j < cols; j++) v[j] = v[j] + bias[j];
     }
+    if (g->act != FR_ACT_NONE)
+      for (int j = 0; j < cols; j++) v[j] = fr_act_apply(g->act, v[j]);
+    if (res) {
+      const float *rrow = res + r * g->ldc;
+      for (int j = 0; j < cols; j++) v[j] = v[j] + rrow[j];
+    }
+    if (!whole) memcpy(c + r * g->ldc, v, sizeof(float) * (size_t)cols);
   }
 }
 
@@ -103,14 +115,14 @@ static void pack_a_task(void *ctx, int64_t task, int thread)
   const tile_job *job = (const tile_job *)ctx;
   const fr_gemm *g = job->g;
   int64_t chunks = (job->panels_m + job->a_chunk - 1) / job->a_chunk;
-  int64_t k0 = task / chunks * FR_GEMM_KC, q0 = task % chunks * job->a_chunk;
-  int64_t kc = g->k - k0 < FR_GEMM_KC ? g->k - k0 : FR_GEMM_KC;
+  int64_t k0 = task / chunks * job->kc, q0 = task % chunks * job->a_chunk;
+  int64_t kc = g->k - k0 < job->kc ? g->k - k0 : job->kc;
   float *block = job->a_packed + k0 * job->panels_m * FR_GEMM_MR;
   for (int64_t q = q0; q < q0 + job->a_chunk && q < job->panels_m; q++)
     g->pack_a(g, 0, q * FR_GEMM_MR, k0, kc, block + q * kc * FR_GEMM_MR);
 }
 
-/* One task: a batch item's column tile (NC wide) against a chunk of A's row panels. Per k block the
+/* One task: a batch item's column tile (nc wide) against a chunk of A's row panels. Per k block the
  * tile's B panels are packed once and every row panel of the chunk runs against them. */
 static void run_tile(void *ctx, int64_t task, int thread)
 {
@@ -118,13 +130,13 @@ static void run_tile(void *ctx, int64_t task, int thread)
   const fr_gemm *g = job->g;
   int64_t per_batch = job->tiles_n * job->chunks_m;
   int64_t batch = task / per_batch, rem = task % per_batch;
-  int64_t j0 = rem / job->chunks_m * FR_GEMM_NC, q0 = rem % job->chunks_m * job->panels_per_chunk;
+  int64_t j0 = rem / job->chunks_m * job->nc, q0 = rem % job->chunks_m * job->panels_per_chunk;
   int64_t q1 = q0 + job->panels_per_chunk < job->panels_m ? q0 + job->panels_per_chunk : job->panels_m;
-  int64_t nc = g->n - j0 < FR_GEMM_NC ? g->n - j0 : FR_GEMM_NC, panels_n = (nc + FR_GEMM_NR - 1) / FR_GEMM_NR;
+  int64_t nc = g->n - j0 < job->nc ? g->n - j0 : job->nc, panels_n = (nc + FR_GEMM_NR - 1) / FR_GEMM_NR;
   float *bp = (float *)fr_pool_scratch(job->pool, thread);
-  float *acc = bp + (size_t)FR_GEMM_KC * FR_GEMM_NC;
-  for (int64_t k0 = 0; k0 < g->k; k0 += FR_GEMM_KC) {
-    int64_t kc = g->k - k0 < FR_GEMM_KC ? g->k - k0 : FR_GEMM_KC;
+  float *acc = bp + (size_t)FR_GEMM_B_FLOATS;
+  for (int64_t k0 = 0; k0 < g->k; k0 += job->kc) {
+    int64_t kc = g->k - k0 < job->kc ? g->k - k0 : job->kc;
     const float *ap = job->a_packed + k0 * job->panels_m * FR_GEMM_MR;
     for (int64_t p = 0; p < panels_n; p++) g->pack_b(g, batch, j0 + p * FR_GEMM_NR, k0, kc, bp + p * kc * FR_GEMM_NR);
     for (int64_t q = q0; q < q1; q++) {
@@ -141,13 +153,20 @@ static void run_tile(void *ctx, int64_t task, int thread)
 fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g)
 {
   if (g->m == 0 || g->n == 0 || g->batch == 0) return FR_OK;
-  tile_job job = {
-      g, pool, fr_gemm_ukernel(), NULL, (g->m + FR_GEMM_MR - 1) / FR_GEMM_MR, (g->n + FR_GEMM_NC - 1) / FR_GEMM_NC, 1,
-      0, 0};
+  tile_job job;
+  memset(&job, 0, sizeof job);
+  job.g = g, job.pool = pool, job.ukernel = fr_gemm_ukernel(), job.panels_m = (g->m + FR_GEMM_MR - 1) / FR_GEMM_MR;
+  /* even k blocks of at most KC; tiles of at most NC columns whose packed B fits B_FLOATS, evened out */
+  int64_t kblocks = g->k > 0 ? (g->k + FR_GEMM_KC - 1) / FR_GEMM_KC : 1, threads = fr_pool_threads(pool);
+  job.kc = g->k > 0 ? (g->k + kblocks - 1) / kblocks : 1;
+  int64_t nc_max = FR_GEMM_B_FLOATS / job.kc / FR_GEMM_NR * FR_GEMM_NR;
+  if (nc_max > FR_GEMM_NC) nc_max = FR_GEMM_NC;
+  job.tiles_n = (g->n + nc_max - 1) / nc_max;
+  job.nc = ((g->n + job.tiles_n - 1) / job.tiles_n + FR_GEMM_NR - 1) / FR_GEMM_NR * FR_GEMM_NR;
+  job.tiles_n = (g->n + job.nc - 1) / job.nc;
   void *shared;
   FR_TRY(fr_pool_shared(pool, sizeof(float) * (size_t)(job.panels_m * FR_GEMM_MR * g->k), &shared));
   job.a_packed = (float *)shared;
-  int64_t kblocks = (g->k + FR_GEMM_KC - 1) / FR_GEMM_KC, threads = fr_pool_threads(pool);
   job.a_chunk = 16;
   fr_pool_run(pool, kblocks * ((job.panels_m + job.a_chunk - 1) / job.a_chunk), pack_a_task, &job);
   /* enough tasks to keep every thread busy, but as few row chunks as that allows: each repacks B */

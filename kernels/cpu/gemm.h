@@ -11,7 +11,10 @@
  *
  * Each operand is packed once: A (the same for every batch item: the weights of a convolution, the x of
  * a linear) whole, before the tiles run, into a buffer all threads read; B by each task for its columns,
- * once per block of k, then reused across every row of A the task covers. */
+ * once per block of k, then reused across every row of A the task covers. k is split into even blocks of
+ * at most KC (K = 320 is one block), and a task's columns into tiles whose packed B (kc x nc) fits
+ * B_FLOATS. A whole 6 x 16 micro-tile accumulates in C itself (the kernel loads it, or starts from
+ * +0.0f in registers for the first block, and stores it); an edge tile goes through a small buffer. */
 #ifndef FRACTAL_CPU_GEMM_H
 #define FRACTAL_CPU_GEMM_H
 
@@ -20,10 +23,11 @@
 #include "fractal/backend.h"
 #include "pool.h"
 
-#define FR_GEMM_MR 6  /* rows of C per micro-tile */
-#define FR_GEMM_NR 16 /* columns of C per micro-tile */
-#define FR_GEMM_KC 256
-#define FR_GEMM_NC 384 /* multiple of NR */
+#define FR_GEMM_MR 6   /* rows of C per micro-tile */
+#define FR_GEMM_NR 16  /* columns of C per micro-tile */
+#define FR_GEMM_KC 512 /* the most k per block (blocks are split evenly: K = 320 is one block, 1280 three) */
+#define FR_GEMM_NC 384 /* the most columns per tile, a multiple of NR */
+#define FR_GEMM_B_FLOATS (256 * 384) /* a task's packed B block (kc x nc) stays within half the L2 */
 
 typedef struct fr_gemm fr_gemm;
 
@@ -58,12 +62,13 @@ size_t fr_gemm_scratch_bytes(void);
  * into the pool's shared buffer (FR_ENOMEM if it cannot grow). */
 fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g);
 
-/* Micro-kernel: acc[r*NR + c] = fmaf(a[k*MR + r], b[k*NR + c], acc[...]) for k = 0..kc-1.
+/* Micro-kernel: for the MR x NR tile c[r * ldc + j], t = c (accumulate) or +0.0f, then
+ * t = fmaf(a[k*MR + r], b[k*NR + j], t) for k = 0..kc-1, stored back to c.
  * Variants for instruction sets compute identical bits; fr_gemm_isa() names the one in use. */
-typedef void (*fr_ukernel_fn)(int64_t kc, const float *a, const float *b, float *acc);
-void fr_ukernel_generic(int64_t kc, const float *a, const float *b, float *acc);
+typedef void (*fr_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
+void fr_ukernel_generic(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 #if defined(__x86_64__) || defined(_M_X64)
-void fr_ukernel_avx2(int64_t kc, const float *a, const float *b, float *acc);
+void fr_ukernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 #endif
 const char *fr_gemm_isa(void);
 /* The micro-kernel in use (attention calls it directly). */

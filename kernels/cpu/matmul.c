@@ -92,29 +92,38 @@ static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, i
     }
     return;
   }
-  /* where each tap of each column reads (-1: padding), and whether a tap's 16 reads are one run */
+  /* where each tap of each column reads (-1: padding), and whether a tap's valid reads are one run
+   * [lo, hi) of elements `stride` apart with padding (+0.0f) around it */
   int64_t taps = d->kh * d->kw;
   if (taps > MAX_TAPS) {
     conv2d_pack_b_any(d, img, g->n, j0, k0, kc, dst);
     return;
   }
   int32_t off[MAX_TAPS][FR_GEMM_NR];
-  int run[MAX_TAPS] = {0};
+  int lo[MAX_TAPS], hi[MAX_TAPS], run[MAX_TAPS];
   for (int64_t t = 0; t < taps; t++) {
     int64_t ky = t / d->kw, kx = t % d->kw;
-    run[t] = 1;
+    lo[t] = FR_GEMM_NR, hi[t] = 0;
     for (int j = 0; j < FR_GEMM_NR; j++) {
       int64_t p = j0 + j, iy = (p / d->wo) * d->stride - d->pad + ky, ix = (p % d->wo) * d->stride - d->pad + kx;
       off[t][j] = p < g->n && iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? (int32_t)(iy * d->w + ix) : -1;
-      if (off[t][j] < 0 || off[t][j] != off[t][0] + j) run[t] = 0;
+      if (off[t][j] >= 0) lo[t] = lo[t] < j ? lo[t] : j, hi[t] = j + 1;
     }
+    run[t] = 1;
+    for (int j = 0; j < FR_GEMM_NR; j++)
+      if (j >= lo[t] && j < hi[t] ? off[t][j] != off[t][lo[t]] + (j - lo[t]) * d->stride : off[t][j] >= 0) run[t] = 0;
   }
   int64_t ci = k0 / taps, t = k0 % taps;
   for (int64_t k = 0; k < kc; k++) {
     const float *chan = img + ci * plane;
     float *out = dst + k * FR_GEMM_NR;
-    if (run[t]) {
+    if (run[t] && d->stride == 1 && lo[t] == 0 && hi[t] == FR_GEMM_NR) {
       memcpy(out, chan + off[t][0], sizeof(float) * FR_GEMM_NR);
+    } else if (run[t]) {
+      const float *from = hi[t] > lo[t] ? chan + off[t][lo[t]] : chan;
+      for (int j = 0; j < lo[t]; j++) out[j] = 0.0f;
+      for (int j = lo[t]; j < hi[t]; j++) out[j] = from[(j - lo[t]) * d->stride];
+      for (int j = hi[t] > lo[t] ? hi[t] : FR_GEMM_NR; j < FR_GEMM_NR; j++) out[j] = 0.0f;
     } else {
       for (int j = 0; j < FR_GEMM_NR; j++) out[j] = off[t][j] >= 0 ? chan[off[t][j]] : 0.0f;
     }
