@@ -10,15 +10,17 @@
 #include "log.h"
 #include "node.h"
 #include "prover.h"
+#include "fractal/version.h"
 #include "verifier.h"
 
 static void usage(FILE *f)
 {
-  fprintf(f, "usage: fractald [--config FILE] [--check-config] [--NAME=VALUE ...]\n"
+  fprintf(f, "usage: fractald [--config FILE] [--check-config] [--NAME=VALUE ...] | --version\n"
              "A Fractal node: a prover that generates videos for signed jobs, or a verifier that challenges\n"
              "provers, judges their answers, keeps scores and tiers in Redis and routes organic requests.\n"
              "  --config FILE     read options from FILE (\"name value\" lines); flags override it\n"
              "  --check-config    print the effective configuration and exit (0 if valid)\n"
+             "  --version         print the version, source commit, build type and CUDA backend\n"
              "  --help            this text\n"
              "Signals: SIGTERM/SIGINT finish the jobs (or the verifier's step) in flight and exit (a prover cancels\n"
              "the jobs still running after shutdown_grace_s); SIGHUP reloads the registry.\n\n");
@@ -75,6 +77,7 @@ int main(int argc, char **argv)
   char **flags = (char **)calloc((size_t)argc, sizeof *flags);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return free(flags), usage(stdout), 0;
+    if (strcmp(argv[i], "--version") == 0) return free(flags), fr_print_version(stdout, "fractald"), 0;
     if (strcmp(argv[i], "--check-config") == 0) check = 1;
     else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[++i];
     else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fractal/version.h"
 #include "log.h"
 #include "node.h"
 
@@ -82,6 +83,11 @@ char *metrics_text(metrics *m, const char *const *device_names, int ndev, const 
   char *out = (char *)malloc(cap);
   if (!out) return NULL;
 #define OUT(...) (at += (size_t)snprintf(out + at, at < cap ? cap - at : 0, __VA_ARGS__))
+  const fr_build *bi = fr_build_info();
+  OUT("# HELP fractal_build_info The build this node runs (the value is always 1).\n");
+  OUT("# TYPE fractal_build_info gauge\n");
+  OUT("fractal_build_info{version=\"%s\",commit=\"%s\",build_type=\"%s\",cuda=\"%s\",cuda_archs=\"%s\"} 1\n",
+      bi->version, bi->commit, bi->build_type, bi->cuda, bi->cuda_archs);
   pthread_mutex_lock(&m->mu);
   OUT("# HELP fractal_http_requests_total HTTP requests by endpoint and status.\n");
   OUT("# TYPE fractal_http_requests_total counter\n");

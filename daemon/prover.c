@@ -12,11 +12,10 @@
 
 #include <jansson.h>
 
+#include "fractal/version.h"
 #include "fractal/video.h"
 #include "log.h"
 #include "prover.h"
-
-#define VERSION "0.1.0"
 
 typedef struct pjob {
   fr_job job;
@@ -419,7 +418,8 @@ static void info(node *n, const http_request *req, http_response *resp)
              "\"device_count\":%d,\"shards\":%d,\"queue_depth\":%d,\"queue_capacity\":%d,\"max_batch\":%d,"
              "\"limits\":{\"max_steps\":%d,\"max_frames\":%d,\"max_height\":%d,\"max_width\":%d},\"version\":\"%s\"}",
              n->key.hotkey, n->info.digest_hex, FR_NUMERICS, devs, n->ndev, n->cfg.shards, depth, n->cfg.queue_size,
-             max_batch(n), n->cfg.max_steps, n->cfg.max_frames, n->cfg.max_height, n->cfg.max_width, VERSION);
+             max_batch(n), n->cfg.max_steps, n->cfg.max_frames, n->cfg.max_height, n->cfg.max_width,
+             fr_build_info()->version);
   http_json(resp, 200, body);
 }
 

@@ -8,14 +8,13 @@
 
 #include <jansson.h>
 
+#include "fractal/version.h"
 #include "verifier.h"
 
 extern const unsigned char dashboard_html[];
 extern const size_t dashboard_html_len;
 
 static verifier *V(node *n) { return (verifier *)n->role; }
-
-#define VERSION "0.1.0"
 
 /* 200 "ok" (or "ok (redis unreachable: journaling)": every record is durable in the journal); 503 when the
  * verifier cannot do its work right: records that nothing durable takes, a Redis holding another state,
@@ -56,7 +55,8 @@ void api_info(node *n, const http_request *req, http_response *resp)
     snprintf(body, 1024,
              "{\"hotkey\":\"%s\",\"role\":\"verifier\",\"model\":\"%s\",\"numerics\":\"%s\",\"verify_mode\":\"%s\","
              "\"step\":%ld,\"version\":\"%s\"}",
-             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, v->chk.full ? "full" : "spot", v->st.step, VERSION);
+             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, v->chk.full ? "full" : "spot", v->st.step,
+             fr_build_info()->version);
   pthread_mutex_unlock(&v->mu);
   http_json(resp, 200, body);
 }

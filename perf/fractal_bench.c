@@ -13,6 +13,7 @@
 #include "fractal/pipeline.h"
 #include "fractal/verify.h"
 #include "fractal/protocol.h"
+#include "fractal/version.h"
 #include "fma_peak.h"
 #include "op_cases.h"
 
@@ -261,6 +262,7 @@ static void usage(FILE *f)
              "      --plan-only      with --shards: only the plan's traffic (any model size, no computation)\n"
              "      --guidance G     with --shards: the job's guidance scale (default 9; <= 1: no guidance halves)\n"
              "      --peak           instead: the CPU's fp32 FMA peak (a tight AVX2 loop) on 1 and on all threads\n"
+             "      --version         the version, source commit, build type and CUDA backend\n"
              "  -h, --help           this text\n"
              "Exit status 1 if a case fails or its bits differ from the CPU reference's.\n");
 }
@@ -459,7 +461,7 @@ int main(int argc, char **argv)
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"images", required_argument, 0, 'n'},  {"repeat", required_argument, 0, 'r'},
     {"op", required_argument, 0, 'o'},      {"check", no_argument, 0, 'c'},
-    {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
+    {"json", no_argument, 0, 'j'},          {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
     {"model", required_argument, 0, 'm'},   {"steps", required_argument, 0, 1},
     {"frames", required_argument, 0, 2},    {"height", required_argument, 0, 3},
     {"width", required_argument, 0, 4},     {"scheduler", required_argument, 0, 5},
@@ -496,6 +498,7 @@ int main(int argc, char **argv)
     case 'o': o.only = optarg; break;
     case 'c': o.check = 1; break;
     case 'j': o.json = 1; break;
+    case 'V': fr_print_version(stdout, "fractal-bench"); return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }

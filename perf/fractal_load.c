@@ -14,6 +14,7 @@
 #include "fractal/client.h"
 #include "fractal/job.h"
 #include "fractal/protocol.h"
+#include "fractal/version.h"
 
 typedef struct shared {
   const char *url, *peer, *job;
@@ -139,15 +140,12 @@ int main(int argc, char **argv)
   const char *keydir = NULL;
   double duration = 0;
   int ch;
-  static const struct option longopts[] = {{"url", required_argument, 0, 'u'},
-                                           {"peer", required_argument, 0, 'p'},
-                                           {"keys", required_argument, 0, 'k'},
-                                           {"requests", required_argument, 0, 'n'},
-                                           {"duration", required_argument, 0, 'd'},
-                                           {"job", required_argument, 0, 'j'},
-                                           {"no-backoff", no_argument, 0, 'b'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
+  static const struct option longopts[] = {
+      {"url", required_argument, 0, 'u'},      {"peer", required_argument, 0, 'p'},
+      {"keys", required_argument, 0, 'k'},     {"requests", required_argument, 0, 'n'},
+      {"duration", required_argument, 0, 'd'}, {"job", required_argument, 0, 'j'},
+      {"no-backoff", no_argument, 0, 'b'},     {"version", no_argument, 0, 'V'},
+      {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   while ((ch = getopt_long(argc, argv, "u:p:k:n:d:j:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'u': s.url = optarg; break;
@@ -157,10 +155,11 @@ int main(int argc, char **argv)
     case 'd': duration = (double)whole(optarg, 1, 1 << 30, "--duration"); break;
     case 'j': s.job = optarg; break;
     case 'b': s.no_backoff = 1; break;
+    case 'V': fr_print_version(stdout, "fractal-load"); return 0;
     default:
       printf("usage: fractal-load --url URL --peer HOTKEY --keys DIR (--requests N | --duration S) [--job TEMPLATE]\n"
              "One client thread per *.key file in DIR. TEMPLATE is a job spec with two %%d (job_id load-%%d, seed).\n"
-             "A client told 429 waits Retry-After seconds; --no-backoff retries at once.\n");
+             "A client told 429 waits Retry-After seconds; --no-backoff retries at once. --version: the build.\n");
       return ch == 'h' ? 0 : 2;
     }
   }

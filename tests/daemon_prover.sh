@@ -169,6 +169,10 @@ call -o gen.mp4 -d "{$WIRE, \"prompt\": \"x\", \"seed\": 3, \"steps\": 1, \"fram
 expect_status 400 bad_request "/v1/generate without a model" -k verifier.key -p "$P" -d '{"job_id": "g", "numerics": "f32-v1", "prompt": "x", "seed": 3, "steps": 1, "frames": 1, "height": 16, "width": 16}' "$URL" POST /v1/generate
 ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames -of csv=p=0 gen.mp4 | grep -q "h264,4" && ok "/v1/generate answers a playable MP4" || bad "/v1/generate"
 curl -s "$URL/metrics" | grep -q 'fractal_http_requests_total{endpoint="/v1/challenge",status="400"} 10' && ok "metrics count requests by endpoint and status" || bad "metrics: $(curl -s "$URL/metrics" | head -5)"
+commit=$("$bin/fractald" --version | sed -n 's/.*(commit \([^,]*\),.*/\1/p')
+curl -s "$URL/metrics" | grep -qE "^fractal_build_info\{version=\"[0-9.]+\",commit=\"$commit\",build_type=\"[A-Za-z]+\",cuda=\"[a-z]+\",cuda_archs=\"[0-9;]*\"\} 1\$" &&
+  [ -n "$commit" ] && ok "metrics carry the build (commit $commit, as fractald --version says)" ||
+  bad "build info: $(curl -s "$URL/metrics" | grep build_info)"
 
 # SIGHUP reloads the registry: the stranger becomes a registered verifier
 registry ",

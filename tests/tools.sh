@@ -18,6 +18,12 @@ expect() { # expect NAME WANT_STATUS GREP_PATTERN -- command...
   ok "$name"
 }
 
+# every binary says what it is: version, the source commit (12 hex digits, -dirty with uncommitted
+# changes, or unknown outside a git checkout), build type and CUDA backend
+for prog in fractal-gen fractal-replay fractal-client fractal-keygen fractal-mkmodel fractald fractal-bench fractal-load; do
+  [ -x "$bin/$prog" ] || continue
+  expect "$prog --version" 0 "^$prog [0-9]+\.[0-9]+\.[0-9]+ \(commit ([0-9a-f]{12}(-dirty)?|unknown), [A-Za-z]+, CUDA (off|on: [0-9;]+|emulated)\)\$" -- "$bin/$prog" --version
+done
 expect "gen --help" 0 "usage: fractal-gen" -- "$bin/fractal-gen" --help
 expect "gen without a prompt" 2 "no prompt given" -- "$bin/fractal-gen"
 expect "gen --steps 0" 2 "^fractal-gen: --steps 0: want 1..200" -- "$bin/fractal-gen" --steps 0 x

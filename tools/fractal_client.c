@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fractal/client.h"
+#include "fractal/version.h"
 
 static void usage(FILE *f)
 {
@@ -20,6 +21,7 @@ static void usage(FILE *f)
              "      --header NAME     print that response header's value to stdout (the body then goes\n"
              "                        only to --output)\n"
              "  -D, --dump-header FILE  write the response's header lines to FILE\n"
+             "      --version         the version, source commit, build type and CUDA backend\n"
              "  for testing a receiver:\n"
              "      --nonce N         sign with this nonce instead of the current time\n"
              "      --bad-signature   send a signature that does not verify\n"
@@ -64,6 +66,7 @@ int main(int argc, char **argv)
                                            {"dump-header", required_argument, 0, 'D'},
                                            {"sign-target", required_argument, 0, 'S'},
                                            {"nonce-header", required_argument, 0, 'N'},
+                                           {"version", no_argument, 0, 'V'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   while ((ch = getopt_long(argc, argv, "k:p:d:o:t:D:h", longopts, NULL)) != -1) {
@@ -85,6 +88,7 @@ int main(int argc, char **argv)
     case 'b': ro.flip_signature = 1; break;
     case 'S': ro.sign_target = optarg; break;
     case 'N': ro.nonce_header = optarg; break;
+    case 'V': fr_print_version(stdout, "fractal-client"); return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }

@@ -16,6 +16,7 @@
 #include "fractal/pipeline.h"
 #include "fractal/video.h"
 #include "fractal/protocol.h"
+#include "fractal/version.h"
 
 typedef struct gen_opts {
   const char *model, *output, *backend, *init_latents, *dump, *sheet, *variant;
@@ -52,6 +53,7 @@ static void usage(FILE *f)
           "                         each step's guided noise prediction, frames (float and uint8)\n"
           "      --json             print the full result as JSON on stdout\n"
           "  -q, --quiet            no progress line\n"
+          "      --version           the version, source commit, build type and CUDA backend\n"
           "  -h, --help             this text\n");
 }
 
@@ -128,7 +130,7 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     {"threads", required_argument, 0, THREADS}, {"variant", required_argument, 0, VARIANT},
     {"shards", required_argument, 0, SHARDS}, {"devices", required_argument, 0, DEVICES},
     {"init-latents", required_argument, 0, INIT}, {"dump", required_argument, 0, DUMP}, {"json", no_argument, 0, JSON},
-    {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    {"quiet", no_argument, 0, 'q'},          {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   /* clang-format on */
   int ch;
   char *end;
@@ -192,6 +194,7 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     case DUMP: o->dump = optarg; break;
     case JSON: o->json = 1; break;
     case 'q': o->quiet = 1; break;
+    case 'V': fr_print_version(stdout, "fractal-gen"); return -1;
     case 'h': usage(stdout); return -1;
     default: usage(stderr); return 2;
     }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fractal/modelgen.h"
+#include "fractal/version.h"
 
 static void usage(FILE *f)
 {
@@ -19,6 +20,7 @@ static void usage(FILE *f)
              "  -b, --bpe FILE      CLIP's merges (bpe_simple_vocab_16e6.txt or .gz) for the real 49408-token\n"
              "                      vocabulary; without it the tokenizer is byte-level (514 tokens)\n"
              "  -q, --quiet         no progress\n"
+             "      --version        the version, source commit, build type and CUDA backend\n"
              "  -h, --help          this text\n");
 }
 
@@ -31,13 +33,10 @@ static void progress(void *ctx, const char *component, int done, int total)
 int main(int argc, char **argv)
 {
   fr_modelgen_options o = {"tiny", 0, FR_F32, NULL, progress, NULL};
-  static const struct option longopts[] = {{"preset", required_argument, 0, 'p'},
-                                           {"seed", required_argument, 0, 's'},
-                                           {"dtype", required_argument, 0, 'd'},
-                                           {"bpe", required_argument, 0, 'b'},
-                                           {"quiet", no_argument, 0, 'q'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"preset", required_argument, 0, 'p'}, {"seed", required_argument, 0, 's'},
+                                           {"dtype", required_argument, 0, 'd'},  {"bpe", required_argument, 0, 'b'},
+                                           {"quiet", no_argument, 0, 'q'},        {"version", no_argument, 0, 'V'},
+                                           {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   int ch;
   char *end;
   while ((ch = getopt_long(argc, argv, "p:s:d:b:qh", longopts, NULL)) != -1) {
@@ -55,6 +54,7 @@ int main(int argc, char **argv)
       break;
     case 'b': o.bpe_file = optarg; break;
     case 'q': o.progress = NULL; break;
+    case 'V': fr_print_version(stdout, "fractal-mkmodel"); return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }

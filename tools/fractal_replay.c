@@ -15,6 +15,7 @@
 #include "fractal/npy.h"
 #include "fractal/verify.h"
 #include "fractal/protocol.h"
+#include "fractal/version.h"
 
 static void usage(FILE *f)
 {
@@ -34,6 +35,7 @@ static void usage(FILE *f)
              "      --prover HOTKEY   check only this prover's answer\n"
              "      --backend B       auto (default), cpu, cuda, cuda:N\n"
              "      --threads N       CPU threads\n"
+             "      --version         the version, source commit, build type and CUDA backend\n"
              "Exit status: 0 when everything matches, 1 on a mismatch, 2 on an error.\n");
 }
 
@@ -316,7 +318,7 @@ int main(int argc, char **argv)
     {"model", required_argument, 0, 'm'},     {"step", required_argument, 0, 's'},   {"latent", required_argument, 0, 'l'},
     {"prev", required_argument, 0, 'p'},      {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"redis", required_argument, 0, 'r'},     {"prefix", required_argument, 0, 'x'},  {"challenge", required_argument, 0, 'c'},
-    {"prover", required_argument, 0, 'v'},    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    {"prover", required_argument, 0, 'v'},    {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   /* clang-format on */
   while ((ch = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
     switch (ch) {
@@ -334,6 +336,7 @@ int main(int argc, char **argv)
     case 'x': prefix = optarg; break;
     case 'c': challenge = optarg; break;
     case 'v': prover = optarg; break;
+    case 'V': fr_print_version(stdout, "fractal-replay"); return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
