@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fractal-replay's inputs, refused where they are malformed: numeric options that are not numbers (usage,
 # exit 2), a .npy latent whose shape's element count wraps around 2^64 to the job's latent size, and a
-# record whose hashes are uppercase; the honest record and latent match. Usage: replay_cli.sh BIN_DIR
+# record whose hashes are uppercase; the honest record (fractal-gen --json, as it is) and latent match;
+# a record with any field tampered with is a mismatch naming that field. Usage: replay_cli.sh BIN_DIR
 set -u
 bin=$1
 tmp=$(mktemp -d)
@@ -23,8 +24,7 @@ expect() { # expect NAME WANT_STATUS GREP_PATTERN -- command...
 # 2 frames of 16x16: a latent of 4 x 2 x 2 x 2 = 32 values
 "$bin/fractal-gen" -m tiny -q --seed 7 --steps 2 --frames 2 --height 16 --width 16 --json --dump dump -o v.mp4 \
   "a lighthouse" > result.json || { echo "FAIL fractal-gen"; exit 1; }
-job='{"prompt": "a lighthouse", "seed": 7, "steps": 2, "frames": 2, "height": 16, "width": 16}'
-printf '{"job": %s, "result": %s}\n' "$job" "$(cat result.json)" > rec.json
+cp result.json rec.json # fractal-gen --json writes a record: the job as run and its result
 
 expect "--step abc" 2 "^fractal-replay: --step abc: want a step number in 0\.\.199" -- \
   "$bin/fractal-replay" -m tiny --step abc --latent dump/latents_000.npy rec.json
@@ -52,6 +52,25 @@ expect "a .npy shape whose count wraps to the latent size" 2 "wrapped.npy: shape
 digest=$(grep -o '"digest":"[0-9a-f]*"' rec.json | cut -d'"' -f4)
 sed "s/\"digest\":\"$digest\"/\"digest\":\"$(printf %s "$digest" | tr a-f A-F)\"/" rec.json > upper.json
 expect "an uppercase digest" 2 "result: digest is not 32 lowercase hex digits" -- "$bin/fractal-replay" -m tiny upper.json
+
+# every field of a result is checked: each tampered field is named (exit 1)
+tamper() { # tamper NAME PYTHON-STATEMENT-ON-r (the record's result) WANT_PATTERN
+  python3 -c "import json,sys; d=json.load(open('rec.json')); r=d['result']; $2; json.dump(d, open('t.json','w'))" &&
+    expect "tampered $1" 1 "$3" -- "$bin/fractal-replay" -m tiny t.json
+}
+tamper "step_hashes[1]" "r['step_hashes'][1] = ('0' if r['step_hashes'][1][0] != '0' else '1') + r['step_hashes'][1][1:]" \
+  "MISMATCH: step_hashes: the first diverging step is 1 of 2 .*1 of the 2 step hashes differ"
+tamper "frames_hash" "r['frames_hash'] = ('0' if r['frames_hash'][0] != '0' else '1') + r['frames_hash'][1:]" \
+  "MISMATCH: frames_hash: the record says"
+tamper "frame_hashes[1]" "r['frame_hashes'][1] = ('0' if r['frame_hashes'][1][0] != '0' else '1') + r['frame_hashes'][1][1:]" \
+  "MISMATCH: frame_hashes: 1 of 2 frames differ: 1\$"
+tamper "digest" "r['digest'] = ('0' if r['digest'][0] != '0' else '1') + r['digest'][1:]" \
+  "MISMATCH: digest: the record says"
+tamper "the job's prompt" "d['job']['prompt'] = 'a lighthouse!'" "MISMATCH: step_hashes: the first diverging step is 0"
+python3 -c "import json; d=json.load(open('rec.json')); d['result']['step_hashes'].pop(); json.dump(d, open('t.json','w'))"
+expect "a step hash missing" 2 "step_hashes" -- "$bin/fractal-replay" -m tiny t.json
+python3 -c "import json; d=json.load(open('rec.json')); d['job']['model'] = d['result']['model'] = '0'*32; json.dump(d, open('t.json','w'))"
+expect "another model" 2 "the job is for model 0{32}" -- "$bin/fractal-replay" -m tiny t.json
 
 [ $fails -eq 0 ] && echo "replay_cli: all passed" || echo "replay_cli: $fails FAILED"
 exit $((fails > 0))

@@ -25,7 +25,7 @@ fi
 gen() { "$bin/fractal-gen" -m tiny -q --steps 3 --frames 3 --height 64 --width 48 "$@" "a lighthouse in a storm"; }
 dc=$(gen --backend cpu -o cpu.mp4 --json)
 dg=$(gen --backend cuda -o cuda.mp4 --json)
-digest() { python3 -c "import json,sys; print(json.loads(sys.argv[1])['digest'])" "$1" 2>/dev/null; }
+digest() { python3 -c "import json,sys; print(json.loads(sys.argv[1])['result']['digest'])" "$1" 2>/dev/null; }
 want=$(digest "$dc")
 if printf '%s' "$want" | grep -qE '^[0-9a-f]{32}$' && [ "$want" = "$(digest "$dg")" ] && cmp -s cpu.mp4 cuda.mp4; then
   ok "fractal-gen --backend cuda: the CPU's digest $(digest "$dc") and the same MP4 bytes"

@@ -392,11 +392,13 @@ int main(int argc, char **argv)
     return die("writing the sheet");
   char hex[33];
   fr_hash_hex(r.digest, hex);
-  if (o.json) {
-    size_t n = fr_result_to_json(&r, NULL, 0) + 1;
-    char *buf = (char *)malloc(n);
-    if (buf) fr_result_to_json(&r, buf, n), printf("%s\n", buf);
-    free(buf);
+  if (o.json) { /* a record fractal-replay reads as it is: the job as run and its result */
+    size_t jn = fr_job_to_json(&r.job, NULL, 0) + 1, rn = fr_result_to_json(&r, NULL, 0) + 1;
+    char *job = (char *)malloc(jn), *res = (char *)malloc(rn);
+    if (!job || !res) return free(job), free(res), die("out of memory");
+    fr_job_to_json(&r.job, job, jn), fr_result_to_json(&r, res, rn);
+    printf("{\"job\":%s,\"result\":%s}\n", job, res);
+    free(job), free(res);
   } else {
     printf("%s\n", hex);
   }

@@ -21,8 +21,8 @@ static void usage(FILE *f)
 {
   fprintf(f, "usage: fractal-replay -m MODEL [options] RECORD.json\n"
              "       fractal-replay -m MODEL --redis HOST:PORT --challenge ID [--prover HOTKEY] [options]\n"
-             "RECORD is {\"job\": <job spec>, \"result\": <a prover's result>} (the result as /v1/challenge\n"
-             "and fractal-gen --json give it). With --redis the record comes from a verifier's challenge log:\n"
+             "RECORD is {\"job\": <job spec>, \"result\": <a prover's result>} (fractal-gen --json writes one;\n"
+             "the result as /v1/challenge answers it). With --redis the record comes from a verifier's challenge log:\n"
              "every prover of challenge ID (the log entry's id, or the job_id) is checked, or only --prover.\n"
              "  -m, --model DIR       the model the job names\n"
              "      --step N          check only step N (0-based): recompute it from --latent, the latent\n"
@@ -36,6 +36,7 @@ static void usage(FILE *f)
              "      --backend B       auto (default), cpu, cuda, cuda:N\n"
              "      --threads N       CPU threads\n"
              "      --version         the version, source commit, build type and CUDA backend\n"
+             "Every field of the result is compared with the job regenerated; each difference is one MISMATCH line.\n"
              "Exit status: 0 when everything matches, 1 on a mismatch, 2 on an error.\n");
 }
 
@@ -140,42 +141,62 @@ static int check_step(fr_model *m, const fr_result *rec, int step, const char *l
   return rc;
 }
 
+/* Regenerates the job and compares every field of the record with it: the step count, every step hash
+ * (the first diverging step, and how many differ), the frames hash, each frame's hash, the digest, and
+ * whether the record's digest is the digest of the record's own fields. Each difference is one line. */
 static int check_all(fr_model *m, const fr_result *rec)
 {
   fr_result r;
   char a[33], b[33];
   if (fr_generate(m, &rec->job, 1, NULL, &r) != FR_OK) return err("regenerating the job");
   fr_result_seal(&r);
-  int rc = 0;
-  for (int k = 0; k < rec->steps; k++)
-    if (!fr_hash_equal(r.step_hashes[k], rec->step_hashes[k])) {
-      fr_hash_hex(rec->step_hashes[k], a), fr_hash_hex(r.step_hashes[k], b);
-      printf("MISMATCH: the first diverging step is %d of %d (0-based): the record says %s, the job gives %s\n", k,
-             rec->steps, a, b);
-      rc = 1;
-      break;
-    }
+  int bad = 0;
+  if (rec->steps != r.steps) {
+    printf("MISMATCH: steps: the record has %d step hashes, the job has %d steps\n", rec->steps, r.steps);
+    bad++;
+  }
+  int first = -1, differing = 0, steps = rec->steps < r.steps ? rec->steps : r.steps;
+  for (int k = 0; k < steps; k++)
+    if (!fr_hash_equal(r.step_hashes[k], rec->step_hashes[k])) differing++, first = first < 0 ? k : first;
+  if (first >= 0) {
+    fr_hash_hex(rec->step_hashes[first], a), fr_hash_hex(r.step_hashes[first], b);
+    printf("MISMATCH: step_hashes: the first diverging step is %d of %d (0-based): the record says %s, the job "
+           "gives %s; %d of the %d step hashes differ\n",
+           first, r.steps, a, b, differing, steps);
+    bad++;
+  }
   if (!fr_hash_equal(r.frames_hash, rec->frames_hash)) {
-    rc = 1;
-    int have_per_frame = 0;
-    for (int f = 0; f < rec->job.frames; f++) have_per_frame |= rec->frame_hashes[f].hi || rec->frame_hashes[f].lo;
-    if (have_per_frame) {
-      printf("frames that differ:");
+    fr_hash_hex(rec->frames_hash, a), fr_hash_hex(r.frames_hash, b);
+    printf("MISMATCH: frames_hash: the record says %s, the frames give %s\n", a, b);
+    bad++;
+  }
+  int have_per_frame = 0;
+  for (int f = 0; f < rec->job.frames; f++) have_per_frame |= rec->frame_hashes[f].hi || rec->frame_hashes[f].lo;
+  if (have_per_frame) {
+    int nf = 0;
+    for (int f = 0; f < rec->job.frames; f++) nf += !fr_hash_equal(r.frame_hashes[f], rec->frame_hashes[f]);
+    if (nf) {
+      printf("MISMATCH: frame_hashes: %d of %d frames differ:", nf, rec->job.frames);
       for (int f = 0; f < rec->job.frames; f++)
         if (!fr_hash_equal(r.frame_hashes[f], rec->frame_hashes[f])) printf(" %d", f);
       printf("\n");
-    } else {
-      printf("MISMATCH: the frames differ (the record has no per-frame hashes to say which)\n");
+      bad++;
     }
+  } else if (!fr_hash_equal(r.frames_hash, rec->frames_hash)) {
+    printf("(the record has no per-frame hashes to say which frames differ)\n");
   }
   if (!fr_hash_equal(r.digest, rec->digest)) {
     fr_hash_hex(rec->digest, a), fr_hash_hex(r.digest, b);
-    printf("%s: the record's digest is %s, the job's is %s\n", rc ? "digest" : "MISMATCH", a, b);
-    rc = 1;
+    printf("MISMATCH: digest: the record says %s, the job's is %s\n", a, b);
+    bad++;
   }
-  if (!rc) fr_hash_hex(r.digest, a), printf("match: %d steps, frames and digest %s\n", rec->steps, a);
+  if (!fr_result_digest_ok(rec)) {
+    printf("MISMATCH: the record's digest is not the digest of its own job, step hashes and frames hash\n");
+    bad++;
+  }
+  if (!bad) fr_hash_hex(r.digest, a), printf("match: %d steps, %d frames and digest %s\n", r.steps, r.job.frames, a);
   fr_result_free(&r);
-  return rc;
+  return bad ? 1 : 0;
 }
 
 /* ---- the challenge log in Redis ---- */
