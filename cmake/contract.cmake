@@ -8,7 +8,7 @@
 #         code on every input).
 #   C++:  the same (only the emulated CUDA build compiles C++: kernels/cuda/*.cu and the emulator).
 #   CUDA: no fmad contraction, no flush-to-zero, IEEE division and square root.
-# tests/contract checks that every compile line in compile_commands.json carries these flags.
+# tests/contract.sh checks that every compile line in compile_commands.json carries these flags.
 
 set(CMAKE_C_STANDARD 11)
 set(CMAKE_C_STANDARD_REQUIRED ON)
