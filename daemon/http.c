@@ -464,23 +464,33 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
   LOG(LOG_WARN, "http: %s", msg);
 }
 
-http_server *http_start(node *n, const http_route *routes, int nroutes)
+int http_resolve_listen(const char *listen, struct addrinfo **ai, char *err, size_t errn)
 {
   char host[128], port[16];
-  const char *colon = strrchr(n->cfg.listen, ':');
-  if (!colon || colon == n->cfg.listen || !colon[1]) {
-    LOG(LOG_ERROR, "listen '%s' is not host:port", n->cfg.listen);
-    return NULL;
-  }
-  snprintf(host, sizeof host, "%.*s", (int)(colon - n->cfg.listen), n->cfg.listen);
+  const char *colon = strrchr(listen, ':');
+  if (!colon || colon == listen || !colon[1]) return snprintf(err, errn, "listen '%s' is not host:port", listen), -1;
+  snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
   snprintf(port, sizeof port, "%s", colon + 1);
+  char *end;
+  long pn = strtol(colon + 1, &end, 10);
+  if (*end || end == colon + 1 || pn < 0 || pn > 65535 || colon[1] == '-' || colon[1] == '+')
+    return snprintf(err, errn, "listen '%s': the port must be a number in 0..65535", listen), -1;
   if (host[0] == '[') memmove(host, host + 1, strlen(host)), host[strcspn(host, "]")] = '\0';
-  struct addrinfo hints = {0}, *ai = NULL;
+  struct addrinfo hints = {0};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
-  int gai = getaddrinfo(host, port, &hints, &ai);
-  if (gai != 0) {
-    LOG(LOG_ERROR, "listen '%s': %s", n->cfg.listen, gai_strerror(gai));
+  int gai = getaddrinfo(host, port, &hints, ai);
+  if (gai != 0) return snprintf(err, errn, "listen '%s': %s", listen, gai_strerror(gai)), -1;
+  return 0;
+}
+
+http_server *http_start(node *n, const http_route *routes, int nroutes)
+{
+  const char *colon = strrchr(n->cfg.listen, ':');
+  struct addrinfo *ai = NULL;
+  char err[600];
+  if (http_resolve_listen(n->cfg.listen, &ai, err, sizeof err) != 0) {
+    LOG(LOG_ERROR, "%s", err);
     return NULL;
   }
   http_server *s = (http_server *)calloc(1, sizeof *s);

@@ -9,6 +9,7 @@
 
 static log_level min_level = LOG_INFO;
 static FILE *out;
+static char out_path[4096];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 int log_open(const char *level, const char *path)
@@ -24,14 +25,32 @@ int log_open(const char *level, const char *path)
     if (!f) return -1;
     setvbuf(f, NULL, _IOLBF, 0);
     out = f;
+    snprintf(out_path, sizeof out_path, "%s", path);
   }
+  return 0;
+}
+
+int log_reopen(void)
+{
+  if (!out_path[0]) return 0;
+  FILE *f = fopen(out_path, "a");
+  if (!f) return -1; /* keep writing to the old file */
+  setvbuf(f, NULL, _IOLBF, 0);
+  pthread_mutex_lock(&mu);
+  FILE *old = out;
+  out = f;
+  pthread_mutex_unlock(&mu);
+  if (old && old != stderr) fclose(old);
   return 0;
 }
 
 void log_close(void)
 {
+  pthread_mutex_lock(&mu);
   if (out && out != stderr) fclose(out);
   out = NULL;
+  out_path[0] = '\0';
+  pthread_mutex_unlock(&mu);
 }
 
 int log_enabled(log_level level) { return level >= min_level; }

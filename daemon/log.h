@@ -7,6 +7,8 @@ typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_leve
 
 /* level: "debug", "info", "warn", "error"; path NULL or "" logs to stderr. Returns 0 or -1. */
 int log_open(const char *level, const char *path);
+/* Opens the log file again by its name (after logrotate moved it; SIGHUP); keeps the old one if that fails. */
+int log_reopen(void);
 void log_close(void);
 int log_enabled(log_level level);
 void log_write(log_level level, const char *fmt, ...)

@@ -1,10 +1,13 @@
 /* fractald: a Fractal node. `--role prover` serves jobs from a loaded model over signed HTTP;
  * `--role verifier` challenges provers, scores them in Redis and routes organic requests. */
+#include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -15,16 +18,100 @@
 
 static void usage(FILE *f)
 {
-  fprintf(f, "usage: fractald [--config FILE] [--check-config] [--NAME=VALUE ...] | --version\n"
-             "A Fractal node: a prover that generates videos for signed jobs, or a verifier that challenges\n"
-             "provers, judges their answers, keeps scores and tiers in Redis and routes organic requests.\n"
-             "  --config FILE     read options from FILE (\"name value\" lines); flags override it\n"
-             "  --check-config    print the effective configuration and exit (0 if valid)\n"
-             "  --version         print the version, source commit, build type and CUDA backend\n"
-             "  --help            this text\n"
-             "Signals: SIGTERM/SIGINT finish the jobs (or the verifier's step) in flight and exit (a prover cancels\n"
-             "the jobs still running after shutdown_grace_s); SIGHUP reloads the registry.\n\n");
+  fprintf(f,
+          "usage: fractald [--config FILE] [--check-config] [--NAME=VALUE ...] | --version\n"
+          "A Fractal node: a prover that generates videos for signed jobs, or a verifier that challenges\n"
+          "provers, judges their answers, keeps scores and tiers in Redis and routes organic requests.\n"
+          "  --config FILE     read options from FILE (\"name value\" lines); flags override it\n"
+          "  --check-config    print the effective configuration, check everything a start uses (key, registry and\n"
+          "                    this node's entry, listen port, log file, devices, model) and exit (0 if valid)\n"
+          "  --version         print the version, source commit, build type and CUDA backend\n"
+          "  --help            this text\n"
+          "Signals: SIGTERM/SIGINT finish the jobs (or the verifier's step) in flight and exit (a prover cancels\n"
+          "the jobs still running after shutdown_grace_s); SIGHUP reopens the log file and reloads the registry.\n\n");
   config_help(f);
+}
+
+/* --check-config (like `nginx -t`): everything a start would use, checked without starting — the key, the
+ * registry and this node's own entry in it, the listen address (resolved and bound once), the log file,
+ * every device's backend and the model on it (every weight file read and checked; its digest printed).
+ * Each problem is one line naming the file or setting; returns 0 when there is none. */
+static int check_config(const fractald_config *c)
+{
+  config_print(c, stdout);
+  int bad = 0;
+#define PROBLEM(...) (bad++, fprintf(stderr, "fractald: " __VA_ARGS__), fputc('\n', stderr))
+  fr_key k;
+  int have_key = fr_key_load(c->key, &k) == FR_OK;
+  if (!have_key) PROBLEM("key %s: %s", c->key, fr_last_error());
+  fr_registry r = {0};
+  if (c->registry[0] && fr_registry_load(c->registry, &r) != FR_OK) {
+    PROBLEM("registry %s: %s", c->registry, fr_last_error());
+  } else if (c->registry[0] && have_key) {
+    const fr_node *me = fr_registry_find(&r, k.hotkey);
+    fr_node_role want = strcmp(c->role, "prover") == 0 ? FR_ROLE_PROVER : FR_ROLE_VERIFIER;
+    if (!me)
+      PROBLEM("registry %s: this node's hotkey %s is not in it (nodes will refuse its requests, verifiers will not "
+              "challenge it)",
+              c->registry, k.hotkey);
+    else if (me->role != want)
+      PROBLEM("registry %s: this node's hotkey %s is registered as a %s, but role is %s", c->registry, k.hotkey,
+              me->role == FR_ROLE_PROVER ? "prover" : "verifier", c->role);
+  } else if (!c->registry[0]) {
+    fprintf(stderr, "fractald: note: no registry: only allow_unregistered senders would be answered\n");
+  }
+  fr_registry_free(&r);
+  struct addrinfo *ai = NULL;
+  char err[600];
+  if (http_resolve_listen(c->listen, &ai, err, sizeof err) != 0) {
+    PROBLEM("%s", err);
+  } else {
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol), one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) PROBLEM("listen %s: %s", c->listen, strerror(errno));
+    if (fd >= 0) close(fd);
+    freeaddrinfo(ai);
+  }
+  if (c->log_file[0]) {
+    FILE *f = fopen(c->log_file, "a");
+    if (!f) PROBLEM("log_file %s: %s", c->log_file, strerror(errno));
+    else fclose(f);
+  }
+  char list[512], *save = NULL;
+  snprintf(list, sizeof list, "%s", c->devices[0] ? c->devices : c->backend);
+  fr_model_options mo = {c->variant[0] ? c->variant : NULL};
+  int loaded = 0;
+  for (char *spec = strtok_r(list, ",", &save); spec; spec = strtok_r(NULL, ",", &save)) {
+    fr_backend *be;
+    if (fr_backend_open(spec, c->threads, &be) != FR_OK) {
+      PROBLEM("device %s: %s", spec, fr_last_error());
+      continue;
+    }
+    if (!loaded) { /* the model once: every device loads the same files */
+      fr_model *m;
+      if (fr_model_load(c->model, be, &mo, &m) != FR_OK) {
+        PROBLEM("model %s: %s", c->model, fr_last_error());
+      } else {
+        fr_model_info info;
+        fr_model_get_info(m, &info);
+        fprintf(stderr, "fractald: model %s: digest %s, %d tensors, %.1f MB, on %s\n", c->model, info.digest_hex,
+                info.weight_tensors, (double)info.weight_bytes / 1e6, fr_backend_name(be));
+        fr_model_free(m);
+      }
+      loaded = 1;
+    }
+    fr_backend_close(be);
+  }
+  fr_backend *cpu;
+  if (!loaded && fr_backend_open("cpu", c->threads, &cpu) == FR_OK) { /* no device opened: the files still */
+    fr_model *m;
+    if (fr_model_load(c->model, cpu, &mo, &m) != FR_OK) PROBLEM("model %s: %s", c->model, fr_last_error());
+    fr_model_free(m);
+    fr_backend_close(cpu);
+  }
+#undef PROBLEM
+  fprintf(stderr, "fractald: configuration %s\n", bad ? "has errors" : "OK");
+  return bad ? 1 : 0;
 }
 
 static double mono_s(void)
@@ -91,21 +178,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "fractald: %s\n", err);
     return 2;
   }
-  if (check) { /* like `nginx -t`: the files the options name must be usable too */
-    config_print(&n.cfg, stdout);
-    fr_key k;
-    fr_registry r = {0};
-    char path[1100];
-    snprintf(path, sizeof path, "%s/model_index.json", n.cfg.model);
-    int bad = 0;
-    if (fr_key_load(n.cfg.key, &k) != FR_OK) bad = 1, fprintf(stderr, "fractald: key: %s\n", fr_last_error());
-    if (n.cfg.registry[0] && fr_registry_load(n.cfg.registry, &r) != FR_OK)
-      bad = 1, fprintf(stderr, "fractald: registry: %s\n", fr_last_error());
-    fr_registry_free(&r);
-    if (access(path, R_OK) != 0) bad = 1, fprintf(stderr, "fractald: model: %s is missing\n", path);
-    fprintf(stderr, "fractald: configuration %s\n", bad ? "has errors" : "OK");
-    return bad;
-  }
+  if (check) return check_config(&n.cfg);
   if (log_open(n.cfg.log_level, n.cfg.log_file) != 0) {
     fprintf(stderr, "fractald: cannot log at level %s to %s\n", n.cfg.log_level,
             n.cfg.log_file[0] ? n.cfg.log_file : "stderr");
@@ -132,6 +205,11 @@ int main(int argc, char **argv)
   for (;;) {
     struct timespec wait = {n.cfg.registry_sync_s > 0 ? n.cfg.registry_sync_s : 3600, 0};
     int sig = sigtimedwait(&sigs, NULL, &wait);
+    if (sig == SIGHUP && log_reopen() != 0)
+      LOG(LOG_ERROR, "SIGHUP: cannot open the log file %s again; still writing to the old one", n.cfg.log_file);
+    if (sig == SIGHUP)
+      LOG(LOG_INFO, "SIGHUP: %s",
+          n.cfg.log_file[0] ? "log file reopened; reloading the registry" : "reloading the registry");
     if (sig == SIGHUP || (sig < 0 && n.cfg.registry_sync_s > 0)) {
       node_reload_registry(&n);
       continue;

@@ -100,6 +100,9 @@ typedef struct http_route {
 typedef struct http_server http_server;
 
 http_server *http_start(node *n, const http_route *routes, int nroutes);
+/* The address `listen` ("host:port", "[v6]:port") names, for binding; 0, or -1 with the reason in err. */
+struct addrinfo;
+int http_resolve_listen(const char *listen, struct addrinfo **ai, char *err, size_t errn);
 /* Lets answers being sent finish (a few seconds at most), then closes every connection. */
 void http_stop(http_server *s);
 /* From a handler: 1 once the client has closed its connection (it will not read the answer). */

@@ -60,7 +60,7 @@ expect_status() {
 }
 
 # configuration: file + flags, checked
-printf 'key prover.key\nregistry registry.json\nmodel tiny\nqueue_size = 3\n' > good.conf
+printf 'key prover.key\nregistry registry.json\nmodel tiny\nqueue_size = 3\nlisten 127.0.0.1:0\n' > good.conf
 "$bin/fractald" --config good.conf --queue_size 5 --check-config > cfg.out 2>&1 && grep -q "queue_size 5" cfg.out &&
   ok "--check-config: a valid file, a flag overriding it" || bad "check-config: $(cat cfg.out)"
 printf 'key prover.key\nmodel tiny\nregistry registry.json\nqueue_size 0\n' > bad.conf
@@ -68,14 +68,28 @@ out=$("$bin/fractald" --config bad.conf --check-config 2>&1); rc=$?
 [ $rc -eq 2 ] && printf '%s' "$out" | grep -q "bad.conf:4: queue_size: '0' is not an integer in 1..4096" && ok "a bad config line is named" || bad "bad config: $rc $out"
 out=$("$bin/fractald" --config good.conf --colour red 2>&1); rc=$?
 [ $rc -eq 2 ] && printf '%s' "$out" | grep -q "unknown option --colour" && ok "an unknown flag is refused" || bad "unknown flag: $rc $out"
-out=$("$bin/fractald" --config good.conf --model nowhere --check-config 2>&1); rc=$?
-[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "nowhere/model_index.json is missing" && ok "--check-config finds a missing model" || bad "check model: $rc $out"
+out=$("$bin/fractald" --config good.conf --check-config 2>&1); rc=$?
+[ $rc -eq 0 ] && printf '%s' "$out" | grep -qE "model tiny: digest [0-9a-f]{32}, [0-9]+ tensors" &&
+  printf '%s' "$out" | grep -q "configuration OK" && ok "--check-config loads the model and prints its digest" || bad "check ok: $rc $out"
+checkcfg() { # checkcfg NAME PATTERN flags...: --check-config exits 1 and names the problem
+  local name=$1 pat=$2; shift 2
+  out=$("$bin/fractald" --config good.conf "$@" --check-config 2>&1); rc=$?
+  [ $rc -eq 1 ] && printf '%s' "$out" | grep -qE "$pat" && ok "--check-config: $name" || bad "check $name: $rc $out"
+}
+checkcfg "a missing model file is named" "model nowhere: nowhere/[a-z_/]+\.json: No such file" --model nowhere
+checkcfg "a bad backend" "device tpu: unknown backend 'tpu'" --backend tpu
+checkcfg "a port out of range" "listen '127.0.0.1:99999': the port must be a number in 0..65535" --listen 127.0.0.1:99999
+checkcfg "an unwritable log file" "log_file $PWD/none/x.log: No such file or directory" --log_file "$PWD/none/x.log"
+checkcfg "this node's hotkey not in the registry" "this node's hotkey $S is not in it" --key stranger.key
+checkcfg "this node registered with another role" "hotkey $V is registered as a verifier, but role is prover" \
+  --key verifier.key
 chmod 644 stranger.key
 out=$("$bin/fractald" --config good.conf --key stranger.key --check-config 2>&1); rc=$?
 [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "readable by its owner only" && ok "a key file readable by others is refused" || bad "key mode: $rc $out"
 chmod 600 stranger.key
 
 start main --reveal_cache_jobs 3 --max_body 4096
+checkcfg "a port in use" "listen ${URL#http://}: Address already in use" --listen "${URL#http://}"
 M=$(call GET /v1/info 2>/dev/null | sed -n 's/.*"model":"\([0-9a-f]*\)".*/\1/p')
 WIRE="\"job_id\":\"w\",\"model\":\"$M\",\"numerics\":\"f32-v1\"" # what every job on the wire names
 JOB='{"job_id":"c1","model":"'$M'","numerics":"f32-v1","prompt":"a lighthouse in a storm, waves","seed":18446744073709551615,"steps":4,"frames":3,"height":64,"width":48}'
@@ -179,6 +193,18 @@ registry ",
   {\"hotkey\": \"$S\", \"role\": \"verifier\", \"endpoint\": \"http://127.0.0.1:4\", \"stake\": 7}" > registry.json
 kill -HUP "$PID"; sleep 0.5
 expect_status 200 "" "SIGHUP reloaded the registry" -k stranger.key -p "$P" "$URL" GET /v1/info
+
+# SIGHUP reopens the log file: logrotate moves it, signals, and the next lines go to a new file
+"$bin/fractald" --key prover.key --registry registry.json --model tiny --backend cpu --listen 127.0.0.1:0 \
+  --log_file rot.log > rot.out 2>&1 &
+RPID=$!
+for _ in $(seq 100); do grep -q "listening on" rot.log 2>/dev/null && break; sleep 0.1; done
+mv rot.log rot.log.1
+kill -HUP "$RPID"; sleep 0.5
+kill -TERM "$RPID"; wait "$RPID" 2>/dev/null
+grep -q "listening on" rot.log.1 && ! grep -q "shutting down" rot.log.1 && grep -q "SIGHUP: log file reopened" rot.log &&
+  grep -q "shutting down" rot.log && ok "SIGHUP reopens the log file (after a move, new lines go to the new file)" ||
+  bad "log reopen: old: $(cat rot.log.1 2>&1) new: $(cat rot.log 2>&1) out: $(cat rot.out)"
 
 # force_verifier_permit with a stake floor
 kill -TERM "$PID"; wait "$PID" 2>/dev/null

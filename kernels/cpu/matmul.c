@@ -100,7 +100,7 @@ static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, i
     return;
   }
   int32_t off[MAX_TAPS][FR_GEMM_NR];
-  int lo[MAX_TAPS], hi[MAX_TAPS], run[MAX_TAPS];
+  int lo[MAX_TAPS] = {0}, hi[MAX_TAPS] = {0}, run[MAX_TAPS] = {0};
   for (int64_t t = 0; t < taps; t++) {
     int64_t ky = t / d->kw, kx = t % d->kw;
     lo[t] = FR_GEMM_NR, hi[t] = 0;
