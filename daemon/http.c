@@ -56,7 +56,13 @@ struct http_server {
   int stop;
   pthread_t watchdog;
   int receiving_cap;
+  /* the log of refused requests: at most LOG_REFUSED_PER_S lines a second, the rest counted (under mu) */
+  double log_second;
+  int logged_this_second;
+  unsigned long suppressed;
 };
+
+#define LOG_REFUSED_PER_S 20
 
 typedef struct conn_state { /* one request */
   char *target;             /* as sent; NULL when over MAX_TARGET */
@@ -375,6 +381,27 @@ static int check_head(http_server *s, struct MHD_Connection *c, const char *meth
   return resp->status ? -1 : 0;
 }
 
+/* A flood of refused requests must not flood the log: LOG_REFUSED_PER_S lines a second, then one line
+ * saying how many were left out. */
+static int log_refused_allowed(http_server *s)
+{
+  if (!log_enabled(LOG_INFO)) return 0;
+  double now = mono_s();
+  pthread_mutex_lock(&s->mu);
+  unsigned long left_out = 0;
+  if (now - s->log_second >= 1.0) {
+    left_out = s->suppressed;
+    s->log_second = now, s->logged_this_second = 0, s->suppressed = 0;
+  }
+  int yes = s->logged_this_second < LOG_REFUSED_PER_S;
+  if (yes) s->logged_this_second++;
+  else s->suppressed++;
+  pthread_mutex_unlock(&s->mu);
+  if (left_out)
+    LOG(LOG_WARN, "%lu more refused requests were not logged (at most %d a second)", left_out, LOG_REFUSED_PER_S);
+  return yes;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -430,10 +457,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   if (!resp.status) http_error(&resp, 500, "internal", "no response");
   metrics_request(&n->metrics, route ? route->path : path_known ? req.path : "other", resp.status);
   const char *shown = head_ok ? req.path : "-"; /* a refused target may hold any bytes; the answer has it escaped */
-  if (resp.status >= 400)
+  if (resp.status >= 400 && log_refused_allowed(s))
     LOG(LOG_INFO, "%s %s -> %d %.*s", method, shown, resp.status, (int)(resp.len < 200 ? resp.len : 200),
         resp.body ? resp.body : "");
-  else LOG(LOG_DEBUG, "%s %s -> %d", method, shown, resp.status);
+  else if (resp.status < 400) LOG(LOG_DEBUG, "%s %s -> %d", method, shown, resp.status);
   return respond(c, &resp);
 }
 

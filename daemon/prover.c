@@ -223,6 +223,14 @@ static void *worker_main(void *arg)
       j->latents = NULL;
       j->done = 1;
       metrics_job(&n->metrics, mono_s() - j->t_queued, st);
+      char digest[33] = "-";
+      if (st == FR_OK) fr_hash_hex(j->res.digest, digest);
+      LOG(LOG_INFO, "job %s from %.16s...: %d frames %dx%d, %d steps, %s in %.3f s (%.3f s queued), digest %s",
+          j->job.job_id, j->sender, j->job.frames, j->job.width, j->job.height, j->job.steps,
+          st == FR_OK          ? "done"
+          : st == FR_ECANCELED ? "canceled"
+                               : "failed",
+          mono_s() - j->t_queued, t0 - j->t_queued, digest);
     }
     p->avg_job_s = p->avg_job_s ? 0.8 * p->avg_job_s + 0.2 * busy / nb : busy / nb;
     p->busy--;

@@ -287,6 +287,12 @@ static void run_step(verifier *v)
   v->cc.reveals += cc.reveals, v->cc.reveal_bytes += cc.reveal_bytes, v->cc.compute_seconds += cc.compute_seconds;
   v->challenge_seconds += mono_s() - t0;
   pthread_mutex_unlock(&v->mu);
+  int nok = 0, nfail = 0;
+  for (int i = 0; i < k; i++) nok += a[i].verdict == VERDICT_OK, nfail += a[i].verdict == VERDICT_FAIL;
+  LOG(LOG_INFO,
+      "step %ld: job %s (%d frames %dx%d, %d steps) to %d provers: %d ok, %d failed, %d unjudged (%s check) in %.3f s",
+      step, job.job_id, job.frames, job.width, job.height, job.steps, k, nok, nfail, k - nok - nfail,
+      v->chk.full ? "full" : "spot", mono_s() - t0);
   for (int i = 0; i < k; i++)
     LOG(a[i].verdict == VERDICT_OK ? LOG_DEBUG : LOG_INFO, "step %ld: %.16s... %s in %.3f s: %s", step, a[i].hotkey,
         verdict_name(a[i].verdict), a[i].seconds, a[i].reason);

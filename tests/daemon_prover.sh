@@ -183,6 +183,16 @@ call -o gen.mp4 -d "{$WIRE, \"prompt\": \"x\", \"seed\": 3, \"steps\": 1, \"fram
 expect_status 400 bad_request "/v1/generate without a model" -k verifier.key -p "$P" -d '{"job_id": "g", "numerics": "f32-v1", "prompt": "x", "seed": 3, "steps": 1, "frames": 1, "height": 16, "width": 16}' "$URL" POST /v1/generate
 ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames -of csv=p=0 gen.mp4 | grep -q "h264,4" && ok "/v1/generate answers a playable MP4" || bad "/v1/generate"
 curl -s "$URL/metrics" | grep -q 'fractal_http_requests_total{endpoint="/v1/challenge",status="400"} 10' && ok "metrics count requests by endpoint and status" || bad "metrics: $(curl -s "$URL/metrics" | head -5)"
+# one log line per job: id, sender, size, outcome, duration, digest (the one answered)
+d1=$(python3 -c "import json; print(json.load(open('res.json'))['digest'])")
+grep -qE "job c1 from [0-9a-f]{16}\.\.\.: 3 frames 48x64, 4 steps, done in [0-9.]+ s \([0-9.]+ s queued\), digest $d1" main.log &&
+  ok "the log has one line for the job, with its digest" || bad "job log line: $(grep 'job c1' main.log)"
+# a flood of refused requests is logged at most 20 lines a second, then summarised
+for _ in $(seq 60); do curl -s -o /dev/null "$URL/v1/nothing"; done
+sleep 1.1; curl -s -o /dev/null "$URL/v1/nothing"; sleep 0.2
+lines=$(grep -c "GET /v1/nothing -> 404" main.log)
+[ "$lines" -lt 61 ] && grep -qE "[0-9]+ more refused requests were not logged \(at most 20 a second\)" main.log &&
+  ok "a flood of 404s: $lines of 61 logged, the rest counted" || bad "404 flood: $lines lines logged"
 commit=$("$bin/fractald" --version | sed -n 's/.*(commit \([^,]*\),.*/\1/p')
 curl -s "$URL/metrics" | grep -qE "^fractal_build_info\{version=\"[0-9.]+\",commit=\"$commit\",build_type=\"[A-Za-z]+\",cuda=\"[a-z]+\",cuda_archs=\"[0-9;]*\"\} 1\$" &&
   [ -n "$commit" ] && ok "metrics carry the build (commit $commit, as fractald --version says)" ||

@@ -143,6 +143,8 @@ cat > a.json <<EOF
 EOF
 python3 "$here/verifier_check.py" scoring "$RPORT" "$FRACTAL_REDIS_PASSWORD" a: a.json || fails=$((fails + 1))
 grep -q "interval end, weights version 3 published" a.log && ok "weights published at every interval end (log)" || bad "weights log"
+grep -qE "step [0-9]+: job [^ ]+ \([0-9]+ frames [0-9]+x[0-9]+, [0-9]+ steps\) to [0-9]+ provers: [0-9]+ ok, [0-9]+ failed, [0-9]+ unjudged \((spot|full) check\) in [0-9.]+ s" a.log &&
+  ok "one log line per step: the job, the provers challenged, the verdicts" || bad "step log: $(grep -m3 'step ' a.log)"
 
 # fractal-replay reads the challenge log: an honest answer matches, the liar's diverges where it lied
 read -r cid_liar cid_honest <<< "$(HERE=$here python3 - "$RPORT" "$K_liar" "$K_honest" <<'PY'
