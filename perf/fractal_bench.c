@@ -4,10 +4,12 @@
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fractal/backend.h"
 #include "fractal/pipeline.h"
@@ -34,7 +36,17 @@ typedef struct bench_opts {
   const char *shards; /* "1,2,4": rank counts to compare */
   int plan_only;
   double guidance;
+  const char *baseline; /* JSON lines of an earlier --json run */
 } bench_opts;
+
+/* One case of a baseline run. */
+typedef struct base_case {
+  char name[128];
+  double ms, ms_min, ms_max;
+} base_case;
+
+static base_case *baseline;
+static int nbaseline;
 
 static double now_s(void)
 {
@@ -79,6 +91,83 @@ static int cmp_double(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
+}
+
+static void json_member(const char *key, const char *s);
+
+/* The cases of an earlier `fractal-bench --json` run (one object a line; lines without "case" and "ms", such as
+ * errors, are skipped). */
+static void load_baseline(const char *path)
+{
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "fractal-bench: --baseline %s: %s\n", path, strerror(errno));
+    exit(2);
+  }
+  char line[8192];
+  int at = 0;
+  while (fgets(line, sizeof line, f)) {
+    at++;
+    if (strspn(line, " \t\r\n") == strlen(line)) continue;
+    json_error_t e;
+    json_t *j = json_loads(line, 0, &e);
+    if (!json_is_object(j)) {
+      fprintf(stderr, "fractal-bench: --baseline %s:%d: not a JSON object (%s)\n", path, at, e.text);
+      exit(2);
+    }
+    const char *name = json_string_value(json_object_get(j, "case"));
+    json_t *ms = json_object_get(j, "ms"), *lo = json_object_get(j, "ms_min"), *hi = json_object_get(j, "ms_max");
+    base_case *grown =
+        name && json_is_number(ms) ? (base_case *)realloc(baseline, sizeof *baseline * (size_t)(nbaseline + 1)) : NULL;
+    if (grown) {
+      baseline = grown;
+      base_case *b = &baseline[nbaseline++];
+      snprintf(b->name, sizeof b->name, "%s", name);
+      b->ms = json_number_value(ms);
+      b->ms_min = json_is_number(lo) ? json_number_value(lo) : b->ms;
+      b->ms_max = json_is_number(hi) ? json_number_value(hi) : b->ms;
+    }
+    json_decref(j);
+  }
+  fclose(f);
+  if (!nbaseline) {
+    fprintf(stderr, "fractal-bench: --baseline %s: no cases (write one with --json)\n", path);
+    exit(2);
+  }
+}
+
+static const base_case *baseline_of(const char *name)
+{
+  for (int i = 0; i < nbaseline; i++)
+    if (strcmp(baseline[i].name, name) == 0) return &baseline[i];
+  return NULL;
+}
+
+/* What a JSON line says about where it was measured: the build's commit, the UTC date, the machine (host
+ * name and CPU model) and the thread count. */
+static void json_provenance(fr_backend *be)
+{
+  char host[256] = "unknown", cpu[256] = "unknown", date[32];
+  gethostname(host, sizeof host);
+  host[sizeof host - 1] = '\0';
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  char line[512];
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
+      snprintf(cpu, sizeof cpu, "%s", strchr(line, ':') + 2);
+      cpu[strcspn(cpu, "\n")] = '\0';
+      break;
+    }
+  if (f) fclose(f);
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  json_member("commit", fr_build_info()->commit);
+  json_member("date", date);
+  json_member("machine", host);
+  json_member("cpu", cpu);
+  printf(",\"threads\":%d", fr_backend_threads(be));
 }
 
 /* One case's measurements. */
@@ -138,39 +227,62 @@ static void json_member(const char *key, const char *s)
   putchar('"');
 }
 
-static void print_report(const bench_opts *o, fr_backend *be, const op_case *c, const report *rep, double copy_gbps)
+/* Returns 1 when the case is slower than its baseline beyond both runs' spread (this run's fastest is slower
+ * than the baseline's slowest). */
+static int print_report(const bench_opts *o, fr_backend *be, const op_case *c, const report *rep, double copy_gbps)
 {
   double gflops = rep->flops / rep->ms * 1e-6, gbps = rep->bytes / rep->ms * 1e-6;
   int bw = copy_gbps > 0 && !rep->gemm_class;
+  const base_case *base = baseline_of(c->name);
+  int regression = base && rep->ms_min > base->ms_max, faster = base && rep->ms_max < base->ms_min;
   if (o->json) {
     printf("{\"op\":\"%s\"", op_kind_name(c->op));
     json_member("case", c->name);
     json_member("shape", rep->shape);
     json_member("backend", fr_backend_name(be));
+    json_provenance(be);
+    printf(",\"images\":%d,\"repeat\":%d", o->images ? o->images : OP_BENCH_IMAGES, o->repeat);
     printf(",\"ms\":%.4f,\"ms_min\":%.4f,\"ms_max\":%.4f,\"gflops\":%.3f,\"gbps\":%.3f", rep->ms, rep->ms_min,
            rep->ms_max, gflops, gbps);
+    if (base)
+      printf(",\"baseline_ms\":%.4f,\"vs_baseline\":%.3f,\"regression\":%s", base->ms, base->ms / rep->ms,
+             regression ? "true" : "false");
     if (o->check) json_member("check", rep->check);
     if (rep->cublas_ms > 0)
       printf(",\"cublas_ms\":%.4f,\"vs_cublas\":%.3f,\"cublas_fraction\":%.3f", rep->cublas_ms,
              rep->ms / rep->cublas_ms, rep->cublas_ms / rep->ms);
     if (bw) printf(",\"copy_gbps\":%.1f,\"bandwidth_fraction\":%.3f", copy_gbps, gbps / copy_gbps);
     printf("}\n");
-    return;
+    return regression;
   }
-  printf("%-34s %-44s %10.3f ", c->name, rep->shape, rep->ms);
+  printf("%-34s %-44s %10.3f %10.3f %10.3f ", c->name, rep->shape, rep->ms_min, rep->ms, rep->ms_max);
   if (rep->flops > 0) printf("%9.1f %8.1f", gflops, gbps);
   else printf("%9s %8.1f", "-", gbps);
   if (rep->cublas_ms > 0)
     printf("  cuBLAS %.3f ms: ours at %.1f%% of its speed", rep->cublas_ms, 100 * rep->cublas_ms / rep->ms);
   if (bw) printf("  %5.1f%% of copy", 100 * gbps / copy_gbps);
   if (o->check) printf("  %s", rep->check);
+  if (base)
+    printf("  %.2fx the baseline (%.3f ms)%s", base->ms / rep->ms, base->ms,
+           regression ? "  REGRESSION"
+           : faster   ? "  faster"
+                      : "");
   putchar('\n');
+  return regression;
 }
 
 /* The op cases tagged BENCH whose name contains o->only. Returns the exit status: 1 if a case failed or
  * its bits differ from the CPU reference's. */
 static int bench_ops(const bench_opts *o, fr_backend *be)
 {
+  int matching = 0;
+  for (int i = 0; i < op_case_count; i++)
+    matching += (op_cases[i].tags & TAG_BENCH) && (!o->only || strstr(op_cases[i].name, o->only));
+  if (!matching) {
+    fprintf(stderr, "fractal-bench: no benchmark case matches \"%s\" (the case names are in perf/op_table.c)\n",
+            o->only ? o->only : "");
+    return 1;
+  }
   fr_backend *cpu = NULL;
   double copy_gbps = 0;
   if (o->check && fr_backend_open("cpu", o->threads, &cpu) != FR_OK) die("CPU reference backend");
@@ -186,13 +298,12 @@ static int bench_ops(const bench_opts *o, fr_backend *be)
     printf("backend: %s; image-batched cases at %d frame-image%s; median of %d run%s", fr_backend_name(be), images,
            images == 1 ? "" : "s", o->repeat, o->repeat == 1 ? "" : "s");
     if (copy_gbps > 0) printf("; device copy %.1f GB/s (read + write)", copy_gbps);
-    printf("\n%-34s %-44s %10s %9s %8s\n", "case", "shape", "ms", "GFLOP/s", "GB/s");
+    printf("\n%-34s %-44s %10s %10s %10s %9s %8s\n", "case", "shape", "ms min", "median", "max", "GFLOP/s", "GB/s");
   }
-  int failed = 0, matched = 0;
+  int failed = 0, regressions = 0;
   for (int i = 0; i < op_case_count; i++) {
     const op_case *c = &op_cases[i];
     if (!(c->tags & TAG_BENCH) || (o->only && !strstr(c->name, o->only))) continue;
-    matched++;
     report rep = {0};
     op_inst r;
     op_gemm g[2];
@@ -211,7 +322,7 @@ static int bench_ops(const bench_opts *o, fr_backend *be)
 #endif
     }
     if (st == FR_OK) {
-      print_report(o, be, c, &rep, copy_gbps);
+      regressions += print_report(o, be, c, &rep, copy_gbps);
       continue;
     }
     failed++;
@@ -228,8 +339,10 @@ static int bench_ops(const bench_opts *o, fr_backend *be)
   cublas_ref_close(refs);
 #endif
   if (cpu) fr_backend_close(cpu);
-  if (!matched) fprintf(stderr, "fractal-bench: no benchmark case matches \"%s\"\n", o->only ? o->only : "");
-  return failed || !matched ? 1 : 0;
+  if (regressions)
+    fprintf(stderr, "fractal-bench: %d case%s slower than the baseline beyond both runs' spread\n", regressions,
+            regressions == 1 ? "" : "s");
+  return failed ? 1 : regressions ? 3 : 0;
 }
 
 static void usage(FILE *f)
@@ -248,9 +361,12 @@ static void usage(FILE *f)
              "                       and batch); implies --bandwidth. Real CUDA builds only\n"
              "      --bandwidth      also measure the device's copy bandwidth (cudaMemcpy of 1 GiB, read + write)\n"
              "                       and give the memory-bound cases' GB/s as a fraction of it. Real CUDA builds only\n"
-             "      --json           one JSON object per case (op, case, shape, backend, ms, ms_min, ms_max, gflops,\n"
-             "                       gbps, check, cublas_ms, vs_cublas, cublas_fraction, copy_gbps,\n"
-             "                       bandwidth_fraction) instead of a table\n"
+             "      --json           one JSON object per case (op, case, shape, backend, commit, date, machine, cpu,\n"
+             "                       threads, images, repeat, ms, ms_min, ms_max, gflops, gbps, check, cublas_ms,\n"
+             "                       vs_cublas, cublas_fraction, copy_gbps, bandwidth_fraction, baseline_ms,\n"
+             "                       vs_baseline, regression) instead of a table\n"
+             "      --baseline FILE  compare with an earlier --json run: each case's speed against it, and\n"
+             "                       REGRESSION where this run's fastest is slower than the baseline's slowest\n"
              "  -m, --model DIR      instead: time whole jobs on this model (text, denoising, decode), with\n"
              "      --steps N --frames N --height H --width W --scheduler ddim|dpm++2m (defaults 2, 16, the\n"
              "                       model's size, dpm++2m); -r runs, the median is reported\n"
@@ -264,7 +380,8 @@ static void usage(FILE *f)
              "      --peak           instead: the CPU's fp32 FMA peak (a tight AVX2 loop) on 1 and on all threads\n"
              "      --version         the version, source commit, build type and CUDA backend\n"
              "  -h, --help           this text\n"
-             "Exit status 1 if a case fails or its bits differ from the CPU reference's.\n");
+             "Exit status 1 if a case fails or its bits differ from the CPU reference's, or no case matches --op;\n"
+             "3 if a case regressed against --baseline.\n");
 }
 
 typedef struct latents {
@@ -455,7 +572,8 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
 
 int main(int argc, char **argv)
 {
-  bench_opts o = {"auto", NULL, NULL, 0, 5, 0, 0, 0, 0, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M, 0, 0.1, NULL, 0, 9.0};
+  bench_opts o = {"auto", NULL, NULL, 0, 5,   0,   0, 0, 0, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M,
+                  0,      0.1,  NULL, 0, 9.0, NULL};
   /* clang-format off */ /* a table: one entry per line */
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
@@ -469,6 +587,7 @@ int main(int argc, char **argv)
     {"shards", required_argument, 0, 8},    {"plan-only", no_argument, 0, 9},
     {"guidance", required_argument, 0, 10}, {"cublas", no_argument, 0, 11},
     {"bandwidth", no_argument, 0, 12},      {"peak", no_argument, 0, 13},
+    {"baseline", required_argument, 0, 14},
     {0, 0, 0, 0}};
   /* clang-format on */
   int ch;
@@ -491,6 +610,7 @@ int main(int argc, char **argv)
     case 11: o.cublas = o.bandwidth = 1; break;
     case 12: o.bandwidth = 1; break;
     case 13: o.peak = 1; break;
+    case 14: o.baseline = optarg; break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = (int)opt_long("-t", optarg, 0, 1024); break;
     case 'n': o.images = (int)opt_long("-n", optarg, 1, 1 << 20); break;
@@ -515,6 +635,8 @@ int main(int argc, char **argv)
             o.cublas ? "cublas" : "bandwidth", fr_cuda_emulated() ? "emulated CUDA" : "no CUDA");
     return 2;
   }
+  if (o.baseline && o.model) return usage(stderr), 2;
+  if (o.baseline) load_baseline(o.baseline);
   fr_backend *be;
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) die("backend");
   if (o.peak) { /* the fp32 FMA peak this CPU reaches, which the op cases' GFLOP/s can be read against */

@@ -88,5 +88,30 @@ expect "--devices with --shards" 2 "give one or the other" -- "$bin/fractal-gen"
 FRACTAL_MODEL="$tmp/tiny" "$bin/fractal-gen" -q --frames 8 --steps 4 -o "$tmp/h.mp4" "a lighthouse in a storm" > "$tmp/d4"
 if [ "$(cat "$tmp/d4")" = "$d1" ]; then ok "FRACTAL_MODEL selects the model"; else bad "FRACTAL_MODEL"; fi
 
+# fractal-bench: JSON lines say where they were measured; --baseline flags a case slower beyond both spreads
+bench() { "$bin/fractal-bench" -b cpu -t 1 -n 1 -r 3 -o layer_norm_320 "$@"; }
+bench --json > "$tmp/base.json"
+if python3 -c "
+import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+assert d['case'] == 'layer_norm_320_b32' and d['ms_min'] <= d['ms'] <= d['ms_max'] and d['threads'] == 1
+assert len(d['commit']) >= 7 and d['date'].endswith('Z') and d['machine'] and d['cpu'] and d['images'] == 1
+" "$tmp/base.json"; then ok "fractal-bench --json: min/median/max, commit, date, machine, cpu, threads"
+else bad "fractal-bench --json: $(cat "$tmp/base.json")"; fi
+python3 -c "
+import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+d['ms'] = d['ms_min'] = d['ms_max'] = d['ms'] / 1000
+print(json.dumps(d))" "$tmp/base.json" > "$tmp/fast.json"
+expect "fractal-bench --baseline: a regression" 3 "layer_norm_320_b32 .*the baseline .*REGRESSION" -- bench --baseline "$tmp/fast.json"
+python3 -c "
+import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+d['ms'] = d['ms_min'] = d['ms_max'] = d['ms'] * 1000
+print(json.dumps(d))" "$tmp/base.json" > "$tmp/slow.json"
+expect "fractal-bench --baseline: faster" 0 "layer_norm_320_b32 .*x the baseline .*faster" -- bench --baseline "$tmp/slow.json"
+expect "fractal-bench --baseline: not JSON" 2 "--baseline .*:1: not a JSON object" -- bench --baseline "$tmp/d4"
+expect "fractal-bench unknown op" 1 "^fractal-bench: no benchmark case matches \"nosuchop\"" -- "$bin/fractal-bench" -o nosuchop
+
 [ $fails -eq 0 ] && echo "tools: all passed" || echo "tools: $fails FAILED"
 exit $((fails > 0))
