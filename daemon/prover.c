@@ -258,6 +258,7 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
   fr_job_limits lim = limits(n);
   if (fr_job_parse_request(req->body, req->len, &lim, &j->job) != FR_OK)
     return http_error(resp, 400, "bad_request", "%s", fr_last_error()), -1;
+  fr_job_fill_size(n->dev[0].model, &j->job);       /* a size left out: the model's */
   switch (fr_job_check(n->dev[0].model, &j->job)) { /* every device holds the same model */
   case FR_JOB_FITS: break;
   case FR_JOB_OTHER_MODEL:

@@ -403,6 +403,7 @@ static void generate(node *n, const http_request *req, http_response *resp)
   fr_job job;
   if (fr_job_parse(req->body, req->len, &lim, &job) != FR_OK)
     return http_error(resp, 400, "bad_request", "%s", fr_last_error());
+  fr_job_fill_size(v->chk.model, &job); /* a size left out: the model's; the provers get it filled in */
   if (job.model[0] && strcmp(job.model, n->info.digest_hex) != 0)
     return http_error(resp, 422, "model_not_served", "this verifier routes model %s", n->info.digest_hex);
   if (strcmp(job.numerics, FR_NUMERICS) != 0)

@@ -22,7 +22,7 @@ void fr_job_init(fr_job *j)
   j->guidance = 9.0f;
   j->scheduler = FR_SCHEDULER_DPMPP_2M;
   j->frames = 16;
-  j->height = j->width = 256;
+  j->height = j->width = 0; /* the model's native size (fr_job_fill_size) */
 }
 
 const char *fr_scheduler_name(fr_scheduler s) { return s == FR_SCHEDULER_DDIM ? "ddim" : "dpm++2m"; }
@@ -436,10 +436,12 @@ fr_status fr_job_validate(const fr_job *j, const fr_job_limits *limits)
     return fr_fail(FR_EINVAL, "job spec: steps must be in 1..%d", lim.max_steps);
   if (j->frames < 1 || j->frames > lim.max_frames)
     return fr_fail(FR_EINVAL, "job spec: frames must be in 1..%d", lim.max_frames);
-  if (j->height < 8 || j->height > lim.max_height || j->height % 8)
-    return fr_fail(FR_EINVAL, "job spec: height must be a multiple of 8 in 8..%d", lim.max_height);
-  if (j->width < 8 || j->width > lim.max_width || j->width % 8)
-    return fr_fail(FR_EINVAL, "job spec: width must be a multiple of 8 in 8..%d", lim.max_width);
+  if (j->height && (j->height < 8 || j->height > lim.max_height || j->height % 8))
+    return fr_fail(FR_EINVAL, "job spec: height must be a multiple of 8 in 8..%d (or left out: the model's size)",
+                   lim.max_height);
+  if (j->width && (j->width < 8 || j->width > lim.max_width || j->width % 8))
+    return fr_fail(FR_EINVAL, "job spec: width must be a multiple of 8 in 8..%d (or left out: the model's size)",
+                   lim.max_width);
   return fr_job_runnable(j); /* guidance and scheduler: what the pipeline runs at all */
 }
 

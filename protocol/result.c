@@ -89,6 +89,19 @@ fr_status fr_result_parse(const char *json, size_t len, const fr_job *job, fr_re
     st = fr_fail(FR_EINVAL, "result: digest is not 32 lowercase hex digits");
   else if (frames && (!json_is_array(frames) || (int)json_array_size(frames) != job->frames))
     st = fr_fail(FR_EINVAL, "result: frame_hashes must hold %d hashes", job->frames);
+  /* the size as run: a job that left it out (0) learns it here; one that gave it must get it back */
+  static const char *const dims[2] = {"height", "width"};
+  int *mine[2] = {&out->job.height, &out->job.width};
+  for (int i = 0; st == FR_OK && i < 2; i++) {
+    json_t *v = json_object_get(root, dims[i]);
+    if (!v) continue;                                         /* results from before the size was echoed */
+    double x = json_is_number(v) ? json_number_value(v) : -1; /* a record's member comes back as a real */
+    int d = x >= 8 && x <= 65536 && x == (double)(int)x ? (int)x : -1;
+    if (d < 0 || d % 8) st = fr_fail(FR_EINVAL, "result: %s is not a multiple of 8 in 8..65536", dims[i]);
+    else if (*mine[i] && *mine[i] != d)
+      st = fr_fail(FR_EINVAL, "result: %s %d is not the job's %d", dims[i], d, *mine[i]);
+    else *mine[i] = d;
+  }
   for (int k = 0; st == FR_OK && k < job->steps; k++) {
     if (!hash_value(json_array_get(steps, (size_t)k), &out->step_hashes[k]))
       st = fr_fail(FR_EINVAL, "result: step_hashes[%d] is not 32 lowercase hex digits", k);
@@ -144,7 +157,7 @@ size_t fr_result_to_json(const fr_result *r, char *buf, size_t n)
   at = fr_wire_put_string(buf, n, at, r->job.job_id);
   OUT(",\"model\":\"%s\",\"numerics\":", r->job.model);
   at = fr_wire_put_string(buf, n, at, r->job.numerics);
-  OUT(",\"step_hashes\":[");
+  OUT(",\"height\":%d,\"width\":%d,\"step_hashes\":[", r->job.height, r->job.width); /* the size as run */
   for (int k = 0; k < r->steps; k++) {
     fr_hash_hex(r->step_hashes[k], hex);
     OUT("%s\"%s\"", k ? "," : "", hex);

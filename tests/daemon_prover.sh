@@ -276,6 +276,8 @@ printf '%s' "$info" | grep -q '"device_count":1,"shards":3,' && printf '%s' "$in
   ok "/v1/info: 1 device, 3 shards, unbatched" || bad "sharded info: $info"
 call -d "$JOB" POST /v1/challenge > shard.json 2>/dev/null
 call -d "{\"job_id\":\"one\",\"model\":\"$M\",\"numerics\":\"f32-v1\",\"prompt\":\"q\",\"seed\":3,\"steps\":2,\"frames\":1}" POST /v1/challenge > shard1.json 2>/dev/null
+grep -q '"height":64,"width":64,' shard1.json && ok "a job without a size runs at the model's (64x64, echoed in the answer)" ||
+  bad "default size: $(cat shard1.json)"
 same=$(python3 -c "
 import json
 a=json.load(open('shard.json')); r=json.load(open('res.json')); b=json.load(open('shard1.json'))

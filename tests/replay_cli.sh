@@ -72,5 +72,12 @@ expect "a step hash missing" 2 "step_hashes" -- "$bin/fractal-replay" -m tiny t.
 python3 -c "import json; d=json.load(open('rec.json')); d['job']['model'] = d['result']['model'] = '0'*32; json.dump(d, open('t.json','w'))"
 expect "another model" 2 "the job is for model 0{32}" -- "$bin/fractal-replay" -m tiny t.json
 
+# the result echoes the size it ran: a record whose job leaves the size out takes it from there; a result
+# whose size is not the job's is refused
+python3 -c "import json; d=json.load(open('rec.json')); del d['job']['height'], d['job']['width']; json.dump(d, open('t.json','w'))"
+expect "a job without a size: the result's size" 0 "^match: 2 steps" -- "$bin/fractal-replay" -m tiny t.json
+python3 -c "import json; d=json.load(open('rec.json')); d['result']['height'] = 24; json.dump(d, open('t.json','w'))"
+expect "a result of another size" 2 "result: height 24 is not the job's 16" -- "$bin/fractal-replay" -m tiny t.json
+
 [ $fails -eq 0 ] && echo "replay_cli: all passed" || echo "replay_cli: $fails FAILED"
 exit $((fails > 0))

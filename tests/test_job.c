@@ -20,10 +20,10 @@ int main(void)
         "all fields");
   CHECK(strcmp(j.prompt, "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\"") == 0, "escapes and surrogate pairs decode to UTF-8");
 
-  /* defaults: the original network's settings */
+  /* defaults: the original network's settings; the size is left to the model (0, filled where the job arrives) */
   CHECK_OK(parse("{\"prompt\": \"x\", \"seed\": 0}", &j));
   CHECK(j.steps == 25 && j.guidance == 9.0f && j.scheduler == FR_SCHEDULER_DPMPP_2M && j.frames == 16 &&
-            j.height == 256 && j.width == 256 && j.negative_prompt[0] == '\0' && strcmp(j.numerics, "f32-v1") == 0,
+            j.height == 0 && j.width == 0 && j.negative_prompt[0] == '\0' && strcmp(j.numerics, "f32-v1") == 0,
         "defaults");
 
   /* canonical JSON round trip */

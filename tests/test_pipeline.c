@@ -103,6 +103,22 @@ int main(void)
   CHECK(same_result(&rt[0], &ra) && same_result(&rt[1], &ra), "a job batched with itself");
   CHECK(!fr_hash_equal(ra.digest, rb.digest), "different jobs, different digests");
 
+  /* a size left out (0) is the model's native size, filled in where the job arrives; unfilled, it is refused */
+  fr_job unsized = a;
+  unsized.height = unsized.width = 0;
+  CHECK(fr_job_check(m2, &unsized) == FR_JOB_BAD_SHAPE && strstr(fr_last_error(), "fr_job_fill_size"),
+        "an unfilled size: %s", fr_last_error());
+  fr_model_info mi;
+  fr_model_get_info(m2, &mi);
+  fr_job_fill_size(m2, &unsized);
+  CHECK(unsized.height == mi.default_height && unsized.width == mi.default_width && mi.default_height == 64,
+        "fr_job_fill_size: %dx%d, the tiny model's size is %dx%d", unsized.width, unsized.height, mi.default_width,
+        mi.default_height);
+  fr_job half = a;
+  half.height = 0, half.width = 32;
+  fr_job_fill_size(m2, &half);
+  CHECK(half.height == 64 && half.width == 32, "only the size left out is filled: %dx%d", half.width, half.height);
+
   /* job_id is not part of the digest; everything else is */
   fr_job a_id = a;
   snprintf(a_id.job_id, sizeof a_id.job_id, "another-id");

@@ -23,7 +23,6 @@ typedef struct gen_opts {
   int threads, fps, json, quiet, shards, ndevices;
   int devices[64];
   fr_job job;
-  int have_height, have_width;
 } gen_opts;
 
 static void usage(FILE *f)
@@ -167,12 +166,10 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     case HEIGHT:
       if (parse_int(optarg, 8, 8192, &o->job.height) || o->job.height % 8)
         return bad_option("height", optarg, "want a multiple of 8");
-      o->have_height = 1;
       break;
     case WIDTH:
       if (parse_int(optarg, 8, 8192, &o->job.width) || o->job.width % 8)
         return bad_option("width", optarg, "want a multiple of 8");
-      o->have_width = 1;
       break;
     case FPS:
       if (parse_int(optarg, 1, 240, &o->fps)) return bad_option("fps", optarg, "want 1..240");
@@ -327,8 +324,7 @@ int main(int argc, char **argv)
   if (fr_model_load(o.model, be, &mo, &m) != FR_OK) return die("loading the model");
   fr_model_info info;
   fr_model_get_info(m, &info);
-  if (!o.have_height) o.job.height = info.default_height;
-  if (!o.have_width) o.job.width = info.default_width;
+  fr_job_fill_size(m, &o.job); /* --height/--width left out: the model's size */
   snprintf(o.job.model, sizeof o.job.model, "%s", info.digest_hex);
   if (fr_job_validate(&o.job, NULL) != FR_OK) return die("job");
 

@@ -284,6 +284,7 @@ static int check_entry(fr_model *m, const char *data, const char *only_prover)
   fr_job job;
   if (fr_job_parse_member(data, strlen(data), "job", NULL, &job) != FR_OK)
     return fprintf(stderr, "fractal-replay: the log entry's job: %s\n", fr_last_error()), 2;
+  fr_job_fill_size(m, &job);
   json_t *root = json_loads(data, JSON_DECODE_INT_AS_REAL, NULL),
          *provers = root ? json_object_get(root, "provers") : NULL;
   if (!json_is_array(provers)) {
@@ -385,6 +386,7 @@ int main(int argc, char **argv)
   if (fr_model_load(model, be, NULL, &m) != FR_OK) return free(text), err("loading the model");
   fr_model_info info;
   fr_model_get_info(m, &info);
+  if (!from_redis) fr_job_fill_size(m, &rec.job); /* a record's job that leaves out its size */
   int rc;
   if (!from_redis && strcmp(rec.job.model, info.digest_hex) != 0) {
     fprintf(stderr, "fractal-replay: the job is for model %s but %s is %s\n", rec.job.model, model, info.digest_hex);

@@ -20,6 +20,13 @@ static double now_ms(void)
 
 static int64_t latent_numel_full(const batch *b) { return b->ch * b->frames_total * b->lh * b->lw; }
 
+void fr_job_fill_size(const fr_model *m, fr_job *job)
+{
+  int native = m->unet.cfg.sample_size * fr_vae_scale(&m->vae.cfg);
+  if (!job->height) job->height = native;
+  if (!job->width) job->width = native;
+}
+
 fr_status fr_job_runnable(const fr_job *job)
 {
   char who[80] = "job spec";
@@ -28,7 +35,8 @@ fr_status fr_job_runnable(const fr_job *job)
     return fr_fail(FR_EINVAL, "%s: steps must be in 1..%d", who, FR_JOB_STEPS_MAX);
   if (job->frames < 1 || job->frames > FR_JOB_FRAMES_MAX)
     return fr_fail(FR_EINVAL, "%s: frames must be in 1..%d", who, FR_JOB_FRAMES_MAX);
-  if (job->height < 8 || job->width < 8) return fr_fail(FR_EINVAL, "%s: height and width must be at least 8", who);
+  if ((job->height && job->height < 8) || (job->width && job->width < 8)) /* 0: the model's size, filled later */
+    return fr_fail(FR_EINVAL, "%s: height and width must be at least 8", who);
   if (job->scheduler != FR_SCHEDULER_DDIM && job->scheduler != FR_SCHEDULER_DPMPP_2M)
     return fr_fail(FR_EINVAL, "%s: unknown scheduler", who);
   if (!(job->guidance >= 0.0f && job->guidance <= 50.0f)) /* also refuses NaN */
@@ -39,6 +47,9 @@ fr_status fr_job_runnable(const fr_job *job)
 fr_job_fit fr_job_check(const fr_model *m, const fr_job *job)
 {
   if (fr_job_runnable(job) != FR_OK) return FR_JOB_BAD_SHAPE;
+  if (!job->height || !job->width) /* a caller's bug: sizes are filled in where jobs arrive */
+    return fr_fail(FR_EINVAL, "job %s: height and width are not filled in (fr_job_fill_size)", job->job_id),
+           FR_JOB_BAD_SHAPE;
   if (strcmp(job->numerics, FR_NUMERICS) != 0)
     return fr_fail(FR_EUNSUPPORTED, "job %s: numerics \"%s\" is not served (this build computes %s)", job->job_id,
                    job->numerics, FR_NUMERICS),

@@ -31,7 +31,8 @@ typedef struct fr_job {
   int steps;
   float guidance;
   fr_scheduler scheduler;
-  int frames, height, width;
+  int frames;
+  int height, width; /* 0: the model's native size, filled in by fr_job_fill_size where the job arrives */
 } fr_job;
 
 #ifdef __cplusplus

@@ -103,8 +103,13 @@ typedef struct fr_result {
 
 void fr_result_free(fr_result *r);
 
+/* A job's size left out (0) becomes the model's native size (fr_model_info's default_height and
+ * default_width): called where a job arrives (the prover, the verifier's organic requests, the tools), so
+ * the job that runs, and its digest, always name the size. */
+void fr_job_fill_size(const fr_model *m, fr_job *job);
+
 /* What the pipeline can run at all, whatever the model: steps 1..FR_JOB_STEPS_MAX, frames
- * 1..FR_JOB_FRAMES_MAX, height and width at least 8, a known scheduler, guidance in 0..50 (not NaN). The
+ * 1..FR_JOB_FRAMES_MAX, height and width at least 8 (or 0, to be filled in), a known scheduler, guidance in 0..50 (not NaN). The
  * protocol's fr_job_validate ends with this check, after the (lower) limits a node sets. */
 fr_status fr_job_runnable(const fr_job *job);
 
