@@ -203,7 +203,16 @@ void api_history(node *n, const http_request *req, http_response *resp)
   if (out) len += (size_t)snprintf(out + len, size - len, "],\"challenges\":[");
   if (out) out = ring_array(v->recent, RECENT_CHALLENGES, v->recent_at, v->nrecent, 1, out, &len, &size);
   pthread_mutex_unlock(&v->mu);
-  if (out) len += (size_t)snprintf(out + len, size - len, "]}");
+  /* the key prefix, for the dashboard's fractal-replay commands */
+  json_t *pj = json_string(n->cfg.redis_prefix);
+  char *prefix = pj ? json_dumps(pj, JSON_ENCODE_ANY) : NULL;
+  json_decref(pj);
+  size_t need = len + (prefix ? strlen(prefix) : 2) + 32;
+  char *grown = out && need > size ? (char *)realloc(out, need) : out;
+  if (!grown) free(out);
+  out = grown, size = need > size ? need : size;
+  if (out) len += (size_t)snprintf(out + len, size - len, "],\"redis_prefix\":%s}", prefix ? prefix : "\"\"");
+  free(prefix);
   if (!out) return http_error(resp, 503, "out_of_memory", "out of memory");
   http_json(resp, 200, out);
 }

@@ -396,6 +396,10 @@ PY
   [ $rows -eq 4 ] && ok "the dashboard shows all 4 provers" || bad "dashboard rows: $rows of 4"
   grep -q ">Gold<" dash.html && grep -q "<polyline" dash.html && grep -q 'class="verdict ok"' dash.html &&
     ok "the dashboard shows tiers, the score plot and recent verdicts" || bad "dashboard content"
+  grep -qE "<code class=\"replay\">fractal-replay -m MODEL_DIR --redis REDIS_HOST:PORT --prefix 'a:' --challenge [^ ]+ --prover $K_liar</code>" dash.html &&
+    grep -q '<span class="reason">' dash.html &&
+    ok "the dashboard shows a failed verdict's reason and the fractal-replay command for it" ||
+    bad "dashboard failure details: $(grep -o '<div class="why">.\{0,300\}' dash.html | head -2)"
   if grep -E "CONSOLE|Uncaught|Refused to|Failed to load" dash.log > console.txt; then bad "console errors: $(head -3 console.txt)"; else ok "no console messages or errors"; fi
   mkdir -p "$artifacts"
   timeout 60 "$chrome" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run --user-data-dir="$tmp/chrome" \
