@@ -380,7 +380,6 @@ fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_o
   int split = o && (o->ndevices > 0 || o->ranks > 1);
   if (split && njobs != 1)
     return fr_fail(FR_EINVAL, "a job split over ranks or devices runs alone, not in a batch of %d", njobs);
-  if (split) memset(res, 0, sizeof *res);
   if (o && o->ndevices > 0) return fr_run_devices(m, jobs, o, res);
   if (split) return fr_run_sharded(m, jobs, o, res);
   return fr_run_batch(m, jobs, njobs, o, res);
@@ -406,6 +405,7 @@ fr_status fr_run_batch(fr_model *m, const fr_job *jobs, int njobs, const fr_run_
       st = fr_fail(FR_EINVAL, "jobs in one batch must share frames, height and width (job %d differs)", i);
     b.rows += js[i].rows;
   }
+  if (st != FR_OK) return free(js), st; /* the results are not touched */
   for (int i = 0; i < njobs; i++) memset(&res[i], 0, sizeof res[i]);
   for (int i = 0; st == FR_OK && i < njobs; i++) st = result_open(m, &jobs[i], 1, o, &res[i]);
   batch_run r = {&b, o, res};

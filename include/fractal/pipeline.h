@@ -127,7 +127,8 @@ fr_job_fit fr_job_check(const fr_model *m, const fr_job *job);
 
 /* The one entry for running jobs: njobs jobs as one batch (they must share frames, height and width), or
  * one job split over ranks or devices as opts says (opts nullable). results[i] belongs to jobs[i] and
- * equals what running jobs[i] alone, whole, gives. FR_ECANCELED (no results) when opts->cancel stopped
+ * equals what running jobs[i] alone, whole, gives. On an error the call frees what it allocated, and a
+ * job refused before it starts leaves the results as they were. FR_ECANCELED (no results) when opts->cancel stopped
  * it. */
 fr_status fr_generate(fr_model *m, const fr_job *jobs, int njobs, const fr_run_options *opts, fr_result *results);
 
