@@ -233,8 +233,8 @@ static fr_status set_field(fr_job *j, const char *key, const value *v)
   if (strcmp(key, "negative_prompt") == 0) return field_str(v, key, FR_JOB_PROMPT_MAX, j->negative_prompt);
   if (strcmp(key, "steps") == 0) return field_int(v, key, 1, FR_JOB_STEPS_MAX, &j->steps);
   if (strcmp(key, "frames") == 0) return field_int(v, key, 1, FR_JOB_FRAMES_MAX, &j->frames);
-  if (strcmp(key, "height") == 0) return field_int(v, key, 8, 8192, &j->height);
-  if (strcmp(key, "width") == 0) return field_int(v, key, 8, 8192, &j->width);
+  if (strcmp(key, "height") == 0) return field_int(v, key, 0, 8192, &j->height);
+  if (strcmp(key, "width") == 0) return field_int(v, key, 0, 8192, &j->width);
   if (strcmp(key, "seed") == 0) {
     if (v->kind != V_NUMBER || !v->is_integer || v->negative)
       return fr_fail(FR_EINVAL, "job spec: seed must be an integer in 0..18446744073709551615");

@@ -157,7 +157,8 @@ size_t fr_result_to_json(const fr_result *r, char *buf, size_t n)
   at = fr_wire_put_string(buf, n, at, r->job.job_id);
   OUT(",\"model\":\"%s\",\"numerics\":", r->job.model);
   at = fr_wire_put_string(buf, n, at, r->job.numerics);
-  OUT(",\"height\":%d,\"width\":%d,\"step_hashes\":[", r->job.height, r->job.width); /* the size as run */
+  if (r->job.height && r->job.width) OUT(",\"height\":%d,\"width\":%d", r->job.height, r->job.width); /* as run */
+  OUT(",\"step_hashes\":[");
   for (int k = 0; k < r->steps; k++) {
     fr_hash_hex(r->step_hashes[k], hex);
     OUT("%s\"%s\"", k ? "," : "", hex);
