@@ -1,6 +1,7 @@
 /* fractal-bench: times the op cases of perf/op_table.c tagged BENCH (the ms-1.7b UNet's shapes at its batch
- * of 32 frame-images, and the VAE's) on a backend, optionally against the CPU reference's bits and against
- * cuBLAS and the device's copy bandwidth; or whole jobs on a model. Output: a table, or JSON lines. */
+ * of 32 frame-images, and the VAE's), or with --shapes those of one model's own job (perf/op_model.c), on a
+ * backend, optionally against the CPU reference's bits and against cuBLAS and the device's copy bandwidth;
+ * or whole jobs on a model. Output: a table, or JSON lines. */
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
 #include <errno.h>
 #include <getopt.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "fractal/version.h"
 #include "fma_peak.h"
 #include "op_cases.h"
+#include "op_model.h"
 
 #if defined(FR_HAVE_CUDA) && !defined(FR_CUDA_EMU)
 #include "cublas_ref.h"
@@ -37,6 +40,9 @@ typedef struct bench_opts {
   int plan_only;
   double guidance;
   const char *baseline; /* JSON lines of an earlier --json run */
+  const char *shapes;   /* a preset or a model folder: its own op cases */
+  int list;             /* the cases' names and shapes, not timed */
+  int dtype;            /* --dtype: every weight's (-1: the model's) */
 } bench_opts;
 
 /* One case of a baseline run. */
@@ -229,8 +235,10 @@ static void json_member(const char *key, const char *s)
 
 /* Returns 1 when the case is slower than its baseline beyond both runs' spread (this run's fastest is slower
  * than the baseline's slowest). */
-static int print_report(const bench_opts *o, fr_backend *be, const op_case *c, const report *rep, double copy_gbps)
+static int print_report(const bench_opts *o, fr_backend *be, const model_case *mc, const model_cases *set,
+                        const report *rep, double copy_gbps)
 {
+  const op_case *c = &mc->c;
   double gflops = rep->flops / rep->ms * 1e-6, gbps = rep->bytes / rep->ms * 1e-6;
   int bw = copy_gbps > 0 && !rep->gemm_class;
   const base_case *base = baseline_of(c->name);
@@ -241,7 +249,13 @@ static int print_report(const bench_opts *o, fr_backend *be, const op_case *c, c
     json_member("shape", rep->shape);
     json_member("backend", fr_backend_name(be));
     json_provenance(be);
-    printf(",\"images\":%d,\"repeat\":%d", o->images ? o->images : OP_BENCH_IMAGES, o->repeat);
+    int images = o->images ? o->images : OP_BENCH_IMAGES;
+    printf(",\"images\":%d,\"repeat\":%d", o->shapes ? set->images : images, o->repeat);
+    if (o->shapes) {
+      json_member("model", o->shapes);
+      json_member("stage", mc->stage);
+      printf(",\"calls\":%d", mc->calls);
+    }
     printf(",\"ms\":%.4f,\"ms_min\":%.4f,\"ms_max\":%.4f,\"gflops\":%.3f,\"gbps\":%.3f", rep->ms, rep->ms_min,
            rep->ms_max, gflops, gbps);
     if (base)
@@ -256,6 +270,7 @@ static int print_report(const bench_opts *o, fr_backend *be, const op_case *c, c
     return regression;
   }
   printf("%-34s %-44s %10.3f %10.3f %10.3f ", c->name, rep->shape, rep->ms_min, rep->ms, rep->ms_max);
+  if (o->shapes) printf("%6d ", mc->calls);
   if (rep->flops > 0) printf("%9.1f %8.1f", gflops, gbps);
   else printf("%9s %8.1f", "-", gbps);
   if (rep->cublas_ms > 0)
@@ -271,18 +286,50 @@ static int print_report(const bench_opts *o, fr_backend *be, const op_case *c, c
   return regression;
 }
 
-/* The op cases tagged BENCH whose name contains o->only. Returns the exit status: 1 if a case failed or
- * its bits differ from the CPU reference's. */
-static int bench_ops(const bench_opts *o, fr_backend *be)
+static int matches(const bench_opts *o, const op_case *c) { return !o->only || strstr(c->name, o->only); }
+
+/* --list: each case's name and shape (and with --shapes its stage and calls), nothing run. */
+static int list_cases(const bench_opts *o, const model_cases *set)
+{
+  for (int i = 0; i < set->n; i++) {
+    const model_case *mc = &set->v[i];
+    op_inst r;
+    char shape[160];
+    if (!matches(o, &mc->c)) continue;
+    if (op_setup(&mc->c, NULL, o->images, &r) != FR_OK) die("describing a case");
+    op_shape(&r, shape, sizeof shape);
+    op_free(&r);
+    if (o->json) {
+      printf("{\"op\":\"%s\"", op_kind_name(mc->c.op));
+      json_member("case", mc->c.name);
+      json_member("shape", shape);
+      if (o->shapes) {
+        json_member("model", o->shapes);
+        json_member("stage", mc->stage);
+        printf(",\"calls\":%d", mc->calls);
+      }
+      printf("}\n");
+    } else if (o->shapes) {
+      printf("%-34s %-44s %-5s %6d\n", mc->c.name, shape, mc->stage, mc->calls);
+    } else {
+      printf("%-34s %s\n", mc->c.name, shape);
+    }
+  }
+  return 0;
+}
+
+/* The cases of set whose name contains o->only. Returns the exit status: 1 if a case failed or its bits
+ * differ from the CPU reference's. */
+static int bench_ops(const bench_opts *o, fr_backend *be, const model_cases *set)
 {
   int matching = 0;
-  for (int i = 0; i < op_case_count; i++)
-    matching += (op_cases[i].tags & TAG_BENCH) && (!o->only || strstr(op_cases[i].name, o->only));
+  for (int i = 0; i < set->n; i++) matching += matches(o, &set->v[i].c);
   if (!matching) {
-    fprintf(stderr, "fractal-bench: no benchmark case matches \"%s\" (the case names are in perf/op_table.c)\n",
-            o->only ? o->only : "");
+    fprintf(stderr, "fractal-bench: no %s case matches \"%s\" (%s)\n", o->shapes ? "--shapes" : "benchmark",
+            o->only ? o->only : "", o->shapes ? "--list lists them" : "the case names are in perf/op_table.c");
     return 1;
   }
+  if (o->list) return list_cases(o, set);
   fr_backend *cpu = NULL;
   double copy_gbps = 0;
   if (o->check && fr_backend_open("cpu", o->threads, &cpu) != FR_OK) die("CPU reference backend");
@@ -295,15 +342,24 @@ static int bench_ops(const bench_opts *o, fr_backend *be)
 #endif
   if (!o->json) {
     int images = o->images ? o->images : OP_BENCH_IMAGES;
-    printf("backend: %s; image-batched cases at %d frame-image%s; median of %d run%s", fr_backend_name(be), images,
-           images == 1 ? "" : "s", o->repeat, o->repeat == 1 ? "" : "s");
+    if (o->shapes)
+      printf("backend: %s; model %s, %d frames of %dx%d (latent %dx%d), guidance %s: UNet batch of %d frame-images, "
+             "the VAE one frame a call; median of %d run%s",
+             fr_backend_name(be), o->shapes, o->frames, o->width, o->height, set->latent_w, set->latent_h,
+             o->guidance > 1 ? "on" : "off", set->images, o->repeat, o->repeat == 1 ? "" : "s");
+    else
+      printf("backend: %s; image-batched cases at %d frame-image%s; median of %d run%s", fr_backend_name(be), images,
+             images == 1 ? "" : "s", o->repeat, o->repeat == 1 ? "" : "s");
     if (copy_gbps > 0) printf("; device copy %.1f GB/s (read + write)", copy_gbps);
-    printf("\n%-34s %-44s %10s %10s %10s %9s %8s\n", "case", "shape", "ms min", "median", "max", "GFLOP/s", "GB/s");
+    printf("\n%-34s %-44s %10s %10s %10s %s%9s %8s\n", "case", "shape", "ms min", "median", "max",
+           o->shapes ? " calls " : "", "GFLOP/s", "GB/s");
   }
   int failed = 0, regressions = 0;
-  for (int i = 0; i < op_case_count; i++) {
-    const op_case *c = &op_cases[i];
-    if (!(c->tags & TAG_BENCH) || (o->only && !strstr(c->name, o->only))) continue;
+  double stage_ms[3] = {0}; /* --shapes: clip, unet + step, vae */
+  for (int i = 0; i < set->n; i++) {
+    const model_case *mc = &set->v[i];
+    const op_case *c = &mc->c;
+    if (!matches(o, c)) continue;
     report rep = {0};
     op_inst r;
     op_gemm g[2];
@@ -322,7 +378,8 @@ static int bench_ops(const bench_opts *o, fr_backend *be)
 #endif
     }
     if (st == FR_OK) {
-      regressions += print_report(o, be, c, &rep, copy_gbps);
+      regressions += print_report(o, be, mc, set, &rep, copy_gbps);
+      if (o->shapes) stage_ms[mc->stage[0] == 'c' ? 0 : mc->stage[0] == 'v' ? 2 : 1] += rep.ms * mc->calls;
       continue;
     }
     failed++;
@@ -335,6 +392,10 @@ static int bench_ops(const bench_opts *o, fr_backend *be)
       printf("%-34s error: %s\n", c->name, fr_last_error());
     }
   }
+  if (o->shapes && !o->json)
+    printf("the cases run, median x calls: text encoder %.1f ms, one step (UNet, guidance, scheduler) %.1f ms, "
+           "VAE decode of %d frames %.1f ms%s\n",
+           stage_ms[0], stage_ms[1], o->frames, stage_ms[2], o->only ? " (only the cases --op chose)" : "");
 #if HAVE_REFS
   cublas_ref_close(refs);
 #endif
@@ -345,11 +406,56 @@ static int bench_ops(const bench_opts *o, fr_backend *be)
   return failed ? 1 : regressions ? 3 : 0;
 }
 
+/* The BENCH cases of perf/op_table.c as a set (no stages, no calls). */
+static void bench_table(model_cases *set)
+{
+  memset(set, 0, sizeof *set);
+  set->v = (model_case *)calloc((size_t)op_case_count, sizeof *set->v);
+  if (!set->v) die("out of memory");
+  for (int i = 0; i < op_case_count; i++)
+    if (op_cases[i].tags & TAG_BENCH) set->v[set->n++].c = op_cases[i];
+}
+
+/* --shapes: the preset's or the folder's architecture (exit 2 naming it when it is neither), then its cases at
+ * the job's size. A preset's weights are F16 for the UNet and the text encoder and F32 for the VAE, as the
+ * BENCH table has them; a folder's are its files' own. */
+static void shape_table(bench_opts *o, model_cases *set)
+{
+  fr_model_arch a;
+  const char *const *p = fr_modelgen_presets();
+  while (*p && strcmp(*p, o->shapes) != 0) p++;
+  struct stat sb;
+  if (*p) {
+    if (fr_modelgen_arch(o->shapes, &a) != FR_OK) die("--shapes");
+    a.unet_dtype = a.clip_dtype = FR_F16, a.vae_dtype = FR_F32;
+  } else if (stat(o->shapes, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    fprintf(stderr, "fractal-bench: --shapes %s: neither a preset (tiny, small, ms-1.7b) nor a model folder (%s)\n",
+            o->shapes, stat(o->shapes, &sb) != 0 ? strerror(errno) : "not a directory");
+    exit(2);
+  } else if (fr_model_arch_read(o->shapes, &a) != FR_OK) {
+    fprintf(stderr, "fractal-bench: --shapes %s: %s\n", o->shapes, fr_last_error());
+    exit(2);
+  }
+  if (o->dtype >= 0) a.unet_dtype = a.vae_dtype = a.clip_dtype = (fr_dtype)o->dtype;
+  int scale = 1 << (a.vae.nblocks - 1);
+  if (!o->height) o->height = a.unet.sample_size * scale;
+  if (!o->width) o->width = a.unet.sample_size * scale;
+  if (o->height % scale || o->width % scale) {
+    fprintf(stderr, "fractal-bench: --shapes %s: --height and --width must be multiples of %d, not %dx%d\n", o->shapes,
+            scale, o->height, o->width);
+    exit(2);
+  }
+  model_job job = {.frames = o->frames, .height = o->height, .width = o->width};
+  job.guidance = o->guidance > 1, job.guidance_scale = (float)o->guidance, job.ddim = o->scheduler == FR_SCHEDULER_DDIM;
+  if (model_cases_make(&a, &job, set) != FR_OK) die("--shapes");
+}
+
 static void usage(FILE *f)
 {
   fprintf(f, "usage: fractal-bench [options]\n"
              "Times the op cases tagged BENCH in perf/op_table.c: the ms-1.7b UNet's ops at its batch of 32\n"
-             "frame-images (guidance halves x 16 frames; 320 channels at 32x32, 640 and 1280 deeper), and the VAE's.\n"
+             "frame-images (guidance halves x 16 frames; 320 channels at 32x32, 640 and 1280 deeper), and the VAE's;\n"
+             "or with --shapes every op and shape one model's own job runs.\n"
              "  -b, --backend NAME   cpu, cuda, cuda:N or auto (default auto)\n"
              "  -t, --threads N      CPU threads (default: all cores)\n"
              "  -n, --images N       frame-images per call of the image-batched cases (default 32)\n"
@@ -367,6 +473,17 @@ static void usage(FILE *f)
              "                       vs_baseline, regression) instead of a table\n"
              "      --baseline FILE  compare with an earlier --json run: each case's speed against it, and\n"
              "                       REGRESSION where this run's fastest is slower than the baseline's slowest\n"
+             "      --list           only list the cases (name, shape; with --shapes stage and calls), nothing run\n"
+             "      --shapes MODEL   instead of the BENCH table, the cases of one job on MODEL (tiny, small, ms-1.7b,\n"
+             "                       or a model folder): each distinct op and shape of the text encoder, one UNet\n"
+             "                       forward (batch: 2 guidance halves x frames), the guidance and scheduler update,\n"
+             "                       and the VAE decode of every frame (one at a time), named op_component_level_role\n"
+             "                       (l0 the full latent or image, l1 half, ...); calls: how often the text encoder,\n"
+             "                       one UNet step or the whole decode runs it. The table ends with their sums.\n"
+             "                       With --frames N (default 16), --height H --width W (default the model's size),\n"
+             "                       --guidance G (<= 1: one half), --scheduler; JSON adds model, stage, calls\n"
+             "      --dtype T        with --shapes: every weight f32, f16 or bf16 (default: a folder's own; a\n"
+             "                       preset's F16 for the UNet and the text encoder, F32 for the VAE, as BENCH has)\n"
              "  -m, --model DIR      instead: time whole jobs on this model (text, denoising, decode), with\n"
              "      --steps N --frames N --height H --width W --scheduler ddim|dpm++2m (defaults 2, 16, the\n"
              "                       model's size, dpm++2m); -r runs, the median is reported\n"
@@ -376,12 +493,12 @@ static void usage(FILE *f)
              "      --shards LIST    with -m: one job split over each rank count in LIST (e.g. 1,2,4; threads sharing\n"
              "                       the backend's device): traffic per step, time and speed-up, digests\n"
              "      --plan-only      with --shards: only the plan's traffic (any model size, no computation)\n"
-             "      --guidance G     with --shards: the job's guidance scale (default 9; <= 1: no guidance halves)\n"
+             "      --guidance G     with --shards or --shapes: the job's guidance scale (default 9; <= 1: no halves)\n"
              "      --peak           instead: the CPU's fp32 FMA peak (a tight AVX2 loop) on 1 and on all threads\n"
              "      --version         the version, source commit, build type and CUDA backend\n"
              "  -h, --help           this text\n"
              "Exit status 1 if a case fails or its bits differ from the CPU reference's, or no case matches --op;\n"
-             "3 if a case regressed against --baseline.\n");
+             "2 for a usage error (also an unknown --shapes model); 3 if a case regressed against --baseline.\n");
 }
 
 typedef struct latents {
@@ -572,8 +689,8 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
 
 int main(int argc, char **argv)
 {
-  bench_opts o = {"auto", NULL, NULL, 0, 5,   0,   0, 0, 0, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M,
-                  0,      0.1,  NULL, 0, 9.0, NULL};
+  bench_opts o = {"auto", NULL, NULL, 0, 5,   0,    0,    0, 0, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M,
+                  0,      0.1,  NULL, 0, 9.0, NULL, NULL, 0, -1};
   /* clang-format off */ /* a table: one entry per line */
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
@@ -587,7 +704,8 @@ int main(int argc, char **argv)
     {"shards", required_argument, 0, 8},    {"plan-only", no_argument, 0, 9},
     {"guidance", required_argument, 0, 10}, {"cublas", no_argument, 0, 11},
     {"bandwidth", no_argument, 0, 12},      {"peak", no_argument, 0, 13},
-    {"baseline", required_argument, 0, 14},
+    {"baseline", required_argument, 0, 14}, {"shapes", required_argument, 0, 15},
+    {"list", no_argument, 0, 16},           {"dtype", required_argument, 0, 17},
     {0, 0, 0, 0}};
   /* clang-format on */
   int ch;
@@ -611,6 +729,16 @@ int main(int argc, char **argv)
     case 12: o.bandwidth = 1; break;
     case 13: o.peak = 1; break;
     case 14: o.baseline = optarg; break;
+    case 15: o.shapes = optarg; break;
+    case 16: o.list = 1; break;
+    case 17:
+      o.dtype = strcmp(optarg, "f32") == 0 ? FR_F32 : strcmp(optarg, "f16") == 0 ? FR_F16 : -1;
+      if (strcmp(optarg, "bf16") == 0) o.dtype = FR_BF16;
+      if (o.dtype < 0) {
+        fprintf(stderr, "fractal-bench: --dtype wants f32, f16 or bf16, not \"%s\"\n", optarg);
+        return 2;
+      }
+      break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = (int)opt_long("-t", optarg, 0, 1024); break;
     case 'n': o.images = (int)opt_long("-n", optarg, 1, 1 << 20); break;
@@ -636,7 +764,25 @@ int main(int argc, char **argv)
     return 2;
   }
   if (o.baseline && o.model) return usage(stderr), 2;
+  if ((o.shapes && (o.model || o.peak)) || (o.list && (o.model || o.peak)) || (o.dtype >= 0 && !o.shapes) ||
+      (o.shapes && o.images)) {
+    fprintf(stderr, "fractal-bench: %s\n",
+            o.shapes && o.images ? "-n sets the BENCH table's batch; --shapes runs the model's (2 x --frames)"
+                                 : "these options do not go together (--help)");
+    return 2;
+  }
   if (o.baseline) load_baseline(o.baseline);
+  model_cases set;
+  memset(&set, 0, sizeof set);
+  if (!o.model && !o.peak) {
+    if (o.shapes) shape_table(&o, &set);
+    else bench_table(&set);
+  }
+  if (o.list) { /* no backend needed */
+    int rc = bench_ops(&o, NULL, &set);
+    model_cases_free(&set);
+    return rc;
+  }
   fr_backend *be;
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) die("backend");
   if (o.peak) { /* the fp32 FMA peak this CPU reaches, which the op cases' GFLOP/s can be read against */
@@ -648,7 +794,8 @@ int main(int argc, char **argv)
     fr_backend_close(be);
     return one > 0 ? 0 : 1;
   }
-  int rc = o.model ? (o.shards ? bench_shards(&o, be) : bench_model(&o, be)) : bench_ops(&o, be);
+  int rc = o.model ? (o.shards ? bench_shards(&o, be) : bench_model(&o, be)) : bench_ops(&o, be, &set);
+  if (!o.model) model_cases_free(&set);
   fr_backend_close(be);
   return rc;
 }

@@ -84,6 +84,10 @@ static fr_status make(op_inst *r, int slot, fr_dtype dt, int ndim, const int64_t
   static const float special[7] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 0x1p-140f, FLT_MAX};
   int output = slot >= OP_MAX_IN;
   fr_tensor *t = output ? &r->out[slot - OP_MAX_IN] : &r->in[slot];
+  if (!r->be) { /* described only: the shape, no memory */
+    *t = fr_tensor_make_dims(dt, NULL, ndim, shape);
+    return FR_OK;
+  }
   FR_TRY(fr_tensor_alloc(r->be, dt, ndim, shape, t));
   size_t n = (size_t)fr_tensor_numel(t), es = fr_dtype_size(dt);
   unsigned char *h = (unsigned char *)malloc(n * es + 1);
@@ -272,7 +276,7 @@ fr_status op_setup(const op_case *c, fr_backend *be, int images, op_inst *r)
   default: st = setup_other(r); break;
   }
   if (st != FR_OK) {
-    fr_fail_context(st, "setting up op case %s on %s", c->name, fr_backend_name(be));
+    fr_fail_context(st, "setting up op case %s on %s", c->name, be ? fr_backend_name(be) : "no backend");
     op_free(r);
   }
   return st;
@@ -361,8 +365,8 @@ void op_result_free(op_result *res)
 
 void op_free(op_inst *r)
 {
-  for (int i = 0; i < OP_MAX_IN; i++) fr_tensor_free(r->be, &r->in[i]);
-  for (int i = 0; i < OP_MAX_OUT; i++) fr_tensor_free(r->be, &r->out[i]);
+  for (int i = 0; i < OP_MAX_IN && r->be; i++) fr_tensor_free(r->be, &r->in[i]);
+  for (int i = 0; i < OP_MAX_OUT && r->be; i++) fr_tensor_free(r->be, &r->out[i]);
   free(r->ids.data), r->ids.data = NULL;
   free(r->t), r->t = NULL;
 }

@@ -136,7 +136,9 @@ typedef struct op_result {
 } op_result;
 
 /* Allocates and fills case c's inputs on be (and its outputs with a fixed pattern); images > 0 rescales
- * the batch of an F_IMAGES case to that many frame-images. On failure nothing stays allocated. */
+ * the batch of an F_IMAGES case to that many frame-images. On failure nothing stays allocated. be NULL
+ * only describes the case: every tensor's dtype and shape without data, enough for op_shape, op_gemms and
+ * op_flops (fractal-bench --list); not for op_run. */
 fr_status op_setup(const op_case *c, fr_backend *be, int images, op_inst *r);
 fr_status op_run(op_inst *r); /* the op, queued on the backend */
 fr_status op_fetch(const op_inst *r, op_result *res);

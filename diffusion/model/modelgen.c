@@ -1,5 +1,6 @@
 /* fractal-mkmodel's library side: preset configs, a tokenizer, and Philox-random weights for every
- * tensor the model code binds, written as a diffusers-layout folder. */
+ * tensor the model code binds, written as a diffusers-layout folder; and the architecture of a preset or
+ * of a model folder (fr_model_arch), without weights. */
 #define _POSIX_C_SOURCE 200809L /* popen, strdup */
 #include <errno.h>
 #include <math.h>
@@ -18,6 +19,7 @@
 #include "fractal/half.h"
 #include "fractal/modelgen.h"
 #include "fractal/safetensors.h"
+#include "fractal/tokenizer.h"
 #include "model/unet.h"
 #include "model/vae.h"
 
@@ -374,4 +376,81 @@ fr_status fr_modelgen_write(const char *dir, const fr_modelgen_options *o)
   if (st == FR_OK) st = write_component(dir, f2, "vae", &p, 2, cpu, o);
   fr_backend_close(cpu);
   return st;
+}
+
+_Static_assert(FR_ARCH_MAX_BLOCKS == FR_MAX_BLOCKS, "fr_model_arch holds every block of a config");
+
+static void to_arch(const fr_unet_config *u, const fr_vae_config *v, const fr_clip_config *c, fr_model_arch *a)
+{
+  memset(a, 0, sizeof *a);
+  a->unet.in_channels = u->in_channels, a->unet.out_channels = u->out_channels, a->unet.nblocks = u->nblocks;
+  a->unet.layers_per_block = u->layers_per_block, a->unet.norm_groups = u->norm_groups;
+  a->unet.cross_attention_dim = u->cross_attention_dim, a->unet.sample_size = u->sample_size;
+  a->unet.norm_eps = u->norm_eps;
+  memcpy(a->unet.block_out, u->block_out, sizeof u->block_out);
+  memcpy(a->unet.down_cross, u->down_cross, sizeof u->down_cross);
+  memcpy(a->unet.up_cross, u->up_cross, sizeof u->up_cross);
+  memcpy(a->unet.head_dim, u->head_dim, sizeof u->head_dim);
+  a->vae.latent_channels = v->latent_channels, a->vae.out_channels = v->out_channels, a->vae.nblocks = v->nblocks;
+  a->vae.layers_per_block = v->layers_per_block, a->vae.norm_groups = v->norm_groups;
+  a->vae.post_quant_conv = v->post_quant_conv, a->vae.mid_attention = v->mid_attention;
+  a->vae.scaling_factor = v->scaling_factor;
+  memcpy(a->vae.block_out, v->block_out, sizeof v->block_out);
+  a->clip.vocab_size = c->vocab_size, a->clip.hidden = c->hidden, a->clip.intermediate = c->intermediate;
+  a->clip.layers = c->layers, a->clip.heads = c->heads, a->clip.max_positions = c->max_positions;
+  a->clip.quick_gelu = c->quick_gelu, a->clip.ln_eps = c->ln_eps;
+  a->unet_dtype = a->vae_dtype = a->clip_dtype = FR_F32;
+}
+
+fr_status fr_modelgen_arch(const char *name, fr_model_arch *out)
+{
+  preset p;
+  if (!name || get_preset(name, 514, &p) != 0) /* 514: the byte-level tokenizer's ids (no bpe_file) */
+    return fr_fail(FR_EINVAL, "unknown preset \"%s\" (tiny, small, ms-1.7b)", name ? name : "");
+  to_arch(&p.unet, &p.vae, &p.clip, out);
+  out->text_len = 77; /* write_tokenizer's model_max_length */
+  return FR_OK;
+}
+
+/* The dtype of a component's weights as fr_model_load opens them: of the named tensor, else of the file's first. */
+static fr_status weights_dtype(const char *dir, const char *sub, const char *stem, const char *name, fr_dtype *dt)
+{
+  char path[1200];
+  fr_weights w;
+  snprintf(path, sizeof path, "%s/%s", dir, sub);
+  FR_TRY(fr_weights_open(path, stem, NULL, &w));
+  const fr_st_entry *e = fr_weights_find(&w, name);
+  if (!e && w.nfiles > 0 && fr_st_count(w.files[0]) > 0) e = fr_st_entry_at(w.files[0], 0);
+  if (e) *dt = e->dtype;
+  fr_weights_close(&w);
+  return e ? FR_OK : fr_fail(FR_EFORMAT, "%s: no tensors in the %s weights", path, stem);
+}
+
+fr_status fr_model_arch_read(const char *dir, fr_model_arch *out)
+{
+  static const char *const files[3] = {"unet/config.json", "vae/config.json", "text_encoder/config.json"};
+  fr_unet_config u;
+  fr_vae_config v;
+  fr_clip_config c;
+  char path[1200];
+  for (int i = 0; i < 3; i++) {
+    char *text;
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    FR_TRY(fr_read_text_file(path, 1u << 20, &text));
+    fr_status st = i == 0   ? fr_unet_config_parse(text, path, &u)
+                   : i == 1 ? fr_vae_config_parse(text, path, &v)
+                            : fr_clip_config_parse(text, path, &c);
+    free(text);
+    FR_TRY(st);
+  }
+  to_arch(&u, &v, &c, out);
+  fr_tokenizer *tok;
+  snprintf(path, sizeof path, "%s/tokenizer", dir);
+  FR_TRY(fr_tokenizer_load(path, &tok));
+  out->text_len = fr_tokenizer_max_length(tok);
+  fr_tokenizer_free(tok);
+  FR_TRY(weights_dtype(dir, "unet", "diffusion_pytorch_model", "conv_in.weight", &out->unet_dtype));
+  FR_TRY(weights_dtype(dir, "vae", "diffusion_pytorch_model", "decoder.conv_in.weight", &out->vae_dtype));
+  return weights_dtype(dir, "text_encoder", "model", "text_model.encoder.layers.0.self_attn.q_proj.weight",
+                       &out->clip_dtype);
 }
