@@ -88,6 +88,7 @@ static const option_def options[] = {
   {"organic_tries", T_INT, "3", 1, 100, S(organic_tries), "verifier: provers tried for one organic request"},
   {"organic_any_key", T_BOOL, "false", 0, 1, S(organic_any_key), "verifier: /v1/generate takes requests signed by any key, not only registered ones"},
   {"max_response_mb", T_INT, "256", 1, 65536, S(max_response_mb), "verifier: the largest response taken from a prover"},
+  {"verdict_notices", T_BOOL, "true", 0, 1, S(verdict_notices), "verifier: tell each prover that answered the verdict on its answer (POST /v1/verdict)"},
   {"prover_info_s", T_DBL, "60", 0.1, 86400, S(prover_info_s), "verifier: fetch every prover's /v1/info (its limits) again this often"},
   {"fault_clock_offset_s", T_DBL, "0", -1e9, 1e9, S(fault_clock_offset_s), "TESTS ONLY: verifier: its clock reads this many seconds off"},
 };

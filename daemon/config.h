@@ -68,6 +68,7 @@ typedef struct fractald_config {
   double organic_timeout_s;
   int organic_tries;
   int organic_any_key;
+  int verdict_notices;
   int max_response_mb;
   double prover_info_s;        /* how often provers' /v1/info (limits, model) is fetched again */
   double fault_clock_offset_s; /* tests only: the verifier's clock reads this much off */

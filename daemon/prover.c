@@ -16,6 +16,7 @@
 #include "fractal/video.h"
 #include "log.h"
 #include "prover.h"
+#include "prover_notes.h"
 
 typedef struct pjob {
   fr_job job;
@@ -51,6 +52,7 @@ typedef struct prover {
   int ncache;
   size_t cache_bytes;
   double avg_job_s;
+  prover_notes notes; /* the verdicts verifiers sent (its own lock) */
 } prover;
 
 static double mono_s(void)
@@ -409,26 +411,49 @@ static void reveal(node *n, const http_request *req, http_response *resp)
   resp->status = 200, resp->content_type = "application/octet-stream", resp->body = body, resp->len = bytes;
 }
 
+/* Verifiers send it, after each challenge, the verdict on this prover's answer (docs/protocol.md, "Verdict
+ * notices"); kept for the operator's /v1/info and /metrics. */
+static void verdict_notice(node *n, const http_request *req, http_response *resp)
+{
+  pthread_rwlock_rdlock(&n->registry_lock);
+  const fr_node *sender = fr_registry_find(&n->registry, req->sender);
+  int verifier = (sender && sender->role == FR_ROLE_VERIFIER) || strcmp(req->sender, n->key.hotkey) == 0;
+  pthread_rwlock_unlock(&n->registry_lock);
+  if (!verifier) return http_error(resp, 403, "forbidden", "only a verifier of the registry sends verdicts");
+  char err[256];
+  if (notes_add(&P(n)->notes, req->sender, req->body, req->len, err, sizeof err) != 0)
+    return http_error(resp, 400, "bad_request", "%s", err);
+  json_t *root = json_loadb(req->body, req->len, 0, NULL);
+  const char *v = json_string_value(json_object_get(root, "verdict")),
+             *why = json_string_value(json_object_get(root, "reason"));
+  LOG(v && strcmp(v, "fail") == 0 ? LOG_WARN : LOG_INFO, "verdict from verifier %.16s...: job %s %s%s%s", req->sender,
+      json_string_value(json_object_get(root, "job_id")), v, why && *why ? ": " : "", why ? why : "");
+  json_decref(root);
+  http_json(resp, 200, strdup("{\"recorded\":true}"));
+}
+
 static void info(node *n, const http_request *req, http_response *resp)
 {
   prover *p = P(n);
   pthread_mutex_lock(&p->mu);
   int depth = p->count + p->busy;
   pthread_mutex_unlock(&p->mu);
-  char devs[NODE_MAX_DEVICES * 180] = "";
-  size_t at = 0;
-  for (int d = 0; d < n->ndev; d++)
-    at += (size_t)snprintf(devs + at, sizeof devs - at, "%s\"%s\"", d ? "," : "", fr_backend_name(n->dev[d].be));
-  size_t len = strlen(devs) + 1024;
-  char *body = (char *)malloc(len);
-  if (body)
-    snprintf(body, len,
-             "{\"hotkey\":\"%s\",\"role\":\"prover\",\"model\":\"%s\",\"numerics\":\"%s\",\"devices\":[%s],"
-             "\"device_count\":%d,\"shards\":%d,\"queue_depth\":%d,\"queue_capacity\":%d,\"max_batch\":%d,"
-             "\"limits\":{\"max_steps\":%d,\"max_frames\":%d,\"max_height\":%d,\"max_width\":%d},\"version\":\"%s\"}",
-             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, devs, n->ndev, n->cfg.shards, depth, n->cfg.queue_size,
-             max_batch(n), n->cfg.max_steps, n->cfg.max_frames, n->cfg.max_height, n->cfg.max_width,
-             fr_build_info()->version);
+  json_t *devs = json_array();
+  for (int d = 0; d < n->ndev; d++) json_array_append_new(devs, json_string(fr_backend_name(n->dev[d].be)));
+  pthread_mutex_lock(&n->metrics.mu);
+  json_t *jobs = json_pack("{s:I,s:I,s:I}", "ok", (json_int_t)n->metrics.jobs_ok, "failed",
+                           (json_int_t)n->metrics.jobs_failed, "canceled", (json_int_t)n->metrics.jobs_canceled);
+  pthread_mutex_unlock(&n->metrics.mu);
+  json_t *root =
+      json_pack("{s:s,s:s,s:s,s:s,s:o,s:i,s:i,s:i,s:i,s:i,s:{s:i,s:i,s:i,s:i},s:s,s:o,s:o}", "hotkey", n->key.hotkey,
+                "role", "prover", "model", n->info.digest_hex, "numerics", FR_NUMERICS, "devices", devs, "device_count",
+                n->ndev, "shards", n->cfg.shards, "queue_depth", depth, "queue_capacity", n->cfg.queue_size,
+                "max_batch", max_batch(n), "limits", "max_steps", n->cfg.max_steps, "max_frames", n->cfg.max_frames,
+                "max_height", n->cfg.max_height, "max_width", n->cfg.max_width, "version", fr_build_info()->version,
+                "jobs", jobs, "verdicts", notes_json(&p->notes));
+  char *body = root ? json_dumps(root, JSON_COMPACT) : NULL;
+  json_decref(root);
+  if (!body) return http_error(resp, 503, "out_of_memory", "out of memory");
   http_json(resp, 200, body);
 }
 
@@ -442,7 +467,7 @@ static void healthz(node *n, const http_request *req, http_response *resp)
 static void metrics_ep(node *n, const http_request *req, http_response *resp)
 {
   prover *p = P(n);
-  char extra[512];
+  char extra[2048];
   pthread_mutex_lock(&p->mu);
   snprintf(
       extra, sizeof extra,
@@ -451,6 +476,7 @@ static void metrics_ep(node *n, const http_request *req, http_response *resp)
       "# TYPE fractal_reveal_cache_jobs gauge\nfractal_reveal_cache_jobs %d\n",
       p->count + p->busy, p->ncache);
   pthread_mutex_unlock(&p->mu);
+  notes_metrics(&p->notes, extra, sizeof extra);
   resp->status = 200, resp->content_type = "text/plain; version=0.0.4";
   const char *names[NODE_MAX_DEVICES];
   for (int d = 0; d < n->ndev; d++) names[d] = fr_backend_name(n->dev[d].be);
@@ -462,6 +488,7 @@ static void metrics_ep(node *n, const http_request *req, http_response *resp)
 static const http_route routes[] = {
   {"POST", "/v1/challenge", 1, challenge}, {"POST", "/v1/reveal", 1, reveal}, {"POST", "/v1/generate", 1, generate},
   {"GET", "/v1/info", 1, info},           {"GET", "/healthz", 0, healthz},   {"GET", "/metrics", 0, metrics_ep},
+  {"POST", "/v1/verdict", 1, verdict_notice},
 };
 /* clang-format on */
 
@@ -483,6 +510,7 @@ int prover_start(node *n)
   pthread_cond_init(&p->work, NULL);
   pthread_cond_init(&p->done, NULL);
   p->fault_oom_left = n->cfg.fault_oom_batches;
+  notes_init(&p->notes);
   n->role = p;
   for (int d = 0; d < n->ndev; d++) {
     worker_arg *wa = (worker_arg *)malloc(sizeof *wa);
@@ -538,6 +566,7 @@ void prover_free(node *n)
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->work);
   pthread_cond_destroy(&p->done);
+  notes_free(&p->notes);
   free(p);
   n->role = NULL;
 }

@@ -71,15 +71,15 @@ static char *entry_json(const char *kind, long step, const char *mode, const fr_
 {
   json_t *provers = json_array();
   for (int i = 0; i < n; i++) {
-    json_t *p = json_pack("{s:s,s:s,s:s,s:f,s:i,s:b}", "hotkey", a[i].hotkey, "verdict", verdict_name(a[i].verdict),
-                          "reason", a[i].reason, "latency_ms", a[i].seconds * 1e3, "checked_step", a[i].checked_step,
-                          "decode_checked", a[i].decode_checked);
+    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:f,s:i,s:b}", "hotkey", a[i].hotkey, "endpoint", a[i].endpoint, "verdict",
+                          verdict_name(a[i].verdict), "reason", a[i].reason, "latency_ms", a[i].seconds * 1e3,
+                          "checked_step", a[i].checked_step, "decode_checked", a[i].decode_checked);
     if (reward) json_object_set_new(p, "reward", json_real(reward[i]));
     if (a[i].has_result) {
       size_t len = fr_result_to_json(&a[i].res, NULL, 0) + 1;
       char *txt = (char *)malloc(len);
       json_t *r = txt && fr_result_to_json(&a[i].res, txt, len) ? json_loads(txt, 0, NULL) : NULL;
-      if (r) json_object_del(r, "timing"), json_object_del(r, "frame_hashes");
+      if (r) json_object_del(r, "timing"); /* the rest, frame_hashes too: fractal-replay names the frames */
       json_object_set_new(p, "result", r ? r : json_null());
       free(txt);
     } else {
@@ -219,6 +219,40 @@ static void record_step(verifier *v, long step, const answer *a, int na, const d
   free(removed);
 }
 
+/* Tells each prover that answered the verdict on its answer (docs/protocol.md, "Verdict notices"). Best
+ * effort: a prover that does not take it (an older one answers 404) changes nothing here. */
+static void send_verdicts(node *n, long step, const fr_job *job, const answer *a, const int *answered,
+                          const double *reward, int k)
+{
+  if (!n->cfg.verdict_notices || k == 0) return;
+  fan_req *rq = (fan_req *)calloc((size_t)k, sizeof *rq);
+  char **text = (char **)calloc((size_t)k, sizeof *text);
+  int m = 0;
+  for (int i = 0; rq && text && i < k; i++) {
+    if (!answered[i]) continue;
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:f}", "job_id", job->job_id, "verdict", verdict_name(a[i].verdict),
+                          "reason", a[i].reason, "step", (json_int_t)step, "reward", reward[i]);
+    text[m] = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text[m]) continue;
+    rq[m] = (fan_req){.base_url = a[i].endpoint,
+                      .peer_hotkey = a[i].hotkey,
+                      .method = "POST",
+                      .path = "/v1/verdict",
+                      .body = text[m],
+                      .len = strlen(text[m])};
+    m++;
+  }
+  if (m) fanout(&n->key, rq, m, info_timeout_ms(n), 4096);
+  for (int j = 0; j < m; j++) {
+    if (rq[j].status != 200)
+      LOG(LOG_DEBUG, "step %ld: the verdict notice to %.16s... was not taken: %s", step, rq[j].peer_hotkey,
+          rq[j].answered ? "refused" : rq[j].error);
+    fan_free(&rq[j]), free(text[j]);
+  }
+  free(rq), free(text);
+}
+
 static void run_step(verifier *v)
 {
   node *n = v->n;
@@ -243,8 +277,9 @@ static void run_step(verifier *v)
   answer *a = (answer *)calloc((size_t)k + 1, sizeof *a);
   double *seconds = (double *)calloc((size_t)k + 1, sizeof(double)),
          *reward = (double *)calloc((size_t)k + 1, sizeof(double));
-  int *ok = (int *)calloc((size_t)k + 1, sizeof(int)), *tier = (int *)calloc((size_t)k + 1, sizeof(int));
-  if (!body || !rq || !a || !seconds || !reward || !ok || !tier) {
+  int *ok = (int *)calloc((size_t)k + 1, sizeof(int)), *tier = (int *)calloc((size_t)k + 1, sizeof(int)),
+      *answered = (int *)calloc((size_t)k + 1, sizeof(int));
+  if (!body || !rq || !a || !seconds || !reward || !ok || !tier || !answered) {
     LOG(LOG_ERROR, "step %ld: out of memory", step);
     goto out;
   }
@@ -262,6 +297,7 @@ static void run_step(verifier *v)
   fanout(&n->key, rq, k, (long)(n->cfg.timeout_s * 1e3), (size_t)n->cfg.max_response_mb << 20);
   for (int i = 0; i < k; i++) {
     peers_observe(&v->peers, cand[i].hotkey, &rq[i]);
+    answered[i] = rq[i].answered;
     answer_from_challenge(&a[i], &rq[i], &job, n->cfg.timeout_s), fan_free(&rq[i]);
   }
   check_counters cc = {0};
@@ -296,8 +332,9 @@ static void run_step(verifier *v)
   for (int i = 0; i < k; i++)
     LOG(a[i].verdict == VERDICT_OK ? LOG_DEBUG : LOG_INFO, "step %ld: %.16s... %s in %.3f s: %s", step, a[i].hotkey,
         verdict_name(a[i].verdict), a[i].seconds, a[i].reason);
+  send_verdicts(n, step, &job, a, answered, reward, k);
 out:
-  free(body), free(rq), free(a), free(seconds), free(reward), free(ok), free(tier), free(cand);
+  free(body), free(rq), free(a), free(seconds), free(reward), free(ok), free(tier), free(answered), free(cand);
 }
 
 /* Whether a step may run: not while records wait in memory that neither Redis nor the journal takes

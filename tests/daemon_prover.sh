@@ -115,6 +115,33 @@ if [ "$(stat -c %s lat2.bin)" -eq $((4 * 3 * 8 * 6 * 4)) ]; then ok "a revealed 
 out=$("$bin/fractal-replay" -m tiny --step 3 --latent lat2.bin rec.json); rc=$?
 [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "MISMATCH: the latent entering step 3 is not the one the chain claims" && ok "a latent from the wrong step is refused" || bad "wrong latent: $rc $out"
 "$bin/fractal-replay" -m tiny rec.json >/dev/null && ok "fractal-replay: the whole job matches" || bad "replay match"
+# fractal-replay fetching the reveals itself (--key: the challenge's sender)
+RK=(--key verifier.key --endpoint "$URL" --prover "$P")
+out=$("$bin/fractal-replay" -m tiny --step 2 "${RK[@]}" rec.json); rc=$?
+[ $rc -eq 0 ] && printf '%s' "$out" | grep -q "^match: step 2" && ok "--step 2 --key: the reveals fetched from the prover, the step matches" || bad "step fetch: $rc $out"
+python3 - <<'PY'
+import json
+r = json.load(open("rec.json"))
+r["job"]["seed"] = 7  # not the job the prover ran under this job_id
+json.dump(r, open("seed.json", "w"))
+r = json.load(open("rec.json"))
+h = r["result"]["frames_hash"]
+r["result"]["frames_hash"] = h[:-1] + "%x" % (int(h[-1], 16) ^ 1)
+json.dump(r, open("fh.json", "w"))
+PY
+out=$("$bin/fractal-replay" -m tiny "${RK[@]}" seed.json); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -qE "latent after step 0: [0-9]{3} of 576 values differ; max \|delta\| [0-9.e+-]+ at index [0-9]+ \[c [0-3], frame [0-2], y [0-7], x [0-5]\]" &&
+  printf '%s' "$out" | grep -qE "frames decoded from the prover's final latent: [0-9]{4,} of 27648 bytes differ; max \|delta\| [0-9]+ at frame [0-2] \(y [0-9]+, x [0-9]+, channel [0-2]: prover [0-9]+, here [0-9]+\)" &&
+  ok "--key: a record of another job: the latents and frames it differs by, value by value" || bad "seed diff: $rc $out"
+out=$("$bin/fractal-replay" -m tiny "${RK[@]}" fh.json); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "decodes to this job's frames, byte for byte: its frames hash is not of its own final latent" &&
+  ok "--key: a frames hash that is not of the prover's own final latent" || bad "frames hash diff: $rc $out"
+out=$("$bin/fractal-replay" -m tiny --key verifier.key rec.json 2>&1); rc=$?
+[ $rc -eq 2 ] && printf '%s' "$out" | grep -q "needs --endpoint and --prover" && ok "--key without the prover's address is refused" || bad "key alone: $rc $out"
+out=$("$bin/fractal-replay" -m tiny --step 2 rec.json 2>&1); rc=$?
+[ $rc -eq 2 ] && printf '%s' "$out" | grep -q "needs the latent entering it" && ok "--step 2 with no latent and no --key is refused" || bad "step alone: $rc $out"
+out=$("$bin/fractal-replay" -m tiny --key stranger.key --endpoint "$URL" --prover "$P" seed.json 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "reveal of step 1 from $URL: HTTP 403" && ok "--key of another sender: the prover's refusal is shown" || bad "stranger reveal: $rc $out"
 # one bit of the hash of the latent after step 3 (index 2) flipped
 python3 - <<'PY'
 import json
@@ -221,6 +248,38 @@ kill -TERM "$PID"; wait "$PID" 2>/dev/null
 start permit --force_verifier_permit true --min_verifier_stake 100
 expect_status 403 forbidden "verifier below min_verifier_stake" -k weak.key -p "$P" "$URL" GET /v1/info
 expect_status 200 "" "verifier above min_verifier_stake" -k verifier.key -p "$P" "$URL" GET /v1/info
+# the operator signs with the node's own key: its /v1/info whatever the permit rules
+expect_status 200 "" "the operator (the node's own key) under force_verifier_permit" -k prover.key -p "$P" "$URL" GET /v1/info
+kill -TERM "$PID"; wait "$PID" 2>/dev/null
+# verdict notices: what verifiers say of this prover's answers, kept for its operator
+registry ",
+  {\"hotkey\": \"$S\", \"role\": \"prover\", \"endpoint\": \"http://127.0.0.1:4\", \"stake\": 5}" > registry2.json
+start notes --registry registry2.json
+vn() { "$bin/fractal-client" -k verifier.key -p "$P" -d "$1" "$URL" POST /v1/verdict; }
+for body in '{"job_id":"j","verdict":"maybe"}' '{"verdict":"ok"}' '{"job_id":"j","verdict":"ok","color":1}' \
+  '{"job_id":"j","verdict":"ok","reward":"x"}' '{"job_id":"j","verdict":"ok","step":-1}' '[1]' '{"job_id":"j"'; do
+  expect_status 400 bad_request "verdict notice $body" -k verifier.key -p "$P" -d "$body" "$URL" POST /v1/verdict
+done
+expect_status 403 forbidden "a verdict notice from another prover" -k stranger.key -p "$P" -d '{"job_id":"j","verdict":"ok"}' \
+  "$URL" POST /v1/verdict
+vn '{"job_id":"n1","verdict":"ok","reason":"step 2 recomputed","step":7,"reward":0.75}' 2>/dev/null >/dev/null
+vn '{"job_id":"n2","verdict":"fail","reason":"step 1: the hash differs"}' 2>/dev/null >/dev/null
+"$bin/fractal-client" -k prover.key -p "$P" "$URL" GET /v1/info > opinfo.json 2>/dev/null
+got=$(python3 - "$V" <<'PY'
+import json, sys
+i = json.load(open("opinfo.json")); v = i["verdicts"]; last = v["last"]
+print(v["ok"] == 1 and v["fail"] == 1 and v["unjudged"] == 0 and [e["job_id"] for e in last] == ["n2", "n1"]
+      and last[0]["verdict"] == "fail" and last[0]["reason"] == "step 1: the hash differs" and "reward" not in last[0]
+      and last[1]["step"] == 7 and last[1]["reward"] == 0.75 and all(e["verifier"] == sys.argv[1] for e in last)
+      and set(i["jobs"]) == {"ok", "failed", "canceled"})
+PY
+)
+[ "$got" = True ] && ok "/v1/info: the verdicts received, newest first, and the jobs served" || bad "verdicts in info: $got $(cat opinfo.json)"
+m=$(curl -s "$URL/metrics")
+printf '%s' "$m" | grep -q '^fractal_verdicts_total{verdict="fail"} 1$' && printf '%s' "$m" | grep -q '^fractal_verdicts_total{verdict="ok"} 1$' &&
+  printf '%s' "$m" | grep -qE '^fractal_last_verdict_time_seconds\{verdict="fail"\} [1-9][0-9]{9}' && ok "metrics: verdicts by kind and the time of the last" ||
+  bad "verdict metrics: $(printf '%s' "$m" | grep verdict)"
+grep -q "verdict from verifier ${V:0:16}...: job n2 fail: step 1: the hash differs" notes.log && ok "a failed verdict is logged" || bad "verdict log: $(grep verdict notes.log)"
 kill -TERM "$PID"; wait "$PID" 2>/dev/null
 
 # a full queue answers 429 with Retry-After, and every request gets exactly one answer
@@ -299,6 +358,12 @@ call -d "$JOB" POST /v1/challenge > lie.json 2>/dev/null
 printf '{"job": %s, "result": %s}\n' "$JOB" "$(cat lie.json)" > lierec.json
 out=$("$bin/fractal-replay" -m tiny lierec.json); rc=$?
 [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "first diverging step is 1 of 4" && ok "a prover that corrupts the latent after step 2 is caught there" || bad "liar: $rc $out"
+out=$("$bin/fractal-replay" -m tiny --key verifier.key --endpoint "$URL" --prover "$P" lierec.json); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -qE "latent after step 1: 1 of 576 values differ; max \|delta\| [0-9.e-]+ at index 288 \[c 2, frame 0, y 0, x 0\]" &&
+  ok "--key: the liar's latent differs in one value, at index 288" || bad "liar diff: $rc $out"
+out=$("$bin/fractal-replay" -m tiny --step 1 --key verifier.key --endpoint "$URL" --prover "$P" lierec.json); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "MISMATCH: step 1 recomputes" && printf '%s' "$out" | grep -q "latent after step 1: 1 of 576 values differ" &&
+  ok "--step 1 --key: the recomputed step against the liar's, value by value" || bad "liar step: $rc $out"
 grep -q "TEST FAULTS ARE ON" liar.log && ok "fault flags are logged loudly" || bad "fault log"
 
 # a client that goes away: its running job stops at the next step, its queued job leaves the queue, and

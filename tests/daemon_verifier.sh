@@ -145,6 +145,22 @@ python3 "$here/verifier_check.py" scoring "$RPORT" "$FRACTAL_REDIS_PASSWORD" a: 
 grep -q "interval end, weights version 3 published" a.log && ok "weights published at every interval end (log)" || bad "weights log"
 grep -qE "step [0-9]+: job [^ ]+ \([0-9]+ frames [0-9]+x[0-9]+, [0-9]+ steps\) to [0-9]+ provers: [0-9]+ ok, [0-9]+ failed, [0-9]+ unjudged \((spot|full) check\) in [0-9.]+ s" a.log &&
   ok "one log line per step: the job, the provers challenged, the verdicts" || bad "step log: $(grep -m3 'step ' a.log)"
+# every prover that answered heard its verdict (POST /v1/verdict); its operator reads them with the node's own key
+for name in honest liar; do
+  u=U_$name k=K_$name
+  "$bin/fractal-client" -k $name.key -p "${!k}" "${!u}" GET /v1/info > $name.info 2>/dev/null
+  got=$(python3 - $name.info "$V" "$(challenges_seen $name)" $name <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))["verdicts"]; n = int(sys.argv[3])
+heard = v["ok"] + v["fail"] + v["unjudged"]
+# a spot check of a step after the one the liar corrupted passes: it hears some "ok" too
+want = (v["fail"] == 0 and v["ok"] > 0) if sys.argv[4] == "honest" else v["fail"] > 0
+print(n > 0 and heard == n and want and len(v["last"]) == min(n, 16)
+      and all(e["verifier"] == sys.argv[2] and e["reason"] and "reward" in e for e in v["last"]))
+PY
+)
+  [ "$got" = True ] && ok "the $name prover heard a verdict for each of its $(challenges_seen $name) answers" || bad "$name verdicts: $got $(cat $name.info)"
+done
 
 # fractal-replay reads the challenge log: an honest answer matches, the liar's diverges where it lied
 read -r cid_liar cid_honest <<< "$(HERE=$here python3 - "$RPORT" "$K_liar" "$K_honest" <<'PY'
@@ -164,6 +180,26 @@ out=$("$bin/fractal-replay" -m tiny --redis "127.0.0.1:$RPORT" --prefix a: --cha
 [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "first diverging step is 0 of 4" && ok "fractal-replay --redis: the liar's answer diverges at step 0" || bad "replay liar $cid_liar: $rc $out"
 out=$("$bin/fractal-replay" -m tiny --redis "127.0.0.1:$RPORT" --prefix a: --challenge "$cid_honest" --prover "$K_honest" 2>&1); rc=$?
 [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "^match" && ok "fractal-replay --redis: an honest answer (found by job_id) matches" || bad "replay honest $cid_honest: $rc $out"
+# --key: the latents fetched from the prover the log entry names (still in its reveal cache: the newest)
+read -r cid_recent <<< "$(HERE=$here python3 - "$RPORT" "$K_liar" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["HERE"])
+from verifier_check import Redis, log_entries
+r = Redis(sys.argv[1], os.environ["FRACTAL_REDIS_PASSWORD"])
+print([_id for _id, e in log_entries(r, "a:") for p in e["provers"] if p["hotkey"] == sys.argv[2] and p["verdict"] == "fail"][-1])
+PY
+)"
+RR=(-m tiny --redis "127.0.0.1:$RPORT" --prefix a: --challenge "$cid_recent" --prover "$K_liar" --key v.key)
+out=$("$bin/fractal-replay" "${RR[@]}" 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "first diverging step is 0 of 4" && printf '%s' "$out" | grep -qE "latent after step 0: 1 of 128 values differ; max \|delta\| [0-9.e-]+ at index 64 \[c 2, frame 0, y 0, x 0\]" &&
+  ok "fractal-replay --redis --key: the liar's latent after step 0 differs in one value" || bad "replay liar --key $cid_recent: $rc $out"
+out=$("$bin/fractal-replay" "${RR[@]}" --step 0 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "MISMATCH: step 0 recomputes" && printf '%s' "$out" | grep -qE "latent after step 0: 1 of 128 values differ" &&
+  ok "fractal-replay --redis --step 0 --key: the step recomputed against the liar's" || bad "replay liar --step: $rc $out"
+out=$("$bin/fractal-replay" "${RR[@]}" --step 2 2>&1); rc=$?
+# its chain holds the corrupted latent's hash, so step 2 (second order: it uses that latent) recomputes to another
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "MISMATCH: step 2 recomputes" && printf '%s' "$out" | grep -qE "latent after step 2: [0-9]+ of 128 values differ" &&
+  ok "fractal-replay --redis --step 2: the step that uses the corrupted latent, value by value" || bad "replay liar --step 2: $rc $out"
 
 # ---- B: Redis stopped mid-run and restarted: the journal is replayed, nothing lost ----
 registry honest="$U_honest" liar="$U_liar" > registry-b.json

@@ -3,6 +3,7 @@
  * every step of an honest chain checks out (DPM-Solver++ first and second order, DDIM), a wrong latent
  * or a wrong hash is caught as such; the decode check passes honest frames and catches others. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -226,8 +227,34 @@ static void check_plans(fr_model *m, const fr_job *dpm, const fr_job *ddim)
         "a step outside 0..steps-1 has no plan");
 }
 
+/* fractal-replay's element report: bits decide what differs, NaN and Inf give an infinite |delta|. */
+static void check_diffs(void)
+{
+  const float nan = __builtin_nanf(""), inf = __builtin_inff();
+  float a[8] = {1.0f, 0.0f, 2.0f, nan, 5.0f, 1e-45f, inf, 3.0f};
+  float b[8] = {1.0f, -0.0f, 2.5f, nan, 5.0f, 0.0f, inf, 3.0f};
+  fr_diff d;
+  fr_diff_f32(a, b, 8, &d);
+  CHECK(d.differing == 3 && d.first == 1 && d.max_at == 2 && d.max_abs == 0.5,
+        "-0 against +0 differs with |delta| 0; the same NaN and the same Inf do not differ (%zu, %zu, %zu, %g)",
+        d.differing, d.first, d.max_at, d.max_abs);
+  b[4] = nan, b[7] = -inf;
+  fr_diff_f32(a, b, 8, &d);
+  CHECK(d.differing == 5 && d.first == 1 && d.max_at == 4 && d.max_abs == INFINITY,
+        "a NaN against a number, and Inf against -Inf: |delta| is +Inf, the first one counts (%zu, %zu, %g)",
+        d.differing, d.max_at, d.max_abs);
+  fr_diff_f32(a, a, 8, &d);
+  CHECK(d.differing == 0 && d.first == 8 && d.max_at == 8 && d.max_abs == 0, "equal arrays: nothing differs");
+  fr_diff_f32(a + 5, b + 5, 1, &d);
+  CHECK(d.differing == 1 && d.max_abs == 1e-45f, "a subnormal against zero: |delta| is the subnormal (%g)", d.max_abs);
+  uint8_t u[5] = {0, 255, 7, 7, 9}, v[5] = {0, 0, 8, 7, 0};
+  fr_diff_u8(u, v, 5, &d);
+  CHECK(d.differing == 3 && d.first == 1 && d.max_at == 1 && d.max_abs == 255, "bytes: 255 against 0 is the largest");
+}
+
 int main(void)
 {
+  check_diffs();
   char tmpl[] = "/tmp/fractal-verify-XXXXXX", dir[300];
   if (!mkdtemp(tmpl)) return 1;
   snprintf(dir, sizeof dir, "%s/tiny", tmpl);

@@ -1,6 +1,7 @@
 /* fractal-replay: a verifier's check of a prover's answer. Regenerates a job from its challenge record
  * (a file, or an entry of a verifier's challenge log in Redis) and reports a match, or the first
- * diverging step and the frames that differ; or checks one step from a revealed latent.
+ * diverging step and the frames that differ; or checks one step from a revealed latent. With --key it
+ * fetches the prover's latents itself and says how a mismatch differs, value by value (replay_check.c).
  * Exit 0 match, 1 mismatch, 2 error. */
 #define _GNU_SOURCE /* getopt_long */
 #include <errno.h>
@@ -12,32 +13,39 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "fractal/npy.h"
-#include "fractal/verify.h"
 #include "fractal/protocol.h"
 #include "fractal/version.h"
+#include "replay.h"
 
 static void usage(FILE *f)
 {
-  fprintf(f, "usage: fractal-replay -m MODEL [options] RECORD.json\n"
-             "       fractal-replay -m MODEL --redis HOST:PORT --challenge ID [--prover HOTKEY] [options]\n"
-             "RECORD is {\"job\": <job spec>, \"result\": <a prover's result>} (fractal-gen --json writes one;\n"
-             "the result as /v1/challenge answers it). With --redis the record comes from a verifier's challenge log:\n"
-             "every prover of challenge ID (the log entry's id, or the job_id) is checked, or only --prover.\n"
-             "  -m, --model DIR       the model the job names\n"
-             "      --step N          check only step N (0-based): recompute it from --latent, the latent\n"
-             "                        entering it (raw little-endian float32 as /v1/reveal sends, or .npy)\n"
-             "      --latent FILE     the latent entering step N\n"
-             "      --prev FILE       the latent entering step N-1 (second-order DPM-Solver++ steps need it)\n"
-             "      --redis HOST:PORT the verifier's Redis; its password from $FRACTAL_REDIS_PASSWORD\n"
-             "      --prefix P        the verifier's key prefix (default fractal:)\n"
-             "      --challenge ID    the challenge log entry (\"1700000000000-0\") or its job_id\n"
-             "      --prover HOTKEY   check only this prover's answer\n"
-             "      --backend B       auto (default), cpu, cuda, cuda:N\n"
-             "      --threads N       CPU threads\n"
-             "      --version         the version, source commit, build type and CUDA backend\n"
-             "Every field of the result is compared with the job regenerated; each difference is one MISMATCH line.\n"
-             "Exit status: 0 when everything matches, 1 on a mismatch, 2 on an error.\n");
+  fprintf(
+      f, "usage: fractal-replay -m MODEL [options] RECORD.json\n"
+         "       fractal-replay -m MODEL --redis HOST:PORT --challenge ID [--prover HOTKEY] [options]\n"
+         "RECORD is {\"job\": <job spec>, \"result\": <a prover's result>} (fractal-gen --json writes one;\n"
+         "the result as /v1/challenge answers it). With --redis the record comes from a verifier's challenge log:\n"
+         "every prover of challenge ID (the log entry's id, or the job_id) is checked, or only --prover.\n"
+         "  -m, --model DIR       the model the job names\n"
+         "      --step N          check only step N (0-based): recompute it from the latent entering it (and\n"
+         "                        the one entering N-1 for a second-order DPM-Solver++ step): from --latent and\n"
+         "                        --prev, or fetched with --key; step 0's is the job's noise, made from the seed\n"
+         "      --latent FILE     the latent entering step N (raw little-endian float32 as /v1/reveal sends, or .npy)\n"
+         "      --prev FILE       the latent entering step N-1\n"
+         "      --key FILE        fetch the prover's latents (POST /v1/reveal) signed with this key: the key that\n"
+         "                        sent the challenge (a prover reveals a job only to its sender: the verifier's).\n"
+         "                        A diverging step and differing frames are then reported value by value: how\n"
+         "                        many differ, the largest |delta| and the first, with their indices\n"
+         "      --endpoint URL    the prover (http://host:port); with --redis the log entry names it\n"
+         "      --prover HOTKEY   the prover: with --redis, check only its answer; with a RECORD and --key, the\n"
+         "                        hotkey the reveal requests are signed for\n"
+         "      --redis HOST:PORT the verifier's Redis; its password from $FRACTAL_REDIS_PASSWORD\n"
+         "      --prefix P        the verifier's key prefix (default fractal:)\n"
+         "      --challenge ID    the challenge log entry (\"1700000000000-0\") or its job_id\n"
+         "      --backend B       auto (default), cpu, cuda, cuda:N\n"
+         "      --threads N       CPU threads\n"
+         "      --version         the version, source commit, build type and CUDA backend\n"
+         "Every field of the result is compared with the job regenerated; each difference is one MISMATCH line.\n"
+         "Exit status: 0 when everything matches, 1 on a mismatch, 2 on an error.\n");
 }
 
 static int err(const char *what)
@@ -88,115 +96,6 @@ static char *read_text(const char *path, size_t *len)
   text[sz] = '\0';
   *len = (size_t)sz;
   return text;
-}
-
-/* Reads a latent: .npy (float32) or raw little-endian float32 of exactly n values. */
-static float *load_latent(const char *path, size_t n)
-{
-  size_t len = strlen(path);
-  if (len > 4 && strcmp(path + len - 4, ".npy") == 0) {
-    int nd;
-    int64_t sh[FR_MAX_DIMS], count = 1;
-    float *x;
-    if (fr_npy_read_f32(path, &nd, sh, &x) != FR_OK) return err(path), NULL;
-    for (int i = 0; i < nd; i++) count *= sh[i];
-    if ((size_t)count != n)
-      return fprintf(stderr, "fractal-replay: %s has %lld values, the job's latent %zu\n", path, (long long)count, n),
-             free(x), NULL;
-    return x;
-  }
-  FILE *f = fopen(path, "rb");
-  if (!f) return fprintf(stderr, "fractal-replay: %s: %s\n", path, strerror(errno)), NULL;
-  float *x = (float *)malloc(n * sizeof(float));
-  size_t got = x ? fread(x, sizeof(float), n, f) : 0;
-  int extra = fgetc(f) != EOF;
-  fclose(f);
-  if (got != n || extra)
-    return fprintf(stderr, "fractal-replay: %s is not %zu float32 values\n", path, n), free(x), NULL;
-  return x;
-}
-
-static int check_step(fr_model *m, const fr_result *rec, int step, const char *latent_file, const char *prev_file)
-{
-  size_t n = fr_latent_count(m, &rec->job);
-  fr_check_plan plan;
-  if (fr_check_plan_make(m, &rec->job, step, 0, &plan) != FR_OK)
-    return fprintf(stderr, "fractal-replay: --step must be in 0..%d\n", rec->steps - 1), 2;
-  int need_prev = plan.needs_previous;
-  if (need_prev && !prev_file)
-    return fprintf(
-               stderr,
-               "fractal-replay: step %d is a second-order DPM-Solver++ step: give --prev (the latent entering step %d)\n",
-               step, step - 1),
-           2;
-  float *x = load_latent(latent_file, n), *prev = need_prev ? load_latent(prev_file, n) : NULL;
-  int rc = 2;
-  fr_check c;
-  if (x && (!need_prev || prev)) {
-    if (fr_check_step(m, rec, step, prev, x, &c) != FR_OK) rc = err("recomputing the step");
-    else if (c.verdict == FR_CHECK_OK) printf("match: %s\n", c.message), rc = 0;
-    else printf("MISMATCH: %s\n", c.message), rc = 1;
-  }
-  free(x), free(prev);
-  return rc;
-}
-
-/* Regenerates the job and compares every field of the record with it: the step count, every step hash
- * (the first diverging step, and how many differ), the frames hash, each frame's hash, the digest, and
- * whether the record's digest is the digest of the record's own fields. Each difference is one line. */
-static int check_all(fr_model *m, const fr_result *rec)
-{
-  fr_result r;
-  char a[33], b[33];
-  if (fr_generate(m, &rec->job, 1, NULL, &r) != FR_OK) return err("regenerating the job");
-  fr_result_seal(&r);
-  int bad = 0;
-  if (rec->steps != r.steps) {
-    printf("MISMATCH: steps: the record has %d step hashes, the job has %d steps\n", rec->steps, r.steps);
-    bad++;
-  }
-  int first = -1, differing = 0, steps = rec->steps < r.steps ? rec->steps : r.steps;
-  for (int k = 0; k < steps; k++)
-    if (!fr_hash_equal(r.step_hashes[k], rec->step_hashes[k])) differing++, first = first < 0 ? k : first;
-  if (first >= 0) {
-    fr_hash_hex(rec->step_hashes[first], a), fr_hash_hex(r.step_hashes[first], b);
-    printf("MISMATCH: step_hashes: the first diverging step is %d of %d (0-based): the record says %s, the job "
-           "gives %s; %d of the %d step hashes differ\n",
-           first, r.steps, a, b, differing, steps);
-    bad++;
-  }
-  if (!fr_hash_equal(r.frames_hash, rec->frames_hash)) {
-    fr_hash_hex(rec->frames_hash, a), fr_hash_hex(r.frames_hash, b);
-    printf("MISMATCH: frames_hash: the record says %s, the frames give %s\n", a, b);
-    bad++;
-  }
-  int have_per_frame = 0;
-  for (int f = 0; f < rec->job.frames; f++) have_per_frame |= rec->frame_hashes[f].hi || rec->frame_hashes[f].lo;
-  if (have_per_frame) {
-    int nf = 0;
-    for (int f = 0; f < rec->job.frames; f++) nf += !fr_hash_equal(r.frame_hashes[f], rec->frame_hashes[f]);
-    if (nf) {
-      printf("MISMATCH: frame_hashes: %d of %d frames differ:", nf, rec->job.frames);
-      for (int f = 0; f < rec->job.frames; f++)
-        if (!fr_hash_equal(r.frame_hashes[f], rec->frame_hashes[f])) printf(" %d", f);
-      printf("\n");
-      bad++;
-    }
-  } else if (!fr_hash_equal(r.frames_hash, rec->frames_hash)) {
-    printf("(the record has no per-frame hashes to say which frames differ)\n");
-  }
-  if (!fr_hash_equal(r.digest, rec->digest)) {
-    fr_hash_hex(rec->digest, a), fr_hash_hex(r.digest, b);
-    printf("MISMATCH: digest: the record says %s, the job's is %s\n", a, b);
-    bad++;
-  }
-  if (!fr_result_digest_ok(rec)) {
-    printf("MISMATCH: the record's digest is not the digest of its own job, step hashes and frames hash\n");
-    bad++;
-  }
-  if (!bad) fr_hash_hex(r.digest, a), printf("match: %d steps, %d frames and digest %s\n", r.steps, r.job.frames, a);
-  fr_result_free(&r);
-  return bad ? 1 : 0;
 }
 
 /* ---- the challenge log in Redis ---- */
@@ -279,7 +178,8 @@ static char *fetch_entry(redisContext *c, const char *prefix, const char *id)
 }
 
 /* Checks every prover (or one) of a challenge log entry; returns the worst exit status. */
-static int check_entry(fr_model *m, const char *data, const char *only_prover)
+static int check_entry(fr_model *m, const char *data, const char *only_prover, int step, replay_source src,
+                       const char *endpoint)
 {
   fr_job job;
   if (fr_job_parse_member(data, strlen(data), "job", NULL, &job) != FR_OK)
@@ -311,6 +211,13 @@ static int check_entry(fr_model *m, const char *data, const char *only_prover)
       rc = rc > 1 ? rc : 1;
       continue;
     }
+    src.hotkey = hk;
+    src.url = endpoint ? endpoint : json_string_value(json_object_get(p, "endpoint"));
+    if (src.key && !src.url) {
+      fprintf(stderr, "fractal-replay: the log entry does not name prover %.16s...'s endpoint: give --endpoint\n", hk);
+      rc = 2;
+      continue;
+    }
     char *text = json_dumps(res, JSON_COMPACT);
     fr_result claimed;
     int r = 2;
@@ -320,7 +227,7 @@ static int check_entry(fr_model *m, const char *data, const char *only_prover)
     else if (strcmp(claimed.job.model, info.digest_hex) != 0)
       fprintf(stderr, "fractal-replay: the job is for model %s, the loaded model is %s\n", claimed.job.model,
               info.digest_hex);
-    else r = check_all(m, &claimed);
+    else r = step >= 0 ? replay_check_step(m, &claimed, step, &src) : replay_check_all(m, &claimed, &src);
     free(text);
     fflush(stdout);
     rc = r > rc ? r : rc;
@@ -333,14 +240,15 @@ static int check_entry(fr_model *m, const char *data, const char *only_prover)
 int main(int argc, char **argv)
 {
   const char *model = NULL, *backend = "auto", *latent = NULL, *prev = NULL, *redis = NULL, *prefix = "fractal:";
-  const char *challenge = NULL, *prover = NULL;
+  const char *challenge = NULL, *prover = NULL, *key_file = NULL, *endpoint = NULL;
   int step = -1, threads = 0, ch;
   /* clang-format off */ /* a table: one entry per line */
   static const struct option longopts[] = {
     {"model", required_argument, 0, 'm'},     {"step", required_argument, 0, 's'},   {"latent", required_argument, 0, 'l'},
     {"prev", required_argument, 0, 'p'},      {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
     {"redis", required_argument, 0, 'r'},     {"prefix", required_argument, 0, 'x'},  {"challenge", required_argument, 0, 'c'},
-    {"prover", required_argument, 0, 'v'},    {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    {"prover", required_argument, 0, 'v'},    {"key", required_argument, 0, 'k'},    {"endpoint", required_argument, 0, 'e'},
+    {"version", no_argument, 0, 'V'},         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   /* clang-format on */
   while ((ch = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
     switch (ch) {
@@ -358,15 +266,27 @@ int main(int argc, char **argv)
     case 'x': prefix = optarg; break;
     case 'c': challenge = optarg; break;
     case 'v': prover = optarg; break;
+    case 'k': key_file = optarg; break;
+    case 'e': endpoint = optarg; break;
     case 'V': fr_print_version(stdout, "fractal-replay"); return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
   int from_redis = redis != NULL;
-  if (!model || (step >= 0) != (latent != NULL) ||
-      (from_redis ? (optind != argc || !challenge || step >= 0) : (optind != argc - 1)))
-    return usage(stderr), 2;
+  if (!model || (from_redis ? (optind != argc || !challenge) : (optind != argc - 1))) return usage(stderr), 2;
+  const char *why = NULL;
+  if ((latent || prev) && step < 0) why = "--latent and --prev go with --step";
+  else if (prev && !latent) why = "--prev goes with --latent";
+  else if (latent && from_redis && !prover) why = "--latent with --redis checks one prover: give --prover";
+  else if (step > 0 && !latent && !key_file)
+    why = "--step N needs the latent entering it: --latent FILE, or --key to fetch it";
+  else if (key_file && !from_redis && (!endpoint || !prover)) why = "--key with a RECORD needs --endpoint and --prover";
+  else if (endpoint && !key_file) why = "--endpoint goes with --key";
+  if (why) return fprintf(stderr, "fractal-replay: %s\n", why), usage(stderr), 2;
+  fr_key key;
+  if (key_file && fr_key_load(key_file, &key) != FR_OK) return err(key_file);
+  replay_source src = {key_file ? &key : NULL, endpoint, prover, latent, prev};
   char *text = NULL;
   size_t len = 0;
   if (from_redis) {
@@ -392,9 +312,9 @@ int main(int argc, char **argv)
     fprintf(stderr, "fractal-replay: the job is for model %s but %s is %s\n", rec.job.model, model, info.digest_hex);
     rc = 2;
   } else if (from_redis) {
-    rc = check_entry(m, text, prover);
+    rc = check_entry(m, text, prover, step, src, endpoint);
   } else {
-    rc = step >= 0 ? check_step(m, &rec, step, latent, prev) : check_all(m, &rec);
+    rc = step >= 0 ? replay_check_step(m, &rec, step, &src) : replay_check_all(m, &rec, &src);
   }
   free(text);
   fr_model_free(m);

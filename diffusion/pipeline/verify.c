@@ -1,4 +1,5 @@
 /* Checking a prover's answer (see fractal/verify.h). */
+#include <math.h> /* INFINITY */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,4 +90,28 @@ fr_status fr_check_decode(fr_model *m, const fr_result *claimed, const float *fi
   }
   free(frames);
   return st;
+}
+
+void fr_diff_f32(const float *a, const float *b, size_t n, fr_diff *out)
+{
+  *out = (fr_diff){0, n, n, 0.0};
+  for (size_t i = 0; i < n; i++) {
+    if (fr_f32_bits(a[i]) == fr_f32_bits(b[i])) continue;
+    double d = (double)a[i] - (double)b[i];
+    d = d < 0 ? -d : d;
+    if (d != d) d = INFINITY; /* a NaN on either side, or Inf - Inf */
+    if (out->differing++ == 0) out->first = i;
+    if (out->max_at == n || d > out->max_abs) out->max_abs = d, out->max_at = i;
+  }
+}
+
+void fr_diff_u8(const uint8_t *a, const uint8_t *b, size_t n, fr_diff *out)
+{
+  *out = (fr_diff){0, n, n, 0.0};
+  for (size_t i = 0; i < n; i++) {
+    if (a[i] == b[i]) continue;
+    double d = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+    if (out->differing++ == 0) out->first = i;
+    if (out->max_at == n || d > out->max_abs) out->max_abs = d, out->max_at = i;
+  }
 }

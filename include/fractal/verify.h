@@ -41,6 +41,18 @@ fr_status fr_check_step(fr_model *m, const fr_result *claimed, int step, const f
 /* Checks the decode: the final latent must hash to the last step hash and decode to frames_hash. */
 fr_status fr_check_decode(fr_model *m, const fr_result *claimed, const float *final_latent, fr_check *out);
 
+/* How two arrays differ, element by element (fractal-replay's report of a mismatch). An element differs
+ * when its bits differ (so -0 against +0 differs, with |delta| 0; NaN against the same NaN does not).
+ * |delta| is |a - b| in double precision, +Inf where it is not a number (a NaN on either side, Inf - Inf). */
+typedef struct fr_diff {
+  size_t differing; /* elements whose bits differ */
+  size_t first;     /* the first of them (n when none) */
+  size_t max_at;    /* the first element with the largest |delta| (n when none differ) */
+  double max_abs;   /* that |delta| */
+} fr_diff;
+void fr_diff_f32(const float *a, const float *b, size_t n, fr_diff *out);
+void fr_diff_u8(const uint8_t *a, const uint8_t *b, size_t n, fr_diff *out);
+
 #ifdef __cplusplus
 }
 #endif
