@@ -2,7 +2,8 @@
 # cmake --install into a temporary prefix, then the installed pieces as an operator uses them: every binary
 # answers --version, the installed fractal-mkmodel and fractal-gen make a video, the systemd unit names the
 # installed fractald and passes systemd-analyze verify (where systemd-analyze exists), the example configs
-# and the docs are there. Usage: install.sh BUILD_DIR
+# and the docs are there, and the Python package pip-installs and runs on the installed libfractal.so.
+# Usage: install.sh BUILD_DIR
 set -u
 build=$1
 tmp=$(mktemp -d)
@@ -44,6 +45,28 @@ for f in README.md mining.md protocol.md daemon.md architecture.md; do
   [ -s "$p/share/doc/fractal/$f" ] || bad "no installed doc $f"
 done
 [ -s "$p/share/doc/fractal/mining.md" ] && ok "docs installed"
+
+# the Python package, pip-installed (from a copy: pip builds in the source folder), on the installed library
+here=$(cd "$(dirname "$0")" && pwd)
+py=""
+for c in python3 /usr/bin/python3; do
+  command -v "$c" >/dev/null && "$c" -c "import numpy, setuptools" 2>/dev/null && "$c" -m pip --version >/dev/null 2>&1 && { py=$c; break; }
+done
+if [ -z "$py" ]; then
+  bad "no python3 with numpy, setuptools and pip (tools/install-deps.sh)"
+elif [ ! -e "$p/lib/libfractal.so" ]; then
+  bad "libfractal.so is not installed under $p/lib"
+else
+  cp -r "$here/../python" "$tmp/pysrc"
+  if "$py" -m pip install -q --no-build-isolation --no-deps --no-index --target "$tmp/pysite" "$tmp/pysrc" > "$tmp/pip.log" 2>&1; then
+    pd=$(FRACTAL_LIB="$p/lib/libfractal.so" PYTHONPATH="$tmp/pysite" "$py" -c "
+import fractal
+print(fractal.Model('tiny', backend='cpu').generate('a lighthouse', steps=2, frames=2).digest)" 2>&1)
+    [ "$pd" = "$d" ] && ok "pip install ./python: the installed library gives fractal-gen's digest" || bad "python digest: $pd, want $d"
+  else
+    bad "pip install ./python: $(tail -5 "$tmp/pip.log")"
+  fi
+fi
 
 [ $fails -eq 0 ] && echo "install: all passed" || echo "install: $fails FAILED"
 exit $((fails > 0))

@@ -8,7 +8,7 @@ packages=(
   libmicrohttpd-dev libhiredis-dev libxxhash-dev libsodium-dev libcurl4-openssl-dev libjansson-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libpng-dev
   redis-server redis-tools ffmpeg
-  python3 chromium  # tests: the daemon tests' helpers, the verifier dashboard in headless Chromium
+  python3 python3-numpy chromium  # tests: the daemon tests' helpers, the Python package, the dashboard in Chromium
 )
 
 missing=()

@@ -53,15 +53,15 @@ static float *fetch_latent(const replay_source *src, const fr_job *job, int k, s
   fr_response r;
   fr_status st = fr_request(src->key, src->hotkey, src->url, "POST", "/v1/reveal", body, strlen(body), 60000, &r);
   free(body);
-  if (st != FR_OK) return fprintf(stderr, "fractal-replay: reveal of step %d from %s: %s\n", k, src->url, fr_last_error()), NULL;
+  if (st != FR_OK)
+    return fprintf(stderr, "fractal-replay: reveal of step %d from %s: %s\n", k, src->url, fr_last_error()), NULL;
   float *x = NULL;
   if (r.status != 200)
     fprintf(stderr, "fractal-replay: reveal of step %d from %s: HTTP %ld %.300s\n", k, src->url, r.status, r.body);
   else if (r.len != n * sizeof(float))
     fprintf(stderr, "fractal-replay: reveal of step %d from %s: %zu bytes, the job's latent is %zu\n", k, src->url,
             r.len, n * sizeof(float));
-  else if ((x = (float *)malloc(r.len)) != NULL)
-    memcpy(x, r.body, r.len); /* little-endian fp32, as this host's */
+  else if ((x = (float *)malloc(r.len)) != NULL) memcpy(x, r.body, r.len); /* little-endian fp32, as this host's */
   fr_response_free(&r);
   return x;
 }
@@ -143,7 +143,8 @@ int replay_check_all(fr_model *m, const fr_result *rec, const replay_source *src
   latents kept = {NULL, 0, rec->job.steps};
   fr_observer obs = {&kept, NULL, NULL, keep_latent, NULL, NULL};
   fr_run_options ro = {.observer = &obs};
-  if (fr_generate(m, &rec->job, 1, src->key ? &ro : NULL, &r) != FR_OK) return free(kept.x), fail("regenerating the job");
+  if (fr_generate(m, &rec->job, 1, src->key ? &ro : NULL, &r) != FR_OK)
+    return free(kept.x), fail("regenerating the job");
   fr_result_seal(&r);
   int bad = 0;
   if (rec->steps != r.steps) {
@@ -218,7 +219,8 @@ static float *step_input(const fr_result *rec, const replay_source *src, const c
     if (x) fr_initial_noise(rec->job.seed, x, n);
     return x;
   }
-  if (!src->key) return fprintf(stderr, "fractal-replay: give the latent entering step %d (--latent/--prev) or --key\n", k), NULL;
+  if (!src->key)
+    return fprintf(stderr, "fractal-replay: give the latent entering step %d (--latent/--prev) or --key\n", k), NULL;
   return fetch_latent(src, &rec->job, k, n);
 }
 
