@@ -335,14 +335,14 @@ static fr_status run_batch_once(fr_exec *ex, batch *b, const fr_run_options *o, 
   return FR_OK;
 }
 
-/* A rank of a sharded run that another rank's stop left failing in a collective reports the stop too,
- * so that every rank, and the run, says FR_ECANCELED. */
 typedef struct batch_run {
   batch *b;
   const fr_run_options *o;
   fr_result *res;
 } batch_run;
 
+/* A rank of a sharded run that another rank's stop left failing in a collective reports the stop too,
+ * so that every rank, and the run, says FR_ECANCELED. */
 static fr_status run_batch(fr_exec *ex, void *ctx)
 {
   batch_run *r = (batch_run *)ctx;

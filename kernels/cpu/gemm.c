@@ -1,6 +1,10 @@
 /* The GEMM driver: tiles C over threads, blocks k through packed panels, applies the epilogue.
  * The canonical order it implements is stated in gemm.h. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fractal/act.h"
 #include "cpu.h"
@@ -19,6 +23,60 @@ fr_ukernel_fn fr_gemm_ukernel(void)
 }
 
 const char *fr_gemm_isa(void) { return fr_gemm_ukernel() == fr_ukernel_generic ? "generic" : "avx2+fma"; }
+const char *fr_cpu_microkernel_isa(void) { return fr_gemm_isa(); }
+
+/* ---- the micro-kernel alone (fractal-bench --peak) ---- */
+
+typedef struct ukernel_run {
+  int kc;
+  double seconds, gflops; /* gflops: the best window's (a shared machine's other work only slows some) */
+} ukernel_run;
+
+static double mono_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One thread: whole tiles from packed panels that stay in L1/L2, accumulating in C, as the driver runs
+ * every k block after the first. */
+static void *ukernel_loop(void *arg)
+{
+  ukernel_run *u = (ukernel_run *)arg;
+  size_t kc = (size_t)u->kc;
+  float *a = (float *)calloc(kc * FR_GEMM_MR, sizeof(float)), *b = (float *)calloc(kc * FR_GEMM_NR, sizeof(float));
+  float c[FR_GEMM_MR * FR_GEMM_NR] = {0};
+  if (!a || !b) return free(a), free(b), NULL;
+  for (size_t i = 0; i < kc * FR_GEMM_MR; i++) a[i] = 1e-3f * (float)(i % 7);
+  for (size_t i = 0; i < kc * FR_GEMM_NR; i++) b[i] = 1e-3f * (float)(i % 5);
+  fr_ukernel_fn k = fr_gemm_ukernel();
+  double t0 = mono_s(), best = 0;
+  while (mono_s() - t0 < u->seconds) {
+    double w0 = mono_s();
+    for (int r = 0; r < 4096; r++) k((int64_t)kc, a, b, c, FR_GEMM_NR, 1);
+    double rate = 2.0 * FR_GEMM_MR * FR_GEMM_NR * (double)kc * 4096.0 / (mono_s() - w0) * 1e-9;
+    best = rate > best ? rate : best;
+  }
+  u->gflops = best;
+  free(a), free(b);
+  return NULL;
+}
+
+double fr_cpu_microkernel_gflops(int kc, int threads, double seconds)
+{
+  if (kc < 1 || threads < 1 || threads > 256) return 0;
+  ukernel_run runs[256];
+  pthread_t tid[256];
+  int started = 0;
+  for (int t = 0; t < threads; t++) runs[t] = (ukernel_run){kc, seconds, 0};
+  for (int t = 1; t < threads; t++) started += pthread_create(&tid[started + 1], NULL, ukernel_loop, &runs[t]) == 0;
+  ukernel_loop(&runs[0]);
+  double sum = 0;
+  for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
+  for (int t = 0; t <= started; t++) sum += runs[t].gflops;
+  return sum;
+}
 
 void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0, int64_t kc,
                   int width, float *dst)
