@@ -69,6 +69,8 @@ typedef struct fractald_config {
   int organic_tries;
   int organic_any_key;
   int verdict_notices;
+  int videos_api, videos_max_mb, videos_retention_s, videos_workers;
+  char videos_dir[512];
   int max_response_mb;
   double prover_info_s;        /* how often provers' /v1/info (limits, model) is fetched again */
   double fault_clock_offset_s; /* tests only: the verifier's clock reads this much off */

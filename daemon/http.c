@@ -377,7 +377,7 @@ static int check_head(http_server *s, struct MHD_Connection *c, const char *meth
     http_error(resp, 400, "bad_request", "Content-Length and Transfer-Encoding together");
   else if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->n->cfg.max_body)
     http_error(resp, 413, "body_too_large", "the body is over max_body (%d bytes)", s->n->cfg.max_body);
-  else if (fr_target_check(cs->target, 0) != FR_OK)
+  else if (fr_target_check(cs->target, 1) != FR_OK)
     http_error(resp, 400, "bad_request", "request target %s: %s", cs->target, fr_last_error());
   return resp->status ? -1 : 0;
 }
@@ -401,6 +401,22 @@ static int log_refused_allowed(http_server *s)
   if (left_out)
     LOG(LOG_WARN, "%lu more refused requests were not logged (at most %d a second)", left_out, LOG_REFUSED_PER_S);
   return yes;
+}
+
+/* Whether a route's path matches path: equal, or equal but for the route's one '*', which takes one
+ * non-empty segment (copied into param; a segment longer than param does not match). */
+static int route_matches(const char *route, const char *path, char *param, size_t n)
+{
+  const char *star = strchr(route, '*');
+  if (!star) return strcmp(route, path) == 0;
+  size_t pre = (size_t)(star - route), post = strlen(star + 1);
+  if (strncmp(route, path, pre) != 0) return 0;
+  const char *seg = path + pre, *end = strchr(seg, '/');
+  size_t len = end ? (size_t)(end - seg) : strlen(seg);
+  if (len == 0 || len >= n || strcmp(seg + len, star + 1) != 0 || strlen(seg + len) != post) return 0;
+  memcpy(param, seg, len);
+  param[len] = '\0';
+  return 1;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -439,24 +455,32 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   }
   set_state(s, c, SLOT_BUSY);
   const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  char *query = cs->target ? strchr(cs->target, '?') : NULL;
+  if (query) *query++ = '\0'; /* the path is routed, the query goes to HTTP_BEARER routes */
   req.method = method, req.path = cs->target ? cs->target : "", req.body = cs->body ? cs->body : "", req.len = cs->len;
+  req.query = query ? query : "";
+  req.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  req.range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
   req.fd = fd ? fd->connect_fd : -1;
-  const http_route *route = NULL;
-  int path_known = 0;
+  const http_route *route = NULL, *known = NULL;
   for (int i = 0; i < s->nroutes; i++) /* a refused head too: for the metrics */
-    if (strcmp(s->routes[i].path, req.path) == 0) {
-      path_known = 1;
+    if (route_matches(s->routes[i].path, req.path, req.param, sizeof req.param)) {
+      known = known ? known : &s->routes[i];
       if (strcmp(s->routes[i].method, method) == 0) route = &s->routes[i];
     }
   if (head_ok) {
     if (cs->too_large)
       http_error(&resp, 413, "body_too_large", "the body is over max_body (%d bytes)", n->cfg.max_body);
-    else if (!path_known) http_error(&resp, 404, "not_found", "no endpoint %s", req.path);
+    else if (!known) http_error(&resp, 404, "not_found", "no endpoint %s", req.path);
     else if (!route) http_error(&resp, 405, "method_not_allowed", "%s does not take %s", req.path, method);
-    else if (!route->is_signed || authenticate(n, c, route, &req, &resp) == 0) route->fn(n, &req, &resp);
+    else if (query && route->is_signed != HTTP_BEARER)
+      http_error(&resp, 400, "bad_request", "request target %s?%s: this endpoint takes no query string", req.path,
+                 query);
+    else if (!route->is_signed || route->is_signed == HTTP_BEARER || authenticate(n, c, route, &req, &resp) == 0)
+      route->fn(n, &req, &resp);
   }
   if (!resp.status) http_error(&resp, 500, "internal", "no response");
-  metrics_request(&n->metrics, route ? route->path : path_known ? req.path : "other", resp.status);
+  metrics_request(&n->metrics, route ? route->path : known ? known->path : "other", resp.status);
   const char *shown = head_ok ? req.path : "-"; /* a refused target may hold any bytes; the answer has it escaped */
   if (resp.status >= 400 && log_refused_allowed(s))
     LOG(LOG_INFO, "%s %s -> %d %.*s", method, shown, resp.status, (int)(resp.len < 200 ? resp.len : 200),

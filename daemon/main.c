@@ -15,17 +15,20 @@
 #include "prover.h"
 #include "fractal/version.h"
 #include "verifier.h"
+#include "videos.h"
 
 static void usage(FILE *f)
 {
   fprintf(f,
           "usage: fractald [--config FILE] [--check-config] [--NAME=VALUE ...] | --version\n"
+          "       fractald --config FILE keys create NAME [--rate N] [--quota N] | list | revoke ID\n"
           "A Fractal node: a prover that generates videos for signed jobs, or a verifier that challenges\n"
           "provers, judges their answers, keeps scores and tiers in Redis and routes organic requests.\n"
           "  --config FILE     read options from FILE (\"name value\" lines); flags override it\n"
           "  --check-config    print the effective configuration, check everything a start uses (key, registry and\n"
           "                    this node's entry, listen port, log file, devices, model) and exit (0 if valid)\n"
           "  --version         print the version, source commit, build type and CUDA backend\n"
+          "  keys ...          the videos API's keys in the verifier's Redis (docs/videos.md)\n"
           "  --help            this text\n"
           "Signals: SIGTERM/SIGINT finish the jobs (or the verifier's step) in flight and exit (a prover cancels\n"
           "the jobs still running after shutdown_grace_s); SIGHUP reopens the log file and reloads the registry.\n\n");
@@ -160,14 +163,15 @@ static int start(node *n)
 int main(int argc, char **argv)
 {
   const char *file = NULL;
-  int check = 0, nflags = 0;
+  int check = 0, nflags = 0, keys_at = 0;
   char **flags = (char **)calloc((size_t)argc, sizeof *flags);
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc && !keys_at; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return free(flags), usage(stdout), 0;
     if (strcmp(argv[i], "--version") == 0) return free(flags), fr_print_version(stdout, "fractald"), 0;
     if (strcmp(argv[i], "--check-config") == 0) check = 1;
     else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[++i];
     else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;
+    else if (strcmp(argv[i], "keys") == 0) keys_at = i + 1; /* the rest is the keys command's */
     else flags[nflags++] = argv[i];
   }
   static node n;
@@ -179,6 +183,7 @@ int main(int argc, char **argv)
     return 2;
   }
   if (check) return check_config(&n.cfg);
+  if (keys_at) return videos_keys_main(&n.cfg, argc - keys_at, argv + keys_at, stdout, stderr);
   if (log_open(n.cfg.log_level, n.cfg.log_file) != 0) {
     fprintf(stderr, "fractald: cannot log at level %s to %s\n", n.cfg.log_level,
             n.cfg.log_file[0] ? n.cfg.log_file : "stderr");

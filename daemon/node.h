@@ -70,7 +70,10 @@ int node_reload_registry(node *n);
 
 /* ---- HTTP ---- */
 typedef struct http_request {
-  const char *method, *path; /* path: the request target as sent (canonical, no query: fr_target_check) */
+  const char *method, *path; /* path: the request target as sent (canonical: fr_target_check), without the query */
+  const char *query;         /* after the '?' (HTTP_BEARER routes only; "" when none) */
+  const char *authorization, *range; /* those headers (NULL when absent) */
+  char param[80];                    /* the path segment a route's '*' matched */
   const char *body;
   size_t len;
   char sender[FR_HOTKEY_HEX + 1]; /* the verified sender of a signed request */
@@ -89,8 +92,11 @@ typedef struct http_response {
 typedef void (*http_handler)(node *n, const http_request *req, http_response *resp);
 
 /* is_signed: 0 open, 1 signed by a registered node, HTTP_SIGNED_ANY_KEY signed by a registered node or,
- * with organic_any_key, by any key (clients of a verifier). */
+ * with organic_any_key, by any key (clients of a verifier); HTTP_BEARER: not signed, a query string allowed,
+ * the handler checks the Authorization header (the videos API's keys). A route's path may hold one '*',
+ * which matches one non-empty segment (req->param). */
 #define HTTP_SIGNED_ANY_KEY 2
+#define HTTP_BEARER 3
 typedef struct http_route {
   const char *method, *path;
   int is_signed;

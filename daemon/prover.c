@@ -29,6 +29,8 @@ typedef struct pjob {
   fr_result res;
   float *latents; /* (steps + 1) x n: the latent entering every step, then the final one */
   size_t n;
+  int running, step;        /* taken by a worker; steps done (POST /v1/progress) */
+  struct pjob *prev, *next; /* the live jobs: queued or running, while their request waits */
 } pjob;
 
 typedef struct reveal_entry {
@@ -53,6 +55,7 @@ typedef struct prover {
   size_t cache_bytes;
   double avg_job_s;
   prover_notes notes; /* the verdicts verifiers sent (its own lock) */
+  pjob *live;         /* queued and running jobs, for POST /v1/progress */
 } prover;
 
 static double mono_s(void)
@@ -116,6 +119,14 @@ static int batch_canceled(void *ctx)
   stop |= c->p->cancel_all;
   pthread_mutex_unlock(&c->p->mu);
   return stop;
+}
+
+static void on_step(void *ctx, int job, int step, int steps)
+{
+  capture *c = (capture *)ctx;
+  pthread_mutex_lock(&c->p->mu);
+  c->jobs[job]->step = step;
+  pthread_mutex_unlock(&c->p->mu);
 }
 
 static void on_latent(void *ctx, int job, int step, const float *x, size_t n)
@@ -192,13 +203,14 @@ static void *worker_main(void *arg)
     }
     p->count = keep;
     p->busy++;
+    for (int i = 0; i < nb; i++) batch[i]->running = 1;
     int simulate_oom = p->fault_oom_left > 0;
     if (simulate_oom) p->fault_oom_left--;
     pthread_mutex_unlock(&p->mu);
 
     for (int i = 0; i < nb; i++) jobs[i] = batch[i]->job;
     capture cap = {p, batch, nb};
-    fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, NULL};
+    fr_observer obs = {&cap, NULL, NULL, on_latent, NULL, on_step};
     fr_run_options ro = {.observer = &obs, .cancel = batch_canceled, .cancel_ctx = &cap};
     double t0 = mono_s();
     fr_status st =
@@ -287,6 +299,9 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
     return -1;
   }
   p->queue[p->count++] = j;
+  j->next = p->live, j->prev = NULL;
+  if (p->live) p->live->prev = j;
+  p->live = j;
   pthread_cond_signal(&p->work);
   while (!j->done) { /* looking every 0.2 s whether the client is still there */
     struct timespec until;
@@ -310,6 +325,9 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
       }
   }
   int shutdown_cancel = p->cancel_all;
+  if (j->prev) j->prev->next = j->next;
+  else p->live = j->next;
+  if (j->next) j->next->prev = j->prev;
   pthread_mutex_unlock(&p->mu);
   if (j->st == FR_ECANCELED && j->abandoned)
     return http_error(resp, 503, "canceled", "the client went away; the job was canceled"), -1;
@@ -342,7 +360,8 @@ static void generate(node *n, const http_request *req, http_response *resp)
   if (run_job(n, req, resp, j) == 0) {
     uint8_t *mp4;
     size_t len;
-    if (fr_video_encode_mp4(j->res.frames, j->job.frames, j->job.height, j->job.width, 8, &mp4, &len, NULL) != FR_OK) {
+    if (fr_video_encode(FR_VIDEO_MP4, j->res.frames, j->job.frames, j->job.height, j->job.width, 8, &mp4, &len, NULL) !=
+        FR_OK) {
       http_error(resp, 500, "internal", "encoding the video: %s", fr_last_error());
     } else {
       char hex[33];
@@ -432,6 +451,36 @@ static void verdict_notice(node *n, const http_request *req, http_response *resp
   http_json(resp, 200, strdup("{\"recorded\":true}"));
 }
 
+/* Where a job of this sender stands: {"job_id", "state": "queued"|"running", "step", "steps"} (the videos
+ * API's progress). */
+static void progress(node *n, const http_request *req, http_response *resp)
+{
+  json_error_t e;
+  json_t *root = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &e);
+  json_t *id = root ? json_object_get(root, "job_id") : NULL;
+  if (!root) return http_error(resp, 400, "bad_request", "invalid JSON: %s", e.text);
+  if (!json_is_object(root) || json_object_size(root) != 1 || !json_is_string(id) ||
+      json_string_length(id) > FR_JOB_ID_MAX) {
+    json_decref(root);
+    return http_error(resp, 400, "bad_request", "want exactly {\"job_id\": string}");
+  }
+  char job_id[FR_JOB_ID_MAX + 1];
+  snprintf(job_id, sizeof job_id, "%s", json_string_value(id));
+  json_decref(root);
+  prover *p = P(n);
+  json_t *out = NULL;
+  pthread_mutex_lock(&p->mu);
+  for (const pjob *j = p->live; j && !out; j = j->next)
+    if (strcmp(j->sender, req->sender) == 0 && strcmp(j->job.job_id, job_id) == 0)
+      out = json_pack("{s:s,s:s,s:i,s:i}", "job_id", job_id, "state", j->running ? "running" : "queued", "step",
+                      j->step, "steps", j->job.steps);
+  pthread_mutex_unlock(&p->mu);
+  if (!out) return http_error(resp, 404, "not_found", "no job \"%s\" from this sender is queued or running", job_id);
+  char *body = json_dumps(out, JSON_COMPACT);
+  json_decref(out);
+  http_json(resp, body ? 200 : 503, body);
+}
+
 static void info(node *n, const http_request *req, http_response *resp)
 {
   prover *p = P(n);
@@ -488,7 +537,7 @@ static void metrics_ep(node *n, const http_request *req, http_response *resp)
 static const http_route routes[] = {
   {"POST", "/v1/challenge", 1, challenge}, {"POST", "/v1/reveal", 1, reveal}, {"POST", "/v1/generate", 1, generate},
   {"GET", "/v1/info", 1, info},           {"GET", "/healthz", 0, healthz},   {"GET", "/metrics", 0, metrics_ep},
-  {"POST", "/v1/verdict", 1, verdict_notice},
+  {"POST", "/v1/verdict", 1, verdict_notice}, {"POST", "/v1/progress", 1, progress},
 };
 /* clang-format on */
 

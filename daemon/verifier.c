@@ -432,40 +432,48 @@ static int servable(verifier *v, const fr_job *job, candidate **out)
   return ns;
 }
 
-static void generate(node *n, const http_request *req, http_response *resp)
+/* Checks a job from a client against this verifier's model and limits and fills in its model, size and a
+ * fresh job id (the prover's cache key, `prefix` and 16 hex digits); 0, or the HTTP status with code and
+ * message. */
+int organic_job(node *n, fr_job *job, const char *prefix, const char **code, char *why, size_t whyn)
 {
   verifier *v = V(n);
-  if (n->draining) return http_error(resp, 503, "shutting_down", "this node is shutting down");
-  fr_job_limits lim = {n->cfg.max_steps, n->cfg.max_frames, n->cfg.max_height, n->cfg.max_width};
-  fr_job job;
-  if (fr_job_parse(req->body, req->len, &lim, &job) != FR_OK)
-    return http_error(resp, 400, "bad_request", "%s", fr_last_error());
-  fr_job_fill_size(v->chk.model, &job); /* a size left out: the model's; the provers get it filled in */
-  if (job.model[0] && strcmp(job.model, n->info.digest_hex) != 0)
-    return http_error(resp, 422, "model_not_served", "this verifier routes model %s", n->info.digest_hex);
-  if (strcmp(job.numerics, FR_NUMERICS) != 0)
-    return http_error(resp, 422, "numerics_not_served", "this verifier checks %s", FR_NUMERICS);
-  if (job.height % n->info.vae_scale || job.width % n->info.vae_scale)
-    return http_error(resp, 400, "bad_request", "height and width must be multiples of %d", n->info.vae_scale);
-  char client_id[FR_JOB_ID_MAX + 1], why[512];
-  snprintf(client_id, sizeof client_id, "%s", job.job_id);
-  snprintf(job.model, sizeof job.model, "%s", n->info.digest_hex);
-  snprintf(job.job_id, sizeof job.job_id, "o-%08x%08x", randombytes_random(),
-           randombytes_random()); /* the prover's cache key */
+  fr_job_fill_size(v->chk.model, job); /* a size left out: the model's; the provers get it filled in */
+  *code = "bad_request";
+  if (job->model[0] && strcmp(job->model, n->info.digest_hex) != 0)
+    return *code = "model_not_served", snprintf(why, whyn, "this verifier routes model %s", n->info.digest_hex), 422;
+  if (strcmp(job->numerics, FR_NUMERICS) != 0)
+    return *code = "numerics_not_served", snprintf(why, whyn, "this verifier checks %s", FR_NUMERICS), 422;
+  if (job->height % n->info.vae_scale || job->width % n->info.vae_scale)
+    return snprintf(why, whyn, "height and width must be multiples of %d", n->info.vae_scale), 400;
+  snprintf(job->model, sizeof job->model, "%s", n->info.digest_hex);
+  snprintf(job->job_id, sizeof job->job_id, "%s%08x%08x", prefix, randombytes_random(), randombytes_random());
+  return 0;
+}
+
+int organic_run(node *n, const fr_job *job, const char *client, double check_p,
+                void (*trying)(void *ctx, const char *hotkey, const char *endpoint), void *ctx, organic_result *out)
+{
+  verifier *v = V(n);
+  memset(out, 0, sizeof *out);
+  char why[512];
   pthread_mutex_lock(&v->mu);
   int down = store_get_health(v->db, why, sizeof why) == STORE_DOWN;
   if (down) v->organic_refused++;
   pthread_mutex_unlock(&v->mu);
   if (down) {
-    http_error(resp, 503, "unavailable", "this verifier cannot record outcomes now (%s); try again later", why);
-    return http_header(resp, "Retry-After", "10");
+    snprintf(out->message, sizeof out->message, "this verifier cannot record outcomes now (%s); try again later", why);
+    return out->code = "unavailable", out->status = 503;
   }
-
   candidate *cand;
-  int nc = servable(v, &job, &cand), nr = 0;
-  if (nc < 0) return free(cand), http_error(resp, 422, "job_not_served", "%s", fr_last_error());
+  int nc = servable(v, job, &cand), nr = 0;
+  if (nc < 0) {
+    free(cand);
+    snprintf(out->message, sizeof out->message, "%s", fr_last_error());
+    return out->code = "job_not_served", out->status = 422;
+  }
   ranked *r = (ranked *)calloc((size_t)nc + 1, sizeof *r);
-  if (!r) return free(cand), http_error(resp, 503, "out_of_memory", "out of memory");
+  if (!r) return free(cand), out->code = "out_of_memory", out->status = 503;
   pthread_mutex_lock(&v->mu);
   for (int i = 0; i < nc; i++) {
     int idx = vstate_find(&v->st, cand[i].hotkey);
@@ -483,78 +491,113 @@ static void generate(node *n, const http_request *req, http_response *resp)
     pthread_mutex_lock(&v->mu);
     v->organic_unrouted++;
     pthread_mutex_unlock(&v->mu);
-    http_error(resp, 503, "no_provers",
-               "no prover can take the request now (none registered, or all at their request limit)");
-    http_header(resp, "Retry-After", "10");
-    return;
+    snprintf(out->message, sizeof out->message,
+             "no prover can take the request now (none registered, or all at their request limit)");
+    return out->code = "no_provers", out->status = 503;
   }
-  size_t jlen = fr_job_to_json(&job, NULL, 0) + 1;
+  size_t jlen = fr_job_to_json(job, NULL, 0) + 1;
   char *body = (char *)malloc(jlen);
-  if (!body) return free(r), http_error(resp, 503, "out_of_memory", "out of memory");
-  fr_job_to_json(&job, body, jlen);
-  int tries = nr < n->cfg.organic_tries ? nr : n->cfg.organic_tries, served = 0;
+  if (!body) return free(r), out->code = "out_of_memory", out->status = 503;
+  fr_job_to_json(job, body, jlen);
+  int tries = nr < n->cfg.organic_tries ? nr : n->cfg.organic_tries;
   char last[400] = "";
-  for (int t = 0; t < tries && !served; t++) {
+  for (int t = 0; t < tries && !out->mp4; t++) {
     fan_req rq = {.base_url = r[t].c.endpoint,
                   .peer_hotkey = r[t].c.hotkey,
                   .method = "POST",
                   .path = "/v1/generate",
                   .body = body,
                   .len = strlen(body)};
-    answer a = {0};
-    snprintf(a.hotkey, sizeof a.hotkey, "%s", r[t].c.hotkey);
-    snprintf(a.endpoint, sizeof a.endpoint, "%s", r[t].c.endpoint);
+    if (trying) trying(ctx, r[t].c.hotkey, r[t].c.endpoint);
+    answer *a = &out->a;
+    memset(a, 0, sizeof *a);
+    snprintf(a->hotkey, sizeof a->hotkey, "%s", r[t].c.hotkey);
+    snprintf(a->endpoint, sizeof a->endpoint, "%s", r[t].c.endpoint);
     fanout(&n->key, &rq, 1, (long)(n->cfg.organic_timeout_s * 1e3), (size_t)n->cfg.max_response_mb << 20);
-    peers_observe(&v->peers, a.hotkey, &rq);
-    answer_from_generate(&a, &rq, &job, n->cfg.organic_timeout_s);
+    peers_observe(&v->peers, a->hotkey, &rq);
+    answer_from_generate(a, &rq, job, n->cfg.organic_timeout_s);
     check_counters cc = {0};
-    check_answers(&v->chk, &job, &a, 1, n->cfg.organic_check_p, &cc);
-    int checked = a.checked_step >= 0 || v->chk.full, stale = unjudge_stale(v, &a, 1);
+    check_answers(&v->chk, job, a, 1, check_p, &cc);
+    int checked = a->checked_step >= 0 || v->chk.full, stale = unjudge_stale(v, a, 1);
     pthread_mutex_lock(&v->mu);
     v->stale_unjudged += (unsigned long long)stale;
-    if (a.verdict != VERDICT_UNJUDGED) {
-      int idx = vstate_add(&v->st, a.hotkey);
+    if (a->verdict != VERDICT_UNJUDGED) {
+      int idx = vstate_add(&v->st, a->hotkey);
       if (idx >= 0) {
-        record_inference(&v->st.stats[idx], a.verdict == VERDICT_OK, a.seconds);
+        record_inference(&v->st.stats[idx], a->verdict == VERDICT_OK, a->seconds);
         char *entry =
-            checked ? entry_json("organic", v->st.step, v->chk.full ? "full" : "spot", &job, &a, NULL, 1, req->sender)
-                    : NULL;
+            checked ? entry_json("organic", v->st.step, v->chk.full ? "full" : "spot", job, a, NULL, 1, client) : NULL;
         update u = {&idx, 1, NULL, 0, 0, entry};
         store_commit(v->db, &v->st, &u);
         if (entry) ring_put(v->recent, RECENT_CHALLENGES, &v->recent_at, &v->nrecent, entry);
       }
     }
-    if (a.verdict == VERDICT_OK) v->organic_ok++;
-    else if (a.verdict == VERDICT_FAIL) v->organic_failed++;
+    if (a->verdict == VERDICT_OK) v->organic_ok++;
+    else if (a->verdict == VERDICT_FAIL) v->organic_failed++;
     v->cc.recomputations += cc.recomputations, v->cc.decodes += cc.decodes, v->cc.generations += cc.generations;
     v->cc.reveals += cc.reveals, v->cc.reveal_bytes += cc.reveal_bytes, v->cc.compute_seconds += cc.compute_seconds;
     pthread_mutex_unlock(&v->mu);
-    if (a.verdict == VERDICT_OK) {
-      char hex[33];
-      resp->status = 200, resp->content_type = "video/mp4", resp->body = rq.response, resp->len = rq.response_len;
+    if (a->verdict == VERDICT_OK) {
+      out->mp4 = rq.response, out->mp4_len = rq.response_len, out->checked = checked, out->full = v->chk.full;
       rq.response = NULL;
-      fr_hash_hex(a.res.digest, hex);
-      http_header(resp, "Fractal-Digest", hex);
-      fr_hash_hex(a.res.frames_hash, hex);
-      http_header(resp, "Fractal-Frames-Hash", hex);
-      http_header(resp, "Fractal-Model", job.model);
-      http_header(resp, "Fractal-Job-Id", client_id);
-      http_header(resp, "Fractal-Prover", a.hotkey);
-      http_header(resp, "Fractal-Checked", checked ? (v->chk.full ? "full" : "spot") : "no");
-      served = 1;
     } else {
-      LOG(LOG_WARN, "organic request: prover %.16s... %s: %s", a.hotkey, verdict_name(a.verdict), a.reason);
-      snprintf(last, sizeof last, "%.16s...: %s", a.hotkey, a.reason);
+      LOG(LOG_WARN, "organic request: prover %.16s... %s: %s", a->hotkey, verdict_name(a->verdict), a->reason);
+      snprintf(last, sizeof last, "%.16s...: %s", a->hotkey, a->reason);
     }
     fan_free(&rq);
   }
   free(body), free(r);
-  if (!served)
-    http_error(resp, 502, "provers_failed", "%d prover(s) tried, none gave a valid answer; the last: %s", tries, last);
+  if (out->mp4) return out->status = 200;
+  snprintf(out->message, sizeof out->message, "%d prover(s) tried, none gave a valid answer; the last: %s", tries,
+           last);
+  return out->code = "provers_failed", out->status = 502;
+}
+
+void organic_result_free(organic_result *r)
+{
+  free(r->mp4);
+  r->mp4 = NULL;
+  fr_result_free(&r->a.res);
+}
+
+static void generate(node *n, const http_request *req, http_response *resp)
+{
+  if (n->draining) return http_error(resp, 503, "shutting_down", "this node is shutting down");
+  fr_job_limits lim = {n->cfg.max_steps, n->cfg.max_frames, n->cfg.max_height, n->cfg.max_width};
+  fr_job job;
+  if (fr_job_parse(req->body, req->len, &lim, &job) != FR_OK)
+    return http_error(resp, 400, "bad_request", "%s", fr_last_error());
+  char client_id[FR_JOB_ID_MAX + 1], why[512];
+  const char *code;
+  snprintf(client_id, sizeof client_id, "%s", job.job_id);
+  int st = organic_job(n, &job, "o-", &code, why, sizeof why);
+  if (st) return http_error(resp, st, code, "%s", why);
+  organic_result o;
+  organic_run(n, &job, req->sender, n->cfg.organic_check_p, NULL, NULL, &o);
+  if (o.status != 200) {
+    http_error(resp, o.status, o.code, "%s", o.message);
+    if (o.status == 503) http_header(resp, "Retry-After", "10");
+    return organic_result_free(&o);
+  }
+  char hex[33];
+  resp->status = 200, resp->content_type = "video/mp4", resp->body = o.mp4, resp->len = o.mp4_len;
+  o.mp4 = NULL;
+  fr_hash_hex(o.a.res.digest, hex);
+  http_header(resp, "Fractal-Digest", hex);
+  fr_hash_hex(o.a.res.frames_hash, hex);
+  http_header(resp, "Fractal-Frames-Hash", hex);
+  http_header(resp, "Fractal-Model", job.model);
+  http_header(resp, "Fractal-Job-Id", client_id);
+  http_header(resp, "Fractal-Prover", o.a.hotkey);
+  http_header(resp, "Fractal-Checked", o.checked ? (o.full ? "full" : "spot") : "no");
+  organic_result_free(&o);
 }
 
 /* clang-format off */ /* a table: one entry per line */
 static const http_route routes[] = {
+  {"POST", "/v1/videos", HTTP_BEARER, videos_create}, {"GET", "/v1/videos", HTTP_BEARER, videos_list},
+  {"GET", "/v1/videos/*", HTTP_BEARER, videos_get},     {"DELETE", "/v1/videos/*", HTTP_BEARER, videos_delete},
+  {"GET", "/v1/videos/*/content", HTTP_BEARER, videos_content},
   {"POST", "/v1/generate", HTTP_SIGNED_ANY_KEY, generate},  {"GET", "/v1/info", 1, api_info},     {"GET", "/healthz", 0, api_healthz},
   {"GET", "/metrics", 0, api_metrics},    {"GET", "/v1/provers", 0, api_provers}, {"GET", "/v1/weights", 0, api_weights},
   {"GET", "/v1/history", 0, api_history}, {"GET", "/dashboard", 0, api_dashboard}, {"GET", "/", 0, api_dashboard},
@@ -641,6 +684,7 @@ int verifier_start(node *n)
   if (pthread_create(&v->info_loop, NULL, info_main, v) != 0)
     return LOG(LOG_ERROR, "cannot start the provers' info thread"), -1;
   v->info_running = 1;
+  if (n->cfg.videos_api && !(v->videos = videos_start(n))) return LOG(LOG_ERROR, "cannot start the videos API"), -1;
   return 0;
 }
 
@@ -654,12 +698,14 @@ void verifier_stop(node *n)
   pthread_mutex_unlock(&v->mu);
   if (v->loop_running) pthread_join(v->loop, NULL);
   if (v->info_running) pthread_join(v->info_loop, NULL);
+  videos_stop(v->videos);
 }
 
 void verifier_free(node *n)
 {
   verifier *v = V(n);
   if (!v) return;
+  videos_free(v->videos);
   store_close(v->db);
   vstate_free(&v->st);
   peers_free(&v->peers);

@@ -8,6 +8,7 @@
 #include "scoring.h"
 #include "store.h"
 #include "verdict.h"
+#include "videos.h"
 
 #define RECENT_CHALLENGES 50 /* kept in memory for the dashboard */
 #define SCORE_HISTORY 720    /* score samples kept for the dashboard's plot */
@@ -37,7 +38,28 @@ typedef struct verifier {
   unsigned long long stale_unjudged,
       steps_held;           /* stale_nonce answers not judged (clock off); steps not run (store down) */
   double challenge_seconds; /* wall time of steps (fan-out, verdicts, record) */
+  videos *videos;           /* the videos API (videos_api), else NULL */
 } verifier;
+
+/* Organic requests (POST /v1/generate, and the videos API's workers). organic_job checks a client's job
+ * against this verifier and fills in the model, the size and a fresh job id starting with prefix; 0, or
+ * the HTTP status, with its error code and message. organic_run routes the job to the best provers (by
+ * tier, then latency), up to organic_tries of them, checks each answer (a spot check with probability
+ * check_p, or the full check), records the outcome, and keeps the first valid answer. */
+typedef struct organic_result {
+  int status; /* 200: an answer was kept; else the HTTP status of the failure, with code and message */
+  const char *code;
+  char message[512];
+  answer a;  /* the kept answer: the prover, its result (hashes, digest), how it was checked */
+  char *mp4; /* the prover's MP4 (malloc'd) */
+  size_t mp4_len;
+  int checked, full; /* checked: a step or the whole job was recomputed; full: the whole job */
+} organic_result;
+int organic_job(node *n, fr_job *job, const char *prefix, const char **code, char *why, size_t whyn);
+/* trying (nullable) is told each prover before it is tried. */
+int organic_run(node *n, const fr_job *job, const char *client, double check_p,
+                void (*trying)(void *ctx, const char *hotkey, const char *endpoint), void *ctx, organic_result *out);
+void organic_result_free(organic_result *r);
 
 int verifier_start(node *n);
 /* Finishes the step in progress, then stops the loop. */

@@ -319,6 +319,7 @@ void api_metrics(node *n, const http_request *req, http_response *resp)
 #undef METRIC
 #undef OUT
   pthread_mutex_unlock(&v->mu);
+  if (at < cap) videos_metrics(v->videos, x, cap);
   const char *names[NODE_MAX_DEVICES];
   for (int d = 0; d < n->ndev; d++) names[d] = fr_backend_name(n->dev[d].be);
   resp->status = 200, resp->content_type = "text/plain; version=0.0.4";

@@ -106,10 +106,10 @@ const uint8_t *fr_ffi_result_frames(const fr_ffi_result *r, int *frames, int *he
   return r->r.frames;
 }
 
-fr_status fr_ffi_result_save_mp4(const fr_ffi_result *r, const char *path, int fps)
+fr_status fr_ffi_result_save(const fr_ffi_result *r, const char *path, int fps)
 {
   if (!path || fps < 1 || fps > 240) return fr_fail(FR_EINVAL, "want a path and fps in 1..240");
-  return fr_video_write_mp4(path, r->r.frames, r->r.job.frames, r->r.job.height, r->r.job.width, fps, NULL);
+  return fr_video_write(path, r->r.frames, r->r.job.frames, r->r.job.height, r->r.job.width, fps, NULL);
 }
 
 void fr_ffi_result_free(fr_ffi_result *r)

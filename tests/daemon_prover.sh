@@ -255,6 +255,9 @@ kill -TERM "$PID"; wait "$PID" 2>/dev/null
 registry ",
   {\"hotkey\": \"$S\", \"role\": \"prover\", \"endpoint\": \"http://127.0.0.1:4\", \"stake\": 5}" > registry2.json
 start notes --registry registry2.json
+# progress of a job: only its sender's, only while it is queued or running
+expect_status 404 not_found "progress of an unknown job" -k verifier.key -p "$P" -d '{"job_id":"nothing"}' "$URL" POST /v1/progress
+expect_status 400 bad_request "progress without a job_id" -k verifier.key -p "$P" -d '{"job":"x"}' "$URL" POST /v1/progress
 vn() { "$bin/fractal-client" -k verifier.key -p "$P" -d "$1" "$URL" POST /v1/verdict; }
 for body in '{"job_id":"j","verdict":"maybe"}' '{"verdict":"ok"}' '{"job_id":"j","verdict":"ok","color":1}' \
   '{"job_id":"j","verdict":"ok","reward":"x"}' '{"job_id":"j","verdict":"ok","step":-1}' '[1]' '{"job_id":"j"'; do

@@ -42,8 +42,8 @@ static void encode_at_the_edge(int frames, int height, int width)
   char a[128], b[128];
   snprintf(a, sizeof a, "%s/edge.mp4", dir);
   snprintf(b, sizeof b, "%s/plain.mp4", dir);
-  CHECK_OK(fr_video_write_mp4(a, edge, frames, height, width, 8, NULL));
-  CHECK_OK(fr_video_write_mp4(b, plain, frames, height, width, 8, NULL));
+  CHECK_OK(fr_video_write(a, edge, frames, height, width, 8, NULL));
+  CHECK_OK(fr_video_write(b, plain, frames, height, width, 8, NULL));
   size_t na, nb;
   unsigned char *fa = read_all(a, &na), *fb = read_all(b, &nb);
   CHECK(fa && fb && na == nb && memcmp(fa, fb, na) == 0,
@@ -52,7 +52,7 @@ static void encode_at_the_edge(int frames, int height, int width)
    * write the media data's size: a lost seek leaves boxes that do not add up) */
   uint8_t *mem = NULL;
   size_t nm = 0;
-  CHECK_OK(fr_video_encode_mp4(edge, frames, height, width, 8, &mem, &nm, NULL));
+  CHECK_OK(fr_video_encode(FR_VIDEO_MP4, edge, frames, height, width, 8, &mem, &nm, NULL));
   CHECK(mem && fa && nm == na && memcmp(mem, fa, nm) == 0, "%d frames of %dx%d: the MP4 in memory is the file's bytes",
         frames, width, height);
   int ftyp = 0, moov = 0, mdat = 0;
@@ -72,6 +72,81 @@ static void encode_at_the_edge(int frames, int height, int width)
   munmap(map, span + page);
 }
 
+/* Which names say which format; the rest is refused with the formats named. */
+static void formats(void)
+{
+  static const struct {
+    const char *path;
+    int want; /* -1: refused */
+  } cases[] = {{"a.mp4", FR_VIDEO_MP4},
+               {"dir.gif/a.webm", FR_VIDEO_WEBM},
+               {"x.gif", FR_VIDEO_GIF},
+               {"f_%03d.png", FR_VIDEO_PNG_FRAMES},
+               {"%d.png", FR_VIDEO_PNG_FRAMES},
+               {"100%%_%5d.png", FR_VIDEO_PNG_FRAMES},
+               {"a.gif.mp4", FR_VIDEO_MP4},
+               {"a.avi", -1},
+               {"a.png", -1},
+               {"%d_%d.png", -1},
+               {"%s.png", -1},
+               {"%03x.png", -1},
+               {"%10d.png", -1},
+               {"a.MP4", -1},
+               {"", -1},
+               {"%d.mp4", FR_VIDEO_MP4}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fr_video_format f = FR_VIDEO_MP4;
+    fr_status st = fr_video_format_of(cases[i].path, &f);
+    if (cases[i].want < 0)
+      CHECK(st == FR_EINVAL && strstr(fr_last_error(), cases[i].path), "\"%s\" is refused, naming it: %s",
+            cases[i].path, fr_last_error());
+    else CHECK(st == FR_OK && (int)f == cases[i].want, "\"%s\" is %s", cases[i].path, fr_video_format_name(f));
+  }
+}
+
+/* WebM, GIF and PNG frames: the files are what their names say. */
+static void other_formats(void)
+{
+  int frames = 3, height = 18, width = 22;
+  size_t n = (size_t)frames * height * width * 3;
+  uint8_t *rgb = (uint8_t *)malloc(n);
+  for (size_t i = 0; i < n; i++) rgb[i] = (uint8_t)(i * 2654435761u >> 13);
+  char path[160];
+  snprintf(path, sizeof path, "%s/v.webm", dir);
+  const char *codec = "";
+  CHECK_OK(fr_video_write(path, rgb, frames, height, width, 8, &codec));
+  size_t len;
+  unsigned char *b = read_all(path, &len);
+  CHECK(b && len > 4 && memcmp(b, "\x1a\x45\xdf\xa3", 4) == 0 && strstr(codec, "vp"),
+        "a WebM: an EBML header, encoded with %s", codec);
+  free(b);
+  snprintf(path, sizeof path, "%s/v.gif", dir);
+  CHECK_OK(fr_video_write(path, rgb, frames, 17, 23, 8, &codec)); /* odd sizes: GIF takes them */
+  b = read_all(path, &len);
+  CHECK(b && len > 10 && memcmp(b, "GIF89a", 6) == 0 && b[6] == 23 && b[8] == 17, "a GIF89a of 23x17");
+  free(b);
+  uint8_t *mem = (uint8_t *)1;
+  size_t nm = 1;
+  CHECK(fr_video_encode(FR_VIDEO_WEBM, rgb, frames, 17, 23, 8, &mem, &nm, NULL) == FR_EINVAL && !mem,
+        "a WebM of odd sizes is refused: %s", fr_last_error());
+  snprintf(path, sizeof path, "%s/f_%%02d.png", dir);
+  CHECK_OK(fr_video_write(path, rgb, frames, height, width, 8, &codec));
+  for (int f = 0; f <= frames; f++) {
+    char one[160];
+    snprintf(one, sizeof one, "%s/f_%02d.png", dir, f);
+    b = read_all(one, &len);
+    if (f == frames) CHECK(!b, "no PNG past the last frame");
+    else
+      CHECK(b && len > 24 && memcmp(b, "\x89PNG", 4) == 0 && b[19] == width && b[23] == height,
+            "frame %d is a %dx%d PNG", f, width, height);
+    free(b);
+  }
+  snprintf(path, sizeof path, "%s/none/v.gif", dir);
+  CHECK(fr_video_write(path, rgb, frames, height, width, 8, NULL) == FR_EIO && strstr(fr_last_error(), "none/v.gif"),
+        "an unwritable path is named: %s", fr_last_error());
+  free(rgb);
+}
+
 int main(void)
 {
   snprintf(dir, sizeof dir, "/tmp/fractal-video-XXXXXX");
@@ -80,9 +155,11 @@ int main(void)
   encode_at_the_edge(1, 2, 2);   /* the smallest video: 6-byte rows */
   encode_at_the_edge(3, 30, 34); /* width not a multiple of 8 */
   encode_at_the_edge(1, 16, 24);
+  formats();
+  other_formats();
   uint8_t *mem = (uint8_t *)1;
   size_t nm = 1;
-  CHECK(fr_video_encode_mp4(NULL, 0, 64, 64, 8, &mem, &nm, NULL) == FR_EINVAL && !mem && nm == 0,
+  CHECK(fr_video_encode(FR_VIDEO_MP4, NULL, 0, 64, 64, 8, &mem, &nm, NULL) == FR_EINVAL && !mem && nm == 0,
         "no frames: an error and no buffer");
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -64,6 +64,33 @@ if [ -f "$tmp/dump/tokens.npy" ] && [ -f "$tmp/dump/latents_004.npy" ] && [ -f "
 else
   bad "--dump: $(ls "$tmp/dump" | tr '\n' ' ')"
 fi
+# the output format follows the name: WebM, GIF, one PNG per frame (lossless: the frames' own bytes)
+gen -o "$tmp/v.webm" > /dev/null && gen -o "$tmp/v.gif" > /dev/null && gen -o "$tmp/fr_%03d.png" > /dev/null
+probe=$(ffprobe -v error -select_streams v:0 -count_frames -show_entries stream=codec_name,width,height,nb_read_frames -of default=nw=1 "$tmp/v.webm" 2>&1)
+printf '%s' "$probe" | grep -qE "codec_name=vp[89]" && printf '%s' "$probe" | grep -q "nb_read_frames=8" &&
+  ok "-o v.webm: 8 VP9 frames" || bad "webm: $probe"
+probe=$(ffprobe -v error -select_streams v:0 -count_frames -show_entries stream=codec_name,width,height,nb_read_frames -of default=nw=1 "$tmp/v.gif" 2>&1)
+printf '%s' "$probe" | grep -q "codec_name=gif" && printf '%s' "$probe" | grep -q "nb_read_frames=8" && printf '%s' "$probe" | grep -q "width=64" &&
+  ok "-o v.gif: 8 GIF frames of 64x64" || bad "gif: $probe"
+same=1
+for f in 0 7; do
+  ffmpeg -v error -i "$tmp/fr_00$f.png" -f rawvideo -pix_fmt rgb24 - > "$tmp/fr$f.raw" 2>/dev/null || same=0
+  python3 -c "
+import sys; raw = open('$tmp/dump/frames_u8.npy', 'rb').read(); n = 64 * 64 * 3
+sys.exit(open('$tmp/fr$f.raw', 'rb').read() != raw[len(raw) - 8 * n + $f * n:][:n])" || same=0
+done
+[ $same -eq 1 ] && [ -f "$tmp/fr_007.png" ] && [ ! -e "$tmp/fr_008.png" ] && ok "-o fr_%03d.png: 8 PNGs holding the frames' bytes" ||
+  bad "png frames: $(ls "$tmp" | grep fr_ | tr '\n' ' ')"
+expect "-o an unknown format" 2 "^fractal-gen: -o v.avi: not a format Fractal writes: want .mp4, .webm, .gif" -- "$bin/fractal-gen" -o v.avi x
+expect "-o a pattern with two numbers" 2 "exactly one frame number" -- "$bin/fractal-gen" -o "%d_%d.png" x
+# --seed random: a fresh seed each run, printed, and the run is that seed's
+out=$("$bin/fractal-gen" -m "$tmp/tiny" -q --frames 2 --steps 1 --seed random --json -o "$tmp/r1.mp4" x 2> "$tmp/r1.err")
+s1=$(sed -n 's/^fractal-gen: seed \([0-9]*\) (random)$/\1/p' "$tmp/r1.err")
+"$bin/fractal-gen" -m "$tmp/tiny" -q --frames 2 --steps 1 --seed random -o "$tmp/r2.mp4" x 2> "$tmp/r2.err" > /dev/null
+s2=$(sed -n 's/^fractal-gen: seed \([0-9]*\) (random)$/\1/p' "$tmp/r2.err")
+again=$("$bin/fractal-gen" -m "$tmp/tiny" -q --frames 2 --steps 1 --seed "$s1" -o "$tmp/r3.mp4" x)
+[ -n "$s1" ] && [ -n "$s2" ] && [ "$s1" != "$s2" ] && printf '%s' "$out" | grep -q "\"seed\":$s1," && printf '%s' "$out" | grep -q "\"digest\":\"$again\"" &&
+  ok "--seed random: two runs, two seeds ($s1, $s2), each printed and reproducible" || bad "seed random: '$s1' '$s2' $(cat "$tmp/r1.err")"
 d3=$(gen -o "$tmp/e.mp4" --init-latents "$tmp/dump/latents_000.npy")
 if [ "$d3" = "$d1" ]; then ok "--init-latents with the Philox noise gives the same digest"; else bad "init latents: $d3 vs $d1"; fi
 expect "init latents of the wrong shape" 1 "shape must be \(1, 4, 8, 8, 8\)" -- \

@@ -20,40 +20,42 @@
 
 typedef struct gen_opts {
   const char *model, *output, *backend, *init_latents, *dump, *sheet, *variant;
-  int threads, fps, json, quiet, shards, ndevices;
+  int threads, fps, json, quiet, shards, ndevices, random_seed;
   int devices[64];
   fr_job job;
 } gen_opts;
 
 static void usage(FILE *f)
 {
-  fprintf(f,
-          "usage: fractal-gen [options] \"PROMPT\"\n"
-          "Generates a video from a prompt with a ModelScope text-to-video model (diffusers layout).\n"
-          "  -m, --model DIR        model folder (default: $FRACTAL_MODEL, else a built-in random-weight demo model)\n"
-          "  -o, --output FILE      MP4 to write (default video.mp4)\n"
-          "      --negative TEXT    negative prompt (default \"\")\n"
-          "      --seed N           64-bit seed (default 0)\n"
-          "      --steps N          denoising steps, 1..200 (default 25)\n"
-          "      --guidance G       classifier-free guidance scale, 0..50 (default 9; <= 1 turns it off)\n"
-          "      --scheduler S      dpm++2m (default) or ddim\n"
-          "      --frames N         1..64 (default 16)\n"
-          "      --height H, --width W   multiples of 8 (default: the model's, 256 for ms-1.7b)\n"
-          "      --fps N            frames per second of the MP4 (default 8)\n"
-          "      --sheet FILE.png   also write the frames as a PNG contact sheet\n"
-          "      --backend B        auto (default), cpu, cuda, cuda:N\n"
-          "      --threads N        CPU threads (default: all cores)\n"
-          "      --shards N         split the job over N ranks (threads of this process sharing the backend's\n"
-          "                         device), 1..64; the result is the same to the bit (default 1)\n"
-          "      --devices LIST     split the job over these CUDA devices, e.g. 0,1,2,3 (NCCL)\n"
-          "      --variant V        weight files to load: fp16 (default: the full-precision ones if present)\n"
-          "      --init-latents F   float32 .npy (1, C, frames, H/8, W/8): start from this noise instead of Philox\n"
-          "      --dump DIR         write .npy files: tokens, text embeddings, the latent entering every step,\n"
-          "                         each step's guided noise prediction, frames (float and uint8)\n"
-          "      --json             print the full result as JSON on stdout\n"
-          "  -q, --quiet            no progress line\n"
-          "      --version           the version, source commit, build type and CUDA backend\n"
-          "  -h, --help             this text\n");
+  fprintf(
+      f,
+      "usage: fractal-gen [options] \"PROMPT\"\n"
+      "Generates a video from a prompt with a ModelScope text-to-video model (diffusers layout).\n"
+      "  -m, --model DIR        model folder (default: $FRACTAL_MODEL, else a built-in random-weight demo model)\n"
+      "  -o, --output FILE      the video, in the format its name says: .mp4 (H.264), .webm (VP9), .gif, or a\n"
+      "                         frame pattern such as frame_%%03d.png (one PNG per frame, from 0); default video.mp4\n"
+      "      --negative TEXT    negative prompt (default \"\")\n"
+      "      --seed N           64-bit seed (default 0); random: a fresh one from the system, printed\n"
+      "      --steps N          denoising steps, 1..200 (default 25)\n"
+      "      --guidance G       classifier-free guidance scale, 0..50 (default 9; <= 1 turns it off)\n"
+      "      --scheduler S      dpm++2m (default) or ddim\n"
+      "      --frames N         1..64 (default 16)\n"
+      "      --height H, --width W   multiples of 8 (default: the model's, 256 for ms-1.7b)\n"
+      "      --fps N            frames per second of the video (default 8)\n"
+      "      --sheet FILE.png   also write the frames as a PNG contact sheet\n"
+      "      --backend B        auto (default), cpu, cuda, cuda:N\n"
+      "      --threads N        CPU threads (default: all cores)\n"
+      "      --shards N         split the job over N ranks (threads of this process sharing the backend's\n"
+      "                         device), 1..64; the result is the same to the bit (default 1)\n"
+      "      --devices LIST     split the job over these CUDA devices, e.g. 0,1,2,3 (NCCL)\n"
+      "      --variant V        weight files to load: fp16 (default: the full-precision ones if present)\n"
+      "      --init-latents F   float32 .npy (1, C, frames, H/8, W/8): start from this noise instead of Philox\n"
+      "      --dump DIR         write .npy files: tokens, text embeddings, the latent entering every step,\n"
+      "                         each step's guided noise prediction, frames (float and uint8)\n"
+      "      --json             print the full result as JSON on stdout\n"
+      "  -q, --quiet            no progress line\n"
+      "      --version           the version, source commit, build type and CUDA backend\n"
+      "  -h, --help             this text\n");
 }
 
 static int die(const char *what)
@@ -142,10 +144,15 @@ static int parse_args(int argc, char **argv, gen_opts *o)
       snprintf(o->job.negative_prompt, sizeof o->job.negative_prompt, "%s", optarg);
       break;
     case SEED:
+      if (strcmp(optarg, "random") == 0) {
+        o->random_seed = 1;
+        break;
+      }
+      o->random_seed = 0;
       errno = 0;
       o->job.seed = strtoull(optarg, &end, 10);
       if (errno || end == optarg || *end || optarg[0] == '-')
-        return bad_option("seed", optarg, "want 0..18446744073709551615");
+        return bad_option("seed", optarg, "want 0..18446744073709551615, or random");
       break;
     case STEPS:
       if (parse_int(optarg, 1, FR_JOB_STEPS_MAX, &o->job.steps)) return bad_option("steps", optarg, "want 1..200");
@@ -203,6 +210,15 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     return 2;
   }
   if (strlen(argv[optind]) > FR_JOB_PROMPT_MAX) return bad_option("prompt", "...", "at most 2000 bytes");
+  fr_video_format format;
+  if (fr_video_format_of(o->output, &format) != FR_OK) {
+    fprintf(stderr, "fractal-gen: -o %s\n", fr_last_error());
+    return 2;
+  }
+  if (o->random_seed && getentropy(&o->job.seed, sizeof o->job.seed) != 0) {
+    fprintf(stderr, "fractal-gen: --seed random: %s\n", strerror(errno));
+    return 1;
+  }
   if (o->ndevices && o->shards > 1) return bad_option("shards", "with --devices", "give one or the other");
   if (o->ndevices && !fr_comm_nccl_available()) {
     fprintf(stderr,
@@ -247,7 +263,7 @@ typedef struct dumper {
   int64_t lshape[5];
   fr_status st;
   double t0;
-  int quiet;
+  int quiet, decoding;
 } dumper;
 
 static void dump_write(dumper *d, const char *name, fr_dtype dt, int ndim, const int64_t *shape, const void *data)
@@ -293,7 +309,8 @@ static void on_progress(void *ctx, int job, int step, int steps)
   clock_gettime(CLOCK_MONOTONIC, &ts);
   double el = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - d->t0, rate = step / el;
   fprintf(stderr, "\rstep %d/%d  %.2f it/s  ETA %.1fs   ", step, steps, rate, (steps - step) / rate);
-  if (step == steps) fputc('\n', stderr);
+  if (step == steps) fprintf(stderr, "\ndecoding the frames (VAE)... ");
+  d->decoding = step == steps;
 }
 
 int main(int argc, char **argv)
@@ -348,7 +365,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "fractal-gen: --dump %s: %s\n", o.dump, strerror(errno));
     return 1;
   }
-  dumper d = {o.dump, 1, {0}, FR_OK, 0, o.quiet};
+  dumper d = {o.dump, 1, {0}, FR_OK, 0, o.quiet, 0};
   memcpy(d.lshape, lshape, sizeof lshape);
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -361,12 +378,14 @@ int main(int argc, char **argv)
                      on_progress};
   fr_run_options ro = {.observer = &obs, .init_latents = inits, .keep_float_frames = o.dump != NULL};
   ro.ranks = o.shards, ro.threads = o.threads, ro.devices = o.devices, ro.ndevices = o.ndevices;
+  if (o.random_seed) fprintf(stderr, "fractal-gen: seed %llu (random)\n", (unsigned long long)o.job.seed);
   if (!o.quiet)
     fprintf(stderr, "fractal-gen: %s, model %s, %d frames %dx%d, %d %s steps, seed %llu\n", fr_backend_name(be),
             info.digest_hex, o.job.frames, o.job.width, o.job.height, o.job.steps, fr_scheduler_name(o.job.scheduler),
             (unsigned long long)o.job.seed);
   fr_result r;
   if (fr_generate(m, &o.job, 1, &ro, &r) != FR_OK) return die("generation");
+  if (d.decoding) fprintf(stderr, "done in %.1f s\n", r.timing.decode_ms / 1e3);
   fr_result_seal(&r);
   const fr_shard_stats *ss = &r.shards;
   if (!o.quiet && ss->ranks > 1)
@@ -382,7 +401,7 @@ int main(int argc, char **argv)
     if (d.st != FR_OK) return die("--dump");
   }
   const char *codec = "";
-  if (fr_video_write_mp4(o.output, r.frames, o.job.frames, o.job.height, o.job.width, o.fps, &codec) != FR_OK)
+  if (fr_video_write(o.output, r.frames, o.job.frames, o.job.height, o.job.width, o.fps, &codec) != FR_OK)
     return die("writing the video");
   if (o.sheet && fr_png_write_sheet(o.sheet, r.frames, o.job.frames, o.job.height, o.job.width, 0) != FR_OK)
     return die("writing the sheet");

@@ -1,7 +1,57 @@
-/* MP4 through libavformat/libavcodec (RGB converted to yuv420p by libswscale), encoded into memory, and
- * PNG sheets through libpng. Output files are written aside and renamed, so a failure leaves nothing
- * half-written. A build configured with -DFRACTAL_VIDEO=OFF has neither and says so. */
+/* Video files through libavformat/libavcodec (RGB converted by libswscale: yuv420p for MP4 and WebM, a
+ * fixed 3-3-2 palette with dithering for GIF), encoded into memory, and PNGs through libpng. Output files are
+ * written aside and renamed, so a failure leaves nothing half-written. A build configured with
+ * -DFRACTAL_VIDEO=OFF has neither and says so. */
+#include <stdio.h>
+#include <string.h>
+
 #include "fractal/video.h"
+
+static int ends_with(const char *s, const char *suffix)
+{
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* 1 if path holds exactly one integer conversion (%d, %Nd, %0Nd, N one digit) and otherwise only %%. */
+static int one_frame_number(const char *path)
+{
+  int conversions = 0;
+  for (const char *p = path; *p; p++) {
+    if (*p != '%') continue;
+    if (p[1] == '%') {
+      p++;
+      continue;
+    }
+    const char *q = p + 1;
+    if (*q == '0') q++;
+    if (*q >= '1' && *q <= '9') q++;
+    if (*q != 'd') return 0;
+    conversions++, p = q;
+  }
+  return conversions == 1;
+}
+
+fr_status fr_video_format_of(const char *path, fr_video_format *out)
+{
+  if (strchr(path, '%') && ends_with(path, ".png") && one_frame_number(path)) *out = FR_VIDEO_PNG_FRAMES;
+  else if (strchr(path, '%') && ends_with(path, ".png"))
+    return fr_fail(FR_EINVAL, "%s: a frame pattern needs exactly one frame number (%%d, %%03d; %%%% for a %%)", path);
+  else if (ends_with(path, ".mp4")) *out = FR_VIDEO_MP4;
+  else if (ends_with(path, ".webm")) *out = FR_VIDEO_WEBM;
+  else if (ends_with(path, ".gif")) *out = FR_VIDEO_GIF;
+  else
+    return fr_fail(FR_EINVAL,
+                   "%s: not a format Fractal writes: want .mp4, .webm, .gif or a frame pattern such as frame_%%03d.png",
+                   path);
+  return FR_OK;
+}
+
+const char *fr_video_format_name(fr_video_format f)
+{
+  static const char *const names[] = {"mp4", "webm", "gif", "png frames"};
+  return (unsigned)f < 4 ? names[f] : "?";
+}
 
 #ifndef FR_HAVE_VIDEO
 static fr_status no_video(const char *path)
@@ -10,19 +60,19 @@ static fr_status no_video(const char *path)
                  path);
 }
 
-fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, int height, int width, int fps,
-                             const char **codec_used)
+fr_status fr_video_write(const char *path, const uint8_t *rgb, int frames, int height, int width, int fps,
+                         const char **codec_used)
 {
   (void)rgb, (void)frames, (void)height, (void)width, (void)fps, (void)codec_used;
   return no_video(path);
 }
 
-fr_status fr_video_encode_mp4(const uint8_t *rgb, int frames, int height, int width, int fps, uint8_t **mp4,
-                              size_t *len, const char **codec_used)
+fr_status fr_video_encode(fr_video_format format, const uint8_t *rgb, int frames, int height, int width, int fps,
+                          uint8_t **data, size_t *len, const char **codec_used)
 {
   (void)rgb, (void)frames, (void)height, (void)width, (void)fps, (void)codec_used;
-  *mp4 = NULL, *len = 0;
-  return no_video("the MP4");
+  *data = NULL, *len = 0;
+  return no_video(fr_video_format_name(format));
 }
 
 fr_status fr_png_write_sheet(const char *path, const uint8_t *rgb, int frames, int height, int width, int cols)
@@ -32,9 +82,7 @@ fr_status fr_png_write_sheet(const char *path, const uint8_t *rgb, int frames, i
 }
 #else
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -141,14 +189,29 @@ static void zero_padding(AVFrame *f)
   for (int i = 0; i < AV_NUM_DATA_POINTERS && f->buf[i]; i++) memset(f->buf[i]->data, 0, f->buf[i]->size);
 }
 
-static fr_status open_encoder(encoder *e, membuf *out, int height, int width, int fps, const char **codec_used)
+/* What each container is made of. */
+typedef struct container {
+  const char *muxer;
+  enum AVCodecID codecs[2]; /* the first one libavcodec has */
+  enum AVPixelFormat pix;
+} container;
+
+static const container containers[] = {
+    [FR_VIDEO_MP4] = {"mp4", {AV_CODEC_ID_H264, AV_CODEC_ID_MPEG4}, AV_PIX_FMT_YUV420P},
+    [FR_VIDEO_WEBM] = {"webm", {AV_CODEC_ID_VP9, AV_CODEC_ID_VP8}, AV_PIX_FMT_YUV420P},
+    [FR_VIDEO_GIF] = {"gif", {AV_CODEC_ID_GIF, AV_CODEC_ID_GIF}, AV_PIX_FMT_RGB8},
+};
+
+static fr_status open_encoder(encoder *e, fr_video_format format, membuf *out, int height, int width, int fps,
+                              const char **codec_used)
 {
-  const char *tmp = "the MP4"; /* what errors name */
-  int rc = avformat_alloc_output_context2(&e->fmt, NULL, "mp4", NULL);
-  if (rc < 0) return av_failed(tmp, "mp4 muxer", rc);
-  const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_H264);
-  if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
-  if (!codec) return fr_fail(FR_EUNSUPPORTED, "%s: libavcodec has neither an H.264 nor an MPEG-4 encoder", tmp);
+  const container *c = &containers[format];
+  const char *tmp = fr_video_format_name(format); /* what errors name */
+  int rc = avformat_alloc_output_context2(&e->fmt, NULL, c->muxer, NULL);
+  if (rc < 0) return av_failed(tmp, "muxer", rc);
+  const AVCodec *codec = avcodec_find_encoder(c->codecs[0]);
+  if (!codec) codec = avcodec_find_encoder(c->codecs[1]);
+  if (!codec) return fr_fail(FR_EUNSUPPORTED, "%s: libavcodec has no encoder for it", tmp);
   if (codec_used) *codec_used = codec->name;
   e->stream = avformat_new_stream(e->fmt, NULL);
   e->ctx = avcodec_alloc_context3(codec);
@@ -159,10 +222,14 @@ static fr_status open_encoder(encoder *e, membuf *out, int height, int width, in
   e->ctx->width = width, e->ctx->height = height;
   e->ctx->time_base = (AVRational){1, fps};
   e->ctx->framerate = (AVRational){fps, 1};
-  e->ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+  e->ctx->pix_fmt = c->pix;
   e->ctx->gop_size = 12;
-  e->ctx->bit_rate = codec->id == AV_CODEC_ID_MPEG4 ? (int64_t)width * height * fps * 2 : 0;
+  /* quality: a constant rate factor where the encoder has one, else a generous bit rate */
+  int crf = codec->id == AV_CODEC_ID_H264 || codec->id == AV_CODEC_ID_VP9;
+  e->ctx->bit_rate = crf || codec->id == AV_CODEC_ID_GIF ? 0 : (int64_t)width * height * fps * 2;
   if (codec->id == AV_CODEC_ID_H264) av_opt_set(e->ctx->priv_data, "crf", "18", 0);
+  if (codec->id == AV_CODEC_ID_VP9) av_opt_set(e->ctx->priv_data, "crf", "24", 0);
+  if (codec->id == AV_CODEC_ID_VP9 || codec->id == AV_CODEC_ID_VP8) av_opt_set(e->ctx->priv_data, "cpu-used", "5", 0);
   if (e->fmt->oformat->flags & AVFMT_GLOBALHEADER) e->ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   if ((rc = avcodec_open2(e->ctx, codec, NULL)) < 0) return av_failed(tmp, "opening the encoder", rc);
   if ((rc = avcodec_parameters_from_context(e->stream->codecpar, e->ctx)) < 0) return av_failed(tmp, "stream", rc);
@@ -174,9 +241,9 @@ static fr_status open_encoder(encoder *e, membuf *out, int height, int width, in
   e->rgb->format = AV_PIX_FMT_RGB24, e->rgb->width = width, e->rgb->height = height;
   if ((rc = av_frame_get_buffer(e->rgb, 0)) < 0) return av_failed(tmp, "frame buffer", rc);
   zero_padding(e->rgb);
-  e->sws =
-      sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL, NULL, NULL);
-  if (!e->sws) return fr_fail(FR_EUNSUPPORTED, "%s: no RGB to YUV converter", tmp);
+  int flags = SWS_BICUBIC | (c->pix == AV_PIX_FMT_RGB8 ? SWS_ERROR_DIFFUSION : 0);
+  e->sws = sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, c->pix, flags, NULL, NULL, NULL);
+  if (!e->sws) return fr_fail(FR_EUNSUPPORTED, "%s: no converter from RGB", tmp);
   uint8_t *iobuf = (uint8_t *)av_malloc(1 << 16);
   if (!iobuf) return fr_fail(FR_ENOMEM, "%s: out of memory", tmp);
   e->io = avio_alloc_context(iobuf, 1 << 16, 1, out, NULL, mem_write, mem_seek);
@@ -187,19 +254,22 @@ static fr_status open_encoder(encoder *e, membuf *out, int height, int width, in
   return FR_OK;
 }
 
-fr_status fr_video_encode_mp4(const uint8_t *rgb, int frames, int height, int width, int fps, uint8_t **mp4,
-                              size_t *len, const char **codec_used)
+fr_status fr_video_encode(fr_video_format format, const uint8_t *rgb, int frames, int height, int width, int fps,
+                          uint8_t **data, size_t *len, const char **codec_used)
 {
-  *mp4 = NULL, *len = 0;
-  if (frames < 1 || height < 2 || width < 2 || height % 2 || width % 2 || fps < 1 || fps > 240)
-    return fr_fail(FR_EINVAL, "cannot encode %d frames of %dx%d at %d fps as MP4 (even sizes needed)", frames, width,
-                   height, fps);
-  const char *what = "the MP4";
+  *data = NULL, *len = 0;
+  if (format != FR_VIDEO_MP4 && format != FR_VIDEO_WEBM && format != FR_VIDEO_GIF)
+    return fr_fail(FR_EINVAL, "%s: not a single-file video format", fr_video_format_name(format));
+  const char *what = fr_video_format_name(format);
+  int even = format != FR_VIDEO_GIF;
+  if (frames < 1 || height < 2 || width < 2 || (even && (height % 2 || width % 2)) || fps < 1 || fps > 240)
+    return fr_fail(FR_EINVAL, "cannot encode %d frames of %dx%d at %d fps as %s%s", frames, width, height, fps, what,
+                   even ? " (even sizes needed)" : "");
   av_log_set_level(AV_LOG_ERROR);
   encoder e;
   membuf out = {NULL, 0, 0, 0};
   memset(&e, 0, sizeof e);
-  fr_status st = open_encoder(&e, &out, height, width, fps, codec_used);
+  fr_status st = open_encoder(&e, format, &out, height, width, fps, codec_used);
   for (int i = 0; st == FR_OK && i <= frames; i++) {
     AVFrame *f = NULL;
     if (i < frames) {
@@ -231,29 +301,68 @@ fr_status fr_video_encode_mp4(const uint8_t *rgb, int frames, int height, int wi
     free(out.data);
     return st;
   }
-  *mp4 = out.data, *len = out.len;
+  *data = out.data, *len = out.len;
   return FR_OK;
 }
 
-fr_status fr_video_write_mp4(const char *path, const uint8_t *rgb, int frames, int height, int width, int fps,
-                             const char **codec_used)
+/* Writes len bytes to path.tmp, then renames it to path. */
+static fr_status write_aside(const char *path, const uint8_t *data, size_t len)
 {
-  uint8_t *mp4;
-  size_t len;
-  fr_status st = fr_video_encode_mp4(rgb, frames, height, width, fps, &mp4, &len, codec_used);
-  if (st != FR_OK) return fr_fail_context(st, "%s", path);
   char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp.mp4", path);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "wb");
-  if (!f) st = fr_fail(FR_EIO, "%s: %s", tmp, strerror(errno));
-  else {
-    int bad = fwrite(mp4, 1, len, f) != len;
-    bad |= fclose(f) != 0;
-    if (bad) st = fr_fail(FR_EIO, "%s: %s", tmp, strerror(errno));
-    else if (rename(tmp, path) != 0) st = fr_fail(FR_EIO, "%s: %s", path, strerror(errno));
-    if (st != FR_OK) remove(tmp);
+  if (!f) return fr_fail(FR_EIO, "%s: %s", tmp, strerror(errno));
+  int bad = fwrite(data, 1, len, f) != len;
+  bad |= fclose(f) != 0;
+  fr_status st = FR_OK;
+  if (bad) st = fr_fail(FR_EIO, "%s: %s", tmp, strerror(errno));
+  else if (rename(tmp, path) != 0) st = fr_fail(FR_EIO, "%s: %s", path, strerror(errno));
+  if (st != FR_OK) remove(tmp);
+  return st;
+}
+
+/* One RGB image as a PNG, written aside and renamed. */
+static fr_status png_write(const char *path, const uint8_t *rgb, size_t width, size_t height)
+{
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  png_image img;
+  memset(&img, 0, sizeof img);
+  img.version = PNG_IMAGE_VERSION;
+  img.width = (png_uint_32)width, img.height = (png_uint_32)height, img.format = PNG_FORMAT_RGB;
+  if (!png_image_write_to_file(&img, tmp, 0, rgb, 0, NULL)) {
+    remove(tmp);
+    return fr_fail(FR_EIO, "%s: %s", path, img.message);
   }
-  free(mp4);
+  if (rename(tmp, path) != 0) return fr_fail(FR_EIO, "%s: %s", path, strerror(errno));
+  return FR_OK;
+}
+
+fr_status fr_video_write(const char *path, const uint8_t *rgb, int frames, int height, int width, int fps,
+                         const char **codec_used)
+{
+  fr_video_format format;
+  FR_TRY(fr_video_format_of(path, &format));
+  if (format == FR_VIDEO_PNG_FRAMES) {
+    if (frames < 1 || height < 1 || width < 1) return fr_fail(FR_EINVAL, "%s: nothing to write", path);
+    if (codec_used) *codec_used = "png";
+    size_t bytes = (size_t)height * (size_t)width * 3;
+    for (int i = 0; i < frames; i++) {
+      char name[4100];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral" /* checked: one integer conversion (fr_video_format_of) */
+      snprintf(name, sizeof name, path, i);
+#pragma GCC diagnostic pop
+      FR_TRY(png_write(name, rgb + (size_t)i * bytes, (size_t)width, (size_t)height));
+    }
+    return FR_OK;
+  }
+  uint8_t *data;
+  size_t len;
+  fr_status st = fr_video_encode(format, rgb, frames, height, width, fps, &data, &len, codec_used);
+  if (st != FR_OK) return fr_fail_context(st, "%s", path);
+  st = write_aside(path, data, len);
+  free(data);
   return st;
 }
 
@@ -270,19 +379,8 @@ fr_status fr_png_write_sheet(const char *path, const uint8_t *rgb, int frames, i
     for (int y = 0; y < height; y++)
       memcpy(sheet + (((size_t)(f / cols) * height + y) * sw + (size_t)(f % cols) * width) * 3,
              rgb + (((size_t)f * height + y) * width) * 3, (size_t)width * 3);
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  png_image img;
-  memset(&img, 0, sizeof img);
-  img.version = PNG_IMAGE_VERSION;
-  img.width = (png_uint_32)sw, img.height = (png_uint_32)sh, img.format = PNG_FORMAT_RGB;
-  int ok = png_image_write_to_file(&img, tmp, 0, sheet, 0, NULL);
+  fr_status st = png_write(path, sheet, sw, sh);
   free(sheet);
-  if (!ok) {
-    remove(tmp);
-    return fr_fail(FR_EIO, "%s: %s", path, img.message);
-  }
-  if (rename(tmp, path) != 0) return fr_fail(FR_EIO, "%s: %s", path, strerror(errno));
-  return FR_OK;
+  return st;
 }
 #endif

@@ -1,7 +1,7 @@
 /* Fractal for other languages: opaque handles and plain C types only, so that a foreign-function
  * interface (the Python package in python/, through ctypes) needs no struct layouts. A job goes in as
  * its JSON spec (docs/protocol.md, "Jobs and results"); a result comes out as the result JSON, the
- * frames and an MP4. Every call that can fail returns an fr_status, and fr_last_error() says why. */
+ * frames and a video file. Every call that can fail returns an fr_status, and fr_last_error() says why. */
 #ifndef FRACTAL_FFI_H
 #define FRACTAL_FFI_H
 
@@ -36,8 +36,9 @@ const char *fr_ffi_result_json(const fr_ffi_result *r);
 const char *fr_ffi_result_job_json(const fr_ffi_result *r);
 /* The frames, frames x height x width x 3 RGB bytes; valid while r lives. */
 const uint8_t *fr_ffi_result_frames(const fr_ffi_result *r, int *frames, int *height, int *width);
-/* Writes the frames as an H.264 MP4 at fps frames per second (written to a temporary name, then renamed). */
-fr_status fr_ffi_result_save_mp4(const fr_ffi_result *r, const char *path, int fps);
+/* Writes the frames at fps frames per second in the format the path's name says (fr_video_write: .mp4,
+ * .webm, .gif or a frame_%03d.png pattern), each file written aside and renamed. */
+fr_status fr_ffi_result_save(const fr_ffi_result *r, const char *path, int fps);
 void fr_ffi_result_free(fr_ffi_result *r);
 
 #ifdef __cplusplus

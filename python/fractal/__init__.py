@@ -3,6 +3,9 @@
 A thin ctypes binding of libfractal's foreign-function interface (include/fractal/ffi.h): a job goes in as
 its JSON spec, the result comes back as its JSON, its frames and an MP4. The digest and step hashes are
 the ones fractal-gen, the prover and the verifier compute for the same job.
+
+VideosClient (fractal.videos) is a client of a verifier's videos API (docs/videos.md); it needs only the
+standard library, so `import fractal` works without numpy (the Model's results need it).
 """
 
 import ctypes
@@ -10,9 +13,7 @@ import ctypes.util
 import json
 import os
 
-import numpy as np
-
-__all__ = ["FractalError", "Model", "Result", "library_path"]
+__all__ = ["FractalError", "Model", "Result", "VideosClient", "VideosError", "library_path"]
 __version__ = "0.1.0"
 
 
@@ -41,6 +42,15 @@ def library_path():
                        "and set FRACTAL_LIB to its path, or install it (cmake --install BUILD)")
 
 
+def _numpy():
+    """numpy, imported on first use: the Model's frames need it, the videos client does not."""
+    try:
+        import numpy
+    except ImportError as e:
+        raise ImportError("fractal.Model needs numpy (pip install numpy): %s" % e) from e
+    return numpy
+
+
 _lib = None
 _PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
 
@@ -61,7 +71,7 @@ def _load():
         "fr_ffi_result_json": (c_s, [c_p]),
         "fr_ffi_result_job_json": (c_s, [c_p]),
         "fr_ffi_result_frames": (ctypes.POINTER(ctypes.c_uint8), [c_p] + [ctypes.POINTER(c_i)] * 3),
-        "fr_ffi_result_save_mp4": (c_i, [c_p, c_s, c_i]),
+        "fr_ffi_result_save": (c_i, [c_p, c_s, c_i]),
         "fr_ffi_result_free": (None, [c_p]),
     }
     for name, (res, args) in sigs.items():
@@ -80,6 +90,7 @@ class Result:
     """One job's result: frames (numpy uint8 [frames, height, width, 3]), step_hashes, digest, the job as run."""
 
     def __init__(self, handle):
+        np = _numpy()
         self._lib = lib = _load()
         self._handle = handle
         self.record = json.loads(lib.fr_ffi_result_json(handle).decode())
@@ -95,11 +106,9 @@ class Result:
         self.timing = self.record.get("timing", {})
 
     def save(self, path, fps=8):
-        """Writes the frames as an H.264 MP4, as fractal-gen does (a temporary file, then renamed)."""
-        path = os.fspath(path)
-        if not path.endswith(".mp4"):
-            raise FractalError("%s: only .mp4 is written" % path)
-        _check(self._lib.fr_ffi_result_save_mp4(self._handle, path.encode(), int(fps)), path)
+        """Writes the frames as fractal-gen does, in the format the name says: .mp4 (H.264), .webm (VP9),
+        .gif, or a frame pattern such as frame_%03d.png (one PNG per frame, numbered from 0)."""
+        _check(self._lib.fr_ffi_result_save(self._handle, os.fspath(path).encode(), int(fps)), "saving")
 
     def __del__(self):
         if getattr(self, "_handle", None):
@@ -115,6 +124,7 @@ class Model:
     """A model folder (diffusers layout) loaded on a backend ("auto", "cpu", "cuda", "cuda:N")."""
 
     def __init__(self, path, backend="auto", threads=0):
+        _numpy()  # before the model is loaded, not after a job has run
         lib = _load()
         self._lib = lib
         self._handle = None
@@ -141,7 +151,7 @@ class Model:
         return Result(out)
 
     def close(self):
-        if self._handle is not None:
+        if getattr(self, "_handle", None) is not None:  # absent when __init__ failed before setting it
             self._lib.fr_ffi_model_close(self._handle)
             self._handle = None
 
@@ -156,3 +166,6 @@ class Model:
 
     def __repr__(self):
         return "<fractal.Model %s on %s>" % (self.digest, self.backend)
+
+
+from .videos import VideosClient, VideosError  # noqa: E402 (after FractalError, which it subclasses)

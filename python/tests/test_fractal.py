@@ -78,7 +78,7 @@ class FractalTest(unittest.TestCase):
         with self.assertRaisesRegex(fractal.FractalError, "unknown backend"):
             fractal.Model(self.dir, backend="tpu")
 
-    def test_save_mp4(self):
+    def test_save(self):
         r = self.model.generate("a cat", seed=1, steps=1, frames=4, height=32, width=32)
         path = os.path.join(self.tmp.name, "cat.mp4")
         r.save(path)
@@ -91,8 +91,11 @@ class FractalTest(unittest.TestCase):
         if probe.returncode == 0:
             s = json.loads(probe.stdout)["streams"][0]
             self.assertEqual((int(s["nb_read_frames"]), s["width"], s["height"]), (4, 32, 32))
-        with self.assertRaisesRegex(fractal.FractalError, "only .mp4"):
-            r.save(os.path.join(self.tmp.name, "cat.gif"))
+        r.save(os.path.join(self.tmp.name, "cat.gif"))
+        with open(os.path.join(self.tmp.name, "cat.gif"), "rb") as f:
+            self.assertEqual(f.read(6), b"GIF89a")
+        with self.assertRaisesRegex(fractal.FractalError, "cat.avi: not a format Fractal writes"):
+            r.save(os.path.join(self.tmp.name, "cat.avi"))
         with self.assertRaisesRegex(fractal.FractalError, "nodir"):
             r.save(os.path.join(self.tmp.name, "nodir", "cat.mp4"))
 
