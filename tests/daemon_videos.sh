@@ -2,9 +2,10 @@
 # The videos API (docs/videos.md) of fractald --role verifier over loopback, with a real redis-server and
 # real provers on the tiny model: keys made with `fractald keys`, the whole life of a video (the digest is
 # fractal-gen's for the same job, the MP4 and thumbnail, ranges), only the owner sees a video, bad keys,
-# bad requests, the daily quota and the rate limit, deletion, a prover that lies (its video is never
-# served), a restart while a video runs, concurrent creators, Redis away; then the Python client against
-# the OpenAPI document (tests/videos_client.py).
+# bad requests, progress from the prover's steps, the daily quota and the rate limit, pagination, deletion,
+# concurrent creators, a restart while a video runs, the Python client against the OpenAPI document
+# (tests/videos_client.py), Redis away, retention and the size cap, verify_mode full, and a prover that lies
+# (its video is never served).
 # Usage: daemon_videos.sh BIN_DIR
 set -u
 bin=$(cd "$1" && pwd)
@@ -319,6 +320,17 @@ done
   bad "cap: $(status_of "$out") used $used $(ls -l "$tmp/cap-videos") $(grep videos: cap.log | tail -5)"
 expect "the newer ones stay ($c2)" 200 "" "$(api "$Kc" GET "/v1/videos/$c2")"
 expect "the newer ones stay ($c3)" 200 "" "$(api "$Kc" GET "/v1/videos/$c3")"
+
+# ---- verify_mode full: the verifier regenerates the whole job before it keeps the answer ----
+kill -TERM "$VPID"; wait "$VPID" 2>/dev/null
+F=$(keys full create fully --rate 1000 2> /dev/null)
+start_verifier full --verify_mode full
+fid=$(body_of "$(post "$F" '{"prompt":"checked in full","seed":9,"steps":2,"frames":2,"size":"16x16"}')" | field "['id']")
+fo=$(wait_done "$F" "$fid")
+want=$("$bin/fractal-gen" -m tiny -q --seed 9 --steps 2 --frames 2 --width 16 --height 16 -o wantf.mp4 "checked in full")
+[ "$(field "['status']" <<< "$fo")" = completed ] && [ "$(field "['check']" <<< "$fo")" = "{'mode': 'full', 'decode': True}" ] &&
+  [ "$(field "['digest']" <<< "$fo")" = "$want" ] && ok "verify_mode full: the whole job regenerated, the decode checked, fractal-gen's digest" ||
+  bad "full: $fo (want $want)"
 
 # ---- a prover that lies: its video is never served ----
 kill -TERM "$VPID"; wait "$VPID" 2>/dev/null
