@@ -269,7 +269,9 @@ kill -9 "$VPID"; wait "$VPID" 2>/dev/null
 kill -CONT "$P_honest"
 start_verifier main
 grep -q "1 videos that were running at the last stop are queued again" main.log && ok "restart: the running video is queued again" || bad "requeue: $(grep videos main.log | tail -3)"
-[ "$(wait_done "$A" "$rid" | field "['status']")" = completed ] && ok "restart: the video completes" || bad "after restart: $(api "$A" GET "/v1/videos/$rid")"
+for _ in $(seq 100); do curl -sf "$VURL/healthz" > /dev/null && break; sleep 0.1; done # answering, not only logged
+[ "$(wait_done "$A" "$rid" | field "['status']")" = completed ] && ok "restart: the video completes" ||
+  bad "after restart: $(api "$A" GET "/v1/videos/$rid") (verifier $VPID $(kill -0 "$VPID" 2>/dev/null && echo alive || echo gone) at $VURL; its log: $(tail -8 main.log))"
 
 # ---- the Python client, every answer checked against the OpenAPI document ----
 python3 "$here/openapi_check.py" "$here/../docs/openapi-videos.json" > openapi.out 2>&1 && ok "docs/openapi-videos.json is well formed" ||
