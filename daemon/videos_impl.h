@@ -9,7 +9,7 @@
 
 #include "videos.h"
 
-#define VIDEO_ID_LEN 30   /* "video_" and 24 hex digits */
+#define VIDEO_ID_LEN 22   /* "video_" and 16 hex digits */
 #define KEY_ID_LEN 16     /* "key_" and 12 hex digits */
 #define VIDEOS_WORKERS 16 /* at most */
 #define BUCKETS 256       /* keys with a rate-limit bucket in memory */
