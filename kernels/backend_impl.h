@@ -46,6 +46,14 @@ typedef struct fr_backend_ops {
                       const fr_tensor *residual, fr_tensor *y);
   fr_status (*conv_frames)(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w,
                            const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+  fr_status (*linear_i8x)(fr_backend *be, const fr_linear_dims *d, const fr_tensor *x, const fr_qweight *w,
+                          const fr_tensor *b, fr_act act, const fr_tensor *residual, fr_tensor *y);
+  fr_status (*conv2d_i8x)(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_qweight *w,
+                          const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+  fr_status (*conv_frames_i8x)(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_qweight *w,
+                               const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+  fr_status (*attention_i8x)(fr_backend *be, const fr_attn_dims *d, const fr_tensor *q, const fr_tensor *k,
+                             const fr_tensor *v, const fr_attn_params *p, int bits, fr_tensor *y);
   fr_status (*group_norm)(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
                           const fr_tensor *beta, float eps, fr_act act, fr_tensor *y);
   fr_status (*layer_norm)(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend_impl.h"
+#include "fractal/i8x.h"
 
 #define SHAPE(t, buf) fr_shape_str((t), (buf), sizeof(buf))
 
@@ -90,13 +91,30 @@ static fr_status no_overlap(const char *op, const char *name, const fr_tensor *i
   return FR_OK;
 }
 
-fr_status fr_linear(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, fr_act act,
-                    const fr_tensor *residual, fr_tensor *y)
+/* i8x-v1's quantized weights: q I16 of the float weight's shape, e I32 [rows], 2 <= bits <= 15. */
+static fr_status check_qweight(const fr_backend *be, const char *op, const fr_qweight *w)
 {
-  const char *op = "fr_linear";
+  char bq[96], be_[96];
+  if (!w) return fr_fail(FR_EINVAL, "%s: w is NULL", op);
+  FR_TRY(check_tensor(be, op, "w.q", &w->q));
+  FR_TRY(check_tensor(be, op, "w.e", &w->e));
+  if (w->q.dtype != FR_I16 || w->e.dtype != FR_I32)
+    return fr_fail(FR_EINVAL, "%s: a quantized weight is I16 values and I32 exponents, got %s and %s", op,
+                   fr_dtype_name(w->q.dtype), fr_dtype_name(w->e.dtype));
+  if (w->q.ndim < 2 || w->e.ndim != 1 || w->e.shape[0] != w->q.shape[0])
+    return fr_fail(FR_EINVAL, "%s: w.q %s and w.e %s do not fit (one exponent per row)", op, SHAPE(&w->q, bq),
+                   SHAPE(&w->e, be_));
+  if (w->bits < FR_I8X_MIN_BITS || w->bits > FR_I8X_MAX_BITS)
+    return fr_fail(FR_EINVAL, "%s: %d quantization bits (want %d..%d)", op, w->bits, FR_I8X_MIN_BITS, FR_I8X_MAX_BITS);
+  return FR_OK;
+}
+
+/* The checks and dimensions of a linear with weight shape w (F32 [N, K] or its I16 quantized twin). */
+static fr_status linear_dims(fr_backend *be, const char *op, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b,
+                             fr_act act, const fr_tensor *residual, fr_tensor *y, fr_linear_dims *out)
+{
   char bx[96], bw[96];
   FR_TRY(check_f32(be, op, "x", x));
-  FR_TRY(check_weight(be, op, "w", w));
   FR_TRY(check_f32(be, op, "y", y));
   FR_TRY(check_ndim(op, "w", w, 2));
   if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1] || w->shape[1] == 0)
@@ -115,14 +133,32 @@ fr_status fr_linear(fr_backend *be, const fr_tensor *x, const fr_tensor *w, cons
   }
   if ((unsigned)act >= FR_ACT_COUNT) return fr_fail(FR_EINVAL, "%s: unknown activation %d", op, (int)act);
   FR_TRY(no_overlap(op, "x", x, y));
+  *out = d;
+  return FR_OK;
+}
+
+fr_status fr_linear(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, fr_act act,
+                    const fr_tensor *residual, fr_tensor *y)
+{
+  fr_linear_dims d;
+  FR_TRY(check_weight(be, "fr_linear", "w", w));
+  FR_TRY(linear_dims(be, "fr_linear", x, w, b, act, residual, y, &d));
   return DISPATCH(be, linear, &d, x, w, b, act, residual, y);
+}
+
+fr_status fr_linear_i8x(fr_backend *be, const fr_tensor *x, const fr_qweight *w, const fr_tensor *b, fr_act act,
+                        const fr_tensor *residual, fr_tensor *y)
+{
+  fr_linear_dims d;
+  FR_TRY(check_qweight(be, "fr_linear_i8x", w));
+  FR_TRY(linear_dims(be, "fr_linear_i8x", x, &w->q, b, act, residual, y, &d));
+  return DISPATCH(be, linear_i8x, &d, x, w, b, act, residual, y);
 }
 
 static fr_status conv_common(fr_backend *be, const char *op, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b,
                              const fr_tensor *residual, const fr_tensor *y)
 {
   FR_TRY(check_f32(be, op, "x", x));
-  FR_TRY(check_weight(be, op, "w", w));
   FR_TRY(check_f32(be, op, "y", y));
   FR_TRY(check_ndim(op, "x", x, 4));
   if (b) FR_TRY(check_vector(be, op, "b", b, w->shape[0]));
@@ -134,12 +170,10 @@ static fr_status conv_common(fr_backend *be, const char *op, const fr_tensor *x,
   return no_overlap(op, "x", x, y);
 }
 
-fr_status fr_conv2d(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, int stride, int pad,
-                    const fr_tensor *residual, fr_tensor *y)
+static fr_status conv2d_dims(fr_backend *be, const char *op, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b,
+                             int stride, int pad, const fr_tensor *residual, fr_tensor *y, fr_conv_dims *out)
 {
-  const char *op = "fr_conv2d";
   char bx[96], bw[96];
-  FR_TRY(check_tensor(be, op, "w", w));
   FR_TRY(check_ndim(op, "w", w, 4));
   FR_TRY(conv_common(be, op, x, w, b, residual, y));
   if (w->shape[1] != x->shape[1] || w->shape[1] == 0)
@@ -157,15 +191,33 @@ fr_status fr_conv2d(fr_backend *be, const fr_tensor *x, const fr_tensor *w, cons
   d.wo = (d.w + 2 * pad - d.kw) / stride + 1;
   int64_t ys[4] = {d.n, d.cout, d.ho, d.wo};
   FR_TRY(check_shape(op, "y", y, 4, ys));
+  *out = d;
+  return FR_OK;
+}
+
+fr_status fr_conv2d(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, int stride, int pad,
+                    const fr_tensor *residual, fr_tensor *y)
+{
+  fr_conv_dims d;
+  FR_TRY(check_weight(be, "fr_conv2d", "w", w));
+  FR_TRY(conv2d_dims(be, "fr_conv2d", x, w, b, stride, pad, residual, y, &d));
   return DISPATCH(be, conv2d, &d, x, w, b, residual, y);
 }
 
-fr_status fr_conv_frames(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, int frames,
-                         const fr_tensor *residual, fr_tensor *y)
+fr_status fr_conv2d_i8x(fr_backend *be, const fr_tensor *x, const fr_qweight *w, const fr_tensor *b, int stride,
+                        int pad, const fr_tensor *residual, fr_tensor *y)
 {
-  const char *op = "fr_conv_frames";
+  fr_conv_dims d;
+  FR_TRY(check_qweight(be, "fr_conv2d_i8x", w));
+  FR_TRY(conv2d_dims(be, "fr_conv2d_i8x", x, &w->q, b, stride, pad, residual, y, &d));
+  return DISPATCH(be, conv2d_i8x, &d, x, w, b, residual, y);
+}
+
+static fr_status conv_frames_dims(fr_backend *be, const char *op, const fr_tensor *x, const fr_tensor *w,
+                                  const fr_tensor *b, int frames, const fr_tensor *residual, fr_tensor *y,
+                                  fr_conv_dims *out)
+{
   char bx[96], bw[96];
-  FR_TRY(check_tensor(be, op, "w", w));
   int w_ok =
       (w->ndim == 3 && w->shape[2] == 3) || (w->ndim == 5 && w->shape[2] == 3 && w->shape[3] == 1 && w->shape[4] == 1);
   if (!w_ok) return fr_fail(FR_EINVAL, "%s: w is %s, want [Cout, Cin, 3, 1, 1] or [Cout, Cin, 3]", op, SHAPE(w, bw));
@@ -181,7 +233,26 @@ fr_status fr_conv_frames(fr_backend *be, const fr_tensor *x, const fr_tensor *w,
   d.cout = w->shape[0], d.kh = 3, d.kw = 1, d.stride = 1, d.pad = 1, d.frames = frames;
   int64_t ys[4] = {d.n, d.cout, d.h, d.w};
   FR_TRY(check_shape(op, "y", y, 4, ys));
+  *out = d;
+  return FR_OK;
+}
+
+fr_status fr_conv_frames(fr_backend *be, const fr_tensor *x, const fr_tensor *w, const fr_tensor *b, int frames,
+                         const fr_tensor *residual, fr_tensor *y)
+{
+  fr_conv_dims d;
+  FR_TRY(check_weight(be, "fr_conv_frames", "w", w));
+  FR_TRY(conv_frames_dims(be, "fr_conv_frames", x, w, b, frames, residual, y, &d));
   return DISPATCH(be, conv_frames, &d, x, w, b, residual, y);
+}
+
+fr_status fr_conv_frames_i8x(fr_backend *be, const fr_tensor *x, const fr_qweight *w, const fr_tensor *b, int frames,
+                             const fr_tensor *residual, fr_tensor *y)
+{
+  fr_conv_dims d;
+  FR_TRY(check_qweight(be, "fr_conv_frames_i8x", w));
+  FR_TRY(conv_frames_dims(be, "fr_conv_frames_i8x", x, &w->q, b, frames, residual, y, &d));
+  return DISPATCH(be, conv_frames_i8x, &d, x, w, b, residual, y);
 }
 
 fr_status fr_group_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gamma, const fr_tensor *beta, int groups,
@@ -312,10 +383,9 @@ fr_status fr_layer_norm(fr_backend *be, const fr_tensor *x, const fr_tensor *gam
   return DISPATCH(be, layer_norm, &d, x, gamma, beta, eps, y);
 }
 
-fr_status fr_attention(fr_backend *be, const fr_tensor *q, const fr_tensor *k, const fr_tensor *v,
-                       const fr_attn_params *p, fr_tensor *y)
+static fr_status attention_dims(fr_backend *be, const char *op, const fr_tensor *q, const fr_tensor *k,
+                                const fr_tensor *v, const fr_attn_params *p, fr_tensor *y, fr_attn_dims *out)
 {
-  const char *op = "fr_attention";
   char bq[96], bk[96], bv[96];
   FR_TRY(check_f32(be, op, "q", q));
   FR_TRY(check_f32(be, op, "k", k));
@@ -342,7 +412,27 @@ fr_status fr_attention(fr_backend *be, const fr_tensor *q, const fr_tensor *k, c
   FR_TRY(no_overlap(op, "q", q, y));
   FR_TRY(no_overlap(op, "k", k, y));
   FR_TRY(no_overlap(op, "v", v, y));
+  *out = d;
+  return FR_OK;
+}
+
+fr_status fr_attention(fr_backend *be, const fr_tensor *q, const fr_tensor *k, const fr_tensor *v,
+                       const fr_attn_params *p, fr_tensor *y)
+{
+  fr_attn_dims d;
+  FR_TRY(attention_dims(be, "fr_attention", q, k, v, p, y, &d));
   return DISPATCH(be, attention, &d, q, k, v, p, y);
+}
+
+fr_status fr_attention_i8x(fr_backend *be, const fr_tensor *q, const fr_tensor *k, const fr_tensor *v,
+                           const fr_attn_params *p, int bits, fr_tensor *y)
+{
+  fr_attn_dims d;
+  FR_TRY(attention_dims(be, "fr_attention_i8x", q, k, v, p, y, &d));
+  if (bits < FR_I8X_MIN_BITS || bits > FR_I8X_MAX_BITS)
+    return fr_fail(FR_EINVAL, "fr_attention_i8x: %d quantization bits (want %d..%d)", bits, FR_I8X_MIN_BITS,
+                   FR_I8X_MAX_BITS);
+  return DISPATCH(be, attention_i8x, &d, q, k, v, p, bits, y);
 }
 
 fr_status fr_softmax(fr_backend *be, const fr_tensor *x, fr_tensor *y)

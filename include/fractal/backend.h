@@ -111,6 +111,32 @@ typedef struct fr_attn_params {
 fr_status fr_attention(fr_backend *be, const fr_tensor *q, const fr_tensor *k, const fr_tensor *v,
                        const fr_attn_params *p, fr_tensor *y);
 
+/* ---- The GEMM-class ops of the exact-integer profile i8x-v1 (fractal/i8x.h, docs/numerics.md) ----
+ * Same shapes, epilogues and checks as the f32-v1 ops above; each dot product is quantized and summed
+ * exactly as i8x.h defines. Weights come quantized once, row by row (fr_i8x_quantize_weight). */
+typedef struct fr_qweight {
+  fr_tensor q; /* I16, the float weight's shape; row r (an output channel) quantized with exponent e[r] */
+  fr_tensor e; /* I32 [rows] */
+  int bits;    /* B: FR_I8X_BITS in the profile */
+} fr_qweight;
+
+/* Host: quantizes the host weight w [rows, ...] (F32/F16/BF16) row by row into q (numel int16) and e
+ * (rows int32). */
+fr_status fr_i8x_quantize_weight(const fr_tensor *w, int bits, int16_t *q, int32_t *e);
+
+fr_status fr_linear_i8x(fr_backend *be, const fr_tensor *x, const fr_qweight *w, const fr_tensor *b, fr_act act,
+                        const fr_tensor *residual, fr_tensor *y);
+/* Each output pixel's patch (Cin x kh x kw, padding as +0) is one operand vector with its own exponent. */
+fr_status fr_conv2d_i8x(fr_backend *be, const fr_tensor *x, const fr_qweight *w, const fr_tensor *b, int stride,
+                        int pad, const fr_tensor *residual, fr_tensor *y);
+/* Each output (frame, pixel)'s window (Cin x 3 frames, zero outside the video) is one operand vector. */
+fr_status fr_conv_frames_i8x(fr_backend *be, const fr_tensor *x, const fr_qweight *w, const fr_tensor *b, int frames,
+                             const fr_tensor *residual, fr_tensor *y);
+/* Scores from quantized q and k rows (per head); the softmax as f32-v1; P·V from each row of p over all Lk
+ * keys (masked keys as +0) and each column of v over all Lk keys; then o / l. */
+fr_status fr_attention_i8x(fr_backend *be, const fr_tensor *q, const fr_tensor *k, const fr_tensor *v,
+                           const fr_attn_params *p, int bits, fr_tensor *y);
+
 /* Softmax over the last dimension. */
 fr_status fr_softmax(fr_backend *be, const fr_tensor *x, fr_tensor *y);
 

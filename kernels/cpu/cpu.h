@@ -35,6 +35,14 @@ fr_status fr_cpu_conv2d(fr_backend *be, const fr_conv_dims *d, const fr_tensor *
                         const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
 fr_status fr_cpu_conv_frames(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w,
                              const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cpu_linear_i8x(fr_backend *be, const fr_linear_dims *d, const fr_tensor *x, const fr_qweight *w,
+                            const fr_tensor *b, fr_act act, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cpu_conv2d_i8x(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_qweight *w,
+                            const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cpu_conv_frames_i8x(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_qweight *w,
+                                 const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cpu_attention_i8x(fr_backend *be, const fr_attn_dims *d, const fr_tensor *q, const fr_tensor *k,
+                               const fr_tensor *v, const fr_attn_params *p, int bits, fr_tensor *y);
 fr_status fr_cpu_group_norm(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
                             const fr_tensor *beta, float eps, fr_act act, fr_tensor *y);
 fr_status fr_cpu_layer_norm(fr_backend *be, const fr_norm_dims *d, const fr_tensor *x, const fr_tensor *gamma,
