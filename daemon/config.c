@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fractal/i8x.h"
 #include "fractal/job.h"
 #include "fractal/protocol.h"
 
@@ -31,6 +32,7 @@ static const option_def options[] = {
   {"devices", T_STR, "", 0, 0, S(devices), "prover: comma-separated backends, a worker and a model copy each (default: backend)"},
   {"shards", T_INT, "1", 1, 64, S(shards), "prover: CPU ranks one job is split over (same bits, lower latency; jobs then run unbatched)"},
   {"variant", T_STR, "", 0, 0, S(variant), "weight files to load: \"\" (full precision if present) or fp16"},
+  {"numerics", T_STR, "f32-v1", 0, 0, S(numerics), "numerics profiles served (prover) or checked (verifier): f32-v1, or f32-v1,i8x-v1 (also quantizes the weights at load)"},
   {"threads", T_INT, "0", 0, 1024, S(threads), "CPU threads for the backend (0: all cores)"},
   {"allow_unregistered", T_BOOL, "false", 0, 1, S(allow_unregistered), "accept senders not in the registry (logged loudly)"},
   {"force_verifier_permit", T_BOOL, "false", 0, 1, S(force_verifier_permit), "only verifiers with stake >= min_verifier_stake may call"},
@@ -76,6 +78,7 @@ static const option_def options[] = {
   {"challenge_height", T_INT, "256", 8, 8192, S(challenge_height), "verifier: challenge jobs: height"},
   {"challenge_width", T_INT, "256", 8, 8192, S(challenge_width), "verifier: challenge jobs: width"},
   {"challenge_guidance", T_DBL, "9", 0, 50, S(challenge_guidance), "verifier: challenge jobs: guidance"},
+  {"challenge_numerics", T_STR, "f32-v1", 0, 0, S(challenge_numerics), "verifier: challenge jobs: numerics profile, one of numerics"},
   {"challenge_scheduler", T_STR, "dpm++2m", 0, 0, S(challenge_scheduler), "verifier: challenge jobs: ddim or dpm++2m"},
   {"interval", T_INT, "360", 1, 100000000, S(interval), "verifier: steps between tier moves and weight publications"},
   {"epoch", T_INT, "36000", 1, 2000000000, S(epoch), "verifier: steps between epoch resets of the lower tiers"},
@@ -202,7 +205,13 @@ int config_load(fractald_config *c, const char *file, int nflags, char **flags, 
   if (!c->model[0]) return snprintf(err, errn, "model is required (a diffusers-layout model folder)"), -1;
   if (!c->registry[0] && !c->allow_unregistered)
     return snprintf(err, errn, "registry is required (or allow_unregistered, for testing)"), -1;
+  if (strcmp(c->numerics, FR_NUMERICS) != 0 && strcmp(c->numerics, FR_NUMERICS "," FR_I8X_PROFILE) != 0)
+    return snprintf(err, errn, "numerics must be f32-v1 or f32-v1,i8x-v1, not '%s'", c->numerics), -1;
   if (strcmp(c->role, "verifier") == 0) {
+    if (!fr_numerics_listed(c->numerics, c->challenge_numerics))
+      return snprintf(err, errn, "challenge_numerics '%s' is not one of numerics (%s)", c->challenge_numerics,
+                      c->numerics),
+             -1;
     if (!c->redis_password[0] && getenv("FRACTAL_REDIS_PASSWORD"))
       snprintf(c->redis_password, sizeof c->redis_password, "%s", getenv("FRACTAL_REDIS_PASSWORD"));
     if (!c->redis_password[0] && !c->redis_insecure_no_password)

@@ -16,6 +16,8 @@ typedef struct fractald_config {
   char devices[512];
   int shards;
   char variant[16];
+  char numerics[64];           /* the profiles served (prover) or checked (verifier) */
+  char challenge_numerics[16]; /* verifier: the profile of challenge jobs */
   int threads;
   int allow_unregistered;
   int force_verifier_permit;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "node.h"
 #include "prover.h"
+#include "fractal/i8x.h"
 #include "fractal/version.h"
 #include "verifier.h"
 #include "videos.h"
@@ -82,7 +83,7 @@ static int check_config(const fractald_config *c)
   }
   char list[512], *save = NULL;
   snprintf(list, sizeof list, "%s", c->devices[0] ? c->devices : c->backend);
-  fr_model_options mo = {c->variant[0] ? c->variant : NULL};
+  fr_model_options mo = {c->variant[0] ? c->variant : NULL, fr_numerics_listed(c->numerics, FR_I8X_PROFILE)};
   int loaded = 0;
   for (char *spec = strtok_r(list, ",", &save); spec; spec = strtok_r(NULL, ",", &save)) {
     fr_backend *be;
@@ -135,7 +136,8 @@ static int start(node *n)
     LOG(LOG_WARN, "allow_unregistered is ON: any key may send signed requests to this node (testing only)");
   char list[512], *save = NULL;
   snprintf(list, sizeof list, "%s", n->cfg.devices[0] ? n->cfg.devices : n->cfg.backend);
-  fr_model_options mo = {n->cfg.variant[0] ? n->cfg.variant : NULL};
+  fr_model_options mo = {n->cfg.variant[0] ? n->cfg.variant : NULL,
+                         fr_numerics_listed(n->cfg.numerics, FR_I8X_PROFILE)};
   for (char *spec = strtok_r(list, ",", &save); spec; spec = strtok_r(NULL, ",", &save)) {
     if (n->ndev == NODE_MAX_DEVICES) return LOG(LOG_ERROR, "at most %d devices", NODE_MAX_DEVICES), -1;
     device *d = &n->dev[n->ndev];

@@ -125,7 +125,7 @@ int peers_can_serve(peers *ps, const char *hotkey, const fr_job *job, const char
   for (int i = 0; i < ps->n; i++) {
     const peer *p = &ps->p[i];
     if (strcmp(p->hotkey, hotkey) != 0 || !p->has_info) continue;
-    if (strcmp(p->model, model) != 0 || strcmp(p->numerics, job->numerics) != 0) yes = 0;
+    if (strcmp(p->model, model) != 0 || !fr_numerics_listed(p->numerics, job->numerics)) yes = 0;
     else if (p->has_limits) yes = fr_job_validate(job, &p->lim) == FR_OK;
   }
   pthread_mutex_unlock(&ps->mu);

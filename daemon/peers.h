@@ -19,8 +19,8 @@ typedef struct peer {
   char hotkey[FR_HOTKEY_HEX + 1];
   int tried, has_info, has_limits; /* its /v1/info was asked for; read; it published limits */
   fr_job_limits lim;
-  char model[33], numerics[16];
-  double offset_s, offset_at; /* its clock minus this node's, and when (monotonic s; 0: never) */
+  char model[33], numerics[64]; /* numerics: the profiles it serves, comma-separated */
+  double offset_s, offset_at;   /* its clock minus this node's, and when (monotonic s; 0: never) */
 } peer;
 
 typedef struct peers {

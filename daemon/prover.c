@@ -1,5 +1,5 @@
 /* The prover: challenges and organic jobs go through a bounded queue to one worker that owns the
- * device; it runs queued jobs of the same size as one batch (each job's bits are what it gets alone).
+ * device; it runs queued jobs of the same size and numerics as one batch (each job's bits are what it gets alone).
  * A job whose client has gone is dropped from the queue, and a batch none of whose clients waits any
  * more stops at the next step. The latents of recent jobs stay in a bounded cache for /v1/reveal. */
 #include <errno.h>
@@ -155,7 +155,8 @@ static void corrupt(pjob *j, int k)
 
 static int compatible(const fr_job *a, const fr_job *b)
 {
-  return a->frames == b->frames && a->height == b->height && a->width == b->width;
+  return a->frames == b->frames && a->height == b->height && a->width == b->width &&
+         strcmp(a->numerics, b->numerics) == 0;
 }
 
 /* Sharded provers run jobs one at a time (one job already uses every rank). */
@@ -278,7 +279,7 @@ static int run_job(node *n, const http_request *req, http_response *resp, pjob *
   case FR_JOB_OTHER_MODEL:
     return http_error(resp, 422, "model_not_served", "this node serves model %s", n->info.digest_hex), -1;
   case FR_JOB_OTHER_NUMERICS:
-    return http_error(resp, 422, "numerics_not_served", "this node computes %s", FR_NUMERICS), -1;
+    return http_error(resp, 422, "numerics_not_served", "this node computes %s", n->info.numerics), -1;
   case FR_JOB_NO_SCHEDULER: return http_error(resp, 422, "scheduler_not_served", "%s", fr_last_error()), -1;
   case FR_JOB_BAD_SHAPE: return http_error(resp, 400, "bad_request", "%s", fr_last_error()), -1;
   }
@@ -495,11 +496,11 @@ static void info(node *n, const http_request *req, http_response *resp)
   pthread_mutex_unlock(&n->metrics.mu);
   json_t *root =
       json_pack("{s:s,s:s,s:s,s:s,s:o,s:i,s:i,s:i,s:i,s:i,s:{s:i,s:i,s:i,s:i},s:s,s:o,s:o}", "hotkey", n->key.hotkey,
-                "role", "prover", "model", n->info.digest_hex, "numerics", FR_NUMERICS, "devices", devs, "device_count",
-                n->ndev, "shards", n->cfg.shards, "queue_depth", depth, "queue_capacity", n->cfg.queue_size,
-                "max_batch", max_batch(n), "limits", "max_steps", n->cfg.max_steps, "max_frames", n->cfg.max_frames,
-                "max_height", n->cfg.max_height, "max_width", n->cfg.max_width, "version", fr_build_info()->version,
-                "jobs", jobs, "verdicts", notes_json(&p->notes));
+                "role", "prover", "model", n->info.digest_hex, "numerics", n->info.numerics, "devices", devs,
+                "device_count", n->ndev, "shards", n->cfg.shards, "queue_depth", depth, "queue_capacity",
+                n->cfg.queue_size, "max_batch", max_batch(n), "limits", "max_steps", n->cfg.max_steps, "max_frames",
+                n->cfg.max_frames, "max_height", n->cfg.max_height, "max_width", n->cfg.max_width, "version",
+                fr_build_info()->version, "jobs", jobs, "verdicts", notes_json(&p->notes));
   char *body = root ? json_dumps(root, JSON_COMPACT) : NULL;
   json_decref(root);
   if (!body) return http_error(resp, 503, "out_of_memory", "out of memory");

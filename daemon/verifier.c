@@ -119,6 +119,7 @@ static void make_challenge(node *n, long step, fr_job *job)
   job->height = n->cfg.challenge_height, job->width = n->cfg.challenge_width;
   job->guidance = (float)n->cfg.challenge_guidance;
   job->scheduler = (fr_scheduler)fr_scheduler_parse(n->cfg.challenge_scheduler);
+  snprintf(job->numerics, sizeof job->numerics, "%s", n->cfg.challenge_numerics);
 }
 
 /* Takes this node's clock against the provers' (takes v->mu), saying so when it turns out off or right. */
@@ -442,8 +443,8 @@ int organic_job(node *n, fr_job *job, const char *prefix, const char **code, cha
   *code = "bad_request";
   if (job->model[0] && strcmp(job->model, n->info.digest_hex) != 0)
     return *code = "model_not_served", snprintf(why, whyn, "this verifier routes model %s", n->info.digest_hex), 422;
-  if (strcmp(job->numerics, FR_NUMERICS) != 0)
-    return *code = "numerics_not_served", snprintf(why, whyn, "this verifier checks %s", FR_NUMERICS), 422;
+  if (!fr_numerics_listed(n->info.numerics, job->numerics))
+    return *code = "numerics_not_served", snprintf(why, whyn, "this verifier checks %s", n->info.numerics), 422;
   if (job->height % n->info.vae_scale || job->width % n->info.vae_scale)
     return snprintf(why, whyn, "height and width must be multiples of %d", n->info.vae_scale), 400;
   snprintf(job->model, sizeof job->model, "%s", n->info.digest_hex);

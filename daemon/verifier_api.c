@@ -55,7 +55,7 @@ void api_info(node *n, const http_request *req, http_response *resp)
     snprintf(body, 1024,
              "{\"hotkey\":\"%s\",\"role\":\"verifier\",\"model\":\"%s\",\"numerics\":\"%s\",\"verify_mode\":\"%s\","
              "\"step\":%ld,\"version\":\"%s\"}",
-             n->key.hotkey, n->info.digest_hex, FR_NUMERICS, v->chk.full ? "full" : "spot", v->st.step,
+             n->key.hotkey, n->info.digest_hex, n->info.numerics, v->chk.full ? "full" : "spot", v->st.step,
              fr_build_info()->version);
   pthread_mutex_unlock(&v->mu);
   http_json(resp, 200, body);

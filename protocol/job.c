@@ -25,6 +25,18 @@ void fr_job_init(fr_job *j)
   j->height = j->width = 0; /* the model's native size (fr_job_fill_size) */
 }
 
+int fr_numerics_listed(const char *list, const char *profile)
+{
+  size_t n = strlen(profile);
+  for (const char *at = list; n && at && *at;) {
+    const char *end = strchr(at, ',');
+    size_t len = end ? (size_t)(end - at) : strlen(at);
+    if (len == n && strncmp(at, profile, n) == 0) return 1;
+    at = end ? end + 1 : NULL;
+  }
+  return 0;
+}
+
 const char *fr_scheduler_name(fr_scheduler s) { return s == FR_SCHEDULER_DDIM ? "ddim" : "dpm++2m"; }
 
 int fr_scheduler_parse(const char *name)

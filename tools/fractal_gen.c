@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fractal/comm.h"
+#include "fractal/i8x.h"
 #include "fractal/modelgen.h"
 #include "fractal/npy.h"
 #include "fractal/pipeline.h"
@@ -39,6 +40,8 @@ static void usage(FILE *f)
       "      --steps N          denoising steps, 1..200 (default 25)\n"
       "      --guidance G       classifier-free guidance scale, 0..50 (default 9; <= 1 turns it off)\n"
       "      --scheduler S      dpm++2m (default) or ddim\n"
+      "      --numerics P       f32-v1 (default) or i8x-v1 (the exact-integer profile: quantized weights and\n"
+      "                         activations, exact integer sums; docs/numerics.md)\n"
       "      --frames N         1..64 (default 16)\n"
       "      --height H, --width W   multiples of 8 (default: the model's, 256 for ms-1.7b)\n"
       "      --fps N            frames per second of the video (default 8)\n"
@@ -119,13 +122,15 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     DUMP,
     JSON,
     SHARDS,
-    DEVICES
+    DEVICES,
+    NUMERICS
   };
   /* clang-format off */ /* a table: one entry per line */
   static const struct option longopts[] = {
     {"model", required_argument, 0, 'm'},    {"output", required_argument, 0, 'o'}, {"negative", required_argument, 0, NEG},
     {"seed", required_argument, 0, SEED},    {"steps", required_argument, 0, STEPS}, {"guidance", required_argument, 0, GUID},
     {"scheduler", required_argument, 0, SCHED}, {"frames", required_argument, 0, FRAMES},
+    {"numerics", required_argument, 0, NUMERICS},
     {"height", required_argument, 0, HEIGHT}, {"width", required_argument, 0, WIDTH}, {"fps", required_argument, 0, FPS},
     {"sheet", required_argument, 0, SHEET},  {"backend", required_argument, 0, BACKEND},
     {"threads", required_argument, 0, THREADS}, {"variant", required_argument, 0, VARIANT},
@@ -166,6 +171,11 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     case SCHED:
       if (fr_scheduler_parse(optarg) < 0) return bad_option("scheduler", optarg, "want ddim or dpm++2m");
       o->job.scheduler = (fr_scheduler)fr_scheduler_parse(optarg);
+      break;
+    case NUMERICS:
+      if (strcmp(optarg, FR_NUMERICS) != 0 && strcmp(optarg, FR_I8X_PROFILE) != 0)
+        return bad_option("numerics", optarg, "want f32-v1 or i8x-v1");
+      snprintf(o->job.numerics, sizeof o->job.numerics, "%s", optarg);
       break;
     case FRAMES:
       if (parse_int(optarg, 1, FR_JOB_FRAMES_MAX, &o->job.frames)) return bad_option("frames", optarg, "want 1..64");
@@ -337,7 +347,7 @@ int main(int argc, char **argv)
     o.backend = first_device;
   }
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) return die("backend");
-  fr_model_options mo = {o.variant};
+  fr_model_options mo = {o.variant, strcmp(o.job.numerics, FR_I8X_PROFILE) == 0};
   if (fr_model_load(o.model, be, &mo, &m) != FR_OK) return die("loading the model");
   fr_model_info info;
   fr_model_get_info(m, &info);

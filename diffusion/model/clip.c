@@ -58,8 +58,8 @@ fr_status fr_clip_encode(fr_exec *ex, const fr_clip *m, const int32_t *ids, int6
     FR_TRY(fr_layer_norm(ex->be, &x, &l->ln1.g, &l->ln1.b, c->ln_eps, &n));
     FR_TRY(fr_attn_fwd(ex, &l->attn, &n, &n, 1, 1, &x, &x2));
     FR_TRY(fr_layer_norm(ex->be, &x2, &l->ln2.g, &l->ln2.b, c->ln_eps, &n));
-    FR_TRY(fr_linear(ex->be, &n, &l->fc1.w, &l->fc1.b, act, NULL, &f));
-    FR_TRY(fr_linear(ex->be, &f, &l->fc2.w, &l->fc2.b, FR_ACT_NONE, &x2, &x));
+    FR_TRY(fr_lin_fwd(ex, &l->fc1, &n, act, NULL, &f));
+    FR_TRY(fr_lin_fwd(ex, &l->fc2, &f, FR_ACT_NONE, &x2, &x));
   }
   FR_TRY(fr_layer_norm(ex->be, &x, &m->final_ln.g, &m->final_ln.b, c->ln_eps, out));
   fr_exec_free(ex, &f), fr_exec_free(ex, &n), fr_exec_free(ex, &x2), fr_exec_free(ex, &x);

@@ -12,6 +12,7 @@ void fr_bind_lin(fr_binder *b, fr_lin *l, int in, int out, int bias, const char 
 {
   int64_t ws[2] = {out, in}, bs[1] = {out};
   fr_bind(b, &l->w, 2, ws, "%s.weight", prefix);
+  fr_bind_quantized(b, &l->w, &l->q);
   l->has_bias = bias;
   if (bias) fr_bind(b, &l->b, 1, bs, "%s.bias", prefix);
 }
@@ -20,6 +21,7 @@ void fr_bind_conv(fr_binder *b, fr_conv *c, int cin, int cout, int k, const char
 {
   int64_t ws[4] = {cout, cin, k, k}, bs[1] = {cout};
   fr_bind(b, &c->w, 4, ws, "%s.weight", prefix);
+  fr_bind_quantized(b, &c->w, &c->q);
   fr_bind(b, &c->b, 1, bs, "%s.bias", prefix);
 }
 
@@ -27,6 +29,7 @@ void fr_bind_conv_frames(fr_binder *b, fr_conv *c, int cin, int cout, const char
 {
   int64_t ws[5] = {cout, cin, 3, 1, 1}, bs[1] = {cout};
   fr_bind(b, &c->w, 5, ws, "%s.weight", prefix);
+  fr_bind_quantized(b, &c->w, &c->q);
   fr_bind(b, &c->b, 1, bs, "%s.bias", prefix);
 }
 
@@ -37,16 +40,37 @@ void fr_bind_norm(fr_binder *b, fr_norm *n, int ch, const char *prefix)
   fr_bind(b, &n->b, 1, s, "%s.bias", prefix);
 }
 
-static fr_status lin_fwd(fr_exec *ex, const fr_lin *l, const fr_tensor *x, fr_act act, const fr_tensor *res,
-                         fr_tensor *y)
+/* The layer's i8x-v1 weight, or a clear error when the model was loaded without it. */
+static fr_status quantized(const fr_exec *ex, const fr_qweight *q)
 {
-  return fr_linear(ex->be, x, &l->w, l->has_bias ? &l->b : NULL, act, res, y);
+  if (q->bits == ex->i8x_bits) return FR_OK;
+  return fr_fail(FR_EUNSUPPORTED,
+                 "the model's weights were not quantized for i8x-v1 at load (%d bits, the job needs %d)", q->bits,
+                 ex->i8x_bits);
 }
 
-static fr_status conv_fwd(fr_exec *ex, const fr_conv *c, const fr_tensor *x, int stride, int pad, const fr_tensor *res,
-                          fr_tensor *y)
+fr_status fr_lin_fwd(fr_exec *ex, const fr_lin *l, const fr_tensor *x, fr_act act, const fr_tensor *res, fr_tensor *y)
 {
-  return fr_conv2d(ex->be, x, &c->w, &c->b, stride, pad, res, y);
+  const fr_tensor *b = l->has_bias ? &l->b : NULL;
+  if (!ex->i8x_bits) return fr_linear(ex->be, x, &l->w, b, act, res, y);
+  FR_TRY(quantized(ex, &l->q));
+  return fr_linear_i8x(ex->be, x, &l->q, b, act, res, y);
+}
+
+fr_status fr_conv_fwd(fr_exec *ex, const fr_conv *c, const fr_tensor *x, int stride, int pad, const fr_tensor *res,
+                      fr_tensor *y)
+{
+  if (!ex->i8x_bits) return fr_conv2d(ex->be, x, &c->w, &c->b, stride, pad, res, y);
+  FR_TRY(quantized(ex, &c->q));
+  return fr_conv2d_i8x(ex->be, x, &c->q, &c->b, stride, pad, res, y);
+}
+
+fr_status fr_conv_frames_fwd(fr_exec *ex, const fr_conv *c, const fr_tensor *x, int frames, const fr_tensor *res,
+                             fr_tensor *y)
+{
+  if (!ex->i8x_bits) return fr_conv_frames(ex->be, x, &c->w, &c->b, frames, res, y);
+  FR_TRY(quantized(ex, &c->q));
+  return fr_conv_frames_i8x(ex->be, x, &c->q, &c->b, frames, res, y);
 }
 
 fr_status fr_alloc_like(fr_exec *ex, const fr_tensor *x, int64_t channels, fr_tensor *y)
@@ -79,12 +103,13 @@ fr_status fr_attn_fwd(fr_exec *ex, const fr_attn *a, const fr_tensor *x, const f
   FR_TRY(fr_exec_alloc(ex, &k, 3, ks));
   FR_TRY(fr_exec_alloc(ex, &v, 3, ks));
   FR_TRY(fr_exec_alloc(ex, &o, 3, qs));
-  FR_TRY(lin_fwd(ex, &a->q, x, FR_ACT_NONE, NULL, &q));
-  FR_TRY(lin_fwd(ex, &a->k, kv, FR_ACT_NONE, NULL, &k));
-  FR_TRY(lin_fwd(ex, &a->v, kv, FR_ACT_NONE, NULL, &v));
-  FR_TRY(fr_attention(ex->be, &q, &k, &v, &p, &o));
+  FR_TRY(fr_lin_fwd(ex, &a->q, x, FR_ACT_NONE, NULL, &q));
+  FR_TRY(fr_lin_fwd(ex, &a->k, kv, FR_ACT_NONE, NULL, &k));
+  FR_TRY(fr_lin_fwd(ex, &a->v, kv, FR_ACT_NONE, NULL, &v));
+  FR_TRY(ex->i8x_bits ? fr_attention_i8x(ex->be, &q, &k, &v, &p, ex->i8x_bits, &o)
+                      : fr_attention(ex->be, &q, &k, &v, &p, &o));
   fr_exec_free(ex, &q), fr_exec_free(ex, &k), fr_exec_free(ex, &v);
-  FR_TRY(lin_fwd(ex, &a->out, &o, FR_ACT_NONE, residual, y));
+  FR_TRY(fr_lin_fwd(ex, &a->out, &o, FR_ACT_NONE, residual, y));
   fr_exec_free(ex, &o);
   return FR_OK;
 }
@@ -117,12 +142,12 @@ static fr_status tblock_fwd(fr_exec *ex, const fr_tblock *t, fr_tensor *h, const
   else FR_TRY(fr_attn_fwd(ex, &t->a2, &n, &n, 1, 0, out, h));
   FR_TRY(fr_layer_norm(ex->be, h, &t->n3.g, &t->n3.b, eps, &n));
   FR_TRY(fr_exec_alloc(ex, &ff, 3, fs));
-  FR_TRY(lin_fwd(ex, &t->ff_in, &n, FR_ACT_NONE, NULL, &ff));
+  FR_TRY(fr_lin_fwd(ex, &t->ff_in, &n, FR_ACT_NONE, NULL, &ff));
   fr_exec_free(ex, &n);
   FR_TRY(fr_exec_alloc(ex, &g, 3, gs));
   FR_TRY(fr_geglu(ex->be, &ff, &g));
   fr_exec_free(ex, &ff);
-  FR_TRY(lin_fwd(ex, &t->ff_out, &g, FR_ACT_NONE, h, out));
+  FR_TRY(fr_lin_fwd(ex, &t->ff_out, &g, FR_ACT_NONE, h, out));
   fr_exec_free(ex, &g);
   return FR_OK;
 }
@@ -146,11 +171,11 @@ static fr_status token_block(fr_exec *ex, const fr_transformer *t, const fr_tens
   fr_tensor h, out;
   int64_t hs[3] = {tok->shape[0], tok->shape[1], t->inner};
   FR_TRY(fr_exec_alloc(ex, &h, 3, hs));
-  FR_TRY(lin_fwd(ex, &t->proj_in, tok, FR_ACT_NONE, NULL, &h));
+  FR_TRY(fr_lin_fwd(ex, &t->proj_in, tok, FR_ACT_NONE, NULL, &h));
   FR_TRY(fr_exec_alloc(ex, &out, 3, hs));
   FR_TRY(tblock_fwd(ex, &t->blk, &h, text, &out));
   fr_exec_free(ex, &h);
-  FR_TRY(lin_fwd(ex, &t->proj_out, &out, FR_ACT_NONE, NULL, p));
+  FR_TRY(fr_lin_fwd(ex, &t->proj_out, &out, FR_ACT_NONE, NULL, p));
   fr_exec_free(ex, &out);
   return FR_OK;
 }
@@ -164,7 +189,7 @@ static fr_status temporal_tokens_sharded(fr_exec *ex, const fr_transformer *t, c
   int64_t c = tok->shape[2], hs[3] = {tok->shape[0], tok->shape[1], t->inner};
   fr_tensor h, hp, op, pp;
   FR_TRY(fr_exec_alloc(ex, &h, 3, hs));
-  FR_TRY(lin_fwd(ex, &t->proj_in, tok, FR_ACT_NONE, NULL, &h));
+  FR_TRY(fr_lin_fwd(ex, &t->proj_in, tok, FR_ACT_NONE, NULL, &h));
   FR_TRY(fr_shard_to_pixels(ex, sh, &h, videos, hw, &hp)); /* [B, hw_mine, F, inner] */
   fr_exec_free(ex, &h);
   int64_t mine = hp.shape[1], F = sh->frames, ps[3] = {videos * mine, F, c};
@@ -174,7 +199,7 @@ static fr_status temporal_tokens_sharded(fr_exec *ex, const fr_transformer *t, c
     int64_t os[3] = {videos * mine, F, t->inner};
     FR_TRY(fr_exec_alloc(ex, &op, 3, os));
     FR_TRY(tblock_fwd(ex, &t->blk, &hv, NULL, &op));
-    FR_TRY(lin_fwd(ex, &t->proj_out, &op, FR_ACT_NONE, NULL, &pp));
+    FR_TRY(fr_lin_fwd(ex, &t->proj_out, &op, FR_ACT_NONE, NULL, &pp));
     fr_exec_free(ex, &op);
   }
   fr_exec_free(ex, &hp);
@@ -247,12 +272,12 @@ fr_status fr_resnet_fwd(fr_exec *ex, const fr_resnet *r, const fr_tensor *x, con
   FR_TRY(fr_alloc_like(ex, x, r->cin, &a));
   FR_TRY(fr_group_norm(ex->be, x, &r->n1.g, &r->n1.b, r->groups, 1, r->eps, FR_ACT_SILU, &a));
   FR_TRY(fr_alloc_like(ex, x, r->cout, &h));
-  FR_TRY(conv_fwd(ex, &r->c1, &a, 1, 1, NULL, &h));
+  FR_TRY(fr_conv_fwd(ex, &r->c1, &a, 1, 1, NULL, &h));
   fr_exec_free(ex, &a);
   if (r->has_temb) {
     int64_t ts[2] = {x->shape[0], r->cout};
     FR_TRY(fr_exec_alloc(ex, &tp, 2, ts));
-    FR_TRY(lin_fwd(ex, &r->temb, temb_silu, FR_ACT_NONE, NULL, &tp));
+    FR_TRY(fr_lin_fwd(ex, &r->temb, temb_silu, FR_ACT_NONE, NULL, &tp));
     FR_TRY(fr_add(ex->be, &h, &tp, &h)); /* broadcast over H x W */
     fr_exec_free(ex, &tp);
   }
@@ -260,10 +285,10 @@ fr_status fr_resnet_fwd(fr_exec *ex, const fr_resnet *r, const fr_tensor *x, con
   const fr_tensor *res = x;
   if (r->cin != r->cout) {
     FR_TRY(fr_alloc_like(ex, x, r->cout, &sc));
-    FR_TRY(conv_fwd(ex, &r->shortcut, x, 1, 0, NULL, &sc));
+    FR_TRY(fr_conv_fwd(ex, &r->shortcut, x, 1, 0, NULL, &sc));
     res = &sc;
   }
-  FR_TRY(conv_fwd(ex, &r->c2, &h, 1, 1, res, y));
+  FR_TRY(fr_conv_fwd(ex, &r->c2, &h, 1, 1, res, y));
   if (r->cin != r->cout) fr_exec_free(ex, &sc);
   fr_exec_free(ex, &h);
   return FR_OK;
@@ -292,7 +317,7 @@ fr_status fr_tconv_fwd(fr_exec *ex, const fr_tconv *t, const fr_tensor *x, int f
     FR_TRY(fr_shard_group_norm(ex, sh, in, &t->n[s].g, &t->n[s].b, t->groups, frames, 1e-5f, FR_ACT_SILU, &a));
     fr_tensor *out = s == 3 ? y : &h;
     if (!sharded) {
-      FR_TRY(fr_conv_frames(ex->be, &a, &t->c[s].w, &t->c[s].b, frames, s == 3 ? x : NULL, out));
+      FR_TRY(fr_conv_frames_fwd(ex, &t->c[s], &a, frames, s == 3 ? x : NULL, out));
     } else { /* the conv over [frame before] + local frames + [frame after]; the borrowed ends are dropped */
       fr_tensor ext, res, oe;
       int lo, hi;
@@ -304,7 +329,7 @@ fr_status fr_tconv_fwd(fr_exec *ex, const fr_tconv *t, const fr_tensor *x, int f
         int64_t shape[2] = {videos, frames * per}, ss[2] = {frames * per, 1}, ds[2] = {fe * per, 1};
         FR_TRY(fr_copy_region(ex->be, x, 0, ss, &res, lo * per, ds, 2, shape));
       }
-      FR_TRY(fr_conv_frames(ex->be, &ext, &t->c[s].w, &t->c[s].b, (int)fe, s == 3 ? &res : NULL, &oe));
+      FR_TRY(fr_conv_frames_fwd(ex, &t->c[s], &ext, (int)fe, s == 3 ? &res : NULL, &oe));
       int64_t shape[2] = {videos, frames * per}, ss[2] = {fe * per, 1}, ds[2] = {frames * per, 1};
       FR_TRY(fr_copy_region(ex->be, &oe, lo * per, ss, out, 0, ds, 2, shape));
       if (s == 3) fr_exec_free(ex, &res);
@@ -321,7 +346,7 @@ fr_status fr_upsample_fwd(fr_exec *ex, const fr_conv *c, const fr_tensor *x, int
   fr_tensor u;
   FR_TRY(fr_exec_alloc4(ex, &u, x->shape[0], x->shape[1], out_h, out_w));
   FR_TRY(fr_upsample_nearest(ex->be, x, &u));
-  FR_TRY(conv_fwd(ex, c, &u, 1, 1, NULL, y));
+  FR_TRY(fr_conv_fwd(ex, c, &u, 1, 1, NULL, y));
   fr_exec_free(ex, &u);
   return FR_OK;
 }

@@ -9,13 +9,17 @@
 #include "runtime/shard_ops.h"
 #include "model/weights.h"
 
+/* A linear or conv layer: its weight, bias, and the weight's i8x-v1 twin (q.bits 0 when the model was
+ * loaded without it). */
 typedef struct fr_lin {
   fr_tensor w, b;
+  fr_qweight q;
   int has_bias;
 } fr_lin;
 
 typedef struct fr_conv {
   fr_tensor w, b;
+  fr_qweight q;
 } fr_conv;
 
 typedef struct fr_norm {
@@ -27,6 +31,14 @@ void fr_bind_lin(fr_binder *b, fr_lin *l, int in, int out, int bias, const char 
 void fr_bind_conv(fr_binder *b, fr_conv *c, int cin, int cout, int k, const char *prefix);
 void fr_bind_conv_frames(fr_binder *b, fr_conv *c, int cin, int cout, const char *prefix);
 void fr_bind_norm(fr_binder *b, fr_norm *n, int ch, const char *prefix);
+
+/* The layers' forward passes in the job's numerics (ex->i8x_bits): y = act(x w^T + b) + res; the conv2d;
+ * the frame conv over runs of `frames` samples. res nullable. */
+fr_status fr_lin_fwd(fr_exec *ex, const fr_lin *l, const fr_tensor *x, fr_act act, const fr_tensor *res, fr_tensor *y);
+fr_status fr_conv_fwd(fr_exec *ex, const fr_conv *c, const fr_tensor *x, int stride, int pad, const fr_tensor *res,
+                      fr_tensor *y);
+fr_status fr_conv_frames_fwd(fr_exec *ex, const fr_conv *c, const fr_tensor *x, int frames, const fr_tensor *res,
+                             fr_tensor *y);
 
 /* Attention module (diffusers Attention / CLIPAttention): q, k, v and the output projection. */
 typedef struct fr_attn {

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "fractal/defs.h"
+#include "fractal/i8x.h"
 #include "model/model.h"
 
 #define CONFIG_MAX (1u << 20)
@@ -135,6 +136,7 @@ static fr_status load_weights(fr_model *m, const fr_model_options *opts, fr_hash
     fr_binder *b = &m->loaded[i];
     fr_binder_init(b, FR_BIND_LOAD, m->be, &comp[i].w, comp[i].name);
     b->digest = h;
+    b->quantize_bits = m->i8x_bits;
     fr_hasher_str(h, comp[i].sub);
     bind_all(m, b, i);
     st = fr_binder_finish(b);
@@ -208,6 +210,7 @@ fr_status fr_model_load(const char *dir, fr_backend *be, const fr_model_options 
   if (!m) return fr_fail(FR_ENOMEM, "out of memory loading a model");
   snprintf(m->dir, sizeof m->dir, "%s", dir);
   if (opts && opts->variant) snprintf(m->variant, sizeof m->variant, "%s", opts->variant);
+  m->i8x_bits = opts && opts->i8x ? FR_I8X_BITS : 0;
   m->be = be;
   fr_status st = load(m, opts);
   if (st != FR_OK) {
@@ -240,6 +243,7 @@ void fr_model_get_info(const fr_model *m, fr_model_info *info)
   info->weight_bytes = m->weight_bytes;
   info->weight_tensors = m->weight_tensors;
   info->dir = m->dir;
+  info->numerics = m->i8x_bits ? FR_NUMERICS "," FR_I8X_PROFILE : FR_NUMERICS;
 }
 
 fr_backend *fr_model_backend(const fr_model *m) { return m->be; }

@@ -112,10 +112,10 @@ static fr_status time_embedding(fr_exec *ex, const fr_unet *u, const float *t, i
   free(rows);
   FR_TRY(st);
   FR_TRY(fr_exec_alloc(ex, &h, 2, hs));
-  FR_TRY(fr_linear(ex->be, &e, &u->time1.w, &u->time1.b, FR_ACT_SILU, NULL, &h));
+  FR_TRY(fr_lin_fwd(ex, &u->time1, &e, FR_ACT_SILU, NULL, &h));
   fr_exec_free(ex, &e);
   FR_TRY(fr_exec_alloc(ex, temb_silu, 2, hs));
-  FR_TRY(fr_linear(ex->be, &h, &u->time2.w, &u->time2.b, FR_ACT_NONE, NULL, temb_silu));
+  FR_TRY(fr_lin_fwd(ex, &u->time2, &h, FR_ACT_NONE, NULL, temb_silu));
   fr_exec_free(ex, &h);
   return fr_activate(ex->be, FR_ACT_SILU, temb_silu, temb_silu);
 }
@@ -140,7 +140,7 @@ fr_status fr_unet_fwd(fr_exec *ex, const fr_unet *u, const fr_tensor *sample, co
     FR_TRY(fr_permute(ex->be, sample, to_frames, &iv));
   }
   FR_TRY(fr_exec_alloc4(ex, &x, n, c->block_out[0], h, w));
-  FR_TRY(fr_conv2d(ex->be, &in, &u->conv_in.w, &u->conv_in.b, 1, 1, NULL, &x));
+  FR_TRY(fr_conv_fwd(ex, &u->conv_in, &in, 1, 1, NULL, &x));
   fr_exec_free(ex, &in);
   FR_TRY(fr_alloc_like(ex, &x, c->block_out[0], &y));
   FR_TRY(fr_transformer_fwd(ex, &u->transformer_in, &x, NULL, fr, sh, &y));
@@ -157,7 +157,7 @@ fr_status fr_unet_fwd(fr_exec *ex, const fr_unet *u, const fr_tensor *sample, co
     if (blk->has_resample) {
       int64_t oh = (x.shape[2] + 1) / 2, ow = (x.shape[3] + 1) / 2;
       FR_TRY(fr_exec_alloc4(ex, &y, n, x.shape[1], oh, ow));
-      FR_TRY(fr_conv2d(ex->be, &x, &blk->resample.w, &blk->resample.b, 2, 1, NULL, &y));
+      FR_TRY(fr_conv_fwd(ex, &blk->resample, &x, 2, 1, NULL, &y));
       x = skips[nskips++] = y;
     }
   }
@@ -190,7 +190,7 @@ fr_status fr_unet_fwd(fr_exec *ex, const fr_unet *u, const fr_tensor *sample, co
 
   FR_TRY(fr_group_norm(ex->be, &x, &u->norm_out.g, &u->norm_out.b, c->norm_groups, 1, c->norm_eps, FR_ACT_SILU, &x));
   FR_TRY(fr_exec_alloc4(ex, &y, n, c->out_channels, h, w));
-  FR_TRY(fr_conv2d(ex->be, &x, &u->conv_out.w, &u->conv_out.b, 1, 1, NULL, &y));
+  FR_TRY(fr_conv_fwd(ex, &u->conv_out, &x, 1, 1, NULL, &y));
   fr_exec_free(ex, &x);
   fr_tensor yv = fr_view(&y, 5, (int64_t[]){videos, frames, c->out_channels, h, w});
   FR_TRY(fr_permute(ex->be, &yv, to_channels, out));

@@ -19,6 +19,7 @@ static void bind_attn_lin(fr_binder *b, fr_lin *l, int ch, const char *new_name,
   l->has_bias = 1;
   fr_bind_either(b, &l->w, 2, ws, NAME(nw, "decoder.mid_block.attentions.0.%s.weight", new_name),
                  NAME(ow, "decoder.mid_block.attentions.0.%s.weight", old_name), 1);
+  fr_bind_quantized(b, &l->w, &l->q);
   fr_bind_either(b, &l->b, 1, bs, NAME(nw, "decoder.mid_block.attentions.0.%s.bias", new_name),
                  NAME(ow, "decoder.mid_block.attentions.0.%s.bias", old_name), 0);
 }
@@ -104,11 +105,11 @@ fr_status fr_vae_decode(fr_exec *ex, const fr_vae *v, const fr_tensor *z, fr_ten
   const fr_tensor *in = z;
   if (c->post_quant_conv) {
     FR_TRY(fr_alloc_like(ex, z, c->latent_channels, &p));
-    FR_TRY(fr_conv2d(ex->be, z, &v->post_quant.w, &v->post_quant.b, 1, 0, NULL, &p));
+    FR_TRY(fr_conv_fwd(ex, &v->post_quant, z, 1, 0, NULL, &p));
     in = &p;
   }
   FR_TRY(fr_exec_alloc4(ex, &x, n, c->block_out[c->nblocks - 1], h, w));
-  FR_TRY(fr_conv2d(ex->be, in, &v->conv_in.w, &v->conv_in.b, 1, 1, NULL, &x));
+  FR_TRY(fr_conv_fwd(ex, &v->conv_in, in, 1, 1, NULL, &x));
   if (c->post_quant_conv) fr_exec_free(ex, &p);
   FR_TRY(resnet_step(ex, &v->mid0, &x));
   if (c->mid_attention) {
@@ -129,7 +130,7 @@ fr_status fr_vae_decode(fr_exec *ex, const fr_vae *v, const fr_tensor *z, fr_ten
     }
   }
   FR_TRY(fr_group_norm(ex->be, &x, &v->norm_out.g, &v->norm_out.b, c->norm_groups, 1, VAE_EPS, FR_ACT_SILU, &x));
-  FR_TRY(fr_conv2d(ex->be, &x, &v->conv_out.w, &v->conv_out.b, 1, 1, NULL, img));
+  FR_TRY(fr_conv_fwd(ex, &v->conv_out, &x, 1, 1, NULL, img));
   fr_exec_free(ex, &x);
   return FR_OK;
 }

@@ -162,10 +162,12 @@ static int shape_ok(const fr_st_entry *e, int ndim, const int64_t *shape, int li
          e->shape[2] == 1 && e->shape[3] == 1;
 }
 
-static void load(fr_binder *b, fr_tensor *dst, const char *name, const fr_st_entry *e, int ndim, const int64_t *shape)
+/* A device tensor holding host bytes, owned by the binder (b->allocs); on failure the binder records it. */
+static fr_status upload_owned(fr_binder *b, fr_tensor *dst, fr_dtype dtype, int ndim, const int64_t *shape,
+                              const void *host, const char *name)
 {
-  fr_status st = fr_tensor_alloc(b->be, e->dtype, ndim, shape, dst);
-  if (st == FR_OK) st = fr_tensor_upload(b->be, dst, e->data);
+  fr_status st = fr_tensor_alloc(b->be, dtype, ndim, shape, dst);
+  if (st == FR_OK) st = fr_tensor_upload(b->be, dst, host);
   if (st == FR_OK && b->nallocs == b->cap_allocs) {
     int cap = b->cap_allocs ? 2 * b->cap_allocs : 256;
     void **a = (void **)realloc(b->allocs, sizeof *a * (size_t)cap);
@@ -174,10 +176,17 @@ static void load(fr_binder *b, fr_tensor *dst, const char *name, const fr_st_ent
   }
   if (st != FR_OK) {
     if (dst->data) fr_tensor_free(b->be, dst);
+    dst->data = NULL;
     if (b->failure == FR_OK) b->failure = fr_fail_context(st, "%s: loading %s", b->component, name);
-    return;
+    return st;
   }
   b->allocs[b->nallocs++] = dst->data;
+  return FR_OK;
+}
+
+static void load(fr_binder *b, fr_tensor *dst, const char *name, const fr_st_entry *e, int ndim, const int64_t *shape)
+{
+  if (upload_owned(b, dst, e->dtype, ndim, shape, e->data, name) != FR_OK) return;
   if (b->digest) {
     fr_hasher_str(b->digest, name);
     fr_hasher_str(b->digest, fr_dtype_name(e->dtype));
@@ -217,6 +226,26 @@ void fr_bind_either(fr_binder *b, fr_tensor *dst, int ndim, const int64_t *shape
   }
   b->bytes += (size_t)e->nbytes;
   if (b->mode == FR_BIND_LOAD) load(b, dst, name, e, ndim, shape);
+}
+
+void fr_bind_quantized(fr_binder *b, const fr_tensor *w, fr_qweight *q)
+{
+  memset(q, 0, sizeof *q);
+  if (b->mode != FR_BIND_LOAD || b->quantize_bits <= 0 || b->failure != FR_OK || !w->data) return;
+  int64_t rows = w->shape[0], n = fr_tensor_numel(w);
+  fr_tensor host = *w;
+  host.device = FR_DEVICE_CPU;
+  host.data = malloc(fr_tensor_nbytes(w) + 1);
+  int16_t *qv = (int16_t *)malloc(sizeof(int16_t) * (size_t)n + 1);
+  int32_t *ev = (int32_t *)malloc(sizeof(int32_t) * (size_t)rows + 1);
+  fr_status st = host.data && qv && ev ? FR_OK : fr_fail(FR_ENOMEM, "out of memory");
+  if (st == FR_OK) st = fr_tensor_download(b->be, w, host.data);
+  if (st == FR_OK) st = fr_i8x_quantize_weight(&host, b->quantize_bits, qv, ev);
+  if (st != FR_OK && b->failure == FR_OK) b->failure = fr_fail_context(st, "%s: quantizing a weight", b->component);
+  if (st == FR_OK && upload_owned(b, &q->q, FR_I16, w->ndim, w->shape, qv, "a quantized weight") == FR_OK &&
+      upload_owned(b, &q->e, FR_I32, 1, &rows, ev, "a quantized weight's exponents") == FR_OK)
+    q->bits = b->quantize_bits;
+  free(host.data), free(qv), free(ev);
 }
 
 void fr_bind(fr_binder *b, fr_tensor *dst, int ndim, const int64_t *shape, const char *fmt, ...)

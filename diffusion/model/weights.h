@@ -36,6 +36,7 @@ typedef struct fr_binder {
   const fr_weights *w;
   const char *component;
   fr_hasher *digest; /* LOAD: every bound tensor (name, dtype, shape, bytes) in bind order */
+  int quantize_bits; /* LOAD: > 0 also quantizes the GEMM weights for i8x-v1 (fr_bind_quantized) */
   void (*on_tensor)(void *ctx, const char *name, int ndim, const int64_t *shape);
   void *ctx;
   /* results */
@@ -63,6 +64,9 @@ void fr_bind(fr_binder *b, fr_tensor *dst, int ndim, const int64_t *shape, const
  * accepted where [o, i] is expected when linear_from_conv is set. */
 void fr_bind_either(fr_binder *b, fr_tensor *dst, int ndim, const int64_t *shape, const char *name,
                     const char *legacy_name, int linear_from_conv);
+/* A GEMM weight's i8x-v1 twin: in LOAD mode with quantize_bits set, w (just bound) quantized row by row
+ * (fr_i8x_quantize_weight) into buffers on the backend; otherwise q is left empty (q->bits = 0). */
+void fr_bind_quantized(fr_binder *b, const fr_tensor *w, fr_qweight *q);
 /* Frees the device buffers a LOAD pass allocated (b->allocs) and the binder's own memory. */
 void fr_binder_free(fr_binder *b);
 

@@ -9,6 +9,7 @@
 
 #include "fractal/defs.h"
 #include "fractal/elementwise.h"
+#include "fractal/i8x.h"
 #include "pipeline/batch.h"
 
 static double now_ms(void)
@@ -44,15 +45,22 @@ fr_status fr_job_runnable(const fr_job *job)
   return FR_OK;
 }
 
+/* The job's numerics as the exec runs it: 0 for f32-v1, B for i8x-v1. */
+static int job_i8x_bits(const fr_job *job) { return strcmp(job->numerics, FR_I8X_PROFILE) == 0 ? FR_I8X_BITS : 0; }
+
 fr_job_fit fr_job_check(const fr_model *m, const fr_job *job)
 {
   if (fr_job_runnable(job) != FR_OK) return FR_JOB_BAD_SHAPE;
   if (!job->height || !job->width) /* a caller's bug: sizes are filled in where jobs arrive */
     return fr_fail(FR_EINVAL, "job %s: height and width are not filled in (fr_job_fill_size)", job->job_id),
            FR_JOB_BAD_SHAPE;
-  if (strcmp(job->numerics, FR_NUMERICS) != 0)
-    return fr_fail(FR_EUNSUPPORTED, "job %s: numerics \"%s\" is not served (this build computes %s)", job->job_id,
-                   job->numerics, FR_NUMERICS),
+  if (strcmp(job->numerics, FR_NUMERICS) != 0 && strcmp(job->numerics, FR_I8X_PROFILE) != 0)
+    return fr_fail(FR_EUNSUPPORTED, "job %s: numerics \"%s\" is not a profile (%s or %s)", job->job_id, job->numerics,
+                   FR_NUMERICS, FR_I8X_PROFILE),
+           FR_JOB_OTHER_NUMERICS;
+  if (job_i8x_bits(job) && !m->i8x_bits)
+    return fr_fail(FR_EUNSUPPORTED, "job %s: numerics %s needs the model loaded with its quantized weights (i8x)",
+                   job->job_id, job->numerics),
            FR_JOB_OTHER_NUMERICS;
   if (job->model[0] && strcmp(job->model, m->digest_hex) != 0)
     return fr_fail(FR_EINVAL, "job %s is for model %s, but the loaded model is %s", job->job_id, job->model,
@@ -346,6 +354,7 @@ typedef struct batch_run {
 static fr_status run_batch(fr_exec *ex, void *ctx)
 {
   batch_run *r = (batch_run *)ctx;
+  ex->i8x_bits = job_i8x_bits(r->b->js[0].job);
   fr_status st = run_batch_once(ex, r->b, r->o, r->res);
   if (st != FR_OK && st != FR_ECANCELED && stop_requested(ex, r->o)) return fr_fail_context(FR_ECANCELED, "canceled");
   return st;
@@ -400,9 +409,9 @@ fr_status fr_run_batch(fr_model *m, const fr_job *jobs, int njobs, const fr_run_
   fr_status st = FR_OK;
   for (int i = 0; st == FR_OK && i < njobs; i++) {
     st = job_setup(m, &jobs[i], &js[i]);
-    if (st == FR_OK &&
-        (jobs[i].frames != jobs[0].frames || jobs[i].height != jobs[0].height || jobs[i].width != jobs[0].width))
-      st = fr_fail(FR_EINVAL, "jobs in one batch must share frames, height and width (job %d differs)", i);
+    if (st == FR_OK && (jobs[i].frames != jobs[0].frames || jobs[i].height != jobs[0].height ||
+                        jobs[i].width != jobs[0].width || strcmp(jobs[i].numerics, jobs[0].numerics) != 0))
+      st = fr_fail(FR_EINVAL, "jobs in one batch must share frames, height, width and numerics (job %d differs)", i);
     b.rows += js[i].rows;
   }
   if (st != FR_OK) return free(js), st; /* the results are not touched */
@@ -469,6 +478,7 @@ static fr_status recompute(fr_exec *ex, void *ctx)
 {
   recompute_run *r = (recompute_run *)ctx;
   batch *b = r->b;
+  ex->i8x_bits = job_i8x_bits(b->js[0].job);
   job_state *s = &b->js[0];
   int step = r->step;
   FR_TRY(encode_text(ex, b, NULL));
@@ -513,6 +523,7 @@ static fr_status decode_only(fr_exec *ex, void *ctx)
 {
   decode_run *r = (decode_run *)ctx;
   batch *b = r->b;
+  ex->i8x_bits = job_i8x_bits(b->js[0].job);
   int64_t ls[5] = {1, b->ch, b->frames, b->lh, b->lw};
   FR_TRY(fr_exec_alloc(ex, &b->js[0].x, 5, ls));
   FR_TRY(fr_tensor_upload(ex->be, &b->js[0].x, r->latent));

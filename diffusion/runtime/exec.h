@@ -26,6 +26,7 @@ typedef struct fr_arena {
 typedef struct fr_exec {
   fr_backend *be; /* the backend, or its planning twin (fr_backend_open_plan) */
   fr_arena arena;
+  int i8x_bits; /* the job's numerics: 0 for f32-v1, B for i8x-v1 (the GEMM-class ops of fr_lin_fwd & co.) */
 } fr_exec;
 
 #define FR_ARENA_ALIGN 256

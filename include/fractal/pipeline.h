@@ -19,6 +19,7 @@ typedef struct fr_model fr_model;
 
 typedef struct fr_model_options {
   const char *variant; /* weight files: NULL = the plain file if present, else "fp16"; or "fp16" */
+  int i8x;             /* also quantize the GEMM weights for the i8x-v1 profile (needed to run its jobs) */
 } fr_model_options;
 
 /* Loads dir (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/). Every config and
@@ -35,6 +36,7 @@ typedef struct fr_model_info {
   size_t weight_bytes;
   int weight_tensors;
   const char *dir;
+  const char *numerics; /* the profiles its jobs may use: "f32-v1", or "f32-v1,i8x-v1" when loaded with i8x */
 } fr_model_info;
 
 void fr_model_get_info(const fr_model *m, fr_model_info *info);

@@ -49,6 +49,8 @@ size_t fr_job_to_json(const fr_job *job, char *buf, size_t n);
 const char *fr_scheduler_name(fr_scheduler s); /* "ddim", "dpm++2m" */
 /* Parses "ddim" or "dpm++2m"; -1 otherwise. */
 int fr_scheduler_parse(const char *name);
+/* 1 when profile is one of a comma-separated list of numerics profiles ("f32-v1,i8x-v1"). */
+int fr_numerics_listed(const char *list, const char *profile);
 
 /* ---- results and the digest ---- */
 
