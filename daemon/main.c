@@ -83,7 +83,8 @@ static int check_config(const fractald_config *c)
   }
   char list[512], *save = NULL;
   snprintf(list, sizeof list, "%s", c->devices[0] ? c->devices : c->backend);
-  fr_model_options mo = {c->variant[0] ? c->variant : NULL, fr_numerics_listed(c->numerics, FR_I8X_PROFILE)};
+  fr_model_options mo = {c->variant[0] ? c->variant : NULL,
+                         fr_numerics_listed(c->numerics, FR_I8X_PROFILE) ? FR_I8X_BITS : 0};
   int loaded = 0;
   for (char *spec = strtok_r(list, ",", &save); spec; spec = strtok_r(NULL, ",", &save)) {
     fr_backend *be;
@@ -137,7 +138,7 @@ static int start(node *n)
   char list[512], *save = NULL;
   snprintf(list, sizeof list, "%s", n->cfg.devices[0] ? n->cfg.devices : n->cfg.backend);
   fr_model_options mo = {n->cfg.variant[0] ? n->cfg.variant : NULL,
-                         fr_numerics_listed(n->cfg.numerics, FR_I8X_PROFILE)};
+                         fr_numerics_listed(n->cfg.numerics, FR_I8X_PROFILE) ? FR_I8X_BITS : 0};
   for (char *spec = strtok_r(list, ",", &save); spec; spec = strtok_r(NULL, ",", &save)) {
     if (n->ndev == NODE_MAX_DEVICES) return LOG(LOG_ERROR, "at most %d devices", NODE_MAX_DEVICES), -1;
     device *d = &n->dev[n->ndev];

@@ -152,6 +152,8 @@ static void plant_specials(float *x, int64_t rows, int64_t k)
   for (int64_t i = 0; i < k; i++) x[2 * k + i] = 0.0f;
   for (int64_t i = 0; i < k; i++) x[3 * k + i] = (i % 3 ? 1.0f : -1.0f) * 0x1p-140f * (float)(i + 1);
   for (int64_t i = 0; i < k; i++) x[4 * k + i] = i % 2 ? -0.0f : 0.0f;
+  if (rows > 6)
+    for (int64_t i = 0; i < k; i++) x[6 * k + i] = (i % 2 ? -0x1.fffffep127f : 0x1.8p126f) / (float)(i + 1);
 }
 
 typedef struct lin_case {

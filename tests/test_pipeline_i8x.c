@@ -80,7 +80,7 @@ int main(void)
   CHECK_OK(fr_modelgen_write(model_dir, &mo));
 
   fr_backend *be2, *be1, *be0;
-  fr_model *m2 = load(2, 1, &be2), *m1 = load(1, 1, &be1), *plain = load(2, 0, &be0);
+  fr_model *m2 = load(2, FR_I8X_BITS, &be2), *m1 = load(1, FR_I8X_BITS, &be1), *plain = load(2, 0, &be0);
   fr_model_info info;
   fr_model_get_info(m2, &info);
   CHECK(strcmp(info.numerics, "f32-v1,i8x-v1") == 0, "a model loaded with i8x serves %s", info.numerics);

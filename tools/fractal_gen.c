@@ -41,7 +41,8 @@ static void usage(FILE *f)
       "      --guidance G       classifier-free guidance scale, 0..50 (default 9; <= 1 turns it off)\n"
       "      --scheduler S      dpm++2m (default) or ddim\n"
       "      --numerics P       f32-v1 (default) or i8x-v1 (the exact-integer profile: quantized weights and\n"
-      "                         activations, exact integer sums; docs/numerics.md)\n"
+      "                         activations, exact integer sums; docs/numerics.md); i8x-bNN: the same with\n"
+      "                         NN bits (2..15), only to measure quality: not a protocol profile\n"
       "      --frames N         1..64 (default 16)\n"
       "      --height H, --width W   multiples of 8 (default: the model's, 256 for ms-1.7b)\n"
       "      --fps N            frames per second of the video (default 8)\n"
@@ -173,8 +174,8 @@ static int parse_args(int argc, char **argv, gen_opts *o)
       o->job.scheduler = (fr_scheduler)fr_scheduler_parse(optarg);
       break;
     case NUMERICS:
-      if (strcmp(optarg, FR_NUMERICS) != 0 && strcmp(optarg, FR_I8X_PROFILE) != 0)
-        return bad_option("numerics", optarg, "want f32-v1 or i8x-v1");
+      if (strcmp(optarg, FR_NUMERICS) != 0 && !fr_i8x_numerics_bits(optarg))
+        return bad_option("numerics", optarg, "want f32-v1 or i8x-v1 (or i8x-bNN, 2 <= NN <= 15)");
       snprintf(o->job.numerics, sizeof o->job.numerics, "%s", optarg);
       break;
     case FRAMES:
@@ -347,7 +348,7 @@ int main(int argc, char **argv)
     o.backend = first_device;
   }
   if (fr_backend_open(o.backend, o.threads, &be) != FR_OK) return die("backend");
-  fr_model_options mo = {o.variant, strcmp(o.job.numerics, FR_I8X_PROFILE) == 0};
+  fr_model_options mo = {o.variant, fr_i8x_numerics_bits(o.job.numerics)};
   if (fr_model_load(o.model, be, &mo, &m) != FR_OK) return die("loading the model");
   fr_model_info info;
   fr_model_get_info(m, &info);

@@ -210,7 +210,14 @@ fr_status fr_model_load(const char *dir, fr_backend *be, const fr_model_options 
   if (!m) return fr_fail(FR_ENOMEM, "out of memory loading a model");
   snprintf(m->dir, sizeof m->dir, "%s", dir);
   if (opts && opts->variant) snprintf(m->variant, sizeof m->variant, "%s", opts->variant);
-  m->i8x_bits = opts && opts->i8x ? FR_I8X_BITS : 0;
+  m->i8x_bits = opts ? opts->i8x : 0;
+  if (m->i8x_bits && (m->i8x_bits < FR_I8X_MIN_BITS || m->i8x_bits > FR_I8X_MAX_BITS)) {
+    free(m);
+    return fr_fail(FR_EINVAL, "i8x: %d quantization bits (want %d..%d)", opts->i8x, FR_I8X_MIN_BITS, FR_I8X_MAX_BITS);
+  }
+  if (m->i8x_bits == FR_I8X_BITS) snprintf(m->numerics, sizeof m->numerics, "%s,%s", FR_NUMERICS, FR_I8X_PROFILE);
+  else if (m->i8x_bits) snprintf(m->numerics, sizeof m->numerics, "%s,i8x-b%d", FR_NUMERICS, m->i8x_bits);
+  else snprintf(m->numerics, sizeof m->numerics, "%s", FR_NUMERICS);
   m->be = be;
   fr_status st = load(m, opts);
   if (st != FR_OK) {
@@ -243,7 +250,8 @@ void fr_model_get_info(const fr_model *m, fr_model_info *info)
   info->weight_bytes = m->weight_bytes;
   info->weight_tensors = m->weight_tensors;
   info->dir = m->dir;
-  info->numerics = m->i8x_bits ? FR_NUMERICS "," FR_I8X_PROFILE : FR_NUMERICS;
+  info->numerics = m->numerics;
+  info->i8x_bits = m->i8x_bits;
 }
 
 fr_backend *fr_model_backend(const fr_model *m) { return m->be; }

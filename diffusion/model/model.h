@@ -29,7 +29,8 @@ struct fr_model {
   char digest_hex[33];
   size_t weight_bytes;
   int weight_tensors;
-  int i8x_bits; /* > 0: the GEMM weights also quantized for i8x-v1 (fr_model_options.i8x) */
+  int i8x_bits;      /* > 0: the GEMM weights also quantized with this B (fr_model_options.i8x) */
+  char numerics[32]; /* fr_model_info.numerics */
 };
 
 /* One rank's part of a sharded job (pipeline/generate.c): sh splits the frames (NULL: all of them), guide pairs

@@ -45,8 +45,8 @@ fr_status fr_job_runnable(const fr_job *job)
   return FR_OK;
 }
 
-/* The job's numerics as the exec runs it: 0 for f32-v1, B for i8x-v1. */
-static int job_i8x_bits(const fr_job *job) { return strcmp(job->numerics, FR_I8X_PROFILE) == 0 ? FR_I8X_BITS : 0; }
+/* The job's numerics as the exec runs it: 0 for f32-v1, B for i8x-v1 (and the quality studies' i8x-bNN). */
+static int job_i8x_bits(const fr_job *job) { return fr_i8x_numerics_bits(job->numerics); }
 
 fr_job_fit fr_job_check(const fr_model *m, const fr_job *job)
 {
@@ -54,13 +54,13 @@ fr_job_fit fr_job_check(const fr_model *m, const fr_job *job)
   if (!job->height || !job->width) /* a caller's bug: sizes are filled in where jobs arrive */
     return fr_fail(FR_EINVAL, "job %s: height and width are not filled in (fr_job_fill_size)", job->job_id),
            FR_JOB_BAD_SHAPE;
-  if (strcmp(job->numerics, FR_NUMERICS) != 0 && strcmp(job->numerics, FR_I8X_PROFILE) != 0)
+  if (strcmp(job->numerics, FR_NUMERICS) != 0 && !job_i8x_bits(job))
     return fr_fail(FR_EUNSUPPORTED, "job %s: numerics \"%s\" is not a profile (%s or %s)", job->job_id, job->numerics,
                    FR_NUMERICS, FR_I8X_PROFILE),
            FR_JOB_OTHER_NUMERICS;
-  if (job_i8x_bits(job) && !m->i8x_bits)
-    return fr_fail(FR_EUNSUPPORTED, "job %s: numerics %s needs the model loaded with its quantized weights (i8x)",
-                   job->job_id, job->numerics),
+  if (job_i8x_bits(job) && job_i8x_bits(job) != m->i8x_bits)
+    return fr_fail(FR_EUNSUPPORTED, "job %s: numerics %s needs the model loaded with %d-bit quantized weights (i8x %d)",
+                   job->job_id, job->numerics, job_i8x_bits(job), m->i8x_bits),
            FR_JOB_OTHER_NUMERICS;
   if (job->model[0] && strcmp(job->model, m->digest_hex) != 0)
     return fr_fail(FR_EINVAL, "job %s is for model %s, but the loaded model is %s", job->job_id, job->model,

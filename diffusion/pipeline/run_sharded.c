@@ -58,7 +58,7 @@ typedef struct rank_ctx {
 /* A copy of the model on this rank's device: the same folder and variant, and it must be the same model. */
 static fr_status load_copy(const fr_model *m, fr_backend *be, fr_model **own)
 {
-  fr_model_options mo = {m->variant[0] ? m->variant : NULL, m->i8x_bits > 0};
+  fr_model_options mo = {m->variant[0] ? m->variant : NULL, m->i8x_bits};
   FR_TRY(fr_model_load(m->dir, be, &mo, own));
   if (strcmp((*own)->digest_hex, m->digest_hex) != 0)
     return fr_fail(FR_EIO, "%s changed while loading: model %s on %s, %s on %s", m->dir, m->digest_hex,

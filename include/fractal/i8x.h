@@ -35,6 +35,20 @@ FR_HD FR_INLINE int fr_i8x_top_bit(uint64_t x)
 #endif
 }
 
+#ifndef __CUDACC__
+/* The B of a job's numerics: FR_I8X_BITS for "i8x-v1", NN for "i8x-bNN" (2 <= NN <= 15: other widths, only
+ * to measure quality, never a protocol profile), 0 for anything else. */
+static inline int fr_i8x_numerics_bits(const char *numerics)
+{
+  if (strcmp(numerics, FR_I8X_PROFILE) == 0) return FR_I8X_BITS;
+  if (strncmp(numerics, "i8x-b", 5) != 0) return 0;
+  const char *d = numerics + 5;
+  int n = 0, len = 0;
+  while (d[len] >= '0' && d[len] <= '9' && len < 3) n = n * 10 + (d[len] - '0'), len++;
+  return len && !d[len] && d[0] != '0' && n >= FR_I8X_MIN_BITS && n <= FR_I8X_MAX_BITS ? n : 0;
+}
+#endif
+
 /* |v|'s bits: the largest of these over a vector, compared as integers, is the bits of max|v| (any NaN
  * or infinity compares above every finite value). */
 FR_HD FR_INLINE uint32_t fr_i8x_absbits(float v) { return fr_f32_bits(v) & 0x7fffffffu; }

@@ -19,7 +19,9 @@ typedef struct fr_model fr_model;
 
 typedef struct fr_model_options {
   const char *variant; /* weight files: NULL = the plain file if present, else "fp16"; or "fp16" */
-  int i8x;             /* also quantize the GEMM weights for the i8x-v1 profile (needed to run its jobs) */
+  /* > 0: also quantize the GEMM weights, with B = i8x bits, to run i8x jobs: FR_I8X_BITS (fractal/i8x.h) for
+   * the i8x-v1 profile; another width serves only jobs named "i8x-bNN", which measure quality */
+  int i8x;
 } fr_model_options;
 
 /* Loads dir (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/). Every config and
@@ -37,6 +39,7 @@ typedef struct fr_model_info {
   int weight_tensors;
   const char *dir;
   const char *numerics; /* the profiles its jobs may use: "f32-v1", or "f32-v1,i8x-v1" when loaded with i8x */
+  int i8x_bits;         /* the B its weights were quantized with, 0 for none */
 } fr_model_info;
 
 void fr_model_get_info(const fr_model *m, fr_model_info *info);

@@ -44,20 +44,39 @@ fr_idot_fn fr_idot_kernel(void)
 }
 
 /* Quantizes v[0..n) (stride apart) into q with one exponent, which it returns: FR_I8X_NONFINITE (q all
- * zero) when v holds a NaN or an infinity. */
-static int32_t quantize_vector(const float *v, int64_t stride, int64_t n, int bits, int16_t *q)
+ * zero) when v holds a NaN or an infinity. The same numbers as fr_i8x_quantize, in float arithmetic that
+ * vectorises: v * 2^(bits - e) is exact (a power-of-two scale of |v| < 2^e stays below 2^bits; a product
+ * that lands among the subnormals is below 2^-126 and rounds to 0 either way), taken in two factors when
+ * 2^(bits - e) is past the largest float; then round-half-even to an integer by adding and subtracting
+ * 1.5 * 2^23 (exact for |x| < 2^22), and the clamp. */
+FR_CPU_HOT static int32_t quantize_vector(const float *v, int64_t stride, int64_t n, int bits, int16_t *q)
 {
   uint32_t max = 0;
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t a = fr_i8x_absbits(v[i * stride]);
-    max = a > max ? a : max;
-  }
+  if (stride == 1)
+    for (int64_t i = 0; i < n; i++) {
+      uint32_t a = fr_i8x_absbits(v[i]);
+      max = a > max ? a : max;
+    }
+  else
+    for (int64_t i = 0; i < n; i++) {
+      uint32_t a = fr_i8x_absbits(v[i * stride]);
+      max = a > max ? a : max;
+    }
   int32_t e = fr_i8x_exponent(max);
   if (e == FR_I8X_NONFINITE) {
     memset(q, 0, sizeof(int16_t) * (size_t)n);
     return e;
   }
-  for (int64_t i = 0; i < n; i++) q[i] = (int16_t)fr_i8x_quantize(v[i * stride], e, bits);
+  int s = bits - e; /* -114 <= s <= 162 */
+  float s1 = fr_f32_from_bits((uint32_t)((s > 127 ? 127 : s) + 127) << 23);
+  float s2 = fr_f32_from_bits((uint32_t)((s > 127 ? s - 127 : 0) + 127) << 23);
+  const float magic = 0x1.8p23f, top = (float)((1 << bits) - 1);
+  for (int64_t i = 0; i < n; i++) {
+    float t = v[i * stride] * s1 * s2;
+    t = (t + magic) - magic;
+    t = t > top ? top : t < -top ? -top : t;
+    q[i] = (int16_t)(int32_t)t;
+  }
   return e;
 }
 
@@ -79,6 +98,20 @@ fr_status fr_i8x_quantize_weight(const fr_tensor *w, int bits, int16_t *q, int32
   return FR_OK;
 }
 
+/* fr_i8x_dot_result in double arithmetic: |s| < 2^53 converts exactly, the power-of-two scale stays exact
+ * (s * 2^p is at least 2^-324, far inside double's normal range), and the conversion to float is the one
+ * rounding, ties to even, subnormals kept, infinity past the largest float. The tests hold it to the
+ * integer definition. */
+static inline float finish(int64_t s, int32_t ea, int32_t eb, int bits)
+{
+  if (ea == FR_I8X_NONFINITE || eb == FR_I8X_NONFINITE) return fr_f32_from_bits(0x7fc00000u);
+  int64_t p = (int64_t)ea + eb - 2 * bits; /* -352 <= p <= 256 */
+  uint64_t u = (uint64_t)(p + 1023) << 52;
+  double scale;
+  memcpy(&scale, &u, sizeof scale);
+  return (float)((double)s * scale);
+}
+
 /* ---- the shared product: a task's quantized vectors against a range of weight rows ---- */
 
 /* Where output (vector i, weight row j) goes: y[off[i] + j * col_stride], with bias[j] and the
@@ -96,7 +129,7 @@ typedef struct product {
   float *y;
 } product;
 
-static void run_product(const product *p, fr_idot_fn idot)
+FR_CPU_HOT static void run_product(const product *p, fr_idot_fn idot)
 {
   const int16_t *wq = (const int16_t *)p->w->q.data;
   const int32_t *we = (const int32_t *)p->w->e.data;
@@ -117,7 +150,7 @@ static void run_product(const product *p, fr_idot_fn idot)
       for (int r = 0; r < IDOT_MR && i + r < p->rows; r++)
         for (int c = 0; c < cols; c++) {
           int64_t at = p->off[i + r] + (j + c) * p->col_stride;
-          float v = fr_i8x_dot_result(s[r][c], p->ea[i + r], we[j + c], bits);
+          float v = finish(s[r][c], p->ea[i + r], we[j + c], bits);
           if (p->bias) v = v + bias[c];
           if (p->act != FR_ACT_NONE) v = fr_act_apply(p->act, v);
           if (res) v = v + res[at];
@@ -226,32 +259,42 @@ typedef struct conv_job {
 
 /* The patch of output pixel p of sample n, in the weight's k order: (ci * kh + ky) * kw + kx for conv2d,
  * ci * 3 + t (frame f + t - 1) for the frame conv; +0 outside the image or the video. */
-static void gather_patch(const conv_job *job, int64_t n, int64_t p, float *row)
+FR_CPU_HOT static void gather_patch(const conv_job *job, int64_t n, int64_t p, float *row)
 {
   const fr_conv_dims *d = job->d;
   if (d->frames) {
     int64_t hw = d->h * d->w, f = n % d->frames;
-    for (int64_t ci = 0; ci < d->cin; ci++)
-      for (int t = 0; t < 3; t++) {
-        int64_t g = f + t - 1;
-        row[ci * 3 + t] = g < 0 || g >= d->frames ? 0.0f : job->x[((n + t - 1) * d->cin + ci) * hw + p];
+    for (int t = 0; t < 3; t++) {
+      if (f + t - 1 < 0 || f + t - 1 >= d->frames) {
+        for (int64_t ci = 0; ci < d->cin; ci++) row[ci * 3 + t] = 0.0f;
+        continue;
       }
+      const float *src = job->x + (n + t - 1) * d->cin * hw + p; /* frame f + t - 1 of this video */
+      for (int64_t ci = 0; ci < d->cin; ci++) row[ci * 3 + t] = src[ci * hw];
+    }
     return;
   }
-  int64_t ho = p / d->wo, wo = p % d->wo;
+  int64_t ho = p / d->wo, wo = p % d->wo, x0 = wo * d->stride - d->pad, kw = d->kw;
+  int inside = x0 >= 0 && x0 + kw <= d->w; /* every column of the patch inside the image */
   for (int64_t ci = 0; ci < d->cin; ci++) {
     const float *xc = job->x + (n * d->cin + ci) * d->h * d->w;
     for (int64_t ky = 0; ky < d->kh; ky++) {
       int64_t yy = ho * d->stride + ky - d->pad;
-      for (int64_t kx = 0; kx < d->kw; kx++) {
-        int64_t xx = wo * d->stride + kx - d->pad;
-        row[(ci * d->kh + ky) * d->kw + kx] = yy < 0 || yy >= d->h || xx < 0 || xx >= d->w ? 0.0f : xc[yy * d->w + xx];
+      float *dst = row + (ci * d->kh + ky) * kw;
+      if (yy < 0 || yy >= d->h) {
+        for (int64_t kx = 0; kx < kw; kx++) dst[kx] = 0.0f;
+        continue;
       }
+      const float *src = xc + yy * d->w; /* the image row; columns x0 + kx */
+      if (inside)
+        for (int64_t kx = 0; kx < kw; kx++) dst[kx] = src[x0 + kx];
+      else
+        for (int64_t kx = 0; kx < kw; kx++) dst[kx] = x0 + kx < 0 || x0 + kx >= d->w ? 0.0f : src[x0 + kx];
     }
   }
 }
 
-static void conv_task(void *ctx, int64_t task, int thread)
+FR_CPU_HOT static void conv_task(void *ctx, int64_t task, int thread)
 {
   const conv_job *job = (const conv_job *)ctx;
   const fr_conv_dims *d = job->d;
@@ -344,7 +387,7 @@ static void tile(fr_idot_fn idot, int64_t k, const int16_t *a, int64_t arows, in
   idot(k, ap, bp, bits, s);
 }
 
-static void attn_task(void *ctx, int64_t task, int thread)
+FR_CPU_HOT static void attn_task(void *ctx, int64_t task, int thread)
 {
   const attn_job *job = (const attn_job *)ctx;
   const fr_attn_dims *d = job->d;
@@ -370,7 +413,7 @@ static void attn_task(void *ctx, int64_t task, int thread)
       tile(job->idot, dk, qq, rows, i, kq, lk, j, bits, s);
       for (int r = 0; r < IDOT_MR && i + r < rows; r++)
         for (int c = 0; c < IDOT_NR && j + c < lk; c++)
-          sc[(i + r) * lk + j + c] = fr_i8x_dot_result(s[r][c], eq[i + r], ek[j + c], bits) * job->p->scale;
+          sc[(i + r) * lk + j + c] = finish(s[r][c], eq[i + r], ek[j + c], bits) * job->p->scale;
     }
   /* per row, as f32-v1: the maximum, the exponentials, their running sum; then p quantized over all keys */
   for (int64_t i = 0; i < rows; i++) {
@@ -394,7 +437,7 @@ static void attn_task(void *ctx, int64_t task, int thread)
       tile(job->idot, lk, pq, rows, i, vq, dv, c, bits, s);
       for (int r = 0; r < IDOT_MR && i + r < rows; r++)
         for (int cc = 0; cc < IDOT_NR && c + cc < dv; cc++)
-          yq[(i + r) * H * dv + c + cc] = fr_i8x_dot_result(s[r][cc], ep[i + r], ev[c + cc], bits) / l[i + r];
+          yq[(i + r) * H * dv + c + cc] = finish(s[r][cc], ep[i + r], ev[c + cc], bits) / l[i + r];
     }
 }
 
