@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fractal/i8x.h"
 #include "fractal/backend.h"
 #include "fractal/pipeline.h"
 #include "fractal/verify.h"
@@ -43,6 +44,7 @@ typedef struct bench_opts {
   const char *shapes;   /* a preset or a model folder: its own op cases */
   int list;             /* the cases' names and shapes, not timed */
   int dtype;            /* --dtype: every weight's (-1: the model's) */
+  const char *numerics; /* --numerics: f32-v1, i8x-v1 (or a quality width i8x-bNN) */
 } bench_opts;
 
 /* One case of a baseline run. */
@@ -195,6 +197,7 @@ static int check_bits(op_inst *r, fr_backend *cpu, int images, char *msg, size_t
   op_result want, got;
   if (op_run(r) != FR_OK || op_fetch(r, &got) != FR_OK) return snprintf(msg, n, "failed: %s", fr_last_error()), 0;
   fr_status st = op_setup(r->c, cpu, images, &ref);
+  if (st == FR_OK && r->i8x_bits) st = op_use_i8x(&ref, r->i8x_bits);
   if (st == FR_OK) {
     st = op_run(&ref);
     if (st == FR_OK) st = op_fetch(&ref, &want);
@@ -252,6 +255,7 @@ static int print_report(const bench_opts *o, fr_backend *be, const model_case *m
     json_member("case", c->name);
     json_member("shape", rep->shape);
     json_member("backend", fr_backend_name(be));
+    json_member("numerics", o->numerics);
     json_provenance(be);
     int images = o->images ? o->images : OP_BENCH_IMAGES;
     printf(",\"images\":%d,\"repeat\":%d", o->shapes ? set->images : images, o->repeat);
@@ -355,6 +359,7 @@ static int bench_ops(const bench_opts *o, fr_backend *be, const model_cases *set
       printf("backend: %s; image-batched cases at %d frame-image%s; median of %d run%s", fr_backend_name(be), images,
              images == 1 ? "" : "s", o->repeat, o->repeat == 1 ? "" : "s");
     if (copy_gbps > 0) printf("; device copy %.1f GB/s (read + write)", copy_gbps);
+    printf("; numerics %s", o->numerics);
     printf("\n%-34s %-44s %10s %10s %10s %s%9s %8s\n", "case", "shape", "ms min", "median", "max",
            o->shapes ? " calls " : "", "GFLOP/s", "GB/s");
   }
@@ -368,6 +373,7 @@ static int bench_ops(const bench_opts *o, fr_backend *be, const model_cases *set
     op_inst r;
     op_gemm g[2];
     fr_status st = op_setup(c, be, o->images, &r);
+    if (st == FR_OK && fr_i8x_numerics_bits(o->numerics)) st = op_use_i8x(&r, fr_i8x_numerics_bits(o->numerics));
     if (st == FR_OK) {
       op_shape(&r, rep.shape, sizeof rep.shape);
       int same = o->check ? check_bits(&r, cpu, o->images, rep.check, sizeof rep.check) : 1;
@@ -488,6 +494,9 @@ static void usage(FILE *f)
              "                       --guidance G (<= 1: one half), --scheduler; JSON adds model, stage, calls\n"
              "      --dtype T        with --shapes: every weight f32, f16 or bf16 (default: a folder's own; a\n"
              "                       preset's F16 for the UNet and the text encoder, F32 for the VAE, as BENCH has)\n"
+             "      --numerics P     f32-v1 (default) or i8x-v1: the GEMM-class cases (linear, convs, attention)\n"
+             "                       run the exact-integer profile's ops (weights quantized before timing), and\n"
+             "                       -m/--shards jobs run in it (the model loaded with its quantized weights)\n"
              "  -m, --model DIR      instead: time whole jobs on this model (text, denoising, decode), with\n"
              "      --steps N --frames N --height H --width W --scheduler ddim|dpm++2m (defaults 2, 16, the\n"
              "                       model's size, dpm++2m); -r runs, the median is reported\n"
@@ -564,12 +573,14 @@ static int bench_model(const bench_opts *o, fr_backend *be)
 {
   fr_model *m;
   double t0 = now_s();
-  if (fr_model_load(o->model, be, NULL, &m) != FR_OK) die("loading the model");
+  fr_model_options mopt = {NULL, fr_i8x_numerics_bits(o->numerics)};
+  if (fr_model_load(o->model, be, &mopt, &m) != FR_OK) die("loading the model");
   double load_s = now_s() - t0;
   fr_model_info info;
   fr_model_get_info(m, &info);
   fr_job j;
   fr_job_init(&j);
+  snprintf(j.numerics, sizeof j.numerics, "%s", o->numerics);
   snprintf(j.prompt, sizeof j.prompt, "a timelapse of clouds over a mountain lake");
   j.steps = o->steps, j.frames = o->frames, j.scheduler = o->scheduler;
   j.height = o->height ? o->height : info.default_height;
@@ -627,11 +638,13 @@ static void plan_traffic(fr_model *m, const fr_job *j, int ranks, fr_shard_stats
 static int bench_shards(const bench_opts *o, fr_backend *be)
 {
   fr_model *m;
-  if (fr_model_load(o->model, be, NULL, &m) != FR_OK) die("loading the model");
+  fr_model_options mopt = {NULL, fr_i8x_numerics_bits(o->numerics)};
+  if (fr_model_load(o->model, be, &mopt, &m) != FR_OK) die("loading the model");
   fr_model_info info;
   fr_model_get_info(m, &info);
   fr_job j;
   fr_job_init(&j);
+  snprintf(j.numerics, sizeof j.numerics, "%s", o->numerics);
   snprintf(j.prompt, sizeof j.prompt, "a timelapse of clouds over a mountain lake");
   j.steps = o->steps, j.frames = o->frames, j.scheduler = o->scheduler, j.guidance = (float)o->guidance;
   j.height = o->height ? o->height : info.default_height;
@@ -694,8 +707,8 @@ static int bench_shards(const bench_opts *o, fr_backend *be)
 
 int main(int argc, char **argv)
 {
-  bench_opts o = {"auto", NULL, NULL, 0, 5,   0,    0,    0, 0, 0, 0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M,
-                  0,      0.1,  NULL, 0, 9.0, NULL, NULL, 0, -1};
+  bench_opts o = {"auto", NULL, NULL, 0, 5,   0,    0,    0, 0,  0,          0, 2, 16, 0, 0, FR_SCHEDULER_DPMPP_2M,
+                  0,      0.1,  NULL, 0, 9.0, NULL, NULL, 0, -1, FR_NUMERICS};
   /* clang-format off */ /* a table: one entry per line */
   static const struct option longopts[] = {
     {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
@@ -711,6 +724,7 @@ int main(int argc, char **argv)
     {"bandwidth", no_argument, 0, 12},      {"peak", no_argument, 0, 13},
     {"baseline", required_argument, 0, 14}, {"shapes", required_argument, 0, 15},
     {"list", no_argument, 0, 16},           {"dtype", required_argument, 0, 17},
+    {"numerics", required_argument, 0, 18},
     {0, 0, 0, 0}};
   /* clang-format on */
   int ch;
@@ -743,6 +757,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "fractal-bench: --dtype wants f32, f16 or bf16, not \"%s\"\n", optarg);
         return 2;
       }
+      break;
+    case 18:
+      if (strcmp(optarg, FR_NUMERICS) != 0 && !fr_i8x_numerics_bits(optarg)) {
+        fprintf(stderr, "fractal-bench: --numerics wants f32-v1 or i8x-v1 (or i8x-bNN), not \"%s\"\n", optarg);
+        return 2;
+      }
+      o.numerics = optarg;
       break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = (int)opt_long("-t", optarg, 0, 1024); break;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fractal/i8x.h"
 #include "fractal/half.h"
 
 enum role { DATA, WEIGHT, POSITIVE }; /* POSITIVE: a weight drawn as |v| + 1/2 (given rstd) */
@@ -284,6 +285,30 @@ fr_status op_setup(const op_case *c, fr_backend *be, int images, op_inst *r)
 
 static const fr_tensor *opt(const fr_tensor *t) { return t->data ? t : NULL; }
 
+fr_status op_use_i8x(op_inst *r, int bits)
+{
+  op_kind k = r->c->op;
+  r->i8x_bits = bits;
+  if (k != OP_LINEAR && k != OP_CONV2D && k != OP_CONV_FRAMES) return FR_OK;
+  const fr_tensor *w = &r->in[1];
+  int64_t rows = w->shape[0], n = fr_tensor_numel(w);
+  fr_tensor host = *w;
+  host.device = FR_DEVICE_CPU;
+  host.data = malloc(fr_tensor_nbytes(w) + 1);
+  int16_t *q = (int16_t *)malloc(sizeof(int16_t) * (size_t)n + 1);
+  int32_t *e = (int32_t *)malloc(sizeof(int32_t) * (size_t)rows + 1);
+  fr_status st = host.data && q && e ? FR_OK : fr_fail(FR_ENOMEM, "out of memory");
+  if (st == FR_OK) st = fr_tensor_download(r->be, w, host.data);
+  if (st == FR_OK) st = fr_i8x_quantize_weight(&host, bits, q, e);
+  if (st == FR_OK) st = fr_tensor_alloc(r->be, FR_I16, w->ndim, w->shape, &r->qw.q);
+  if (st == FR_OK) st = fr_tensor_upload(r->be, &r->qw.q, q);
+  if (st == FR_OK) st = fr_tensor_alloc(r->be, FR_I32, 1, &rows, &r->qw.e);
+  if (st == FR_OK) st = fr_tensor_upload(r->be, &r->qw.e, e);
+  r->qw.bits = bits;
+  free(host.data), free(q), free(e);
+  return st;
+}
+
 fr_status op_run(op_inst *r)
 {
   const op_case *c = r->c;
@@ -301,6 +326,16 @@ fr_status op_run(op_inst *r)
                                     .c2 = 0.25f};
   fr_sched_coeffs kc = k;
   kc.clip = c->flags & F_CLIP ? 1.0f : 0.0f, kc.v_prediction = (c->flags & F_VPRED) != 0;
+  if (r->i8x_bits) switch (c->op) {
+    case OP_LINEAR: return fr_linear_i8x(be, &in[0], &r->qw, opt(&in[2]), c->act, opt(&in[3]), y);
+    case OP_CONV2D: return fr_conv2d_i8x(be, &in[0], &r->qw, opt(&in[2]), (int)r->d[6], (int)r->d[7], opt(&in[3]), y);
+    case OP_CONV_FRAMES: return fr_conv_frames_i8x(be, &in[0], &r->qw, opt(&in[2]), r->frames, opt(&in[3]), y);
+    case OP_ATTENTION: {
+      fr_attn_params p = {(int)r->d[3], (float)(1.0 / sqrt((double)r->d[4])), (c->flags & F_CAUSAL) != 0, r->kv_group};
+      return fr_attention_i8x(be, &in[0], &in[1], &in[2], &p, r->i8x_bits, y);
+    }
+    default: break;
+    }
   switch (c->op) {
   case OP_LINEAR: return fr_linear(be, &in[0], &in[1], opt(&in[2]), c->act, opt(&in[3]), y);
   case OP_CONV2D: return fr_conv2d(be, &in[0], &in[1], opt(&in[2]), (int)r->d[6], (int)r->d[7], opt(&in[3]), y);
@@ -367,6 +402,8 @@ void op_free(op_inst *r)
 {
   for (int i = 0; i < OP_MAX_IN && r->be; i++) fr_tensor_free(r->be, &r->in[i]);
   for (int i = 0; i < OP_MAX_OUT && r->be; i++) fr_tensor_free(r->be, &r->out[i]);
+  if (r->be && r->qw.q.data) fr_tensor_free(r->be, &r->qw.q);
+  if (r->be && r->qw.e.data) fr_tensor_free(r->be, &r->qw.e);
   free(r->ids.data), r->ids.data = NULL;
   free(r->t), r->t = NULL;
 }

@@ -125,6 +125,8 @@ typedef struct op_inst {
   fr_tensor ids;                            /* embedding: host I32 */
   float *t;                                 /* timestep: host times */
   int64_t src_strides[3], dst_strides[3], src_off, dst_off; /* copy_region */
+  int i8x_bits;                                             /* > 0: GEMM-class ops run in i8x (op_use_i8x) */
+  fr_qweight qw;                                            /* linear and convs under i8x: in[1] quantized */
 } op_inst;
 
 /* Host copies of an instance's outputs. */
@@ -141,6 +143,9 @@ typedef struct op_result {
  * op_flops (fractal-bench --list); not for op_run. */
 fr_status op_setup(const op_case *c, fr_backend *be, int images, op_inst *r);
 fr_status op_run(op_inst *r); /* the op, queued on the backend */
+/* From now on a GEMM-class case (linear, conv2d, conv_frames, attention) runs its i8x op with `bits` (the
+ * weights quantized here, once, as a model load does); other cases are unchanged. */
+fr_status op_use_i8x(op_inst *r, int bits);
 fr_status op_fetch(const op_inst *r, op_result *res);
 void op_result_free(op_result *res);
 void op_free(op_inst *r);

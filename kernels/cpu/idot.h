@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#define IDOT_MR 3
+#define IDOT_MR 2
 #define IDOT_NR 4
 
 /* s[r][c] = sum_{k < K} a[r][k] * b[c][k]. bits: the operands' width (|value| <= 2^bits - 1), which

@@ -13,47 +13,43 @@ static inline __m256i widen_add(__m256i acc64, __m256i acc32)
   return _mm256_add_epi64(acc64, _mm256_add_epi64(lo, hi));
 }
 
+#if IDOT_MR != 2 || IDOT_NR != 4
+#error "fr_idot_avx2 is written for 2 x 4 tiles"
+#endif
+
+/* Eight named int32 accumulators (rows 0-1 x columns 0-3) and two of A plus one of B in registers: eleven
+ * of the sixteen ymm registers, so nothing spills (a 3 x 4 tile did: GCC moved accumulators through the
+ * stack on every step). */
 void fr_idot_avx2(int64_t k, const int16_t *const a[IDOT_MR], const int16_t *const b[IDOT_NR], int bits,
                   int64_t s[IDOT_MR][IDOT_NR])
 {
   int64_t top = ((int64_t)1 << bits) - 1, per_step = 2 * top * top;
   int64_t run = (((int64_t)1 << 31) - 1) / per_step; /* >= 1 for bits <= 15 */
   int64_t k16 = k / 16 * 16;
-  __m256i w[IDOT_MR][IDOT_NR];
-  for (int r = 0; r < IDOT_MR; r++)
-    for (int c = 0; c < IDOT_NR; c++) w[r][c] = _mm256_setzero_si256();
+  __m256i w00 = _mm256_setzero_si256(), w01 = w00, w02 = w00, w03 = w00, w10 = w00, w11 = w00, w12 = w00, w13 = w00;
   for (int64_t k0 = 0; k0 < k16; k0 += 16 * run) {
     int64_t k1 = k0 + 16 * run < k16 ? k0 + 16 * run : k16;
-    __m256i t00 = _mm256_setzero_si256(), t01 = t00, t02 = t00, t03 = t00, t10 = t00, t11 = t00, t12 = t00, t13 = t00,
-            t20 = t00, t21 = t00, t22 = t00, t23 = t00;
+    __m256i t00 = _mm256_setzero_si256(), t01 = t00, t02 = t00, t03 = t00, t10 = t00, t11 = t00, t12 = t00, t13 = t00;
     for (int64_t kk = k0; kk < k1; kk += 16) {
       __m256i a0 = _mm256_loadu_si256((const __m256i *)(a[0] + kk));
       __m256i a1 = _mm256_loadu_si256((const __m256i *)(a[1] + kk));
-      __m256i a2 = _mm256_loadu_si256((const __m256i *)(a[2] + kk));
       __m256i bv = _mm256_loadu_si256((const __m256i *)(b[0] + kk));
       t00 = _mm256_add_epi32(t00, _mm256_madd_epi16(a0, bv));
       t10 = _mm256_add_epi32(t10, _mm256_madd_epi16(a1, bv));
-      t20 = _mm256_add_epi32(t20, _mm256_madd_epi16(a2, bv));
       bv = _mm256_loadu_si256((const __m256i *)(b[1] + kk));
       t01 = _mm256_add_epi32(t01, _mm256_madd_epi16(a0, bv));
       t11 = _mm256_add_epi32(t11, _mm256_madd_epi16(a1, bv));
-      t21 = _mm256_add_epi32(t21, _mm256_madd_epi16(a2, bv));
       bv = _mm256_loadu_si256((const __m256i *)(b[2] + kk));
       t02 = _mm256_add_epi32(t02, _mm256_madd_epi16(a0, bv));
       t12 = _mm256_add_epi32(t12, _mm256_madd_epi16(a1, bv));
-      t22 = _mm256_add_epi32(t22, _mm256_madd_epi16(a2, bv));
       bv = _mm256_loadu_si256((const __m256i *)(b[3] + kk));
       t03 = _mm256_add_epi32(t03, _mm256_madd_epi16(a0, bv));
       t13 = _mm256_add_epi32(t13, _mm256_madd_epi16(a1, bv));
-      t23 = _mm256_add_epi32(t23, _mm256_madd_epi16(a2, bv));
     }
-    w[0][0] = widen_add(w[0][0], t00), w[0][1] = widen_add(w[0][1], t01);
-    w[0][2] = widen_add(w[0][2], t02), w[0][3] = widen_add(w[0][3], t03);
-    w[1][0] = widen_add(w[1][0], t10), w[1][1] = widen_add(w[1][1], t11);
-    w[1][2] = widen_add(w[1][2], t12), w[1][3] = widen_add(w[1][3], t13);
-    w[2][0] = widen_add(w[2][0], t20), w[2][1] = widen_add(w[2][1], t21);
-    w[2][2] = widen_add(w[2][2], t22), w[2][3] = widen_add(w[2][3], t23);
+    w00 = widen_add(w00, t00), w01 = widen_add(w01, t01), w02 = widen_add(w02, t02), w03 = widen_add(w03, t03);
+    w10 = widen_add(w10, t10), w11 = widen_add(w11, t11), w12 = widen_add(w12, t12), w13 = widen_add(w13, t13);
   }
+  __m256i w[IDOT_MR][IDOT_NR] = {{w00, w01, w02, w03}, {w10, w11, w12, w13}};
   for (int r = 0; r < IDOT_MR; r++)
     for (int c = 0; c < IDOT_NR; c++) {
       int64_t lanes[4];
