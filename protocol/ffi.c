@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fractal/ffi.h"
+#include "fractal/i8x.h"
 #include "fractal/pipeline.h"
 #include "fractal/protocol.h"
 #include "fractal/video.h"
@@ -19,14 +20,24 @@ struct fr_ffi_result {
   char *json, *job_json;
 };
 
-fr_status fr_ffi_model_open(const char *dir, const char *backend, int threads, fr_ffi_model **out)
+fr_status fr_ffi_model_open(const char *dir, const char *backend, int threads, const char *numerics,
+                            fr_ffi_model **out)
 {
   *out = NULL;
   if (!dir || !backend) return fr_fail(FR_EINVAL, "the model folder and the backend must be given");
+  if (!numerics) numerics = FR_NUMERICS;
+  for (const char *at = numerics; *at;) { /* every listed profile must be one */
+    size_t len = strcspn(at, ",");
+    if (!((len == strlen(FR_NUMERICS) && !strncmp(at, FR_NUMERICS, len)) ||
+          (len == strlen(FR_I8X_PROFILE) && !strncmp(at, FR_I8X_PROFILE, len))))
+      return fr_fail(FR_EINVAL, "numerics \"%s\": profiles are %s and %s", numerics, FR_NUMERICS, FR_I8X_PROFILE);
+    at += len + (at[len] == ',');
+  }
+  fr_model_options mo = {NULL, fr_numerics_listed(numerics, FR_I8X_PROFILE) ? FR_I8X_BITS : 0};
   fr_ffi_model *h = (fr_ffi_model *)calloc(1, sizeof *h);
   if (!h) return fr_fail(FR_ENOMEM, "out of memory");
   fr_status st = fr_backend_open(backend, threads, &h->be);
-  if (st == FR_OK) st = fr_model_load(dir, h->be, NULL, &h->m);
+  if (st == FR_OK) st = fr_model_load(dir, h->be, &mo, &h->m);
   if (st != FR_OK) {
     if (h->be) fr_backend_close(h->be);
     free(h);

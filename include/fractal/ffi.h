@@ -16,8 +16,11 @@ extern "C" {
 typedef struct fr_ffi_model fr_ffi_model;
 typedef struct fr_ffi_result fr_ffi_result;
 
-/* Opens backend ("auto", "cpu", "cuda", "cuda:N"; threads 0: all cores) and loads the model folder dir. */
-fr_status fr_ffi_model_open(const char *dir, const char *backend, int threads, fr_ffi_model **out);
+/* Opens backend ("auto", "cpu", "cuda", "cuda:N"; threads 0: all cores) and loads the model folder dir for the
+ * numerics profiles listed ("f32-v1", or "f32-v1,i8x-v1", which also quantizes the weights so that jobs may
+ * name i8x-v1; NULL is "f32-v1"). */
+fr_status fr_ffi_model_open(const char *dir, const char *backend, int threads, const char *numerics,
+                            fr_ffi_model **out);
 void fr_ffi_model_close(fr_ffi_model *m);
 /* The model digest (32 hex digits) and the backend's name; valid while m is open. */
 const char *fr_ffi_model_digest(const fr_ffi_model *m);

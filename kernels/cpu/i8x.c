@@ -177,11 +177,11 @@ typedef struct task_mem {
 static task_mem task_scratch(fr_pool *pool, int thread, int64_t k)
 {
   task_mem m;
-  char *base = (char *)fr_pool_scratch(pool, thread);
-  m.off = (int64_t *)base;
-  m.ea = (int32_t *)(m.off + ROWS);
-  m.row = (float *)(m.ea + ROWS);
-  m.a = (int16_t *)(m.row + k);
+  char *base = (char *)fr_pool_scratch(pool, thread); /* int64 offsets, int32 exponents, a float row, int16 */
+  m.off = (int64_t *)(void *)base;
+  m.ea = (int32_t *)(void *)(base + sizeof(int64_t) * ROWS);
+  m.row = (float *)(void *)(base + (sizeof(int64_t) + sizeof(int32_t)) * ROWS);
+  m.a = (int16_t *)(void *)(base + (sizeof(int64_t) + sizeof(int32_t)) * ROWS + sizeof(float) * (size_t)k);
   memset(m.a, 0, sizeof(int16_t) * (size_t)(ROWS * k));
   return m;
 }
@@ -396,11 +396,13 @@ FR_CPU_HOT static void attn_task(void *ctx, int64_t task, int thread)
   int64_t qb = task / (H * job->row_blocks), rem = task % (H * job->row_blocks);
   int64_t h = rem / job->row_blocks, i0 = (rem % job->row_blocks) * ROWS;
   int64_t rows = d->lq - i0 < ROWS ? d->lq - i0 : ROWS, kb = qb / job->p->kv_group;
-  int16_t *kq = (int16_t *)fr_pool_scratch(job->pool, thread);
+  char *base = (char *)fr_pool_scratch(job->pool, thread); /* int16 vectors, then int32 exponents, then floats */
+  size_t ints = (size_t)(lk * dk + dv * lk + ROWS * dk + ROWS * lk), exps = (size_t)(lk + dv + 2 * ROWS);
+  size_t at_exps = (sizeof(int16_t) * ints + 7) / 8 * 8, at_floats = at_exps + sizeof(int32_t) * exps;
+  int16_t *kq = (int16_t *)(void *)base;
   int16_t *vq = kq + lk * dk, *qq = vq + dv * lk, *pq = qq + ROWS * dk;
-  int32_t *ek = (int32_t *)(((uintptr_t)(pq + ROWS * lk) + 7) & ~(uintptr_t)7), *ev = ek + lk, *eq = ev + dv,
-          *ep = eq + ROWS;
-  float *sc = (float *)(ep + ROWS), *l = sc + ROWS * lk;
+  int32_t *ek = (int32_t *)(void *)(base + at_exps), *ev = ek + lk, *eq = ev + dv, *ep = eq + ROWS;
+  float *sc = (float *)(void *)(base + at_floats), *l = sc + ROWS * lk;
   const float *kh = job->k + kb * lk * H * dk + h * dk, *vh = job->v + kb * lk * H * dv + h * dv;
   for (int64_t j = 0; j < lk; j++) ek[j] = quantize_vector(kh + j * H * dk, 1, dk, bits, kq + j * dk);
   for (int64_t c = 0; c < dv; c++) ev[c] = quantize_vector(vh + c, H * dv, lk, bits, vq + c * lk);

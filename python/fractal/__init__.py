@@ -63,7 +63,7 @@ def _load():
     c_p, c_s, c_i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
     sigs = {
         "fr_last_error": (c_s, []),
-        "fr_ffi_model_open": (c_i, [c_s, c_s, c_i, ctypes.POINTER(c_p)]),
+        "fr_ffi_model_open": (c_i, [c_s, c_s, c_i, c_s, ctypes.POINTER(c_p)]),
         "fr_ffi_model_close": (None, [c_p]),
         "fr_ffi_model_digest": (c_s, [c_p]),
         "fr_ffi_model_backend": (c_s, [c_p]),
@@ -121,19 +121,23 @@ class Result:
 
 
 class Model:
-    """A model folder (diffusers layout) loaded on a backend ("auto", "cpu", "cuda", "cuda:N")."""
+    """A model folder (diffusers layout) loaded on a backend ("auto", "cpu", "cuda", "cuda:N") for the numerics
+    profiles listed: "f32-v1", or "f32-v1,i8x-v1", which also quantizes the weights so that generate() may use
+    numerics="i8x-v1"."""
 
-    def __init__(self, path, backend="auto", threads=0):
+    def __init__(self, path, backend="auto", threads=0, numerics="f32-v1"):
         _numpy()  # before the model is loaded, not after a job has run
         lib = _load()
         self._lib = lib
         self._handle = None
         h = ctypes.c_void_p()
-        _check(lib.fr_ffi_model_open(os.fspath(path).encode(), backend.encode(), int(threads), ctypes.byref(h)),
+        _check(lib.fr_ffi_model_open(os.fspath(path).encode(), backend.encode(), int(threads), numerics.encode(),
+                                     ctypes.byref(h)),
                "loading %s" % os.fspath(path))
         self._handle = h
         self.digest = lib.fr_ffi_model_digest(h).decode()
         self.backend = lib.fr_ffi_model_backend(h).decode()
+        self.numerics = numerics
 
     def generate(self, prompt, seed=0, steps=25, frames=16, height=None, width=None, guidance=9.0,
                  scheduler="dpm++2m", negative_prompt="", numerics="f32-v1", job_id="", progress=None):

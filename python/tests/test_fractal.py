@@ -64,6 +64,19 @@ class FractalTest(unittest.TestCase):
         rec, _ = self.gen_cli("--seed", "5", "--steps", "2", "--frames", "1", "x")
         self.assertEqual(r.digest, rec["result"]["digest"])
 
+    def test_i8x(self):
+        with fractal.Model(self.dir, backend="cpu", threads=2, numerics="f32-v1,i8x-v1") as m:
+            r = m.generate("a fox", seed=3, steps=2, frames=2, numerics="i8x-v1")
+            f = m.generate("a fox", seed=3, steps=2, frames=2)
+        rec, _ = self.gen_cli("--numerics", "i8x-v1", "--seed", "3", "--steps", "2", "--frames", "2", "a fox")
+        self.assertEqual(r.digest, rec["result"]["digest"])
+        self.assertEqual(r.job["numerics"], "i8x-v1")
+        self.assertNotEqual(r.digest, f.digest)
+        with self.assertRaisesRegex(fractal.FractalError, "quantized weights"):
+            self.model.generate("x", steps=1, frames=1, numerics="i8x-v1")  # loaded without them
+        with self.assertRaisesRegex(fractal.FractalError, "profiles are f32-v1 and i8x-v1"):
+            fractal.Model(self.dir, backend="cpu", numerics="f32-v1,i4-v1")
+
     def test_errors(self):
         with self.assertRaisesRegex(fractal.FractalError, "steps must be in 1..200"):
             self.model.generate("x", steps=0)
