@@ -441,14 +441,11 @@ static void verdict_notice(node *n, const http_request *req, http_response *resp
   pthread_rwlock_unlock(&n->registry_lock);
   if (!verifier) return http_error(resp, 403, "forbidden", "only a verifier of the registry sends verdicts");
   char err[256];
-  if (notes_add(&P(n)->notes, req->sender, req->body, req->len, err, sizeof err) != 0)
+  verdict_note nt;
+  if (notes_add(&P(n)->notes, req->sender, req->body, req->len, &nt, err, sizeof err) != 0)
     return http_error(resp, 400, "bad_request", "%s", err);
-  json_t *root = json_loadb(req->body, req->len, 0, NULL);
-  const char *v = json_string_value(json_object_get(root, "verdict")),
-             *why = json_string_value(json_object_get(root, "reason"));
-  LOG(v && strcmp(v, "fail") == 0 ? LOG_WARN : LOG_INFO, "verdict from verifier %.16s...: job %s %s%s%s", req->sender,
-      json_string_value(json_object_get(root, "job_id")), v, why && *why ? ": " : "", why ? why : "");
-  json_decref(root);
+  LOG(strcmp(nt.verdict, "fail") == 0 ? LOG_WARN : LOG_INFO, "verdict from verifier %.16s...: job %s %s%s%s",
+      req->sender, nt.job_id, nt.verdict, nt.reason[0] ? ": " : "", nt.reason);
   http_json(resp, 200, strdup("{\"recorded\":true}"));
 }
 

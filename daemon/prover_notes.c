@@ -15,7 +15,8 @@ void notes_free(prover_notes *s) { pthread_mutex_destroy(&s->mu); }
 
 static int fail(char *err, size_t errn, const char *msg) { return snprintf(err, errn, "%s", msg), -1; }
 
-int notes_add(prover_notes *s, const char *sender, const char *body, size_t len, char *err, size_t errn)
+int notes_add(prover_notes *s, const char *sender, const char *body, size_t len, verdict_note *kept, char *err,
+              size_t errn)
 {
   json_error_t e;
   json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
@@ -55,6 +56,7 @@ int notes_add(prover_notes *s, const char *sender, const char *body, size_t len,
     snprintf(nt.job_id, sizeof nt.job_id, "%s", json_string_value(id));
     snprintf(nt.verdict, sizeof nt.verdict, "%s", vs);
     snprintf(nt.reason, sizeof nt.reason, "%s", reason ? json_string_value(reason) : "");
+    if (kept) *kept = nt;
     pthread_mutex_lock(&s->mu);
     s->last[s->next] = nt;
     s->next = (s->next + 1) % NOTES_KEPT;

@@ -35,8 +35,9 @@ typedef struct prover_notes {
 void notes_init(prover_notes *s);
 void notes_free(prover_notes *s);
 /* Parses a notice body ({"job_id", "verdict", "reason"?, "step"?, "reward"?}) from verifier `sender`
- * and keeps it; 0, or -1 with the reason in err. */
-int notes_add(prover_notes *s, const char *sender, const char *body, size_t len, char *err, size_t errn);
+ * and keeps it (a copy in *kept, nullable); 0, or -1 with the reason in err. */
+int notes_add(prover_notes *s, const char *sender, const char *body, size_t len, verdict_note *kept, char *err,
+              size_t errn);
 /* {"ok": n, "fail": n, "unjudged": n, "last": [newest first]} */
 json_t *notes_json(prover_notes *s);
 /* The Prometheus lines (counters by verdict, the time of the last ok and the last fail) appended to out. */

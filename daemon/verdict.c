@@ -9,6 +9,7 @@
 #include "fractal/verify.h"
 #include "fractal/protocol.h"
 #include "log.h"
+#include "fractal/client.h"
 #include "verdict.h"
 
 double random_unit(void)
@@ -155,7 +156,7 @@ static void check_group(const checker *c, const fr_job *job, answer *a, const in
   for (int j = 0; j < m; j++)
     for (int w = 0; w < nw; w++) {
       fan_req *r = &rq[j * nw + w];
-      snprintf(body[j * nw + w], sizeof body[0], "{\"job_id\":\"%s\",\"step\":%d}", job->job_id, want[w]);
+      fr_reveal_body(job->job_id, want[w], body[j * nw + w], sizeof body[0]);
       r->base_url = a[mem[j]].endpoint, r->peer_hotkey = a[mem[j]].hotkey, r->method = "POST", r->path = "/v1/reveal";
       r->body = body[j * nw + w], r->len = strlen(body[j * nw + w]);
     }

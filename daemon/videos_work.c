@@ -75,20 +75,14 @@ static int checked_frames(node *n, const fr_job *job, const answer *a, uint8_t *
 {
   verifier *v = (verifier *)n->role;
   size_t count = fr_latent_count(v->chk.model, job), bytes = (size_t)job->frames * job->height * job->width * 3;
-  char body[256];
-  snprintf(body, sizeof body, "{\"job_id\":\"%s\",\"step\":%d}", job->job_id, job->steps);
-  fr_response r;
-  if (fr_request(&n->key, a->hotkey, a->endpoint, "POST", "/v1/reveal", body, strlen(body),
-                 (long)(n->cfg.timeout_s * 1e3), &r) != FR_OK)
-    return snprintf(why, wn, "revealing the final latent: %s", fr_last_error()), -1;
-  int rc = -1;
   float *x = NULL;
   *frames = NULL;
-  if (r.status != 200) snprintf(why, wn, "revealing the final latent: HTTP %ld", r.status);
-  else if (r.len != count * sizeof(float)) snprintf(why, wn, "the revealed final latent has %zu bytes", r.len);
-  else if (!(x = (float *)malloc(r.len)) || !(*frames = (uint8_t *)malloc(bytes))) snprintf(why, wn, "out of memory");
+  if (fr_reveal(&n->key, a->hotkey, a->endpoint, job->job_id, job->steps, count, (long)(n->cfg.timeout_s * 1e3), &x) !=
+      FR_OK)
+    return snprintf(why, wn, "revealing the final latent: %s", fr_last_error()), -1;
+  int rc = -1;
+  if (!(*frames = (uint8_t *)malloc(bytes))) snprintf(why, wn, "out of memory");
   else {
-    memcpy(x, r.body, r.len);
     if (!fr_latent_in_chain(&a->res, job->steps, x, count)) {
       snprintf(why, wn, "the revealed final latent is not the one the prover's chain claims");
     } else {
@@ -101,7 +95,6 @@ static int checked_frames(node *n, const fr_job *job, const answer *a, uint8_t *
       else rc = 0;
     }
   }
-  fr_response_free(&r);
   free(x);
   if (rc) free(*frames), *frames = NULL;
   return rc;

@@ -59,7 +59,8 @@ def run_diffusers(model, noise, args, dtype_name):
     import diffusers
 
     diffusers.utils.logging.disable_progress_bar()
-    pipe = TextToVideoSDPipeline.from_pretrained(model, torch_dtype=dtype)
+    plain = os.path.exists(os.path.join(model, "unet", "diffusion_pytorch_model.safetensors"))
+    pipe = TextToVideoSDPipeline.from_pretrained(model, torch_dtype=dtype, variant=None if plain else "fp16")
     if args.scheduler == "dpm++2m":
         pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "fractal/client.h"
+#include "wire.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_start(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -157,4 +158,35 @@ int fr_response_header(const fr_response *r, const char *name, char *out, size_t
     p = end ? end + 1 : p + ll;
   }
   return -1;
+}
+
+int fr_reveal_body(const char *job_id, int step, char *out, size_t n)
+{
+  size_t at = (size_t)snprintf(out, n, "{\"job_id\":");
+  at = fr_wire_put_string(out, n, at, job_id);
+  at += (size_t)snprintf(at < n ? out + at : NULL, at < n ? n - at : 0, ",\"step\":%d}", step);
+  return (int)at;
+}
+
+fr_status fr_reveal(const fr_key *key, const char *peer_hotkey, const char *base_url, const char *job_id, int step,
+                    size_t n, long timeout_ms, float **out)
+{
+  char body[256];
+  *out = NULL;
+  if ((size_t)fr_reveal_body(job_id, step, body, sizeof body) >= sizeof body)
+    return fr_fail(FR_EINVAL, "reveal: the job id is too long");
+  fr_response r;
+  if (fr_request(key, peer_hotkey, base_url, "POST", "/v1/reveal", body, strlen(body), timeout_ms, &r) != FR_OK)
+    return fr_fail_context(FR_EIO, "reveal of the latent entering step %d from %s", step, base_url);
+  fr_status st = FR_OK;
+  if (r.status != 200)
+    st = fr_fail(FR_EIO, "reveal of the latent entering step %d from %s: HTTP %ld %.200s", step, base_url, r.status,
+                 r.body ? r.body : "");
+  else if (r.len != n * sizeof(float))
+    st = fr_fail(FR_EIO, "reveal of the latent entering step %d from %s: %zu bytes, the job's latent is %zu", step,
+                 base_url, r.len, n * sizeof(float));
+  else if (!(*out = (float *)malloc(r.len ? r.len : 1))) st = fr_fail(FR_ENOMEM, "out of memory");
+  else memcpy(*out, r.body, r.len); /* little-endian fp32, as this host's */
+  fr_response_free(&r);
+  return st;
 }

@@ -141,7 +141,7 @@ out=$("$bin/fractal-replay" -m tiny --key verifier.key rec.json 2>&1); rc=$?
 out=$("$bin/fractal-replay" -m tiny --step 2 rec.json 2>&1); rc=$?
 [ $rc -eq 2 ] && printf '%s' "$out" | grep -q "needs the latent entering it" && ok "--step 2 with no latent and no --key is refused" || bad "step alone: $rc $out"
 out=$("$bin/fractal-replay" -m tiny --key stranger.key --endpoint "$URL" --prover "$P" seed.json 2>&1); rc=$?
-[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "reveal of step 1 from $URL: HTTP 403" && ok "--key of another sender: the prover's refusal is shown" || bad "stranger reveal: $rc $out"
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "reveal of the latent entering step 1 from $URL: HTTP 403" && ok "--key of another sender: the prover's refusal is shown" || bad "stranger reveal: $rc $out"
 # one bit of the hash of the latent after step 3 (index 2) flipped
 python3 - <<'PY'
 import json

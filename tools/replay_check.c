@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "fractal/client.h"
 #include "fractal/npy.h"
 #include "replay.h"
@@ -46,23 +44,9 @@ static float *load_latent(const char *path, size_t n)
  * stderr. */
 static float *fetch_latent(const replay_source *src, const fr_job *job, int k, size_t n)
 {
-  json_t *o = json_pack("{s:s,s:i}", "job_id", job->job_id, "step", k);
-  char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
-  if (!body) return fprintf(stderr, "fractal-replay: out of memory\n"), NULL;
-  fr_response r;
-  fr_status st = fr_request(src->key, src->hotkey, src->url, "POST", "/v1/reveal", body, strlen(body), 60000, &r);
-  free(body);
-  if (st != FR_OK)
-    return fprintf(stderr, "fractal-replay: reveal of step %d from %s: %s\n", k, src->url, fr_last_error()), NULL;
-  float *x = NULL;
-  if (r.status != 200)
-    fprintf(stderr, "fractal-replay: reveal of step %d from %s: HTTP %ld %.300s\n", k, src->url, r.status, r.body);
-  else if (r.len != n * sizeof(float))
-    fprintf(stderr, "fractal-replay: reveal of step %d from %s: %zu bytes, the job's latent is %zu\n", k, src->url,
-            r.len, n * sizeof(float));
-  else if ((x = (float *)malloc(r.len)) != NULL) memcpy(x, r.body, r.len); /* little-endian fp32, as this host's */
-  fr_response_free(&r);
+  float *x;
+  if (fr_reveal(src->key, src->hotkey, src->url, job->job_id, k, n, 60000, &x) != FR_OK)
+    return fprintf(stderr, "fractal-replay: %s\n", fr_last_error()), NULL;
   return x;
 }
 

@@ -42,6 +42,14 @@ void fr_response_free(fr_response *r);
 /* A response header's value (case-insensitive name), copied into out; 0 if found, -1 if not. */
 int fr_response_header(const fr_response *r, const char *name, char *out, size_t n);
 
+/* The body of a POST /v1/reveal for the latent entering `step` of job job_id: {"job_id":...,"step":N}. */
+int fr_reveal_body(const char *job_id, int step, char *out, size_t n);
+/* A signed POST /v1/reveal to the prover at base_url (hotkey peer_hotkey): the latent entering `step` of job
+ * job_id, which must be n float32 values; *out is malloc'd. Fails (FR_EIO, the message saying what came back:
+ * no answer, an HTTP status, a wrong size) when it is not that. */
+fr_status fr_reveal(const fr_key *key, const char *peer_hotkey, const char *base_url, const char *job_id, int step,
+                    size_t n, long timeout_ms, float **out);
+
 /* For callers that drive libcurl themselves (the verifier's concurrent fan-out): sets up the easy handle
  * `easy` (a CURL *) for METHOD url with body exactly as fr_request does — the signature header lines
  * (each nullable), the JSON content type for a body, no "Expect", the target sent as is, http(s) only,
