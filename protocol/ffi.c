@@ -20,8 +20,7 @@ struct fr_ffi_result {
   char *json, *job_json;
 };
 
-fr_status fr_ffi_model_open(const char *dir, const char *backend, int threads, const char *numerics,
-                            fr_ffi_model **out)
+fr_status fr_ffi_model_open(const char *dir, const char *backend, int threads, const char *numerics, fr_ffi_model **out)
 {
   *out = NULL;
   if (!dir || !backend) return fr_fail(FR_EINVAL, "the model folder and the backend must be given");

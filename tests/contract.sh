@@ -124,7 +124,9 @@ check_ptx() {
 # The self-test: tests/data/ptx/bad-RULE.ptx (or bad-RULE.TAG.ptx) holds instructions that break RULE,
 # each marked with a trailing comment "// expect-flag": every marked line must be flagged with RULE (other
 # rules may fire too) and no other line of the file may be flagged. good*.ptx holds allowed instructions
-# (real nvcc output) and must pass. Every rule of $ptx_rules needs a bad fixture.
+# (real nvcc output) and must pass. Every rule of $ptx_rules needs a bad fixture. The integer MMA of the
+# i8x-v1 kernels is allowed (good-int-mma.ptx), floating-point MMA beside it is not
+# (bad-float-mma.beside-int.ptx).
 ptx_selftest() {
   local dir="$src/tests/data/ptx" f name rule got want ln missing extra covered=" " nbad=0 nlines=0 ngood=0 r
   st_fail=0

@@ -1,12 +1,14 @@
 /* Whole jobs on the CUDA backend against the CPU reference: every step hash, the frame hash and the digest
  * must be the same bits, for the tiny random model (F32 and F16 weights), with and without guidance, both
  * schedulers, a batch of jobs, a job split over two ranks of the threads communicator on the one device,
- * and a verifier's single-step recomputation and decode. `--small` runs the small model instead (slow).
+ * and a verifier's single-step recomputation and decode, in f32-v1 and in the exact-integer profile i8x-v1.
+ * `--small` runs the small model instead (slow); `--i8x` only the i8x-v1 jobs.
  * Skips (exit 77) when the build has no CUDA or the machine has no GPU. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fractal/i8x.h"
 #include "fractal/modelgen.h"
 #include "fractal/pipeline.h"
 #include "fractal/protocol.h"
@@ -21,8 +23,9 @@ typedef struct side {
 static side open_side(const char *spec, const char *dir)
 {
   side s = {NULL, NULL};
+  fr_model_options mo = {NULL, FR_I8X_BITS}; /* both profiles */
   CHECK_OK(fr_backend_open(spec, 0, &s.be));
-  if (s.be) CHECK_OK(fr_model_load(dir, s.be, NULL, &s.m));
+  if (s.be) CHECK_OK(fr_model_load(dir, s.be, &mo, &s.m));
   if (!s.m) exit(1);
   return s;
 }
@@ -126,7 +129,7 @@ static char *make_model(const char *root, const char *preset, fr_dtype dt)
 
 int main(int argc, char **argv)
 {
-  int small = argc > 1 && !strcmp(argv[1], "--small");
+  int small = argc > 1 && !strcmp(argv[1], "--small"), i8x = argc > 1 && !strcmp(argv[1], "--i8x");
   if (fr_cuda_device_count() == 0) {
     printf("SKIP: no CUDA device: the pipeline's GPU parity is unverified here\n");
     return CHECK_SKIP;
@@ -141,8 +144,23 @@ int main(int argc, char **argv)
   fr_job a = make_job("a red fox running through snow", 7, FR_SCHEDULER_DPMPP_2M, 3, 9.0f, 3, h, w);
   fr_job b = make_job("tokyo at night, neon, rain!", 123456789012345ull, FR_SCHEDULER_DDIM, 2, 7.5f, 2, h, w);
   fr_job c = make_job("an empty beach", 18446744073709551615ull, FR_SCHEDULER_DPMPP_2M, 2, 1.0f, 3, h, w);
-  compare_job("DPM-Solver++, guidance 9", &cpu, &gpu, &a);
-  if (!small) {
+  if (i8x) { /* the exact-integer profile: the GPU's int8 tensor-core kernels against the CPU's int16 ones */
+    fr_job ai = a;
+    snprintf(ai.numerics, sizeof ai.numerics, "%s", FR_I8X_PROFILE);
+    compare_job("i8x-v1, DPM-Solver++, guidance 9", &cpu, &gpu, &ai);
+    fr_result ri, rci;
+    fr_run_options four_i = split_over(4, 0);
+    fr_job ai4 = ai;
+    ai4.frames = 4, ai4.steps = 2;
+    CHECK_OK(generate_sealed(gpu.m, &ai4, 1, &four_i, &ri));
+    CHECK_OK(generate_sealed(cpu.m, &ai4, 1, NULL, &rci));
+    check_same("i8x-v1, 4 ranks (halves x frames) on one device", &rci, &ri);
+    fr_result_free(&ri), fr_result_free(&rci);
+    check_verifier_path(&cpu, &gpu, &ai);
+  } else {
+    compare_job("DPM-Solver++, guidance 9", &cpu, &gpu, &a);
+  }
+  if (!small && !i8x) {
     compare_job("DDIM, guidance 7.5", &cpu, &gpu, &b);
     compare_job("DPM-Solver++, no guidance", &cpu, &gpu, &c);
 
@@ -189,5 +207,5 @@ int main(int argc, char **argv)
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
-  return check_done(small ? "test_cuda_pipeline --small" : "test_cuda_pipeline");
+  return check_done(small ? "test_cuda_pipeline --small" : i8x ? "test_cuda_pipeline --i8x" : "test_cuda_pipeline");
 }

@@ -1,7 +1,8 @@
 // The SIMT emulator itself (built only with -DFRACTAL_CUDA=emu): that it runs CUDA semantics (indices,
 // barriers, shuffles, votes, atomics, dynamic shared memory, the floating-point mode), that the thread
-// order really changes with FRACTAL_EMU_SCHED, and that it reports the kernel bugs it promises to find
-// (barrier divergence, deadlock, bad warp masks, bad launches, bad copies) instead of hanging.
+// order really changes with FRACTAL_EMU_SCHED, that its integer tensor cores (nvcuda::wmma) give the exact
+// sums, and that it reports the kernel bugs it promises to find (barrier divergence, deadlock, bad warp
+// masks, bad launches, bad copies, misused wmma calls) instead of hanging.
 #include <xmmintrin.h>
 
 #include "check.h"
@@ -323,6 +324,168 @@ static void test_bugs_are_reported(void)
   cudaFree(y);
 }
 
+// ---- integer tensor cores (nvcuda::wmma, signed and unsigned char operands, int accumulators) ----------
+namespace wmma = nvcuda::wmma;
+
+// Warp 0: D = C + A0 B0 + A1 B1 with A row-major and B column-major, D stored row-major; warp 1 the same
+// tiles read the other way round (A column-major, B row-major, C and D column-major). a, b: two 16 x 16
+// tiles each (256 bytes apart, ldm 16); c, d: per warp a 16 x 16 int tile (ldm 16).
+__global__ void wmma_s8_kernel(const signed char *a, const signed char *b, const int *c, int *d)
+{
+  int w = (int)threadIdx.x / 32;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, int> acc;
+  if (w == 0) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, signed char, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, signed char, wmma::col_major> fb;
+    wmma::load_matrix_sync(acc, c, 16, wmma::mem_row_major);
+    for (int s = 0; s < 2; s++) {
+      wmma::load_matrix_sync(fa, a + 256 * s, 16);
+      wmma::load_matrix_sync(fb, b + 256 * s, 16);
+      wmma::mma_sync(acc, fa, fb, acc);
+    }
+    wmma::store_matrix_sync(d, acc, 16, wmma::mem_row_major);
+  } else {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, signed char, wmma::col_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, signed char, wmma::row_major> fb;
+    wmma::load_matrix_sync(acc, c + 256, 16, wmma::mem_col_major);
+    for (int s = 0; s < 2; s++) {
+      wmma::load_matrix_sync(fa, a + 256 * s, 16);
+      wmma::load_matrix_sync(fb, b + 256 * s, 16);
+      wmma::mma_sync(acc, fa, fb, acc);
+    }
+    wmma::store_matrix_sync(d + 256, acc, 16, wmma::mem_col_major);
+  }
+}
+
+// D = A B + (fill 7) on unsigned char operands.
+__global__ void wmma_u8_kernel(const unsigned char *a, const unsigned char *b, int *d)
+{
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, unsigned char, wmma::row_major> fa;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, unsigned char, wmma::row_major> fb;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, int> acc;
+  wmma::fill_fragment(acc, 7);
+  wmma::load_matrix_sync(fa, a, 16);
+  wmma::load_matrix_sync(fb, b, 16);
+  wmma::mma_sync(acc, fa, fb, acc);
+  wmma::store_matrix_sync(d, acc, 16, wmma::mem_row_major);
+}
+
+// Element (r, c) of a 16 x 16 tile with leading dimension 16.
+static int at16(int col_major, int r, int c) { return col_major ? c * 16 + r : r * 16 + c; }
+
+static void test_integer_mma(void)
+{
+  signed char a[512], b[512];
+  int c[512], want[512], got[512];
+  uint64_t x = 0x2545f4914f6cdd1dull;
+  for (int i = 0; i < 512; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    a[i] = (signed char)(x >> 8), b[i] = (signed char)(x >> 24), c[i] = (int)(x >> 40) - (1 << 23);
+  }
+  // the extremes: rows / columns of -128 and of 127 in both k tiles, whatever the layout reads
+  for (int i = 0; i < 512; i++) {
+    int tile = i / 256, r = i % 256 / 16, q = i % 16;
+    if (r == 15 || q == 15) a[i] = 127, b[i] = tile ? -128 : 127;
+    if (r == 0 || q == 0) a[i] = -128, b[i] = -128;
+  }
+  for (int w = 0; w < 2; w++) // warp 1 reads A column-major and B row-major: the transposed tiles
+    for (int r = 0; r < 16; r++)
+      for (int q = 0; q < 16; q++) {
+        int64_t sum = c[256 * w + at16(w, r, q)];
+        for (int s = 0; s < 2; s++)
+          for (int k = 0; k < 16; k++) sum += (int64_t)a[256 * s + at16(w, r, k)] * b[256 * s + at16(!w, k, q)];
+        want[256 * w + at16(w, r, q)] = (int)sum;
+      }
+  int64_t corner = 0; // warp 0, (0, 0): row 0 of A and column 0 of B are all -128
+  for (int s = 0; s < 2; s++)
+    for (int k = 0; k < 16; k++) corner += (int64_t)a[256 * s + k] * b[256 * s + 16 * 0 + k];
+  CHECK(corner == 32 * 16384, "the test's corner is %lld, want 2^19", (long long)corner);
+  signed char *da = nullptr, *db = nullptr;
+  int *dc = nullptr, *dd = nullptr;
+  cudaMalloc(&da, sizeof a), cudaMalloc(&db, sizeof b), cudaMalloc(&dc, sizeof c), cudaMalloc(&dd, sizeof got);
+  cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
+  cudaMemcpy(db, b, sizeof b, cudaMemcpyHostToDevice);
+  cudaMemcpy(dc, c, sizeof c, cudaMemcpyHostToDevice);
+  FR_LAUNCH(wmma_s8_kernel, 1, 64, 0, 0)(da, db, dc, dd);
+  CHECK(cudaGetLastError() == cudaSuccess, "integer mma launch: %s", fr_emu_last_report());
+  cudaMemcpy(got, dd, sizeof got, cudaMemcpyDeviceToHost);
+  int bad = 0;
+  for (int i = 0; i < 512; i++)
+    if (got[i] != want[i] && bad++ < 5) fprintf(stderr, "wmma s8: element %d: want %d, got %d\n", i, want[i], got[i]);
+  CHECK(bad == 0, "%d integer mma sums are wrong", bad);
+
+  unsigned char ua[256], ub[256];
+  for (int i = 0; i < 256; i++) ua[i] = (unsigned char)(i % 16 == 3 ? 255 : i * 7), ub[i] = (unsigned char)(255 - i);
+  for (int i = 0; i < 16; i++) ub[i * 16 + 5] = 255; // column 5 of B all 255
+  unsigned char *dua = nullptr, *dub = nullptr;
+  cudaMalloc(&dua, 256), cudaMalloc(&dub, 256);
+  cudaMemcpy(dua, ua, 256, cudaMemcpyHostToDevice);
+  cudaMemcpy(dub, ub, 256, cudaMemcpyHostToDevice);
+  FR_LAUNCH(wmma_u8_kernel, 1, 32, 0, 0)(dua, dub, dd);
+  CHECK(cudaGetLastError() == cudaSuccess, "unsigned mma launch: %s", fr_emu_last_report());
+  cudaMemcpy(got, dd, 256 * sizeof(int), cudaMemcpyDeviceToHost);
+  bad = 0;
+  for (int r = 0; r < 16; r++)
+    for (int q = 0; q < 16; q++) {
+      int64_t sum = 7;
+      for (int k = 0; k < 16; k++) sum += (int64_t)ua[r * 16 + k] * ub[k * 16 + q];
+      bad += got[r * 16 + q] != sum;
+    }
+  CHECK(bad == 0, "%d unsigned mma sums are wrong", bad);
+  cudaFree(da), cudaFree(db), cudaFree(dc), cudaFree(dd), cudaFree(dua), cudaFree(dub);
+}
+
+// The bugs: lanes that skip the call, other arguments per lane, a fragment never loaded, an int32
+// overflow, a misaligned tile, a partial warp, lanes that feed different A fragments.
+__global__ void wmma_bug_kernel(const signed char *a, int *d, int bug)
+{
+  int lane = (int)threadIdx.x % 32;
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, signed char, wmma::row_major> fa[2];
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, signed char, wmma::col_major> fb;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, int> acc;
+  if (bug == 1 && lane >= 16) return;
+  if (bug == 2 && lane >= 16) {
+    __syncthreads();
+    return;
+  }
+  wmma::load_matrix_sync(fa[0], a + (bug == 3 ? 32 * (lane % 2) : 0), 16);
+  wmma::load_matrix_sync(fa[1], a + 256, 16);
+  wmma::load_matrix_sync(fb, a + (bug == 6 ? 1 : 0), 16);
+  if (bug != 4) wmma::fill_fragment(acc, bug == 5 ? 2147483000 : 0);
+  wmma::mma_sync(acc, fa[bug == 8 ? lane % 2 : 0], fb, acc);
+  wmma::store_matrix_sync(d, acc, 16, wmma::mem_row_major);
+  if (bug == 2) __syncthreads();
+}
+
+static void test_integer_mma_bugs(void)
+{
+  signed char a[512];
+  for (int i = 0; i < 512; i++) a[i] = (signed char)(i % 2 ? 127 : i / 2 % 7);
+  signed char *da = nullptr;
+  int *dd = nullptr;
+  cudaMalloc(&da, sizeof a), cudaMalloc(&dd, 256 * sizeof(int));
+  cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice);
+  FR_LAUNCH(wmma_bug_kernel, 1, 32, 0, 0)(da, dd, 0);
+  CHECK(cudaGetLastError() == cudaSuccess, "the bug kernel without a bug: %s", fr_emu_last_report());
+  FR_LAUNCH(wmma_bug_kernel, 1, 32, 0, 0)(da, dd, 1);
+  expect_failure("half a warp in wmma", cudaErrorLaunchFailure, "exited");
+  FR_LAUNCH(wmma_bug_kernel, 1, 32, 0, 0)(da, dd, 2);
+  expect_failure("half a warp at a barrier", cudaErrorLaunchFailure, "deadlock");
+  FR_LAUNCH(wmma_bug_kernel, 1, 32, 0, 0)(da, dd, 3);
+  expect_failure("a pointer per lane", cudaErrorLaunchFailure, "passes other arguments");
+  FR_LAUNCH(wmma_bug_kernel, 1, 32, 0, 0)(da, dd, 4);
+  expect_failure("an accumulator never filled", cudaErrorLaunchFailure, "never loaded");
+  FR_LAUNCH(wmma_bug_kernel, 1, 32, 0, 0)(da, dd, 5);
+  expect_failure("an int32 overflow", cudaErrorLaunchFailure, "outside int32");
+  FR_LAUNCH(wmma_bug_kernel, 1, 32, 0, 0)(da, dd, 6);
+  expect_failure("a misaligned tile", cudaErrorLaunchFailure, "256-bit aligned");
+  FR_LAUNCH(wmma_bug_kernel, 1, 48, 0, 0)(da, dd, 0);
+  expect_failure("a partial warp", cudaErrorLaunchFailure, "does not exist");
+  FR_LAUNCH(wmma_bug_kernel, 1, 32, 0, 0)(da, dd, 8);
+  expect_failure("lanes with different A fragments", cudaErrorLaunchFailure, "holds another A fragment");
+  cudaFree(da), cudaFree(dd);
+}
+
 // With AddressSanitizer: an out-of-bounds read, reported with the CUDA thread that made it.
 __global__ void out_of_bounds_kernel(const float *x, float *y) { y[threadIdx.x] = x[threadIdx.x + 60]; }
 
@@ -342,5 +505,7 @@ int main(int argc, char **argv)
   test_fp_mode_is_the_contracts();
   test_memory_rules();
   test_bugs_are_reported();
+  test_integer_mma();
+  test_integer_mma_bugs();
   return check_done("test_emu");
 }

@@ -23,9 +23,10 @@ static inline __m256i widen_add(__m256i acc64, __m256i acc32)
 void fr_idot_avx2(int64_t k, const int16_t *const a[IDOT_MR], const int16_t *const b[IDOT_NR], int bits,
                   int64_t s[IDOT_MR][IDOT_NR])
 {
-  int64_t top = ((int64_t)1 << bits) - 1, per_step = 2 * top * top;
-  int64_t run = (((int64_t)1 << 31) - 1) / per_step; /* >= 1 for bits <= 15 */
-  int64_t k16 = k / 16 * 16;
+  /* steps of 16 k an int32 lane takes before widening: (2^31 - 1) / (2 (2^bits - 1)^2), by bits (no division) */
+  static const int64_t runs[16] = {0,     1073741823, 119304647, 21913098, 4772185, 1117317, 270532, 66572,
+                                   16512, 4112,       1026,      256,      64,      16,      4,      1};
+  int64_t run = runs[bits], k16 = k / 16 * 16;
   __m256i w00 = _mm256_setzero_si256(), w01 = w00, w02 = w00, w03 = w00, w10 = w00, w11 = w00, w12 = w00, w13 = w00;
   for (int64_t k0 = 0; k0 < k16; k0 += 16 * run) {
     int64_t k1 = k0 + 16 * run < k16 ? k0 + 16 * run : k16;
@@ -49,13 +50,16 @@ void fr_idot_avx2(int64_t k, const int16_t *const a[IDOT_MR], const int16_t *con
     w00 = widen_add(w00, t00), w01 = widen_add(w01, t01), w02 = widen_add(w02, t02), w03 = widen_add(w03, t03);
     w10 = widen_add(w10, t10), w11 = widen_add(w11, t11), w12 = widen_add(w12, t12), w13 = widen_add(w13, t13);
   }
-  __m256i w[IDOT_MR][IDOT_NR] = {{w00, w01, w02, w03}, {w10, w11, w12, w13}};
-  for (int r = 0; r < IDOT_MR; r++)
-    for (int c = 0; c < IDOT_NR; c++) {
-      int64_t lanes[4];
-      _mm256_storeu_si256((__m256i *)lanes, w[r][c]);
-      int64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-      for (int64_t kk = k16; kk < k; kk++) sum += (int64_t)a[r][kk] * b[c][kk];
-      s[r][c] = sum;
-    }
+  /* the four int64 lanes of each sum: pairs of accumulators folded together, then the halves */
+  __m256i r0 = _mm256_add_epi64(_mm256_unpacklo_epi64(w00, w01), _mm256_unpackhi_epi64(w00, w01)); /* 00 01 00 01 */
+  __m256i r1 = _mm256_add_epi64(_mm256_unpacklo_epi64(w02, w03), _mm256_unpackhi_epi64(w02, w03));
+  __m256i r2 = _mm256_add_epi64(_mm256_unpacklo_epi64(w10, w11), _mm256_unpackhi_epi64(w10, w11));
+  __m256i r3 = _mm256_add_epi64(_mm256_unpacklo_epi64(w12, w13), _mm256_unpackhi_epi64(w12, w13));
+  __m256i row0 = _mm256_add_epi64(_mm256_permute2x128_si256(r0, r1, 0x20), _mm256_permute2x128_si256(r0, r1, 0x31));
+  __m256i row1 = _mm256_add_epi64(_mm256_permute2x128_si256(r2, r3, 0x20), _mm256_permute2x128_si256(r2, r3, 0x31));
+  _mm256_storeu_si256((__m256i *)s[0], row0);
+  _mm256_storeu_si256((__m256i *)s[1], row1);
+  for (int64_t kk = k16; kk < k; kk++)
+    for (int r = 0; r < IDOT_MR; r++)
+      for (int c = 0; c < IDOT_NR; c++) s[r][c] += (int64_t)a[r][kk] * b[c][kk];
 }

@@ -16,6 +16,7 @@ static void cuda_close(fr_backend *be)
     cudaStreamSynchronize(c->stream);
     cudaStreamDestroy(c->stream);
     cudaFree(c->stage);
+    cudaFree(c->work);
     free(c);
   }
   free(be);
@@ -81,6 +82,20 @@ fr_status fr_cuda_stage(fr_backend *be, const void *host, size_t bytes, void **d
   return FR_OK;
 }
 
+fr_status fr_cuda_workspace(fr_backend *be, size_t bytes, void **dev)
+{
+  fr_cuda *c = cuda_of(be);
+  if (bytes > c->work_bytes) { // grow: wait until no queued kernel uses the old buffer
+    CUDA_TRY(cudaStreamSynchronize(c->stream));
+    cudaFree(c->work);
+    c->work = NULL, c->work_bytes = 0;
+    FR_TRY(cuda_alloc(be, bytes, &c->work));
+    c->work_bytes = bytes;
+  }
+  *dev = c->work;
+  return FR_OK;
+}
+
 static fr_backend_ops make_ops(void)
 {
   fr_backend_ops o = {};
@@ -95,6 +110,10 @@ static fr_backend_ops make_ops(void)
   o.conv2d = fr_cuda_conv2d;
   o.conv_frames = fr_cuda_conv_frames;
   o.attention = fr_cuda_attention;
+  o.linear_i8x = fr_cuda_linear_i8x;
+  o.conv2d_i8x = fr_cuda_conv2d_i8x;
+  o.conv_frames_i8x = fr_cuda_conv_frames_i8x;
+  o.attention_i8x = fr_cuda_attention_i8x;
   o.upsample_nearest = fr_cuda_upsample_nearest;
   o.concat = fr_cuda_concat;
   o.permute = fr_cuda_permute;

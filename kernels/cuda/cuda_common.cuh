@@ -37,6 +37,8 @@ struct fr_cuda {
   cudaDeviceProp prop;
   void *stage; // device copy of small host arguments (token ids, timesteps), reused in stream order
   size_t stage_bytes;
+  void *work; // scratch of the ops that need it (i8x.cu), grown on demand, reused in stream order
+  size_t work_bytes;
 };
 
 static inline fr_cuda *cuda_of(fr_backend *be) { return (fr_cuda *)be->impl; }
@@ -100,6 +102,9 @@ __device__ __forceinline__ float load_weight(fr_dtype dt, const void *p, int64_t
 // Copies a few host bytes (token ids, timesteps) to a device buffer that stays valid for the kernels
 // queued next on the backend's stream.
 fr_status fr_cuda_stage(fr_backend *be, const void *host, size_t bytes, void **dev);
+// Device scratch of at least `bytes` for the kernels queued next on the backend's stream (its contents
+// are undefined; the next call may reuse it, which stream order makes safe).
+fr_status fr_cuda_workspace(fr_backend *be, size_t bytes, void **dev);
 
 // Op entry points of the CUDA backend, one file per family.
 fr_status fr_cuda_activate(fr_backend *be, fr_act act, const fr_tensor *x, fr_tensor *y);
@@ -139,6 +144,14 @@ fr_status fr_cuda_permute(fr_backend *be, const fr_tensor *x, const int *perm, f
 fr_status fr_cuda_embedding(fr_backend *be, const fr_tensor *ids, const fr_tensor *table, fr_tensor *y);
 fr_status fr_cuda_timestep_embedding(fr_backend *be, const float *t, int n, int flip_sin_to_cos, float shift,
                                      float max_period, fr_tensor *y);
+fr_status fr_cuda_linear_i8x(fr_backend *be, const fr_linear_dims *d, const fr_tensor *x, const fr_qweight *w,
+                             const fr_tensor *b, fr_act act, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cuda_conv2d_i8x(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_qweight *w,
+                             const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cuda_conv_frames_i8x(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_qweight *w,
+                                  const fr_tensor *b, const fr_tensor *residual, fr_tensor *y);
+fr_status fr_cuda_attention_i8x(fr_backend *be, const fr_attn_dims *d, const fr_tensor *q, const fr_tensor *k,
+                                const fr_tensor *v, const fr_attn_params *p, int bits, fr_tensor *y);
 fr_status fr_cuda_frames_u8(fr_backend *be, int64_t n, int64_t c, int64_t hw, const fr_tensor *x, fr_tensor *frames,
                             fr_tensor *v01);
 

@@ -149,7 +149,7 @@ void run_grid(const launch_info &li, void (*body)(void *), void *ctx);
 cudaError_t set_max_dynamic_smem(const void *kernel, int bytes);
 
 void syncthreads(site s);
-enum warp_op { W_SYNC, W_SHFL_IDX, W_SHFL_UP, W_SHFL_DOWN, W_SHFL_XOR, W_BALLOT, W_ANY, W_ALL };
+enum warp_op { W_SYNC, W_SHFL_IDX, W_SHFL_UP, W_SHFL_DOWN, W_SHFL_XOR, W_BALLOT, W_ANY, W_ALL, W_WMMA };
 uint64_t warp_collective(warp_op op, unsigned mask, uint64_t value, int arg, int width, site s);
 
 template <typename T> inline T shfl(warp_op op, unsigned mask, T v, int arg, int width, site s)
@@ -203,7 +203,8 @@ static constexpr int warpSize = 32;
 
 // ---- barriers and warp collectives (rendezvous points, checked) ----------------------------------
 #define __syncthreads() ::fr_emu::syncthreads(::fr_emu::site{__FILE__, __LINE__})
-#define __syncwarp(...) ::fr_emu::syncwarp_at(::fr_emu::site{__FILE__, __LINE__}, ##__VA_ARGS__)
+// (__syncwarp() without a mask: the empty argument list is a call of full_mask(), as C++17 has no __VA_OPT__)
+#define __syncwarp(...) ::fr_emu::syncwarp_at(::fr_emu::site{__FILE__, __LINE__}, ::fr_emu::full_mask(__VA_ARGS__))
 #define __shfl_sync(mask, v, lane, ...)                                                                                \
   ::fr_emu::shfl_at(::fr_emu::W_SHFL_IDX, (mask), (v), (lane), ::fr_emu::site{__FILE__, __LINE__}, ##__VA_ARGS__)
 #define __shfl_up_sync(mask, v, delta, ...)                                                                            \
@@ -221,12 +222,123 @@ static constexpr int warpSize = 32;
   ((int)::fr_emu::warp_collective(::fr_emu::W_ALL, (mask), (pred) != 0, 0, 32, ::fr_emu::site{__FILE__, __LINE__}))
 
 namespace fr_emu {
-inline void syncwarp_at(site s, unsigned mask = 0xffffffffu) { warp_collective(W_SYNC, mask, 0, 0, 32, s); }
+inline unsigned full_mask(void) { return 0xffffffffu; }
+inline unsigned full_mask(unsigned mask) { return mask; }
+inline void syncwarp_at(site s, unsigned mask) { warp_collective(W_SYNC, mask, 0, 0, 32, s); }
 template <typename T> inline T shfl_at(warp_op op, unsigned mask, T v, int arg, site s, int width = 32)
 {
   return shfl(op, mask, v, arg, width, s);
 }
 } // namespace fr_emu
+
+// ---- integer tensor cores: nvcuda::wmma with 8-bit operands and int accumulators ------------------
+// The subset of <mma.h> the integer kernels use: m16n16k16 fragments of signed char / unsigned char
+// (matrix_a, matrix_b, row- or column-major) and int (accumulator); fill_fragment, load_matrix_sync,
+// store_matrix_sync, mma_sync. Every call is a warp collective of all 32 lanes (the .aligned
+// instructions): it waits until the whole warp is in it, checks that every lane is at the same call with
+// the same arguments (pointer, ldm, layout, fill value; for mma_sync, that every lane holds the same A
+// and B), then does the whole warp's operation at once. A and B fragments hold the whole tile in every
+// lane; an accumulator holds its lane's 8 of the 256 elements, in the emulator's own layout: the
+// fragments' elements (x[], num_elements) are not offered, so no kernel can depend on a layout, and the
+// sums are the exact int32 products whatever the layout. A sum outside int32 is reported (the hardware
+// wraps it, which no exact kernel may rely on; satf = true clamps it, as the hardware does), as is a
+// fragment used before it was loaded, a misaligned pointer or a bad ldm.
+namespace fr_emu {
+enum wmma_kind { WM_FILL, WM_LOAD_A, WM_LOAD_B, WM_LOAD_C, WM_STORE_C, WM_MMA };
+struct wmma_req {
+  wmma_kind kind;
+  int elem_unsigned; // operand fragments: unsigned char elements (else signed char)
+  int col_major;     // the memory layout of a load or store
+  const void *ptr;   // loads and stores
+  unsigned ldm;
+  int fill, satf;
+  void *d;               // this lane's fragment written (fill, loads, mma's d)
+  const void *a, *b, *c; // mma's inputs (this lane's fragments)
+};
+void wmma_collective(wmma_req &r, site s); // emu_sched.cc
+} // namespace fr_emu
+
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <typename Use, int M, int N, int K, typename T, typename Layout = void> class fragment;
+
+// matrix_a (16 x 16, A[m][k]) and matrix_b (16 x 16, B[k][n]): the whole tile, canonical order.
+template <typename Use, typename T, typename Layout> class fragment<Use, 16, 16, 16, T, Layout> {
+  static_assert(std::is_same<Use, matrix_a>::value || std::is_same<Use, matrix_b>::value, "operand fragment");
+  static_assert(std::is_same<T, signed char>::value || std::is_same<T, unsigned char>::value,
+                "the emulator has integer tensor cores only: signed char or unsigned char operands");
+  static_assert(std::is_same<Layout, row_major>::value || std::is_same<Layout, col_major>::value, "operand layout");
+
+public:
+  T tile_[16][16];
+  int loaded_ = 0;
+};
+
+// The accumulator: this lane's 8 elements; element (r, c) is idx = 16 r + c, in lane idx % 32, slot idx / 32.
+template <> class fragment<accumulator, 16, 16, 16, int, void> {
+public:
+  int own_[8];
+  int loaded_ = 0;
+};
+
+// (the caller's file and line: __builtin_FILE and __builtin_LINE are only the caller's as whole default arguments)
+#define FR_EMU_WMMA_SITE const char *at_file = __builtin_FILE(), int at_line = __builtin_LINE()
+
+inline void fill_fragment(fragment<accumulator, 16, 16, 16, int> &f, int v, FR_EMU_WMMA_SITE)
+{
+  ::fr_emu::wmma_req r{};
+  r.kind = ::fr_emu::WM_FILL, r.fill = v, r.d = &f;
+  ::fr_emu::wmma_collective(r, ::fr_emu::site{at_file, at_line});
+}
+
+template <typename Use, typename T, typename Layout>
+inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, Layout> &f, const T *p, unsigned ldm, FR_EMU_WMMA_SITE)
+{
+  ::fr_emu::wmma_req r{};
+  r.kind = std::is_same<Use, matrix_a>::value ? ::fr_emu::WM_LOAD_A : ::fr_emu::WM_LOAD_B;
+  r.elem_unsigned = std::is_same<T, unsigned char>::value;
+  r.col_major = std::is_same<Layout, col_major>::value;
+  r.ptr = p, r.ldm = ldm, r.d = &f;
+  ::fr_emu::wmma_collective(r, ::fr_emu::site{at_file, at_line});
+}
+
+inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, int> &f, const int *p, unsigned ldm, layout_t layout,
+                             FR_EMU_WMMA_SITE)
+{
+  ::fr_emu::wmma_req r{};
+  r.kind = ::fr_emu::WM_LOAD_C, r.col_major = layout == mem_col_major, r.ptr = p, r.ldm = ldm, r.d = &f;
+  ::fr_emu::wmma_collective(r, ::fr_emu::site{at_file, at_line});
+}
+
+inline void store_matrix_sync(int *p, const fragment<accumulator, 16, 16, 16, int> &f, unsigned ldm, layout_t layout,
+                              FR_EMU_WMMA_SITE)
+{
+  ::fr_emu::wmma_req r{};
+  r.kind = ::fr_emu::WM_STORE_C, r.col_major = layout == mem_col_major, r.ptr = p, r.ldm = ldm, r.c = &f;
+  ::fr_emu::wmma_collective(r, ::fr_emu::site{at_file, at_line});
+}
+
+template <typename TA, typename LA, typename TB, typename LB>
+inline void mma_sync(fragment<accumulator, 16, 16, 16, int> &d, const fragment<matrix_a, 16, 16, 16, TA, LA> &a,
+                     const fragment<matrix_b, 16, 16, 16, TB, LB> &b, const fragment<accumulator, 16, 16, 16, int> &c,
+                     bool satf = false, FR_EMU_WMMA_SITE)
+{
+  static_assert(std::is_same<TA, TB>::value, "mma_sync: A and B of one element type");
+  ::fr_emu::wmma_req r{};
+  r.kind = ::fr_emu::WM_MMA, r.elem_unsigned = std::is_same<TA, unsigned char>::value, r.satf = satf;
+  r.d = &d, r.a = &a, r.b = &b, r.c = &c;
+  ::fr_emu::wmma_collective(r, ::fr_emu::site{at_file, at_line});
+}
+#undef FR_EMU_WMMA_SITE
+} // namespace wmma
+} // namespace nvcuda
 
 // Dynamic shared memory: FR_DYNAMIC_SHARED(float, smem) in a kernel (cuda_common.cuh) becomes this.
 #define FR_EMU_DYNAMIC_SHARED(type, name) type *name = reinterpret_cast<type *>(::fr_emu::cur_block->dynamic_smem)

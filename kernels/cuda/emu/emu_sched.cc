@@ -69,8 +69,9 @@ static std::string thread_name(const fiber &f) { return "thread " + coords(f.ts.
 
 static const char *op_name(warp_op op)
 {
-  static const char *const names[] = {"__syncwarp",      "__shfl_sync",   "__shfl_up_sync", "__shfl_down_sync",
-                                      "__shfl_xor_sync", "__ballot_sync", "__any_sync",     "__all_sync"};
+  static const char *const names[] = {"__syncwarp",       "__shfl_sync",     "__shfl_up_sync",
+                                      "__shfl_down_sync", "__shfl_xor_sync", "__ballot_sync",
+                                      "__any_sync",       "__all_sync",      "wmma::*_sync"};
   return names[op];
 }
 
@@ -184,6 +185,158 @@ static int shuffle_source(const fiber &f, unsigned j)
   }
 }
 
+// ---- integer tensor cores (nvcuda::wmma in emu.h) --------------------------------------------------
+static const char *wmma_name(wmma_kind k)
+{
+  static const char *const names[] = {"wmma::fill_fragment",
+                                      "wmma::load_matrix_sync (matrix_a)",
+                                      "wmma::load_matrix_sync (matrix_b)",
+                                      "wmma::load_matrix_sync (accumulator)",
+                                      "wmma::store_matrix_sync",
+                                      "wmma::mma_sync"};
+  return names[k];
+}
+
+typedef nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, int> acc_frag;
+// The operand fragments of both element types and layouts share one memory layout (emu.h).
+typedef nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, signed char, nvcuda::wmma::row_major> op_frag;
+static_assert(
+    sizeof(op_frag) ==
+        sizeof(nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, unsigned char, nvcuda::wmma::col_major>),
+    "operand fragments differ in layout");
+
+// Element (r, c) of a 16 x 16 tile in memory at p with leading dimension ldm (in elements).
+static size_t tile_index(int col_major, unsigned ldm, int r, int c)
+{
+  return col_major ? (size_t)c * ldm + (size_t)r : (size_t)r * ldm + (size_t)c;
+}
+
+// Runs a wmma call that the whole warp (lanes base .. base + 31) has reached: every lane's request must be
+// the same call with the same arguments; then each lane's part is done, all at this one moment.
+static void wmma_execute(worker &w, unsigned base)
+{
+  const fiber &f0 = w.fibers[base];
+  const wmma_req &r0 = *(const wmma_req *)f0.value;
+  char a[64], b[64];
+  for (unsigned j = 1; j < 32; j++) {
+    const fiber &o = w.fibers[base + j];
+    const wmma_req &r = *(const wmma_req *)o.value;
+    if (r.kind != r0.kind || o.where.file != f0.where.file || o.where.line != f0.where.line)
+      fail_block(w, o, "lane %u is in %s at %s while lane 0 is in %s at %s (a warp must run wmma calls together)", j,
+                 wmma_name(r.kind), at(o.where, a, sizeof a), wmma_name(r0.kind), at(f0.where, b, sizeof b));
+    if (r.ptr != r0.ptr || r.ldm != r0.ldm || r.col_major != r0.col_major || r.fill != r0.fill || r.satf != r0.satf ||
+        r.elem_unsigned != r0.elem_unsigned)
+      fail_block(w, o,
+                 "%s at %s: lane %u passes other arguments than lane 0 (pointer %p / %p, ldm %u / %u, value %d / %d)",
+                 wmma_name(r.kind), at(o.where, a, sizeof a), j, r.ptr, r0.ptr, r.ldm, r0.ldm, r.fill, r0.fill);
+  }
+  const wmma_req &r = r0;
+  const char *name = wmma_name(r.kind);
+  if (r.kind == WM_LOAD_A || r.kind == WM_LOAD_B || r.kind == WM_LOAD_C || r.kind == WM_STORE_C) {
+    unsigned elem = r.kind == WM_LOAD_A || r.kind == WM_LOAD_B ? 1 : 4;
+    if ((uintptr_t)r.ptr % 32)
+      fail_block(w, f0, "%s at %s: the pointer %p is not 256-bit aligned", name, at(f0.where, a, sizeof a), r.ptr);
+    if (r.ldm * elem % 16 || r.ldm < 16)
+      fail_block(w, f0, "%s at %s: ldm %u is not a multiple of 16 bytes of at least one tile row", name,
+                 at(f0.where, a, sizeof a), r.ldm);
+  }
+  if (r.kind == WM_MMA) {
+    const op_frag &fa = *(const op_frag *)r.a, &fb = *(const op_frag *)r.b;
+    const acc_frag &fc = *(const acc_frag *)r.c;
+    for (unsigned j = 0; j < 32; j++) {
+      const wmma_req &rj = *(const wmma_req *)w.fibers[base + j].value;
+      const op_frag &ja = *(const op_frag *)rj.a, &jb = *(const op_frag *)rj.b;
+      const acc_frag &jc = *(const acc_frag *)rj.c;
+      if (!ja.loaded_ || !jb.loaded_ || !jc.loaded_)
+        fail_block(w, w.fibers[base + j], "%s at %s: lane %u's %s fragment was never loaded or filled", name,
+                   at(f0.where, a, sizeof a), j,
+                   !ja.loaded_   ? "A"
+                   : !jb.loaded_ ? "B"
+                                 : "C");
+      if (memcmp(ja.tile_, fa.tile_, sizeof fa.tile_) || memcmp(jb.tile_, fb.tile_, sizeof fb.tile_))
+        fail_block(w, w.fibers[base + j], "%s at %s: lane %u holds another %s fragment than lane 0", name,
+                   at(f0.where, a, sizeof a), j, memcmp(ja.tile_, fa.tile_, sizeof fa.tile_) ? "A" : "B");
+    }
+    (void)fc;
+  }
+  if (r.kind == WM_STORE_C)
+    for (unsigned j = 0; j < 32; j++) {
+      const acc_frag &c = *(const acc_frag *)((const wmma_req *)w.fibers[base + j].value)->c;
+      if (!c.loaded_)
+        fail_block(w, w.fibers[base + j], "%s at %s: lane %u's fragment was never loaded or filled", name,
+                   at(f0.where, a, sizeof a), j);
+    }
+  for (unsigned j = 0; j < 32; j++) {
+    const wmma_req &rj = *(const wmma_req *)w.fibers[base + j].value;
+    switch (rj.kind) {
+    case WM_FILL: {
+      acc_frag &d = *(acc_frag *)rj.d;
+      for (int s = 0; s < 8; s++) d.own_[s] = rj.fill;
+      d.loaded_ = 1;
+      break;
+    }
+    case WM_LOAD_A:
+    case WM_LOAD_B: { // the whole tile into every lane; A[m][k] or B[k][n] in the fragment's order
+      op_frag &d = *(op_frag *)rj.d;
+      const signed char *p = (const signed char *)rj.ptr;
+      for (int row = 0; row < 16; row++)
+        for (int c = 0; c < 16; c++) d.tile_[row][c] = p[tile_index(rj.col_major, rj.ldm, row, c)];
+      d.loaded_ = 1;
+      break;
+    }
+    case WM_LOAD_C: {
+      acc_frag &d = *(acc_frag *)rj.d;
+      const int *p = (const int *)rj.ptr;
+      for (int s = 0; s < 8; s++) {
+        unsigned idx = 32 * (unsigned)s + j;
+        d.own_[s] = p[tile_index(rj.col_major, rj.ldm, (int)idx / 16, (int)idx % 16)];
+      }
+      d.loaded_ = 1;
+      break;
+    }
+    case WM_STORE_C: {
+      const acc_frag &c = *(const acc_frag *)rj.c;
+      int *p = (int *)rj.ptr;
+      for (int s = 0; s < 8; s++) {
+        unsigned idx = 32 * (unsigned)s + j;
+        p[tile_index(rj.col_major, rj.ldm, (int)idx / 16, (int)idx % 16)] = c.own_[s];
+      }
+      break;
+    }
+    case WM_MMA: { // d = c + A B for this lane's elements, exactly
+      const op_frag &fa = *(const op_frag *)rj.a, &fb = *(const op_frag *)rj.b;
+      const acc_frag &fc = *(const acc_frag *)rj.c;
+      int out[8];
+      for (int s = 0; s < 8; s++) {
+        unsigned idx = 32 * (unsigned)s + j;
+        int row = (int)idx / 16, col = (int)idx % 16;
+        int64_t sum = fc.own_[s];
+        for (int k = 0; k < 16; k++) {
+          int x = rj.elem_unsigned ? (int)(unsigned char)fa.tile_[row][k] : (int)fa.tile_[row][k];
+          int y = rj.elem_unsigned ? (int)(unsigned char)fb.tile_[k][col] : (int)fb.tile_[k][col];
+          sum += (int64_t)x * y;
+        }
+        if (sum > INT32_MAX || sum < INT32_MIN) {
+          if (!rj.satf)
+            fail_block(w, w.fibers[base + j],
+                       "%s at %s: element (%d, %d) is %lld, outside int32 (the hardware would "
+                       "wrap it around)",
+                       name, at(f0.where, a, sizeof a), row, col, (long long)sum);
+          sum = sum > INT32_MAX ? INT32_MAX : INT32_MIN;
+        }
+        out[s] = (int)sum;
+      }
+      acc_frag &d = *(acc_frag *)rj.d; // may be c itself
+      memcpy(d.own_, out, sizeof out);
+      d.loaded_ = 1;
+      break;
+    }
+    }
+  }
+}
+
+void wmma_collective(wmma_req &r, site s) { warp_collective(W_WMMA, 0xffffffffu, (uint64_t)(uintptr_t)&r, 0, 32, s); }
+
 // A warp collective completes when every lane of its mask has called it; the caller then waits (or
 // runs on) like everyone else, so the thread order stays the scheduler's.
 uint64_t warp_collective(warp_op op, unsigned mask, uint64_t value, int arg, int width, site s)
@@ -229,11 +382,13 @@ uint64_t warp_collective(warp_op op, unsigned mask, uint64_t value, int arg, int
       unsigned j = (unsigned)__builtin_ctz(bits);
       if (w.fibers[base + j].value) votes |= 1ull << j;
     }
+    if (op == W_WMMA) wmma_execute(w, base);
     for (unsigned bits = mask; bits; bits &= bits - 1) {
       unsigned j = (unsigned)__builtin_ctz(bits);
       fiber &o = w.fibers[base + j];
       switch (op) {
-      case W_SYNC: o.result = 0; break;
+      case W_SYNC:
+      case W_WMMA: o.result = 0; break;
       case W_BALLOT: o.result = votes; break;
       case W_ANY: o.result = votes != 0; break;
       case W_ALL: o.result = votes == mask; break;
