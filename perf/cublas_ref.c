@@ -91,16 +91,35 @@ static fr_status time_events(cublas_ref *r, fr_status (*run)(cublas_ref *, void 
   return FR_OK;
 }
 
+/* The same product with half-precision operands (t: CUDA_R_16F or CUDA_R_16BF), fp32 output and accumulation. */
+static cublasStatus_t gemm_half(cublas_ref *r, const op_gemm *g, cudaDataType t, const void *a, const void *b, float *c)
+{
+  const float one = 1.0f, zero = 0.0f;
+  int m = (int)g->m, n = (int)g->n, k = (int)g->k;
+  cublasOperation_t tb = g->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  int ldb = g->trans_b ? k : n;
+  if (g->batch == 1)
+    return cublasGemmEx(r->blas, tb, CUBLAS_OP_N, n, m, k, &one, b, t, ldb, a, t, k, &zero, c, CUDA_R_32F, n,
+                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  return cublasGemmStridedBatchedEx(r->blas, tb, CUBLAS_OP_N, n, m, k, &one, b, t, ldb, (long long)k * n, a, t, k,
+                                    g->a_shared ? 0 : (long long)m * k, &zero, c, CUDA_R_32F, n, (long long)m * n,
+                                    (int)g->batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+}
+
 typedef struct gemm_job {
   const op_gemm *g;
   int n;
   float *a[2], *b[2], *c[2];
+  int half; /* 0: fp32 (sgemm); else the operands' cudaDataType */
 } gemm_job;
 
 static fr_status run_gemms(cublas_ref *r, void *ctx)
 {
   gemm_job *j = (gemm_job *)ctx;
-  for (int i = 0; i < j->n; i++) FR_TRY(blas_ok(gemm(r, &j->g[i], j->a[i], j->b[i], j->c[i]), "cuBLAS sgemm"));
+  for (int i = 0; i < j->n; i++)
+    FR_TRY(blas_ok(j->half ? gemm_half(r, &j->g[i], (cudaDataType)j->half, j->a[i], j->b[i], j->c[i])
+                           : gemm(r, &j->g[i], j->a[i], j->b[i], j->c[i]),
+                   j->half ? "cuBLAS GemmEx" : "cuBLAS sgemm"));
   return FR_OK;
 }
 
@@ -111,9 +130,9 @@ static fr_status buffer(int64_t n, float **p)
   return cuda_ok(cudaMemset(*p, 0x3c, (size_t)n * sizeof(float)), "cudaMemset");
 }
 
-fr_status cublas_ref_gemm_ms(cublas_ref *r, const op_gemm *g, int n, int repeat, double *ms)
+static fr_status gemm_ms(cublas_ref *r, const op_gemm *g, int n, int half, int repeat, double *ms)
 {
-  gemm_job j = {g, n, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
+  gemm_job j = {g, n, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, half};
   fr_status st = n >= 1 && n <= 2 ? FR_OK : fr_fail(FR_EINVAL, "%d GEMMs, want 1 or 2", n);
   FR_TRY(cuda_ok(cudaSetDevice(r->device), "cudaSetDevice"));
   for (int i = 0; st == FR_OK && i < n; i++) {
@@ -124,6 +143,21 @@ fr_status cublas_ref_gemm_ms(cublas_ref *r, const op_gemm *g, int n, int repeat,
   if (st == FR_OK) st = time_events(r, run_gemms, &j, repeat, ms);
   for (int i = 0; i < 2; i++) cudaFree(j.a[i]), cudaFree(j.b[i]), cudaFree(j.c[i]);
   return st;
+}
+
+fr_status cublas_ref_gemm_ms(cublas_ref *r, const op_gemm *g, int n, int repeat, double *ms)
+{
+  return gemm_ms(r, g, n, 0, repeat, ms);
+}
+
+/* (the fp32 buffers are reused as half-precision ones: twice the room, the same 0x3c bytes, a finite value) */
+fr_status cublas_ref_gemm_half_ms(cublas_ref *r, const op_gemm *g, int n, fr_dtype dtype, int repeat, double *ms)
+{
+  if (dtype != FR_F16 && dtype != FR_BF16) return fr_fail(FR_EINVAL, "half-precision GEMM: want F16 or BF16");
+  FR_TRY(blas_ok(cublasSetMathMode(r->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
+  fr_status st = gemm_ms(r, g, n, dtype == FR_F16 ? (int)CUDA_R_16F : (int)CUDA_R_16BF, repeat, ms);
+  fr_status back = blas_ok(cublasSetMathMode(r->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+  return st != FR_OK ? st : back;
 }
 
 typedef struct copy_job {

@@ -186,7 +186,8 @@ static void json_provenance(fr_backend *be)
 typedef struct report {
   char shape[160], check[400];
   double ms, ms_min, ms_max, flops, bytes;
-  double cublas_ms; /* 0: not measured */
+  double cublas_ms;                     /* 0: not measured */
+  double cublas_f16_ms, cublas_bf16_ms; /* the tensor-core references, 0: not measured */
   int gemm_class;
 } report;
 
@@ -273,6 +274,9 @@ static int print_report(const bench_opts *o, fr_backend *be, const model_case *m
     if (rep->cublas_ms > 0)
       printf(",\"cublas_ms\":%.4f,\"vs_cublas\":%.3f,\"cublas_fraction\":%.3f", rep->cublas_ms,
              rep->ms / rep->cublas_ms, rep->cublas_ms / rep->ms);
+    if (rep->cublas_f16_ms > 0 && rep->cublas_bf16_ms > 0)
+      printf(",\"cublas_f16_ms\":%.4f,\"cublas_bf16_ms\":%.4f,\"vs_cublas_f16\":%.3f,\"vs_cublas_bf16\":%.3f",
+             rep->cublas_f16_ms, rep->cublas_bf16_ms, rep->ms / rep->cublas_f16_ms, rep->ms / rep->cublas_bf16_ms);
     if (bw) printf(",\"copy_gbps\":%.1f,\"bandwidth_fraction\":%.3f", copy_gbps, gbps / copy_gbps);
     printf("}\n");
     return regression;
@@ -283,6 +287,9 @@ static int print_report(const bench_opts *o, fr_backend *be, const model_case *m
   else printf("%9s %8.1f", "-", gbps);
   if (rep->cublas_ms > 0)
     printf("  cuBLAS %.3f ms: ours at %.1f%% of its speed", rep->cublas_ms, 100 * rep->cublas_ms / rep->ms);
+  if (rep->cublas_f16_ms > 0 && rep->cublas_bf16_ms > 0)
+    printf("; fp16 tensor cores %.3f ms (%.1f%%), bf16 %.3f ms (%.1f%%)", rep->cublas_f16_ms,
+           100 * rep->cublas_f16_ms / rep->ms, rep->cublas_bf16_ms, 100 * rep->cublas_bf16_ms / rep->ms);
   if (bw) printf("  %5.1f%% of copy", 100 * gbps / copy_gbps);
   if (o->check) printf("  %s", rep->check);
   if (base)
@@ -385,6 +392,10 @@ static int bench_ops(const bench_opts *o, fr_backend *be, const model_cases *set
       op_free(&r);
 #if HAVE_REFS
       if (st == FR_OK && o->cublas && ng) st = cublas_ref_gemm_ms(refs, g, ng, o->repeat, &rep.cublas_ms);
+      if (st == FR_OK && o->cublas && ng)
+        st = cublas_ref_gemm_half_ms(refs, g, ng, FR_F16, o->repeat, &rep.cublas_f16_ms);
+      if (st == FR_OK && o->cublas && ng)
+        st = cublas_ref_gemm_half_ms(refs, g, ng, FR_BF16, o->repeat, &rep.cublas_bf16_ms);
 #endif
     }
     if (st == FR_OK) {
@@ -472,7 +483,8 @@ static void usage(FILE *f)
              "  -r, --repeat N       timed runs per case after one warm-up, the median is reported (default 5)\n"
              "  -o, --op SUBSTR      only cases whose name contains SUBSTR (names start with the op: conv2d_, ...)\n"
              "      --check          first compare the backend's output bits with the CPU reference's\n"
-             "      --cublas         also time cuBLAS (fp32, TF32 off) on each GEMM-class case's GEMMs: linear,\n"
+             "      --cublas         also time cuBLAS (fp32, TF32 off; and fp16, bf16 tensor cores with fp32\n"
+             "                       accumulation) on each GEMM-class case's GEMMs: linear,\n"
              "                       conv (one GEMM per image, without im2col), attention (QK^T and P.V per head\n"
              "                       and batch); implies --bandwidth. Real CUDA builds only\n"
              "      --bandwidth      also measure the device's copy bandwidth (cudaMemcpy of 1 GiB, read + write)\n"

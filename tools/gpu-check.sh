@@ -2,8 +2,10 @@
 # The first minutes on a real GPU, as one script: build for this machine's GPU only, run the gpu tests
 # (every op case bit for bit against the CPU, whole jobs' digests on the tiny and small models, a job
 # split over ranks on the one device), compute-sanitizer on the op test, fractal-bench's op cases against
-# cuBLAS SGEMM (fp32, TF32 off) and the device's copy bandwidth, and the ms-1.7b-shape job end to end
-# (25 DPM-Solver++ steps, 16 frames of 256x256, random fp16 weights) with its peak device memory.
+# cuBLAS SGEMM (fp32, TF32 off) and the device's copy bandwidth, the exact-integer profile i8x-v1's GEMM-class
+# cases against cuBLAS fp32 and the fp16/bf16 tensor cores, and the ms-1.7b-shape job end to end (25
+# DPM-Solver++ steps, 16 frames of 256x256, random fp16 weights) with its peak device memory, and 5 steps of it
+# in i8x-v1.
 # Everything lands as JSON (and one log) in OUT_DIR. Budget: under 8 minutes on one H100 with 16 cores.
 #
 # Usage: tools/gpu-check.sh [OUT_DIR]          on the GPU machine (default OUT_DIR: $OUT, else gpu-check)
@@ -137,6 +139,10 @@ if [ $emulate = 1 ]; then
   step bench_ops 300 sh -c "'$bin/fractal-bench' -b cuda -n 1 -r 1 -o linear_320 --json > '$out/bench_ops.json'"
 else
   step bench_ops 300 sh -c "'$bin/fractal-bench' -b cuda --cublas --json -r 5 > '$out/bench_ops.json'"
+  # the exact-integer profile's GEMM-class cases against cuBLAS fp32 and the fp16/bf16 tensor cores
+  for op in linear conv attention; do
+    step "bench_i8x_$op" 200 sh -c "'$bin/fractal-bench' -b cuda --numerics i8x-v1 --cublas --json -r 5 -o $op > '$out/bench_i8x_$op.json'"
+  done
 fi
 # -- the ms-1.7b-shape job end to end, with the device memory in use sampled every 100 ms
 model="$build/ms17b" preset=ms-1.7b job=(--steps 25 --frames 16)
@@ -148,6 +154,8 @@ if [ $emulate = 0 ]; then
   smi=$!
 fi
 step job_ms17b 420 sh -c "'$bin/fractal-bench' -b cuda -m '$model' ${job[*]} -r 1 --json > '$out/job_ms17b.json'"
+# the same job in i8x-v1, 5 steps (the step time scales to 25; the emulator runs i8x jobs in test_cuda_pipeline)
+[ $emulate = 0 ] && step job_ms17b_i8x 300 sh -c "'$bin/fractal-bench' -b cuda -m '$model' --numerics i8x-v1 --steps 5 --frames 16 -r 1 --json > '$out/job_ms17b_i8x.json'"
 [ -n "$smi" ] && kill "$smi" 2>/dev/null && wait "$smi" 2>/dev/null
 rm -rf "$model"
 
