@@ -2,7 +2,10 @@
 #ifndef FRACTAL_PERF_FMA_PEAK_H
 #define FRACTAL_PERF_FMA_PEAK_H
 
-/* GFLOP/s of a tight AVX2 FMA loop on `threads` threads at once; 0 where AVX2/FMA are missing. */
+/* GFLOP/s of a tight FMA loop on the widest vectors the CPU has (AVX-512F, else AVX2+FMA) on `threads`
+ * threads at once; 0 where neither exists. */
 double fma_peak_gflops(int threads);
+/* The vectors that loop uses: "AVX-512F", "AVX2" or "none". */
+const char *fma_peak_isa(void);
 
 #endif

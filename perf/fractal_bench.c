@@ -519,7 +519,9 @@ static void usage(FILE *f)
              "                       the backend's device): traffic per step, time and speed-up, digests\n"
              "      --plan-only      with --shards: only the plan's traffic (any model size, no computation)\n"
              "      --guidance G     with --shards or --shapes: the job's guidance scale (default 9; <= 1: no halves)\n"
-             "      --peak           instead: the CPU's fp32 FMA peak (a tight AVX2 loop) on 1 and on all threads,\n"
+             "      --cpu-isa NAME   the CPU backend's GEMM micro-kernels for generic, avx2+fma or avx512f instead of\n"
+             "                       the widest this CPU runs (the same bits; to compare them)\n"
+             "      --peak           instead: the CPU's fp32 FMA peak (AVX-512 or AVX2 loop) on 1 and on all threads,\n"
              "                       and the GEMM micro-kernel alone at the model's k blocks, as a fraction of it\n"
              "      --version         the version, source commit, build type and CUDA backend\n"
              "  -h, --help           this text\n"
@@ -736,7 +738,7 @@ int main(int argc, char **argv)
     {"bandwidth", no_argument, 0, 12},      {"peak", no_argument, 0, 13},
     {"baseline", required_argument, 0, 14}, {"shapes", required_argument, 0, 15},
     {"list", no_argument, 0, 16},           {"dtype", required_argument, 0, 17},
-    {"numerics", required_argument, 0, 18},
+    {"numerics", required_argument, 0, 18}, {"cpu-isa", required_argument, 0, 19},
     {0, 0, 0, 0}};
   /* clang-format on */
   int ch;
@@ -776,6 +778,12 @@ int main(int argc, char **argv)
         return 2;
       }
       o.numerics = optarg;
+      break;
+    case 19:
+      if (!fr_cpu_force_isa(optarg)) {
+        fprintf(stderr, "fractal-bench: --cpu-isa: this CPU cannot run \"%s\" (generic, avx2+fma, avx512f)\n", optarg);
+        return 2;
+      }
       break;
     case 'b': o.backend = optarg; break;
     case 't': o.threads = (int)opt_long("-t", optarg, 0, 1024); break;
@@ -831,13 +839,15 @@ int main(int argc, char **argv)
       one = o1 > one ? o1 : one, all = on > all ? on : all;
     }
     if (o.json) printf("{\"fma_peak_gflops_1\":%.1f,\"fma_peak_gflops_all\":%.1f,\"threads\":%d}\n", one, all, n);
-    else printf("fp32 FMA peak (a tight AVX2 loop, best of 3): %.1f GFLOP/s on 1 thread, %.1f on %d\n", one, all, n);
-    if (one <= 0) fprintf(stderr, "fractal-bench: --peak needs x86-64 with AVX2 and FMA\n");
+    else
+      printf("fp32 FMA peak (a tight %s loop, best of 3): %.1f GFLOP/s on 1 thread, %.1f on %d\n", fma_peak_isa(), one,
+             all, n);
+    if (one <= 0) fprintf(stderr, "fractal-bench: --peak needs x86-64 with AVX2 and FMA or AVX-512F\n");
     /* the GEMM micro-kernel alone, at the k blocks the model's reductions are split into (the driver's
      * rule: even blocks of at most 512) */
     static const int ks[] = {320, 640, 1280, 2880, 5760, 11520};
     if (!o.json)
-      printf("micro-kernel (%s, 6x16 tiles, panels in cache; the best 4096-call window of 0.3 s), per reduction "
+      printf("micro-kernel (%s, its widest call, panels in cache; the best 1024-call window of 0.3 s), per reduction "
              "length K of the model's GEMMs:\n",
              fr_cpu_microkernel_isa());
     for (size_t i = 0; one > 0 && i < sizeof ks / sizeof ks[0]; i++) {

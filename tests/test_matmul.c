@@ -16,14 +16,15 @@ static int within_bound(double err, double bound)
   return err <= bound;
 }
 
-void fr_gemm_force_generic(int on); /* kernels/cpu/gemm.h: tests compare both micro-kernels */
+static const char *const isas[] = {"generic", "avx2+fma", "avx512f"};
 
 static float apply_act(fr_act act, float v)
 {
   return act == FR_ACT_SILU ? fr_dsilu(v) : act == FR_ACT_GELU ? fr_dgelu(v) : v;
 }
 
-/* Runs op on both backends and with the generic kernel; all three must give the same bits. */
+/* Runs op on both backends (the widest micro-kernels) and on 2 threads with each other micro-kernel set
+ * this CPU runs; all must give the same bits. */
 typedef fr_status (*run_fn)(fr_backend *be, void *ctx, fr_tensor *y);
 
 static void run_everywhere(const char *what, run_fn fn, void *ctx, fr_tensor *y)
@@ -31,14 +32,17 @@ static void run_everywhere(const char *what, run_fn fn, void *ctx, fr_tensor *y)
   fr_tensor y1 = tensor_new(FR_F32, y->ndim, y->shape), yg = tensor_new(FR_F32, y->ndim, y->shape);
   CHECK_OK(fn(be_2t, ctx, y));
   CHECK_OK(fn(be_1t, ctx, &y1));
-  fr_gemm_force_generic(1);
-  CHECK_OK(fn(be_2t, ctx, &yg));
-  fr_gemm_force_generic(0);
   char buf[160];
   snprintf(buf, sizeof buf, "%s: 1 thread vs 2 threads", what);
   check_same_bits(buf, (float *)y->data, (float *)y1.data, (long)fr_tensor_numel(y));
-  snprintf(buf, sizeof buf, "%s: generic vs dispatched micro-kernel", what);
-  check_same_bits(buf, (float *)y->data, (float *)yg.data, (long)fr_tensor_numel(y));
+  for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+    if (!fr_cpu_force_isa(isas[i])) continue;
+    memset(yg.data, 0xff, sizeof(float) * (size_t)fr_tensor_numel(&yg)); /* NaN: every output must be written */
+    CHECK_OK(fn(be_2t, ctx, &yg));
+    fr_cpu_force_isa(NULL);
+    snprintf(buf, sizeof buf, "%s: %s vs dispatched micro-kernel", what, isas[i]);
+    check_same_bits(buf, (float *)y->data, (float *)yg.data, (long)fr_tensor_numel(y));
+  }
   tensor_free(&y1);
   tensor_free(&yg);
 }
@@ -120,6 +124,7 @@ static void test_linear(void)
   test_linear_case(19, 50, 23, FR_F32, 1, FR_ACT_SILU, 0);
   test_linear_case(19, 50, 23, FR_F16, 1, FR_ACT_GELU, 1);
   test_linear_case(19, 50, 23, FR_F32, 0, FR_ACT_NONE, 1);
+  test_linear_case(13, 70, 112, FR_F16, 1, FR_ACT_SILU, 1); /* 7 whole tiles a row (4 + 2 + 1), full epilogue */
 
   /* Hand-checked: x = [1, 2, 3], w = [[1, 0, -1], [2, 2, 2]], b = [0.5, -1] -> [-1.5, 11]. */
   float xv[3] = {1, 2, 3}, wv[6] = {1, 0, -1, 2, 2, 2}, bv[2] = {0.5f, -1}, yv[2];
@@ -340,6 +345,14 @@ int main(void)
   test_linear();
   test_conv();
   printf("largest error / gamma_{K+1} bound seen: %.4f\n", worst_ratio);
+  const char *widest = fr_cpu_microkernel_isa();
+  CHECK(!fr_cpu_force_isa("avx1024") && strcmp(fr_cpu_microkernel_isa(), widest) == 0,
+        "an unknown instruction set was taken (now %s)", fr_cpu_microkernel_isa());
+  printf("micro-kernel sets compared with the dispatched one:");
+  for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
+    if (fr_cpu_force_isa(isas[i])) printf(" %s", isas[i]);
+  fr_cpu_force_isa(NULL);
+  printf("\n");
   backends_close();
   return check_done("test_matmul");
 }

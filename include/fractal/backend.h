@@ -33,12 +33,18 @@ int fr_backend_threads(const fr_backend *be);
  * to find the job's memory plan. Closed with fr_backend_close. */
 fr_status fr_backend_open_plan(const fr_backend *real, fr_backend **out);
 int fr_backend_planning(const fr_backend *be);
-/* fractal-bench --peak: GFLOP/s of the CPU's GEMM micro-kernel alone, its packed panels in cache, for k
- * blocks of kc, on `threads` threads at once (each its own tile), over about `seconds`: each thread's best
- * window of 4096 calls (another tenant of a shared machine only slows some windows), summed; and the
- * name of the micro-kernel in use ("avx2+fma" or "generic"). */
+/* fractal-bench --peak: GFLOP/s of the CPU's GEMM micro-kernels alone, its packed panels in cache, for k
+ * blocks of kc, on `threads` threads at once (each its own row of four tiles, the driver's widest call),
+ * over about `seconds`: each thread's best window of 1024 calls (another tenant of a shared machine only
+ * slows some windows), summed; and the name of the micro-kernel set in use ("avx512f", "avx2+fma" or
+ * "generic"). */
 double fr_cpu_microkernel_gflops(int kc, int threads, double seconds);
 const char *fr_cpu_microkernel_isa(void);
+/* The CPU backend's GEMM micro-kernels for instruction set `isa` ("generic", "avx2+fma", "avx512f")
+ * instead of the widest this CPU runs, for every CPU backend of the process (NULL: back to the widest).
+ * Returns 0, changing nothing, if the CPU cannot run it. Every set computes the same bits; this is for
+ * comparing their speed (fractal-bench --cpu-isa) and for tests. */
+int fr_cpu_force_isa(const char *isa);
 /* Waits for all queued work on the backend. */
 fr_status fr_backend_sync(fr_backend *be);
 /* Number of CUDA devices usable by this build (0 when built without CUDA or none present; the emulated

@@ -86,7 +86,7 @@ static size_t blocked_scratch(const fr_attn_dims *d)
 {
   int64_t lk16 = round16(d->lk), dv16 = round16(d->dv);
   return sizeof(float) * (size_t)(d->dk * lk16 + d->lk * dv16 + QBLOCK * d->dk + QBLOCK * lk16 + QBLOCK * d->lk +
-                                  QBLOCK + FR_GEMM_MR * FR_GEMM_NR);
+                                  QBLOCK + FR_GEMM_MR * dv16);
 }
 
 /* dst[k][c] = src[k * ld + col0 + c] for c < 16 (zero past `cols`): 16 columns of a row-major matrix. */
@@ -117,7 +117,7 @@ FR_CPU_HOT static void blocked_task(void *ctx, int64_t task, int thread)
   float *sc = qp + QBLOCK * dk;                            /* scores: [QBLOCK][lk16] */
   float *pp = sc + QBLOCK * lk16;                          /* P panels: [panels][lk][MR] */
   float *l = pp + QBLOCK * lk, *acc = l + QBLOCK;
-  fr_ukernel_fn ukernel = fr_gemm_ukernel();
+  const fr_ukernels *u = fr_gemm_ukernels();
   for (int64_t c = 0; c < lk16; c += FR_GEMM_NR)
     fr_pack_rows(kh, FR_F32, H * dk, lk, c, 0, dk, FR_GEMM_NR, kp + c * dk);
   for (int64_t c = 0; c < dv16; c += FR_GEMM_NR) pack_columns(vh, H * dv, lk, c, dv, vp + c * lk);
@@ -125,8 +125,7 @@ FR_CPU_HOT static void blocked_task(void *ctx, int64_t task, int thread)
     fr_pack_rows(qh, FR_F32, H * dk, rows, r * FR_GEMM_MR, 0, dk, FR_GEMM_MR, qp + r * dk * FR_GEMM_MR);
   /* S = Q K^T: one accumulator per score, d ascending from +0 */
   for (int64_t r = 0; r < panels; r++)
-    for (int64_t c = 0; c < lk16; c += FR_GEMM_NR)
-      ukernel(dk, qp + r * dk * FR_GEMM_MR, kp + c * dk, sc + r * FR_GEMM_MR * lk16 + c, lk16, 0);
+    fr_ukernel_row(u, dk, qp + r * dk * FR_GEMM_MR, kp, sc + r * FR_GEMM_MR * lk16, lk16, lk16 / FR_GEMM_NR, 0);
   /* per row: scale, maximum, exponentials, the running sum; P stored as the next product's A panels */
   memset(pp, 0, sizeof(float) * (size_t)(panels * lk * FR_GEMM_MR));
   for (int64_t i = 0; i < rows; i++) {
@@ -143,13 +142,11 @@ FR_CPU_HOT static void blocked_task(void *ctx, int64_t task, int thread)
   }
   /* O = P V: one accumulator per output, keys ascending from +0; then y = o / l */
   float *yq = job->y + (qb * d->lq + i0) * H * dv + h * dv;
-  for (int64_t r = 0; r < panels; r++)
-    for (int64_t c = 0; c < dv16; c += FR_GEMM_NR) {
-      ukernel(lk, pp + r * lk * FR_GEMM_MR, vp + c * lk, acc, FR_GEMM_NR, 0);
-      for (int64_t i = r * FR_GEMM_MR; i < rows && i < (r + 1) * FR_GEMM_MR; i++)
-        for (int64_t cc = c; cc < dv && cc < c + FR_GEMM_NR; cc++)
-          yq[i * H * dv + cc] = acc[(i - r * FR_GEMM_MR) * FR_GEMM_NR + cc - c] / l[i];
-    }
+  for (int64_t r = 0; r < panels; r++) {
+    fr_ukernel_row(u, lk, pp + r * lk * FR_GEMM_MR, vp, acc, dv16, dv16 / FR_GEMM_NR, 0);
+    for (int64_t i = r * FR_GEMM_MR; i < rows && i < (r + 1) * FR_GEMM_MR; i++)
+      for (int64_t cc = 0; cc < dv; cc++) yq[i * H * dv + cc] = acc[(i - r * FR_GEMM_MR) * dv16 + cc] / l[i];
+  }
 }
 
 fr_status fr_cpu_attention(fr_backend *be, const fr_attn_dims *d, const fr_tensor *q, const fr_tensor *k,

@@ -9,12 +9,13 @@
 /* The CPU backend's worker pool, its private state (be->impl). */
 static inline fr_pool *cpu_pool(const fr_backend *be) { return (fr_pool *)be->impl; }
 
-/* Hot loops are compiled twice on x86-64: for x86-64-v3 (AVX2 + FMA, where fmaf is one instruction
- * and vectorises) and for the baseline (where fmaf is glibc's correctly rounded function); the loader
- * picks one per CPU. fmaf is exact in both, so the bits are the same. */
+/* Hot loops are compiled three times on x86-64: for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA, where
+ * fmaf is one instruction and vectorises) and for the baseline (where fmaf is glibc's correctly rounded
+ * function); the loader picks one per CPU. fmaf is exact in all, and every operation is rounded per
+ * element whatever the vector width, so the bits are the same. */
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(__SANITIZE_THREAD__)
 /* (ThreadSanitizer builds go without: their ifunc resolvers would run before TSan is set up) */
-#define FR_CPU_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define FR_CPU_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define FR_CPU_HOT
 #endif

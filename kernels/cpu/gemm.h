@@ -26,7 +26,7 @@
 #define FR_GEMM_MR 6   /* rows of C per micro-tile */
 #define FR_GEMM_NR 16  /* columns of C per micro-tile */
 #define FR_GEMM_KC 512 /* the most k per block (blocks are split evenly: K = 320 is one block, 1280 three) */
-#define FR_GEMM_NC 384 /* the most columns per tile, a multiple of NR */
+#define FR_GEMM_NC 384 /* the most columns per tile, a multiple of 4 NR */
 #define FR_GEMM_B_FLOATS (256 * 384) /* a task's packed B block (kc x nc) stays within half the L2 */
 
 typedef struct fr_gemm fr_gemm;
@@ -52,7 +52,7 @@ struct fr_gemm {
 };
 
 /* Packs rows [row0, row0 + width) x [k0, k0 + kc) of a row-major [rows][ld] matrix of dtype into
- * dst[k][width], transposed and widened to float; rows >= rows_valid are zero. */
+ * dst[k][width], transposed and widened to float; rows >= rows_valid are zero. width: MR or NR. */
 void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0, int64_t kc,
                   int width, float *dst);
 
@@ -64,16 +64,33 @@ fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g);
 
 /* Micro-kernel: for the MR x NR tile c[r * ldc + j], t = c (accumulate) or +0.0f, then
  * t = fmaf(a[k*MR + r], b[k*NR + j], t) for k = 0..kc-1, stored back to c.
- * Variants for instruction sets compute identical bits; fr_gemm_isa() names the one in use. */
+ * Variants for instruction sets compute identical bits. */
 typedef void (*fr_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 void fr_ukernel_generic(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 #if defined(__x86_64__) || defined(_M_X64)
 void fr_ukernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
+/* One tile, two tiles side by side, two row panels by two tiles (the fr_ukernels convention below). */
+void fr_ukernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
+void fr_ukernel_avx512_x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
+void fr_ukernel_avx512_2x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 #endif
+
+/* One instruction set's micro-kernels. `two` (NULL where the set has none) computes two whole tiles side
+ * by side, each as `one` would: tile p reads its B panel at b + p * kc * NR and its C at c + p * NR.
+ * `tall` (NULL where none) computes two row panels by two tiles: the second row panel's A at a + kc * MR,
+ * its C rows MR later (c + MR * ldc). */
+typedef struct fr_ukernels {
+  const char *isa; /* "generic", "avx2+fma", "avx512f" */
+  fr_ukernel_fn one, two, tall;
+} fr_ukernels;
+
+/* The widest set this CPU runs (or the one a test forced). */
+const fr_ukernels *fr_gemm_ukernels(void);
 const char *fr_gemm_isa(void);
-/* The micro-kernel in use (attention calls it directly). */
-fr_ukernel_fn fr_gemm_ukernel(void);
-/* Tests: force the generic kernel (1) or go back to automatic choice (0). */
-void fr_gemm_force_generic(int on);
+/* How many whole tiles (2 or 1) the next call covers when `left` (>= 1) whole tiles remain in a row. */
+int fr_ukernel_span(const fr_ukernels *u, int64_t left);
+/* `tiles` whole tiles side by side (B panels kc * NR apart, C tiles NR apart), the widest kernels first. */
+void fr_ukernel_row(const fr_ukernels *u, int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                    int64_t tiles, int accumulate);
 
 #endif

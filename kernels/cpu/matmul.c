@@ -78,7 +78,7 @@ static void conv2d_pack_b_any(const fr_conv_dims *d, const float *img, int64_t n
 }
 
 /* conv2d: B = the implicit im2col matrix of image `batch`: B[k][p], p = oy * Wo + ox. */
-static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, int64_t kc, float *dst)
+FR_CPU_HOT static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, int64_t kc, float *dst)
 {
   const conv_ctx *c = (const conv_ctx *)g->ctx;
   const fr_conv_dims *d = c->d;
@@ -86,10 +86,14 @@ static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, i
   int64_t plane = d->h * d->w;
   if (d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0) { /* B is the image itself */
     int64_t cols = g->n - j0 < FR_GEMM_NR ? g->n - j0 : FR_GEMM_NR;
-    for (int64_t k = 0; k < kc; k++) {
-      memcpy(dst + k * FR_GEMM_NR, img + (k0 + k) * plane + j0, sizeof(float) * (size_t)cols);
-      for (int64_t j = cols; j < FR_GEMM_NR; j++) dst[k * FR_GEMM_NR + j] = 0.0f;
-    }
+    if (cols == FR_GEMM_NR) /* a copy of constant size: inlined, not a call per row */
+      for (int64_t k = 0; k < kc; k++)
+        memcpy(dst + k * FR_GEMM_NR, img + (k0 + k) * plane + j0, sizeof(float) * FR_GEMM_NR);
+    else
+      for (int64_t k = 0; k < kc; k++) {
+        memcpy(dst + k * FR_GEMM_NR, img + (k0 + k) * plane + j0, sizeof(float) * (size_t)cols);
+        for (int64_t j = cols; j < FR_GEMM_NR; j++) dst[k * FR_GEMM_NR + j] = 0.0f;
+      }
     return;
   }
   /* where each tap of each column reads (-1: padding), and whether a tap's valid reads are one run
@@ -101,12 +105,17 @@ static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, i
   }
   int32_t off[MAX_TAPS][FR_GEMM_NR];
   int lo[MAX_TAPS] = {0}, hi[MAX_TAPS] = {0}, run[MAX_TAPS] = {0};
+  int64_t y0[FR_GEMM_NR], x0[FR_GEMM_NR]; /* each column's top-left input tap */
+  for (int j = 0; j < FR_GEMM_NR; j++) {
+    int64_t p = j0 + j, oy = p / d->wo;
+    y0[j] = oy * d->stride - d->pad, x0[j] = (p - oy * d->wo) * d->stride - d->pad;
+  }
   for (int64_t t = 0; t < taps; t++) {
     int64_t ky = t / d->kw, kx = t % d->kw;
     lo[t] = FR_GEMM_NR, hi[t] = 0;
     for (int j = 0; j < FR_GEMM_NR; j++) {
-      int64_t p = j0 + j, iy = (p / d->wo) * d->stride - d->pad + ky, ix = (p % d->wo) * d->stride - d->pad + kx;
-      off[t][j] = p < g->n && iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? (int32_t)(iy * d->w + ix) : -1;
+      int64_t iy = y0[j] + ky, ix = x0[j] + kx;
+      off[t][j] = j0 + j < g->n && iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? (int32_t)(iy * d->w + ix) : -1;
       if (off[t][j] >= 0) lo[t] = lo[t] < j ? lo[t] : j, hi[t] = j + 1;
     }
     run[t] = 1;
@@ -143,7 +152,7 @@ fr_status fr_cpu_conv2d(fr_backend *be, const fr_conv_dims *d, const fr_tensor *
 }
 
 /* conv_frames: B[k = ci*3 + t][p] = x[sample + t - 1][ci][p], zero past either end of the video. */
-static void frames_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, int64_t kc, float *dst)
+FR_CPU_HOT static void frames_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, int64_t kc, float *dst)
 {
   const conv_ctx *c = (const conv_ctx *)g->ctx;
   const fr_conv_dims *d = c->d;
@@ -153,7 +162,9 @@ static void frames_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, i
     int64_t kk = k0 + k, ci = kk / 3, t = kk % 3, src_f = f + t - 1;
     float *out = dst + k * FR_GEMM_NR;
     int64_t valid = (src_f >= 0 && src_f < d->frames) ? cols : 0;
-    if (valid) memcpy(out, c->x + ((n + t - 1) * d->cin + ci) * plane + j0, sizeof(float) * (size_t)valid);
+    const float *from = c->x + ((n + t - 1) * d->cin + ci) * plane + j0;
+    if (valid == FR_GEMM_NR) memcpy(out, from, sizeof(float) * FR_GEMM_NR); /* constant size: inlined */
+    else if (valid) memcpy(out, from, sizeof(float) * (size_t)valid);
     for (int64_t j = valid; j < FR_GEMM_NR; j++) out[j] = 0.0f;
   }
 }
