@@ -77,12 +77,36 @@ static void conv2d_pack_b_any(const fr_conv_dims *d, const float *img, int64_t n
   }
 }
 
+typedef float v16f __attribute__((vector_size(16 * sizeof(float))));
+typedef int32_t v16i __attribute__((vector_size(16 * sizeof(int32_t))));
+
+/* out = the 16 elements from[j * stride] (stride 1 or 2, a constant where inlined), the columns outside
+ * the tap's run cleared by `keep` (all bits: +0.0f). Reads from[0 .. 16 * stride), which the caller checks
+ * lie in the input. Moves bits only. */
+static inline void window(float *out, const float *from, const int stride, v16i keep)
+{
+  v16f a, v;
+  memcpy(&a, from, sizeof a);
+  if (stride == 2) {
+    v16f b;
+    memcpy(&b, from + FR_GEMM_NR, sizeof b);
+    v = __builtin_shuffle(a, b, (v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+  } else {
+    v = a;
+  }
+  v16i bits;
+  memcpy(&bits, &v, sizeof bits);
+  bits &= keep;
+  memcpy(out, &bits, sizeof bits);
+}
+
 /* conv2d: B = the implicit im2col matrix of image `batch`: B[k][p], p = oy * Wo + ox. */
 FR_CPU_HOT static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, int64_t kc, float *dst)
 {
   const conv_ctx *c = (const conv_ctx *)g->ctx;
   const fr_conv_dims *d = c->d;
   const float *img = c->x + n * d->cin * d->h * d->w;
+  int64_t x_len = d->n * d->cin * d->h * d->w;
   int64_t plane = d->h * d->w;
   if (d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0) { /* B is the image itself */
     int64_t cols = g->n - j0 < FR_GEMM_NR ? g->n - j0 : FR_GEMM_NR;
@@ -122,12 +146,25 @@ FR_CPU_HOT static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, in
     for (int j = 0; j < FR_GEMM_NR; j++)
       if (j >= lo[t] && j < hi[t] ? off[t][j] != off[t][lo[t]] + (j - lo[t]) * d->stride : off[t][j] >= 0) run[t] = 0;
   }
+  /* runs of stride 1 or 2 are read as whole vectors: where column 0 would read (from the channel's
+   * start) and which columns to keep */
+  v16i keep[MAX_TAPS];
+  int64_t start[MAX_TAPS];
+  for (int64_t t = 0; t < taps; t++) {
+    start[t] = hi[t] > lo[t] ? off[t][lo[t]] - lo[t] * d->stride : 0;
+    for (int j = 0; j < FR_GEMM_NR; j++) keep[t][j] = j >= lo[t] && j < hi[t] ? -1 : 0;
+  }
+  int vector = d->stride <= 2;
   int64_t ci = k0 / taps, t = k0 % taps;
   for (int64_t k = 0; k < kc; k++) {
     const float *chan = img + ci * plane;
     float *out = dst + k * FR_GEMM_NR;
+    int64_t at = (chan - c->x) + start[t]; /* as an element of the whole input */
     if (run[t] && d->stride == 1 && lo[t] == 0 && hi[t] == FR_GEMM_NR) {
       memcpy(out, chan + off[t][0], sizeof(float) * FR_GEMM_NR);
+    } else if (run[t] && vector && hi[t] > lo[t] && at >= 0 && at + FR_GEMM_NR * d->stride <= x_len) {
+      if (d->stride == 1) window(out, c->x + at, 1, keep[t]);
+      else window(out, c->x + at, 2, keep[t]);
     } else if (run[t]) {
       const float *from = hi[t] > lo[t] ? chan + off[t][lo[t]] : chan;
       for (int j = 0; j < lo[t]; j++) out[j] = 0.0f;
