@@ -275,6 +275,10 @@ static void test_conv(void)
   test_conv2d_case(1, 5, 17, 19, 9, 5, 2, 2, FR_F32, 0);   /* 5x5, stride 2: tap runs broken by the stride */
   test_conv2d_case(2, 3, 6, 70, 5, 3, 2, 1, FR_F32, 1);    /* stride 2, rows wider than a tile: whole-vector runs */
   test_conv2d_case(2, 3, 5, 41, 4, 3, 1, 1, FR_BF16, 0);   /* stride 1 runs cut by the padding on either side */
+  /* 3x3 row buffers (rows a multiple of 16 wide): k blocks of whole channels (K = 549: 279 + 270), two
+   * panels a row, a row panel cut at 13 outputs; one panel a row, 3 images sharing a task */
+  test_conv2d_case(2, 61, 5, 32, 13, 3, 1, 1, FR_F16, 1);
+  test_conv2d_case(3, 4, 3, 16, 12, 3, 1, 1, FR_BF16, 0);
   test_conv_frames_case(1, 1, 3, 4, 4, 2, FR_F32, 0);
   test_conv_frames_case(2, 5, 6, 3, 5, 7, FR_F32, 1);
   test_conv_frames_case(1, 16, 100, 2, 3, 9, FR_F16, 0); /* K = 300 */

@@ -11,10 +11,16 @@
 #include "cpu.h"
 #include "gemm.h"
 
-static const fr_ukernels generic = {"generic", fr_ukernel_generic, NULL, NULL};
+static const fr_ukernels generic = {"generic", fr_ukernel_generic, NULL, NULL, NULL, NULL, NULL};
 #if defined(__x86_64__) || defined(_M_X64)
-static const fr_ukernels avx2 = {"avx2+fma", fr_ukernel_avx2, NULL, NULL};
-static const fr_ukernels avx512 = {"avx512f", fr_ukernel_avx512, fr_ukernel_avx512_x2, fr_ukernel_avx512_2x2};
+static const fr_ukernels avx2 = {"avx2+fma", fr_ukernel_avx2, NULL, NULL, NULL, NULL, NULL};
+static const fr_ukernels avx512 = {"avx512f",
+                                   fr_ukernel_avx512,
+                                   fr_ukernel_avx512_x2,
+                                   fr_ukernel_avx512_2x2,
+                                   fr_ukernel_avx512_conv3,
+                                   fr_ukernel_avx512_conv3_x2,
+                                   fr_ukernel_avx512_conv3_2x2};
 #endif
 static const fr_ukernels *forced;
 
@@ -180,6 +186,7 @@ typedef struct tile_job {
   int64_t panels_per_chunk;
   int64_t a_chunk;   /* A packing: panels per task */
   const float *bias; /* g->bias widened to float once (NULL: none) */
+  int rows3;         /* B packed as 3x3 row buffers (g->pack_b3) for the conv3 kernels */
 } tile_job;
 
 /* After the last k block: v = acc + bias; v = act(v); v = v + residual over one tile t (ldt), one pass
@@ -229,7 +236,8 @@ FR_CPU_HOT static void micro_tiles(const tile_job *job, int64_t batch, int64_t i
   if (!whole && k0 > 0)
     for (int r = 0; r < rows; r++) memcpy(acc + r * FR_GEMM_NR, c + r * g->ldc, sizeof(float) * (size_t)cols);
   const fr_ukernels *u = job->ukernels;
-  (panels == 2 ? u->tall : span == 2 ? u->two : u->one)(kc, ap, bp, t, ldt, k0 > 0);
+  if (job->rows3) (panels == 2 ? u->conv3_tall : span == 2 ? u->conv3_two : u->conv3_one)(kc, ap, bp, t, ldt, k0 > 0);
+  else (panels == 2 ? u->tall : span == 2 ? u->two : u->one)(kc, ap, bp, t, ldt, k0 > 0);
   if (last)
     for (int h = 0; h < panels; h++)
       for (int s = 0; s < span; s++)
@@ -271,9 +279,10 @@ static void run_tile(void *ctx, int64_t task, int thread)
   for (int64_t k0 = 0; k0 < g->k; k0 += job->kc) {
     int64_t kc = g->k - k0 < job->kc ? g->k - k0 : job->kc;
     const float *ap = job->a_packed + k0 * job->panels_m * FR_GEMM_MR;
+    int64_t ps = kc * (job->rows3 ? FR_GEMM_MR : FR_GEMM_NR); /* floats per B panel */
     for (int64_t b = 0; b < items; b++)
       for (int64_t p = 0; p < panels_n; p++)
-        g->pack_b(g, b0 + b, j0 + p * FR_GEMM_NR, k0, kc, bp + (b * panels_n + p) * kc * FR_GEMM_NR);
+        (job->rows3 ? g->pack_b3 : g->pack_b)(g, b0 + b, j0 + p * FR_GEMM_NR, k0, kc, bp + (b * panels_n + p) * ps);
     for (int64_t q = q0; q < q1;) {
       int rows = (int)(g->m - q * FR_GEMM_MR < FR_GEMM_MR ? g->m - q * FR_GEMM_MR : FR_GEMM_MR);
       /* two whole row panels go through the tall kernel together where the set has one */
@@ -282,7 +291,7 @@ static void run_tile(void *ctx, int64_t task, int thread)
         for (int64_t p = 0; p < panels_n;) {
           int cols = (int)(nc - p * FR_GEMM_NR < FR_GEMM_NR ? nc - p * FR_GEMM_NR : FR_GEMM_NR);
           int span = rows == FR_GEMM_MR && p < whole_n ? fr_ukernel_span(job->ukernels, whole_n - p) : 1;
-          const float *bq = bp + (b * panels_n + p) * kc * FR_GEMM_NR;
+          const float *bq = bp + (b * panels_n + p) * ps;
           if (pair && span == 2)
             micro_tiles(job, b0 + b, q * FR_GEMM_MR, j0 + p * FR_GEMM_NR, rows, cols, 2, 2, k0, kc,
                         ap + q * kc * FR_GEMM_MR, bq, acc);
@@ -306,6 +315,11 @@ fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g)
   /* even k blocks of at most KC; tiles of at most NC columns whose packed B fits B_FLOATS, evened out */
   int64_t kblocks = g->k > 0 ? (g->k + FR_GEMM_KC - 1) / FR_GEMM_KC : 1, threads = fr_pool_threads(pool);
   job.kc = g->k > 0 ? (g->k + kblocks - 1) / kblocks : 1;
+  job.rows3 = g->pack_b3 && job.ukernels->conv3_one;
+  if (job.rows3) { /* whole channels (the last block may be smaller) */
+    job.kc = (job.kc + 8) / 9 * 9;
+    kblocks = (g->k + job.kc - 1) / job.kc;
+  }
   int64_t nc_max = FR_GEMM_B_FLOATS / job.kc / NC_STEP * NC_STEP;
   if (nc_max > FR_GEMM_NC) nc_max = FR_GEMM_NC;
   job.tiles_n = (g->n + nc_max - 1) / nc_max;

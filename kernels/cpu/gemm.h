@@ -41,6 +41,11 @@ struct fr_gemm {
   int64_t m, n, k, batch;
   fr_pack_a_fn pack_a;
   fr_pack_b_fn pack_b;
+  /* Nullable: B of a 3x3 convolution of stride 1 as row buffers, used where the micro-kernel set has
+   * conv3 kernels: dst holds, for each input channel of the k block (k0 and kc multiples of 9), the 3
+   * input rows of the panel's 16 columns, 18 elements each (+0.0f outside the image), tap (ky, kx) of
+   * column j at ky * 18 + kx + j. A panel is kc * MR floats. */
+  fr_pack_b_fn pack_b3;
   const void *ctx; /* for the packers */
   float *c;        /* C of batch b at c + b * c_batch_stride, row-major with leading dimension ldc */
   int64_t ldc, c_batch_stride;
@@ -73,6 +78,10 @@ void fr_ukernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64
 void fr_ukernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 void fr_ukernel_avx512_x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 void fr_ukernel_avx512_2x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
+/* The same three shapes on 3x3 row-buffer B panels (fr_gemm.pack_b3). */
+void fr_ukernel_avx512_conv3(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
+void fr_ukernel_avx512_conv3_x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
+void fr_ukernel_avx512_conv3_2x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 #endif
 
 /* One instruction set's micro-kernels. `two` (NULL where the set has none) computes two whole tiles side
@@ -82,6 +91,9 @@ void fr_ukernel_avx512_2x2(int64_t kc, const float *a, const float *b, float *c,
 typedef struct fr_ukernels {
   const char *isa; /* "generic", "avx2+fma", "avx512f" */
   fr_ukernel_fn one, two, tall;
+  /* one, two and tall on 3x3 row-buffer B panels (fr_gemm.pack_b3); NULL where the set has none, and
+   * then a 3x3 convolution packs im2col panels */
+  fr_ukernel_fn conv3_one, conv3_two, conv3_tall;
 } fr_ukernels;
 
 /* The widest set this CPU runs (or the one a test forced). */

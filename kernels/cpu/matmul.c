@@ -177,6 +177,31 @@ FR_CPU_HOT static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, in
   }
 }
 
+/* conv2d 3x3, stride 1, padding 1, output rows a multiple of 16 wide (gemm.h fr_gemm.pack_b3): the panel's 16
+ * columns lie in one output row oy from column ox0; per channel of the block the input rows oy - 1, oy, oy + 1,
+ * each the 18 elements from column ox0 - 1, +0.0f outside the image (the padding taps' operands). */
+FR_CPU_HOT static void conv2d_pack_b3(const fr_gemm *g, int64_t n, int64_t j0, int64_t k0, int64_t kc, float *dst)
+{
+  const conv_ctx *c = (const conv_ctx *)g->ctx;
+  const fr_conv_dims *d = c->d;
+  int64_t plane = d->h * d->w, oy = j0 / d->wo, x0 = j0 % d->wo - 1;
+  const float *img = c->x + n * d->cin * plane;
+  for (int64_t ch = k0 / 9; ch < (k0 + kc) / 9; ch++)
+    for (int64_t ky = 0; ky < 3; ky++, dst += 18) {
+      int64_t iy = oy + ky - 1;
+      if (iy < 0 || iy >= d->h) {
+        memset(dst, 0, sizeof(float) * 18);
+        continue;
+      }
+      const float *row = img + ch * plane + iy * d->w;
+      if (x0 >= 0 && x0 + 18 <= d->w) {
+        memcpy(dst, row + x0, sizeof(float) * 18);
+      } else {
+        for (int64_t x = 0; x < 18; x++) dst[x] = x0 + x >= 0 && x0 + x < d->w ? row[x0 + x] : 0.0f;
+      }
+    }
+}
+
 fr_status fr_cpu_conv2d(fr_backend *be, const fr_conv_dims *d, const fr_tensor *x, const fr_tensor *w,
                         const fr_tensor *b, const fr_tensor *residual, fr_tensor *y)
 {
@@ -184,6 +209,7 @@ fr_status fr_cpu_conv2d(fr_backend *be, const fr_conv_dims *d, const fr_tensor *
   fr_gemm g = gemm_init(be, b, FR_ACT_NONE, residual, y);
   g.m = d->cout, g.n = d->ho * d->wo, g.k = d->cin * d->kh * d->kw, g.batch = d->n;
   g.pack_a = conv_pack_a, g.pack_b = conv2d_pack_b, g.ctx = &c;
+  if (d->kh == 3 && d->kw == 3 && d->stride == 1 && d->pad == 1 && d->wo % FR_GEMM_NR == 0) g.pack_b3 = conv2d_pack_b3;
   g.ldc = g.n, g.c_batch_stride = d->cout * g.n, g.bias_per_row = 1;
   return fr_gemm_run(cpu_pool(be), &g);
 }

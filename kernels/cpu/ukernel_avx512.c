@@ -33,6 +33,20 @@
     TILES(FMA, r)                                                                                                      \
   }
 
+/* the six rows of one A panel (ak), and twelve: two panels (ak, ak1) */
+#define STEPS6(TILES)                                                                                                  \
+  STEP_ROW(TILES, 0) STEP_ROW(TILES, 1) STEP_ROW(TILES, 2) STEP_ROW(TILES, 3) STEP_ROW(TILES, 4) STEP_ROW(TILES, 5)
+#define STEP_ROW2(TILES, r, i)                                                                                         \
+  {                                                                                                                    \
+    __m512 ar = _mm512_set1_ps(ak1[i]);                                                                                \
+    TILES(FMA, r)                                                                                                      \
+  }
+#define STEPS12(TILES)                                                                                                 \
+  STEPS6(TILES)                                                                                                        \
+  STEP_ROW2(TILES, 6, 0)                                                                                               \
+  STEP_ROW2(TILES, 7, 1) STEP_ROW2(TILES, 8, 2) STEP_ROW2(TILES, 9, 3) STEP_ROW2(TILES, 10, 4) STEP_ROW2(TILES, 11, 5)
+#define ROWS12(TILES, X) ROWS(TILES, X) TILES(X, 6) TILES(X, 7) TILES(X, 8) TILES(X, 9) TILES(X, 10) TILES(X, 11)
+
 #define DEFINE_KERNEL(name, TILES)                                                                                     \
   void name(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate)                         \
   {                                                                                                                    \
@@ -41,8 +55,7 @@
     for (int64_t k = 0; k < kc; k++) {                                                                                 \
       const float *ak = a + k * FR_GEMM_MR;                                                                            \
       TILES(LOAD_B, 0)                                                                                                 \
-      STEP_ROW(TILES, 0)                                                                                               \
-      STEP_ROW(TILES, 1) STEP_ROW(TILES, 2) STEP_ROW(TILES, 3) STEP_ROW(TILES, 4) STEP_ROW(TILES, 5)                   \
+      STEPS6(TILES)                                                                                                    \
     }                                                                                                                  \
     ROWS(TILES, STORE)                                                                                                 \
   }
@@ -51,24 +64,57 @@ DEFINE_KERNEL(fr_ukernel_avx512, TILES1)
 DEFINE_KERNEL(fr_ukernel_avx512_x2, TILES2)
 
 /* Two row panels (A panels at a and a + kc * MR, C rows 0-5 and 6-11) by two tiles: 12 x 32. */
-#define ROWS12(TILES, X) ROWS(TILES, X) TILES(X, 6) TILES(X, 7) TILES(X, 8) TILES(X, 9) TILES(X, 10) TILES(X, 11)
-#define STEP_ROW2(TILES, r, src, i)                                                                                    \
-  {                                                                                                                    \
-    __m512 ar = _mm512_set1_ps(src[i]);                                                                                \
-    TILES(FMA, r)                                                                                                      \
-  }
 void fr_ukernel_avx512_2x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate)
 {
   ROWS12(TILES2, ZERO)
   if (accumulate) { ROWS12(TILES2, LOAD) }
   const float *a1 = a + kc * FR_GEMM_MR;
   for (int64_t k = 0; k < kc; k++) {
-    const float *ak = a + k * FR_GEMM_MR, *bk = a1 + k * FR_GEMM_MR;
+    const float *ak = a + k * FR_GEMM_MR, *ak1 = a1 + k * FR_GEMM_MR;
     TILES2(LOAD_B, 0)
-    STEP_ROW2(TILES2, 0, ak, 0)
-    STEP_ROW2(TILES2, 1, ak, 1) STEP_ROW2(TILES2, 2, ak, 2) STEP_ROW2(TILES2, 3, ak, 3) STEP_ROW2(TILES2, 4, ak, 4)
-        STEP_ROW2(TILES2, 5, ak, 5) STEP_ROW2(TILES2, 6, bk, 0) STEP_ROW2(TILES2, 7, bk, 1) STEP_ROW2(TILES2, 8, bk, 2)
-            STEP_ROW2(TILES2, 9, bk, 3) STEP_ROW2(TILES2, 10, bk, 4) STEP_ROW2(TILES2, 11, bk, 5)
+    STEPS12(TILES2)
   }
   ROWS12(TILES2, STORE)
 }
+
+/* The same tiles for a 3x3 convolution of stride 1 whose B panels are row buffers (conv2d's packer, gemm.h
+ * fr_gemm.pack_b3): per input channel 3 rows of 18 elements, tap (ky, kx) of the channel's 16 columns
+ * the 16 elements from ky * 18 + kx; a panel of kc / 9 channels holds kc * MR floats, as an A panel does
+ * (9 taps x 6 rows a channel). k = channel * 9 + tap ascends as before: the same bits as the other
+ * kernels on im2col panels, with a third of the packing and of the B footprint. kc is a multiple of 9. */
+#define LOAD_B3(r, p) __m512 b##p = _mm512_loadu_ps(bc + (p)*ps + (t) / 3 * 18 + (t) % 3);
+#define TAP(TILES, STEPS, tap)                                                                                         \
+  {                                                                                                                    \
+    enum { t = tap };                                                                                                  \
+    const float *ak = ac + t * FR_GEMM_MR, *ak1 = ac1 + t * FR_GEMM_MR;                                                \
+    (void)ak1;                                                                                                         \
+    TILES(LOAD_B3, 0)                                                                                                  \
+    STEPS(TILES)                                                                                                       \
+  }
+#define TAPS(TILES, STEPS)                                                                                             \
+  TAP(TILES, STEPS, 0)                                                                                                 \
+  TAP(TILES, STEPS, 1)                                                                                                 \
+  TAP(TILES, STEPS, 2)                                                                                                 \
+  TAP(TILES, STEPS, 3)                                                                                                 \
+  TAP(TILES, STEPS, 4)                                                                                                 \
+  TAP(TILES, STEPS, 5)                                                                                                 \
+  TAP(TILES, STEPS, 6)                                                                                                 \
+  TAP(TILES, STEPS, 7)                                                                                                 \
+  TAP(TILES, STEPS, 8)
+#define DEFINE_CONV3(name, TILES, ROWSX, STEPS, PANELS)                                                                \
+  void name(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate)                         \
+  {                                                                                                                    \
+    ROWSX(TILES, ZERO)                                                                                                 \
+    if (accumulate) { ROWSX(TILES, LOAD) }                                                                             \
+    const int64_t ps = kc * FR_GEMM_MR, channels = kc / 9, a1 = (PANELS)-1; /* a1: the second A panel's offset */      \
+    (void)ps;                                                                                                          \
+    for (int64_t ch = 0; ch < channels; ch++) {                                                                        \
+      const float *bc = b + ch * 54, *ac = a + ch * 54, *ac1 = ac + a1 * kc * FR_GEMM_MR;                              \
+      TAPS(TILES, STEPS)                                                                                               \
+    }                                                                                                                  \
+    ROWSX(TILES, STORE)                                                                                                \
+  }
+
+DEFINE_CONV3(fr_ukernel_avx512_conv3, TILES1, ROWS, STEPS6, 1)
+DEFINE_CONV3(fr_ukernel_avx512_conv3_x2, TILES2, ROWS, STEPS6, 1)
+DEFINE_CONV3(fr_ukernel_avx512_conv3_2x2, TILES2, ROWS12, STEPS12, 2)
