@@ -235,6 +235,19 @@ FR_CPU_HOT static void micro_tiles(const tile_job *job, int64_t batch, int64_t i
   int64_t ldt = whole ? g->ldc : FR_GEMM_NR;
   if (!whole && k0 > 0)
     for (int r = 0; r < rows; r++) memcpy(acc + r * FR_GEMM_NR, c + r * g->ldc, sizeof(float) * (size_t)cols);
+  /* Lines fetched while the kernel runs: in the first k block C's for writing (the kernel's stores come
+   * last), after it the next tile's to the right (the next call loads it first), in the last the
+   * residual's (the epilogue reads it). */
+  if (whole) {
+    const float *res = last && g->residual ? g->residual + (c - g->c) : NULL;
+    for (int r = 0; r < panels * FR_GEMM_MR; r++)
+      for (int s = 0; s < span; s++) {
+        int64_t at = r * g->ldc + s * FR_GEMM_NR;
+        if (k0 == 0) __builtin_prefetch(c + at, 1);
+        else __builtin_prefetch(c + at + span * FR_GEMM_NR, 1);
+        if (res) __builtin_prefetch(res + at, 0);
+      }
+  }
   const fr_ukernels *u = job->ukernels;
   if (job->rows3) (panels == 2 ? u->conv3_tall : span == 2 ? u->conv3_two : u->conv3_one)(kc, ap, bp, t, ldt, k0 > 0);
   else (panels == 2 ? u->tall : span == 2 ? u->two : u->one)(kc, ap, bp, t, ldt, k0 > 0);
