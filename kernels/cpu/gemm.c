@@ -11,16 +11,19 @@
 #include "cpu.h"
 #include "gemm.h"
 
-static const fr_ukernels generic = {"generic", fr_ukernel_generic, NULL, NULL, NULL, NULL, NULL};
+static const fr_ukernels generic = {"generic", fr_ukernel_generic, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 #if defined(__x86_64__) || defined(_M_X64)
-static const fr_ukernels avx2 = {"avx2+fma", fr_ukernel_avx2, NULL, NULL, NULL, NULL, NULL};
+static const fr_ukernels avx2 = {"avx2+fma", fr_ukernel_avx2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 static const fr_ukernels avx512 = {"avx512f",
                                    fr_ukernel_avx512,
                                    fr_ukernel_avx512_x2,
                                    fr_ukernel_avx512_2x2,
                                    fr_ukernel_avx512_conv3,
                                    fr_ukernel_avx512_conv3_x2,
-                                   fr_ukernel_avx512_conv3_2x2};
+                                   fr_ukernel_avx512_conv3_2x2,
+                                   fr_ukernel_avx512_ar,
+                                   fr_ukernel_avx512_ar_x2,
+                                   fr_ukernel_avx512_ar_2x2};
 #endif
 static const fr_ukernels *forced;
 
@@ -167,7 +170,8 @@ FR_CPU_HOT void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_
 
 size_t fr_gemm_scratch_bytes(void)
 {
-  return sizeof(float) * ((size_t)FR_GEMM_B_FLOATS + (size_t)FR_GEMM_MR * FR_GEMM_NR);
+  /* packed B, an edge tile's accumulators, an edge row panel of A read in place otherwise */
+  return sizeof(float) * ((size_t)FR_GEMM_B_FLOATS + (size_t)FR_GEMM_MR * FR_GEMM_NR + (size_t)FR_GEMM_MR * FR_GEMM_KC);
 }
 
 /* Column tiles are multiples of two panels: the widest micro-kernel calls cover two. */
@@ -187,6 +191,7 @@ typedef struct tile_job {
   int64_t a_chunk;   /* A packing: panels per task */
   const float *bias; /* g->bias widened to float once (NULL: none) */
   int rows3;         /* B packed as 3x3 row buffers (g->pack_b3) for the conv3 kernels */
+  int a_rows;        /* A read in place (g->a_rows) by the ar kernels, not packed */
 } tile_job;
 
 /* After the last k block: v = acc + bias; v = act(v); v = v + residual over one tile t (ldt), one pass
@@ -223,10 +228,11 @@ FR_CPU_HOT static void epilogue(const tile_job *job, int64_t batch, int64_t i0, 
 
 /* `panels` row panels (1, or 2 with span 2: the tall kernel) by `span` micro-tiles side by side for k
  * block [k0, k0 + kc) (more than one: whole tiles only): whole tiles accumulate in C itself, an edge tile
- * in acc (copied in and out); after the last k block the epilogue runs over each. */
+ * in acc (copied in and out); after the last k block the epilogue runs over each. A is a packed panel
+ * (lda 0) or rows read in place (lda: their leading dimension). */
 FR_CPU_HOT static void micro_tiles(const tile_job *job, int64_t batch, int64_t i0, int64_t j0, int rows, int cols,
-                                   int panels, int span, int64_t k0, int64_t kc, const float *ap, const float *bp,
-                                   float *acc)
+                                   int panels, int span, int64_t k0, int64_t kc, const float *ap, int64_t lda,
+                                   const float *bp, float *acc)
 {
   const fr_gemm *g = job->g;
   float *c = g->c + batch * g->c_batch_stride + i0 * g->ldc + j0;
@@ -249,7 +255,9 @@ FR_CPU_HOT static void micro_tiles(const tile_job *job, int64_t batch, int64_t i
       }
   }
   const fr_ukernels *u = job->ukernels;
-  if (job->rows3) (panels == 2 ? u->conv3_tall : span == 2 ? u->conv3_two : u->conv3_one)(kc, ap, bp, t, ldt, k0 > 0);
+  if (lda) (panels == 2 ? u->ar_tall : span == 2 ? u->ar_two : u->ar_one)(kc, ap, lda, bp, t, ldt, k0 > 0);
+  else if (job->rows3)
+    (panels == 2 ? u->conv3_tall : span == 2 ? u->conv3_two : u->conv3_one)(kc, ap, bp, t, ldt, k0 > 0);
   else (panels == 2 ? u->tall : span == 2 ? u->two : u->one)(kc, ap, bp, t, ldt, k0 > 0);
   if (last)
     for (int h = 0; h < panels; h++)
@@ -288,7 +296,7 @@ static void run_tile(void *ctx, int64_t task, int thread)
   int64_t nc = g->n - j0 < job->nc ? g->n - j0 : job->nc, panels_n = (nc + FR_GEMM_NR - 1) / FR_GEMM_NR;
   int64_t whole_n = nc / FR_GEMM_NR; /* panels with NR columns */
   float *bp = (float *)fr_pool_scratch(job->pool, thread);
-  float *acc = bp + (size_t)FR_GEMM_B_FLOATS;
+  float *acc = bp + (size_t)FR_GEMM_B_FLOATS, *a_edge = acc + FR_GEMM_MR * FR_GEMM_NR;
   for (int64_t k0 = 0; k0 < g->k; k0 += job->kc) {
     int64_t kc = g->k - k0 < job->kc ? g->k - k0 : job->kc;
     const float *ap = job->a_packed + k0 * job->panels_m * FR_GEMM_MR;
@@ -300,18 +308,22 @@ static void run_tile(void *ctx, int64_t task, int thread)
       int rows = (int)(g->m - q * FR_GEMM_MR < FR_GEMM_MR ? g->m - q * FR_GEMM_MR : FR_GEMM_MR);
       /* two whole row panels go through the tall kernel together where the set has one */
       int pair = job->ukernels->tall && q + 1 < q1 && (q + 2) * FR_GEMM_MR <= g->m;
+      /* A in place (whole panels), or packed: in the shared buffer, or here for a panel past row M */
+      int64_t lda = job->a_rows && rows == FR_GEMM_MR ? g->lda : 0;
+      const float *aq = lda ? g->a_rows + q * FR_GEMM_MR * lda + k0 : ap + q * kc * FR_GEMM_MR;
+      if (job->a_rows && !lda) g->pack_a(g, 0, q * FR_GEMM_MR, k0, kc, a_edge), aq = a_edge;
+      int64_t next = lda ? FR_GEMM_MR * lda : kc * FR_GEMM_MR; /* to the next row panel */
       for (int64_t b = 0; b < items; b++)
         for (int64_t p = 0; p < panels_n;) {
           int cols = (int)(nc - p * FR_GEMM_NR < FR_GEMM_NR ? nc - p * FR_GEMM_NR : FR_GEMM_NR);
           int span = rows == FR_GEMM_MR && p < whole_n ? fr_ukernel_span(job->ukernels, whole_n - p) : 1;
           const float *bq = bp + (b * panels_n + p) * ps;
           if (pair && span == 2)
-            micro_tiles(job, b0 + b, q * FR_GEMM_MR, j0 + p * FR_GEMM_NR, rows, cols, 2, 2, k0, kc,
-                        ap + q * kc * FR_GEMM_MR, bq, acc);
+            micro_tiles(job, b0 + b, q * FR_GEMM_MR, j0 + p * FR_GEMM_NR, rows, cols, 2, 2, k0, kc, aq, lda, bq, acc);
           else
             for (int h = 0; h <= pair; h++)
               micro_tiles(job, b0 + b, (q + h) * FR_GEMM_MR, j0 + p * FR_GEMM_NR, rows, cols, 1, span, k0, kc,
-                          ap + (q + h) * kc * FR_GEMM_MR, bq, acc);
+                          aq + h * next, lda, bq, acc);
           p += span;
         }
       q += pair ? 2 : 1;
@@ -329,6 +341,7 @@ fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g)
   int64_t kblocks = g->k > 0 ? (g->k + FR_GEMM_KC - 1) / FR_GEMM_KC : 1, threads = fr_pool_threads(pool);
   job.kc = g->k > 0 ? (g->k + kblocks - 1) / kblocks : 1;
   job.rows3 = g->pack_b3 && job.ukernels->conv3_one;
+  job.a_rows = g->a_rows && job.ukernels->ar_one;
   if (job.rows3) { /* whole channels (the last block may be smaller) */
     job.kc = (job.kc + 8) / 9 * 9;
     kblocks = (g->k + job.kc - 1) / job.kc;
@@ -340,7 +353,9 @@ fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g)
   job.tiles_n = (g->n + job.nc - 1) / job.nc;
   /* the shared buffer: packed A, then the bias widened to float */
   void *shared;
-  int64_t a_floats = job.panels_m * FR_GEMM_MR * g->k, bias_n = !g->bias ? 0 : g->bias_per_row ? g->m : g->n;
+  int64_t a_floats = job.a_rows ? 0 : job.panels_m * FR_GEMM_MR * g->k, bias_n = !g->bias          ? 0
+                                                                                 : g->bias_per_row ? g->m
+                                                                                                   : g->n;
   FR_TRY(fr_pool_shared(pool, sizeof(float) * (size_t)(a_floats + bias_n), &shared));
   job.a_packed = (float *)shared;
   if (g->bias) {
@@ -348,7 +363,7 @@ fr_status fr_gemm_run(fr_pool *pool, const fr_gemm *g)
     job.bias = job.a_packed + a_floats;
   }
   job.a_chunk = 16;
-  fr_pool_run(pool, kblocks * ((job.panels_m + job.a_chunk - 1) / job.a_chunk), pack_a_task, &job);
+  if (!job.a_rows) fr_pool_run(pool, kblocks * ((job.panels_m + job.a_chunk - 1) / job.a_chunk), pack_a_task, &job);
   /* items whose columns fit one tile share tasks, as many as the tile's packed B holds while every
    * thread still gets a task */
   job.items = 1;

@@ -46,6 +46,10 @@ struct fr_gemm {
    * input rows of the panel's 16 columns, 18 elements each (+0.0f outside the image), tap (ky, kx) of
    * column j at ky * 18 + kx + j. A panel is kc * MR floats. */
   fr_pack_b_fn pack_b3;
+  /* Nullable: A is this row-major fp32 matrix (leading dimension lda), read in place where the set has
+   * ar kernels (whole row panels; a panel past row M is packed by pack_a). */
+  const float *a_rows;
+  int64_t lda;
   const void *ctx; /* for the packers */
   float *c;        /* C of batch b at c + b * c_batch_stride, row-major with leading dimension ldc */
   int64_t ldc, c_batch_stride;
@@ -83,6 +87,17 @@ void fr_ukernel_avx512_conv3(int64_t kc, const float *a, const float *b, float *
 void fr_ukernel_avx512_conv3_x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 void fr_ukernel_avx512_conv3_2x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 #endif
+/* A micro-kernel reading A in place: row r of the tile at a + r * lda (fp32, k ascending along the row). */
+typedef void (*fr_ukernel_ar_fn)(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
+                                 int accumulate);
+#if defined(__x86_64__) || defined(_M_X64)
+void fr_ukernel_avx512_ar(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
+                          int accumulate);
+void fr_ukernel_avx512_ar_x2(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
+                             int accumulate);
+void fr_ukernel_avx512_ar_2x2(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
+                              int accumulate);
+#endif
 
 /* One instruction set's micro-kernels. `two` (NULL where the set has none) computes two whole tiles side
  * by side, each as `one` would: tile p reads its B panel at b + p * kc * NR and its C at c + p * NR.
@@ -94,6 +109,8 @@ typedef struct fr_ukernels {
   /* one, two and tall on 3x3 row-buffer B panels (fr_gemm.pack_b3); NULL where the set has none, and
    * then a 3x3 convolution packs im2col panels */
   fr_ukernel_fn conv3_one, conv3_two, conv3_tall;
+  /* one, two and tall reading A in place (fr_gemm.a_rows); NULL where none, and then A is packed */
+  fr_ukernel_ar_fn ar_one, ar_two, ar_tall;
 } fr_ukernels;
 
 /* The widest set this CPU runs (or the one a test forced). */

@@ -49,6 +49,7 @@ fr_status fr_cpu_linear(fr_backend *be, const fr_linear_dims *d, const fr_tensor
   fr_gemm g = gemm_init(be, b, act, residual, y);
   g.m = d->m, g.n = d->n, g.k = d->k, g.batch = 1;
   g.pack_a = linear_pack_a, g.pack_b = linear_pack_b, g.ctx = operands;
+  g.a_rows = (const float *)x->data, g.lda = d->k;
   g.ldc = d->n, g.c_batch_stride = 0, g.bias_per_row = 0;
   return fr_gemm_run(cpu_pool(be), &g);
 }

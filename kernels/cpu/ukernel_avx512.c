@@ -118,3 +118,39 @@ void fr_ukernel_avx512_2x2(int64_t kc, const float *a, const float *b, float *c,
 DEFINE_CONV3(fr_ukernel_avx512_conv3, TILES1, ROWS, STEPS6, 1)
 DEFINE_CONV3(fr_ukernel_avx512_conv3_x2, TILES2, ROWS, STEPS6, 1)
 DEFINE_CONV3(fr_ukernel_avx512_conv3_2x2, TILES2, ROWS12, STEPS12, 2)
+
+/* The same three shapes with A read in place from a row-major fp32 matrix (row r of the tile at
+ * a + r * lda, k ascending along it): a linear's x needs no packing. Rows come in threes from one base
+ * pointer each (p0[0], p0[lda], p0[2 * lda]), which x86 addresses directly. */
+#define STEP_AR(TILES, r, base, m)                                                                                     \
+  {                                                                                                                    \
+    __m512 ar = _mm512_set1_ps(base[(m)*lda]);                                                                         \
+    TILES(FMA, r)                                                                                                      \
+  }
+#define STEPS_AR6(TILES)                                                                                               \
+  STEP_AR(TILES, 0, p0, 0)                                                                                             \
+  STEP_AR(TILES, 1, p0, 1)                                                                                             \
+  STEP_AR(TILES, 2, p0, 2) STEP_AR(TILES, 3, p3, 0) STEP_AR(TILES, 4, p3, 1) STEP_AR(TILES, 5, p3, 2)
+#define STEPS_AR12(TILES)                                                                                              \
+  STEPS_AR6(TILES)                                                                                                     \
+  STEP_AR(TILES, 6, p6, 0)                                                                                             \
+  STEP_AR(TILES, 7, p6, 1)                                                                                             \
+  STEP_AR(TILES, 8, p6, 2) STEP_AR(TILES, 9, p9, 0) STEP_AR(TILES, 10, p9, 1) STEP_AR(TILES, 11, p9, 2)
+#define DEFINE_AR(name, TILES, ROWSX, STEPS, PANELS)                                                                   \
+  void name(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int accumulate)            \
+  {                                                                                                                    \
+    ROWSX(TILES, ZERO)                                                                                                 \
+    if (accumulate) { ROWSX(TILES, LOAD) }                                                                             \
+    const float *p0 = a, *p3 = a + 3 * lda, *p6 = (PANELS) > 1 ? a + 6 * lda : a,                                      \
+                *p9 = (PANELS) > 1 ? a + 9 * lda : a;                                                                  \
+    (void)p6, (void)p9;                                                                                                \
+    for (int64_t k = 0; k < kc; k++, p0++, p3++, p6++, p9++) {                                                         \
+      TILES(LOAD_B, 0)                                                                                                 \
+      STEPS(TILES)                                                                                                     \
+    }                                                                                                                  \
+    ROWSX(TILES, STORE)                                                                                                \
+  }
+
+DEFINE_AR(fr_ukernel_avx512_ar, TILES1, ROWS, STEPS_AR6, 1)
+DEFINE_AR(fr_ukernel_avx512_ar_x2, TILES2, ROWS, STEPS_AR6, 1)
+DEFINE_AR(fr_ukernel_avx512_ar_2x2, TILES2, ROWS12, STEPS_AR12, 2)
