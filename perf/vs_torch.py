@@ -22,6 +22,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+QUIET_S = 0.5  # seconds of rest before each timed run
+
 # fractal-bench BENCH case -> (label, a function building the PyTorch work for n frame-images)
 def conv(n, c, hw, k=3, stride=1, pad=1, cout=None):
     x = torch.randn(n, c, hw, hw)
@@ -99,6 +101,9 @@ OPS = [
 
 
 def run_bench(args, extra):
+    # PyTorch's BLAS and OpenMP threads spin for a while after their last call (OpenBLAS ~0.1 s): let them
+    # stop before Fractal runs, and Fractal's pool before PyTorch does, so neither times the other's spinning
+    time.sleep(QUIET_S)
     out = subprocess.run([f"{args.bin}/fractal-bench", "-b", "cpu", "-t", str(args.threads), "--json", *extra],
                          capture_output=True, text=True)
     if out.returncode != 0:
@@ -107,6 +112,7 @@ def run_bench(args, extra):
 
 
 def time_torch(fn):
+    time.sleep(QUIET_S)
     with torch.no_grad():
         t0 = time.perf_counter()
         fn()
@@ -136,7 +142,9 @@ def compare_model(args, rows, model, what):
     except ImportError:
         print(f"(no diffusers: the {what} rows are left out)")
         return
-    pipe = TextToVideoSDPipeline.from_pretrained(model, torch_dtype=torch.float32)
+    # a folder of fp16 weights names them as diffusers' "fp16" variant (fractal-mkmodel -d f16 does)
+    variant = "fp16" if any(".fp16." in f for f in os.listdir(os.path.join(model, "unet"))) else None
+    pipe = TextToVideoSDPipeline.from_pretrained(model, torch_dtype=torch.float32, variant=variant)
     pipe.set_progress_bar_config(disable=True)
     if what == "ms-1.7b":
         frames, size = 4, 256

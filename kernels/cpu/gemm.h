@@ -10,11 +10,13 @@
  * same engine reads fp16/bf16 weights, implicit im2col columns and frame-shifted views.
  *
  * Each operand is packed once: A (the same for every batch item: the weights of a convolution, the x of
- * a linear) whole, before the tiles run, into a buffer all threads read; B by each task for its columns,
- * once per block of k, then reused across every row of A the task covers. k is split into even blocks of
- * at most KC (K = 320 is one block), and a task's columns into tiles whose packed B (kc x nc) fits
- * B_FLOATS. A whole 6 x 16 micro-tile accumulates in C itself (the kernel loads it, or starts from
- * +0.0f in registers for the first block, and stores it); an edge tile goes through a small buffer. */
+ * a linear) whole, before the tiles run, into a buffer all threads read, unless the micro-kernels read it
+ * in place (a_rows); B by each task for its columns, once per block of k, then reused across every row
+ * of A the task covers (a 3x3 convolution's B as row buffers where the kernels read those, pack_b3). k is
+ * split into even blocks of at most KC (K = 320 is one block), and a task's columns into tiles whose
+ * packed B (kc x nc) fits B_FLOATS. A whole 6 x 16 micro-tile accumulates in C itself (the kernel loads
+ * it, or starts from +0.0f in registers for the first block, and stores it); an edge tile goes through a
+ * small buffer. docs/architecture.md ("The CPU GEMM") walks through it. */
 #ifndef FRACTAL_CPU_GEMM_H
 #define FRACTAL_CPU_GEMM_H
 
@@ -26,7 +28,7 @@
 #define FR_GEMM_MR 6   /* rows of C per micro-tile */
 #define FR_GEMM_NR 16  /* columns of C per micro-tile */
 #define FR_GEMM_KC 512 /* the most k per block (blocks are split evenly: K = 320 is one block, 1280 three) */
-#define FR_GEMM_NC 384 /* the most columns per tile, a multiple of 4 NR */
+#define FR_GEMM_NC 384 /* the most columns per tile, a multiple of 2 NR */
 #define FR_GEMM_B_FLOATS (256 * 384) /* a task's packed B block (kc x nc) stays within half the L2 */
 
 typedef struct fr_gemm fr_gemm;

@@ -91,7 +91,7 @@ static inline void window(float *out, const float *from, const int stride, v16i 
   if (stride == 2) {
     v16f b;
     memcpy(&b, from + FR_GEMM_NR, sizeof b);
-    v = __builtin_shuffle(a, b, (v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+    v = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   } else {
     v = a;
   }

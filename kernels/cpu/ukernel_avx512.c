@@ -4,9 +4,10 @@
  * c + p * NR; the second row panel reads A at a + kc * MR and writes C rows 6-11. vfmadd231ps is a
  * correctly rounded fused multiply-add per lane, so every output is the same ascending fmaf chain as in
  * fr_ukernel_generic: the same bits. The 12 x 32 call does 24 FMAs per k step for 2 B loads (the
- * operand streamed from L2) and 12 broadcasts from the two A panels (in L1); measured on the model's k
- * blocks it ran 12-15% faster than four tiles of one row panel (6 x 64: 4 B loads). One tile alone has 6
- * chains for the 8 that 2 FMA units of latency 4 need to stay busy.
+ * operand streamed from L2) and 12 broadcasts from the two A panels (in L1); alone, on the model's k
+ * blocks, it ran 12-15% faster than four tiles of one row panel (6 x 64: 4 B loads; in the convolutions
+ * the two were within noise). One tile alone has 6 chains for the 8 that 2 FMA units of latency 4 need
+ * to stay busy.
  * The accumulators are named variables (macros below), not an array: GCC would keep an array of vectors
  * on the stack. Compiled with -mavx512f (kernels/CMakeLists.txt), used only when the CPU has it. */
 #include <immintrin.h>
