@@ -150,7 +150,7 @@ FR_CPU_HOT static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, in
   /* runs of stride 1 or 2 are read as whole vectors: where column 0 would read (from the channel's
    * start) and which columns to keep */
   v16i keep[MAX_TAPS];
-  int64_t start[MAX_TAPS];
+  int64_t start[MAX_TAPS] = {0};
   for (int64_t t = 0; t < taps; t++) {
     start[t] = hi[t] > lo[t] ? off[t][lo[t]] - lo[t] * d->stride : 0;
     for (int j = 0; j < FR_GEMM_NR; j++) keep[t][j] = j >= lo[t] && j < hi[t] ? -1 : 0;

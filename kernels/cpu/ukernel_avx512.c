@@ -86,7 +86,7 @@ void fr_ukernel_avx512_2x2(int64_t kc, const float *a, const float *b, float *c,
 #define LOAD_B3(r, p) __m512 b##p = _mm512_loadu_ps(bc + (p)*ps + (t) / 3 * 18 + (t) % 3);
 #define TAP(TILES, STEPS, tap)                                                                                         \
   {                                                                                                                    \
-    enum { t = tap };                                                                                                  \
+    enum { t = (tap) };                                                                                                \
     const float *ak = ac + t * FR_GEMM_MR, *ak1 = ac1 + t * FR_GEMM_MR;                                                \
     (void)ak1;                                                                                                         \
     TILES(LOAD_B3, 0)                                                                                                  \
@@ -125,7 +125,7 @@ DEFINE_CONV3(fr_ukernel_avx512_conv3_2x2, TILES2, ROWS12, STEPS12, 2)
  * pointer each (p0[0], p0[lda], p0[2 * lda]), which x86 addresses directly. */
 #define STEP_AR(TILES, r, base, m)                                                                                     \
   {                                                                                                                    \
-    __m512 ar = _mm512_set1_ps(base[(m)*lda]);                                                                         \
+    __m512 ar = _mm512_set1_ps((base)[(m)*lda]);                                                                       \
     TILES(FMA, r)                                                                                                      \
   }
 #define STEPS_AR6(TILES)                                                                                               \
