@@ -291,21 +291,16 @@ fr_status op_use_i8x(op_inst *r, int bits)
   r->i8x_bits = bits;
   if (k != OP_LINEAR && k != OP_CONV2D && k != OP_CONV_FRAMES) return FR_OK;
   const fr_tensor *w = &r->in[1];
-  int64_t rows = w->shape[0], n = fr_tensor_numel(w);
-  fr_tensor host = *w;
-  host.device = FR_DEVICE_CPU;
-  host.data = malloc(fr_tensor_nbytes(w) + 1);
-  int16_t *q = (int16_t *)malloc(sizeof(int16_t) * (size_t)n + 1);
-  int32_t *e = (int32_t *)malloc(sizeof(int32_t) * (size_t)rows + 1);
-  fr_status st = host.data && q && e ? FR_OK : fr_fail(FR_ENOMEM, "out of memory");
-  if (st == FR_OK) st = fr_tensor_download(r->be, w, host.data);
-  if (st == FR_OK) st = fr_i8x_quantize_weight(&host, bits, q, e);
+  int64_t rows = w->shape[0];
+  int16_t *q;
+  int32_t *e;
+  fr_status st = fr_i8x_quantize_device_weight(r->be, w, bits, &q, &e);
   if (st == FR_OK) st = fr_tensor_alloc(r->be, FR_I16, w->ndim, w->shape, &r->qw.q);
   if (st == FR_OK) st = fr_tensor_upload(r->be, &r->qw.q, q);
   if (st == FR_OK) st = fr_tensor_alloc(r->be, FR_I32, 1, &rows, &r->qw.e);
   if (st == FR_OK) st = fr_tensor_upload(r->be, &r->qw.e, e);
   r->qw.bits = bits;
-  free(host.data), free(q), free(e);
+  free(q), free(e);
   return st;
 }
 

@@ -232,20 +232,15 @@ void fr_bind_quantized(fr_binder *b, const fr_tensor *w, fr_qweight *q)
 {
   memset(q, 0, sizeof *q);
   if (b->mode != FR_BIND_LOAD || b->quantize_bits <= 0 || b->failure != FR_OK || !w->data) return;
-  int64_t rows = w->shape[0], n = fr_tensor_numel(w);
-  fr_tensor host = *w;
-  host.device = FR_DEVICE_CPU;
-  host.data = malloc(fr_tensor_nbytes(w) + 1);
-  int16_t *qv = (int16_t *)malloc(sizeof(int16_t) * (size_t)n + 1);
-  int32_t *ev = (int32_t *)malloc(sizeof(int32_t) * (size_t)rows + 1);
-  fr_status st = host.data && qv && ev ? FR_OK : fr_fail(FR_ENOMEM, "out of memory");
-  if (st == FR_OK) st = fr_tensor_download(b->be, w, host.data);
-  if (st == FR_OK) st = fr_i8x_quantize_weight(&host, b->quantize_bits, qv, ev);
+  int64_t rows = w->shape[0];
+  int16_t *qv;
+  int32_t *ev;
+  fr_status st = fr_i8x_quantize_device_weight(b->be, w, b->quantize_bits, &qv, &ev);
   if (st != FR_OK && b->failure == FR_OK) b->failure = fr_fail_context(st, "%s: quantizing a weight", b->component);
   if (st == FR_OK && upload_owned(b, &q->q, FR_I16, w->ndim, w->shape, qv, "a quantized weight") == FR_OK &&
       upload_owned(b, &q->e, FR_I32, 1, &rows, ev, "a quantized weight's exponents") == FR_OK)
     q->bits = b->quantize_bits;
-  free(host.data), free(qv), free(ev);
+  free(qv), free(ev);
 }
 
 void fr_bind(fr_binder *b, fr_tensor *dst, int ndim, const int64_t *shape, const char *fmt, ...)

@@ -129,6 +129,9 @@ typedef struct fr_qweight {
 /* Host: quantizes the host weight w [rows, ...] (F32/F16/BF16) row by row into q (numel int16) and e
  * (rows int32). */
 fr_status fr_i8x_quantize_weight(const fr_tensor *w, int bits, int16_t *q, int32_t *e);
+/* The same for a weight on be's device: downloads it and quantizes it on the host; *q and *e are then
+ * malloc'd host arrays (numel int16, rows int32) the caller frees, NULL on failure. */
+fr_status fr_i8x_quantize_device_weight(fr_backend *be, const fr_tensor *w, int bits, int16_t **q, int32_t **e);
 
 fr_status fr_linear_i8x(fr_backend *be, const fr_tensor *x, const fr_qweight *w, const fr_tensor *b, fr_act act,
                         const fr_tensor *residual, fr_tensor *y);

@@ -98,6 +98,24 @@ fr_status fr_i8x_quantize_weight(const fr_tensor *w, int bits, int16_t *q, int32
   return FR_OK;
 }
 
+fr_status fr_i8x_quantize_device_weight(fr_backend *be, const fr_tensor *w, int bits, int16_t **q, int32_t **e)
+{
+  *q = NULL, *e = NULL;
+  int64_t rows = w->ndim ? w->shape[0] : 0, n = fr_tensor_numel(w);
+  fr_tensor host = *w;
+  host.device = FR_DEVICE_CPU;
+  host.data = malloc(fr_tensor_nbytes(w) + 1);
+  int16_t *qv = (int16_t *)malloc(sizeof(int16_t) * (size_t)n + 1);
+  int32_t *ev = (int32_t *)malloc(sizeof(int32_t) * (size_t)rows + 1);
+  fr_status st = host.data && qv && ev ? FR_OK : fr_fail(FR_ENOMEM, "fr_i8x_quantize_device_weight: out of memory");
+  if (st == FR_OK) st = fr_tensor_download(be, w, host.data);
+  if (st == FR_OK) st = fr_i8x_quantize_weight(&host, bits, qv, ev);
+  free(host.data);
+  if (st != FR_OK) return free(qv), free(ev), st;
+  *q = qv, *e = ev;
+  return FR_OK;
+}
+
 /* fr_i8x_dot_result in double arithmetic: |s| < 2^53 converts exactly, the power-of-two scale stays exact
  * (s * 2^p is at least 2^-324, far inside double's normal range), and the conversion to float is the one
  * rounding, ties to even, subnormals kept, infinity past the largest float. The tests hold it to the
