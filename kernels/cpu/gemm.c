@@ -13,7 +13,8 @@
 
 static const fr_ukernels generic = {"generic", fr_ukernel_generic, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 #if defined(__x86_64__) || defined(_M_X64)
-static const fr_ukernels avx2 = {"avx2+fma", fr_ukernel_avx2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+static const fr_ukernels avx2 = {"avx2+fma", fr_ukernel_avx2,    NULL, NULL, fr_ukernel_avx2_conv3, NULL,
+                                 NULL,       fr_ukernel_avx2_ar, NULL, NULL};
 static const fr_ukernels avx512 = {"avx512f",
                                    fr_ukernel_avx512,
                                    fr_ukernel_avx512_x2,

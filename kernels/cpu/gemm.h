@@ -80,6 +80,7 @@ typedef void (*fr_ukernel_fn)(int64_t kc, const float *a, const float *b, float 
 void fr_ukernel_generic(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 #if defined(__x86_64__) || defined(_M_X64)
 void fr_ukernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
+void fr_ukernel_avx2_conv3(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 /* One tile, two tiles side by side, two row panels by two tiles (the fr_ukernels convention below). */
 void fr_ukernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
 void fr_ukernel_avx512_x2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int accumulate);
@@ -93,6 +94,7 @@ void fr_ukernel_avx512_conv3_2x2(int64_t kc, const float *a, const float *b, flo
 typedef void (*fr_ukernel_ar_fn)(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
                                  int accumulate);
 #if defined(__x86_64__) || defined(_M_X64)
+void fr_ukernel_avx2_ar(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int accumulate);
 void fr_ukernel_avx512_ar(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
                           int accumulate);
 void fr_ukernel_avx512_ar_x2(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
