@@ -162,11 +162,19 @@ static inline __attribute__((always_inline)) void pack_rows_w(const void *src, f
   }
 }
 
-FR_CPU_HOT void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0,
-                             int64_t kc, int width, float *dst)
+/* A plain wrapper around a static FR_CPU_HOT function: clang cannot link a call from another file to a
+ * target_clones function. */
+FR_CPU_HOT static void pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0,
+                                 int64_t k0, int64_t kc, int width, float *dst)
 {
   if (width == FR_GEMM_MR) pack_rows_w(src, dtype, ld, rows_valid, row0, k0, kc, FR_GEMM_MR, dst);
   else pack_rows_w(src, dtype, ld, rows_valid, row0, k0, kc, FR_GEMM_NR, dst);
+}
+
+void fr_pack_rows(const void *src, fr_dtype dtype, int64_t ld, int64_t rows_valid, int64_t row0, int64_t k0, int64_t kc,
+                  int width, float *dst)
+{
+  pack_rows(src, dtype, ld, rows_valid, row0, k0, kc, width, dst);
 }
 
 size_t fr_gemm_scratch_bytes(void)

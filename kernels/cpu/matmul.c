@@ -82,10 +82,12 @@ typedef float v16f __attribute__((vector_size(16 * sizeof(float))));
 typedef int32_t v16i __attribute__((vector_size(16 * sizeof(int32_t))));
 
 /* out = the 16 elements from[j * stride] (stride 1 or 2, a constant where inlined), the columns outside
- * the tap's run cleared by `keep` (all bits: +0.0f). Reads from[0 .. 16 * stride), which the caller checks
+ * the tap's run cleared by `keep_mask` (16 words, -1 or 0: all bits, +0.0f). Reads from[0 .. 16 * stride), which the caller checks
  * lie in the input. Moves bits only. */
-static inline void window(float *out, const float *from, const int stride, v16i keep)
+static inline void window(float *out, const float *from, const int stride, const int32_t *keep_mask)
 {
+  v16i keep;
+  memcpy(&keep, keep_mask, sizeof keep);
   v16f a, v;
   memcpy(&a, from, sizeof a);
   if (stride == 2) {
@@ -149,7 +151,7 @@ FR_CPU_HOT static void conv2d_pack_b(const fr_gemm *g, int64_t n, int64_t j0, in
   }
   /* runs of stride 1 or 2 are read as whole vectors: where column 0 would read (from the channel's
    * start) and which columns to keep */
-  v16i keep[MAX_TAPS];
+  int32_t keep[MAX_TAPS][FR_GEMM_NR];
   int64_t start[MAX_TAPS] = {0};
   for (int64_t t = 0; t < taps; t++) {
     start[t] = hi[t] > lo[t] ? off[t][lo[t]] - lo[t] * d->stride : 0;

@@ -71,8 +71,8 @@ void fr_ukernel_avx2_ar(int64_t kc, const float *a, int64_t lda, const float *b,
   for (int64_t k = 0; k < kc; k++, p0++, p3++) {
     __m256 b0 = _mm256_loadu_ps(b + k * FR_GEMM_NR), b1 = _mm256_loadu_ps(b + k * FR_GEMM_NR + 8);
     FMA_ROW_FROM(0, p0)
-    FMA_ROW_FROM(1, p0 + lda) FMA_ROW_FROM(2, p0 + 2 * lda) FMA_ROW_FROM(3, p3) FMA_ROW_FROM(4, p3 + lda)
-        FMA_ROW_FROM(5, p3 + 2 * lda)
+    FMA_ROW_FROM(1, p0 + lda)
+    FMA_ROW_FROM(2, p0 + 2 * lda) FMA_ROW_FROM(3, p3) FMA_ROW_FROM(4, p3 + lda) FMA_ROW_FROM(5, p3 + 2 * lda)
   }
   STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5)
 }
